@@ -1,0 +1,215 @@
+"""The `repro` command line: the only layer that prints (rich progress bars and tables)."""
+from __future__ import annotations
+
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Iterator, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from . import registry, runner
+from .config import ReproError
+from .core import data as data_mod
+
+console = Console()
+err_console = Console(stderr=True)
+
+app = typer.Typer(
+    help="Reproduce the figures of five deep-learning-theory papers and check their claims.\n\n"
+         "Examples: `repro list`, `repro figure 2 --paper norm`, `repro norm fig1 --preset smoke`, "
+         "`repro all`, `repro verify`.",
+    no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"], "token_normalize_func": str.lower})
+data_app = typer.Typer(help="Datasets: status, offline unpacking, online fetching.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+
+Preset = Annotated[str, typer.Option("--preset", "-p", help="smoke (seconds, CI) | default (every trend, "
+                                     "reduced scale) | paper (the paper's own settings)")]
+Device = Annotated[str, typer.Option("--device", help="auto (cuda if available) | cpu | cuda")]
+Seed = Annotated[int, typer.Option("--seed", help="base seed; each grid point derives its own from it")]
+Sets = Annotated[Optional[list[str]], typer.Option("--set", "-s", help="override a setting: key=value "
+                                                   "(lists comma-separated); repeatable")]
+Out = Annotated[Path, typer.Option("--out", help="root folder for data/ and figures/")]
+DataRoot = Annotated[Optional[Path], typer.Option("--data-root", help="datasets folder "
+                                                  "(default: $REPRO_DATA, else <out>/data/datasets)")]
+PlotOnly = Annotated[bool, typer.Option("--plot-only", help="replot and re-check claims from the CSV")]
+Force = Annotated[bool, typer.Option("--force", help="ignore cached sweep points and recompute")]
+PaperOpt = Annotated[Optional[str], typer.Option("--paper", "-P", help="paper name or alias, e.g. norm")]
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """ReproError -> one line on stderr, exit code 2."""
+    try:
+        yield
+    except ReproError as exc:
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2)
+
+
+def _progress_factory(progress: Progress, title: str):
+    def start(total: int):
+        task = progress.add_task(title, total=total)
+        return lambda desc: progress.update(task, advance=1, description=f"{title} [dim]{desc}[/]")
+    return start
+
+
+def _claims_table(rows: list[dict], title: str) -> Table:
+    colors = {"PASS": "green", "FAIL": "red", "INCONCLUSIVE": "yellow"}
+    table = Table(title=title, show_lines=False)
+    for col in ("figure", "claim", "value", "threshold", "verdict"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        value = "" if r["value"] != r["value"] else f"{r['value']:.4g}"
+        table.add_row(r["figure"], f"{r['id']}\n[dim]{r['text']}[/]", value, r["threshold"] or r["detail"],
+                      f"[{colors[r['verdict']]}]{r['verdict']}[/]")
+    return table
+
+
+def _run_many(figs: list[registry.Figure], preset: str, device: str, seed: int, sets: list[str] | None,
+              out: Path, data_root: Path | None, force: bool, plot_only: bool) -> None:
+    for fig in figs:  # validate everything first: bad input writes nothing
+        runner.prepare(fig, preset, sets or [], device)
+    rows = []
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console, transient=False) as progress:
+        for fig in figs:
+            res = runner.run_figure(fig, preset=preset, overrides=sets or [], device=device, seed=seed, out=out,
+                                    data_root=data_root, force=force, plot_only=plot_only,
+                                    progress=_progress_factory(progress, f"{fig.paper} {fig.key}"))
+            progress.console.print(f"[dim]{fig.paper} {fig.key}: {res.computed} computed, {res.cached} cached, "
+                                   f"{res.wall_s:.1f} s -> {res.outputs.csv}, {res.outputs.png}[/]")
+            rows += [{"figure": f"{fig.paper} {fig.key}", **vars(c)} for c in res.claims]
+    if rows:
+        console.print(_claims_table(rows, f"claims ({preset} preset)"))
+
+
+@app.command("figure")
+def figure_cmd(number: Annotated[str, typer.Argument(help="figure number (2, fig2) or table1")],
+               paper: Annotated[str, typer.Option("--paper", "-P", help="paper name or alias")],
+               preset: Preset = "default", device: Device = "auto", seed: Seed = 0, set_: Sets = None,
+               out: Out = Path("."), data_root: DataRoot = None, plot_only: PlotOnly = False,
+               force: Force = False) -> None:
+    """Compute one figure: CSV + meta.json + PNG/PDF, then check its claims."""
+    with user_errors():
+        _run_many([registry.figure(paper, number)], preset, device, seed, set_, out, data_root, force, plot_only)
+
+
+@app.command("all")
+def all_cmd(paper: PaperOpt = None, preset: Preset = "default", device: Device = "auto", seed: Seed = 0,
+            set_: Sets = None, out: Out = Path("."), data_root: DataRoot = None, plot_only: PlotOnly = False,
+            force: Force = False) -> None:
+    """Compute every registered figure (of one paper with --paper)."""
+    with user_errors():
+        _run_many(registry.figures(paper), preset, device, seed, set_, out, data_root, force, plot_only)
+
+
+@app.command("verify")
+def verify_cmd(paper: PaperOpt = None, preset: Preset = "default", out: Out = Path(".")) -> None:
+    """Check every claim against the CSVs present; write data/claims.csv."""
+    with user_errors():
+        if preset not in registry.PRESETS:
+            raise ReproError(f"unknown preset {preset!r}; choose one of {', '.join(registry.PRESETS)}")
+        figs = registry.figures(paper)
+        table = runner.verify(figs, out, preset)
+        if table.empty:
+            raise ReproError(f"no results for the {preset} preset under {out / 'data'}; run `repro all` first")
+        rows = [{**r, "figure": f"{r['paper']} {r['figure']}"} for r in table.to_dict("records")]
+        console.print(_claims_table(rows, f"claims ({preset} preset)"))
+        counts = table["verdict"].value_counts().to_dict()
+        console.print(", ".join(f"{k}: {v}" for k, v in sorted(counts.items())),
+                      f"-> {runner.claims_path(out, preset)}")
+
+
+@app.command("list")
+def list_cmd(markdown: Annotated[bool, typer.Option("--markdown", help="print the README table")] = False) -> None:
+    """List papers and figures: titles, presets with runtimes, data needed."""
+    figs = registry.figures()
+    if markdown:
+        print(markdown_table(figs))
+        return
+    table = Table(title="repro figures")
+    for col in ("paper", "alias", "figure", "title", "runtime smoke / default / paper", "data"):
+        table.add_column(col, overflow="fold")
+    for p in registry.PAPERS:
+        mine = [f for f in figs if f.paper == p.name]
+        for f in mine:
+            table.add_row(p.name, p.alias, f.key, f.title, " / ".join(f.runtime.get(k, "?") for k in registry.PRESETS),
+                          ", ".join(f.datasets) or "synthetic")
+        if not mine:
+            table.add_row(p.name, p.alias, "-", "[dim]not implemented yet[/]", "", "")
+    console.print(table)
+
+
+def markdown_table(figs: list[registry.Figure]) -> str:
+    """The README's figure table, generated from the registry."""
+    lines = ["| paper | figure | command | outputs (default preset) | smoke | default | paper |",
+             "|---|---|---|---|---|---|---|"]
+    for p in registry.PAPERS:
+        mine = [f for f in figs if f.paper == p.name]
+        for f in mine:
+            o = runner.outputs(f, Path("."), "default")
+            lines.append(f"| {p.name} ({p.alias}) | {f.key}: {f.title} | `repro {p.alias} {f.key}` | "
+                         f"`{o.csv}`, `{o.png}` | " + " | ".join(f.runtime.get(k, "?") for k in registry.PRESETS) + " |")
+        if not mine:
+            lines.append(f"| {p.name} ({p.alias}) | not implemented yet | | | | | |")
+    return "\n".join(lines)
+
+
+@data_app.command("status")
+def data_status(data_root: DataRoot = None, out: Out = Path(".")) -> None:
+    """Show which datasets are present under the data root."""
+    root = data_mod.data_root(data_root, out)
+    table = Table(title=f"datasets under {root}")
+    for col in ("dataset", "present", "source", "note"):
+        table.add_column(col)
+    for r in data_mod.status(root):
+        table.add_row(r["dataset"], "[green]yes[/]" if r["present"] else "[red]no[/]", r["source"], r["note"])
+    console.print(table)
+
+
+@data_app.command("fetch")
+def data_fetch(name: Annotated[str, typer.Argument(help="mnist | fashion-mnist | cifar10 | cifar100")],
+               data_root: DataRoot = None, out: Out = Path(".")) -> None:
+    """Download a dataset through torchvision (needs internet)."""
+    with user_errors():
+        data_mod.info(name)
+        data_mod.fetch(name, data_mod.data_root(data_root, out))
+
+
+@data_app.command("unpack")
+def data_unpack(source: Annotated[Path, typer.Option("--from", help="folder with the offline archives "
+                                                     "and unpack.sh")] = Path("../shared/datasets"),
+                data_root: DataRoot = None, out: Out = Path(".")) -> None:
+    """Unpack the offline datasets (MNIST, Fashion-MNIST, CIFAR-10 JPEG) into the data root."""
+    with user_errors():
+        data_mod.unpack(source, data_mod.data_root(data_root, out))
+
+
+def _paper_command(p: registry.Paper, hidden: bool):
+    def cmd(fig: Annotated[str, typer.Argument(help="fig1, fig2, ..., table1, or all")],
+            preset: Preset = "default", device: Device = "auto", seed: Seed = 0, set_: Sets = None,
+            out: Out = Path("."), data_root: DataRoot = None, plot_only: PlotOnly = False,
+            force: Force = False) -> None:
+        with user_errors():
+            figs = registry.figures(p.name) if fig.lower() == "all" else [registry.figure(p.name, fig)]
+            _run_many(figs, preset, device, seed, set_, out, data_root, force, plot_only)
+    cmd.__doc__ = f"{p.title} (alias {p.alias}). Run one figure, or all."
+    app.command(p.alias if hidden else p.name, hidden=hidden)(cmd)
+
+
+for _p in registry.PAPERS:
+    _paper_command(_p, hidden=False)
+    _paper_command(_p, hidden=True)
+
+
+def main() -> None:
+    app(prog_name="repro")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

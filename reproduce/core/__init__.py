@@ -1,0 +1,1 @@
+"""Shared math as pure functions on tensors; never imports a paper."""

@@ -1,0 +1,131 @@
+"""The registry: the five papers, and every figure a paper module registers."""
+from __future__ import annotations
+
+import dataclasses
+import importlib
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+import pandas as pd
+
+from .claims import Claim
+from .config import ReproError, size_fields
+
+PRESETS = ("smoke", "default", "paper")
+
+
+@dataclass(frozen=True)
+class Paper:
+    name: str
+    alias: str
+    file: str
+    title: str
+    module: str  # module under reproduce.papers, or "" while not implemented
+
+
+PAPERS = (
+    Paper("random-walk-bridge", "bridge", "000_b77dcdb4ba5df8f8.txt",
+          "Kubo et al. 2019, Implicit Regularization in Over-parameterized Neural Networks", ""),
+    Paper("norm-preservation", "norm", "001_e874af01c674c307.txt",
+          "Arpit & Bengio 2019, Benefits of Over-parameterization at Initialization in Deep ReLU Networks",
+          "norm_preservation"),
+    Paper("skip-resnet-gd", "skip", "002_ece33ef9414b6592.txt",
+          "E, Ma, Wang, Wu 2019, GD for a Deep Neural Network Model with Skip-connections", ""),
+    Paper("gradient-confusion", "confusion", "003_a26379e51a4bac06.txt",
+          "The Effect of Neural Net Architecture on Gradient Confusion & Training Performance", ""),
+    Paper("transition-to-linearity", "linearity", "004_b58240c665b1ac88.txt",
+          "Liu, Zhu, Belkin 2020, On the linearity of large non-linear models", ""),
+)
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One figure (or table): config class + sweep grid + compute + plot + claims.
+
+    - `config`: frozen dataclass; its defaults are the `default` preset.
+    - `grid(cfg)`: list of independent points (dicts of JSON values), each computed and cached on its own.
+    - `compute(cfg, point, ctx)`: long-format DataFrame for one point.
+    - `plot(df)`: matplotlib Figure drawn from the CSV alone.
+    - `presets`: size overrides for `smoke` and `paper` (`default` is the dataclass defaults).
+    """
+    paper: str
+    key: str
+    title: str
+    config: type
+    grid: Callable[[Any], list[dict]]
+    compute: Callable[[Any, dict, Any], pd.DataFrame]
+    plot: Callable[[pd.DataFrame], Any]
+    claims: tuple[Claim, ...] = ()
+    presets: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    datasets: tuple[str, ...] = ()
+    runtime: Mapping[str, str] = field(default_factory=dict)
+
+    def preset(self, name: str) -> Mapping[str, Any]:
+        if name not in PRESETS:
+            raise ReproError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
+        return self.presets.get(name, {})
+
+
+_FIGURES: dict[tuple[str, str], Figure] = {}
+
+
+def register(fig: Figure) -> Figure:
+    """Add a figure; presets may only touch fields declared as sizes."""
+    allowed = size_fields(fig.config)
+    names = {f.name for f in dataclasses.fields(fig.config)}
+    for preset, values in fig.presets.items():
+        bad = set(values) - allowed
+        if preset not in PRESETS or bad or not set(values) <= names:
+            raise ValueError(f"{fig.paper} {fig.key}: preset {preset!r} overrides non-size fields {sorted(bad)}")
+    _FIGURES[(fig.paper, fig.key)] = fig
+    return fig
+
+
+def _load_all() -> None:
+    for p in PAPERS:
+        if p.module:
+            importlib.import_module(f"reproduce.papers.{p.module}")
+
+
+def paper(name: str) -> Paper:
+    """Look a paper up by name or alias, case-insensitively."""
+    low = name.strip().lower()
+    for p in PAPERS:
+        if low in (p.name, p.alias):
+            return p
+    known = ", ".join(f"{p.name} ({p.alias})" for p in PAPERS)
+    raise ReproError(f"unknown paper {name!r}; known: {known}")
+
+
+def figures(paper_name: str | None = None) -> list[Figure]:
+    """Registered figures, in paper order then figure order; optionally of one paper."""
+    _load_all()
+    order = [p.name for p in PAPERS]
+    figs = sorted(_FIGURES.values(), key=lambda f: (order.index(f.paper), _key_order(f.key)))
+    if paper_name is not None:
+        p = paper(paper_name)
+        figs = [f for f in figs if f.paper == p.name]
+        if not figs:
+            raise ReproError(f"paper {p.name!r} has no implemented figures yet")
+    return figs
+
+
+def _key_order(key: str) -> tuple[str, int]:
+    digits = "".join(ch for ch in key if ch.isdigit())
+    return (key.rstrip("0123456789"), int(digits or 0))
+
+
+def normalize_key(fig: str) -> str:
+    """'2', 'fig2', 'Fig2', 'figure2' -> 'fig2'; 'table1' stays."""
+    low = fig.strip().lower().replace("figure", "fig")
+    return f"fig{low}" if low.isdigit() else low
+
+
+def figure(paper_name: str, fig: str) -> Figure:
+    """Look one figure up; unknown paper or figure is a ReproError."""
+    figs = figures(paper_name)
+    key = normalize_key(fig)
+    for f in figs:
+        if f.key == key:
+            return f
+    raise ReproError(f"{figs[0].paper} has no figure {fig!r}; available: {', '.join(f.key for f in figs)}")

@@ -1,0 +1,189 @@
+"""The runner: config -> cached sweep -> CSV + meta.json -> plot -> claims."""
+from __future__ import annotations
+
+import dataclasses
+import platform
+import resource
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+import pandas as pd
+import torch
+
+from . import claims as claims_mod
+from .config import ReproError, describe, resolve, stable_hash
+from .core import data as data_mod
+from .core.device import DTYPES, generator, measurement_mode, point_seed, resolve_device
+from .io import save_figure, write_csv, write_json
+from .registry import Figure
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+@dataclass
+class Context:
+    """What a compute function gets besides its config and grid point."""
+    device: torch.device
+    seed: int                 # the run's base seed (the CSV's `seed` column)
+    generator: torch.Generator  # seeded from (seed, point): independent of sweep order
+    data_root: Path
+    tick: Callable[[str], None] = lambda msg: None  # optional progress text for long points
+
+    def dtype(self, name: str) -> torch.dtype:
+        return DTYPES[name]
+
+
+@dataclass
+class Outputs:
+    csv: Path
+    meta: Path
+    png: Path
+
+
+@dataclass
+class RunResult:
+    figure: Figure
+    outputs: Outputs
+    claims: list[claims_mod.ClaimResult]
+    computed: int = 0
+    cached: int = 0
+    wall_s: float = 0.0
+
+
+def outputs(fig: Figure, out: Path, preset: str) -> Outputs:
+    """data/<paper>/figN.csv for the default preset, data/<preset>/<paper>/figN.csv otherwise."""
+    sub = Path(fig.paper) if preset == "default" else Path(preset) / fig.paper
+    data = out / "data" / sub
+    return Outputs(data / f"{fig.key}.csv", data / f"{fig.key}.meta.json",
+                   out / "figures" / sub / f"{fig.key}.png")
+
+
+def claims_path(out: Path, preset: str) -> Path:
+    return out / "data" / ("claims.csv" if preset == "default" else f"{preset}/claims.csv")
+
+
+def code_version(fig: Figure) -> str:
+    """Hash of the paper module and core sources: a code change invalidates cached points."""
+    files = sorted((PACKAGE_DIR / "core").glob("*.py"))
+    files.append(Path(sys.modules[fig.compute.__module__].__file__))
+    return stable_hash([f.read_bytes().hex() for f in files])
+
+
+def _git() -> dict:
+    def run(*args: str) -> str:
+        try:
+            return subprocess.run(["git", *args], cwd=PACKAGE_DIR, capture_output=True, text=True,
+                                  timeout=10).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return ""
+    sha = run("rev-parse", "HEAD")
+    return {"sha": sha or None, "dirty": bool(run("status", "--porcelain", "--untracked-files=no")) if sha else None}
+
+
+def _peak_memory(device: torch.device) -> dict:
+    peak = {"host_max_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+    if device.type == "cuda":
+        peak["cuda_max_allocated_mb"] = round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
+    return peak
+
+
+def evaluate_claims(fig: Figure, csv: Path) -> list[claims_mod.ClaimResult]:
+    """Claims read only the CSV."""
+    df = pd.read_csv(csv)
+    return [claims_mod.evaluate(c, df) for c in fig.claims]
+
+
+def plot_from_csv(fig: Figure, csv: Path, png: Path) -> list[Path]:
+    """The plot reads only the CSV."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    mpl_fig = fig.plot(pd.read_csv(csv))
+    try:
+        return save_figure(mpl_fig, png)
+    finally:
+        plt.close(mpl_fig)
+
+
+def prepare(fig: Figure, preset: str, overrides: Sequence[str], device: str):
+    """Validate every input before anything is written: returns (cfg, torch device)."""
+    cfg = resolve(fig.config, fig.preset(preset), overrides)
+    return cfg, resolve_device(device)
+
+
+def run_figure(fig: Figure, *, preset: str = "default", overrides: Sequence[str] = (), device: str = "auto",
+               seed: int = 0, out: Path = Path("."), data_root: Path | None = None, force: bool = False,
+               plot_only: bool = False, progress: Callable | None = None) -> RunResult:
+    """Run one figure end to end. `progress(total)` returns a callable advance(description) or None."""
+    cfg, dev = prepare(fig, preset, overrides, device)
+    paths = outputs(fig, out, preset)
+    root = data_mod.data_root(data_root, out)
+    if plot_only:
+        if not paths.csv.exists():
+            raise ReproError(f"--plot-only: {paths.csv} does not exist; run the figure first")
+        plot_from_csv(fig, paths.csv, paths.png)
+        return RunResult(fig, paths, evaluate_claims(fig, paths.csv))
+    for name in fig.datasets:
+        data_mod.require(name, root)
+
+    measurement_mode()
+    if dev.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(dev)
+    start = time.perf_counter()
+    points = fig.grid(cfg)
+    version = code_version(fig)
+    cache_dir = out / "data" / ".cache"
+    advance = progress(len(points)) if progress else None
+    frames, computed, cached = [], 0, 0
+    for point in points:
+        key = stable_hash([fig.paper, fig.key, describe(cfg), point, seed, dev.type, version])
+        cache = cache_dir / key / "point.csv"
+        if cache.exists() and not force:
+            frame, cached = pd.read_csv(cache), cached + 1
+        else:
+            ctx = Context(dev, seed, generator(dev, point_seed(seed, point)), root)
+            frame = fig.compute(cfg, point, ctx)
+            if "seed" not in frame:
+                frame.insert(0, "seed", seed)
+            write_csv(frame, cache)
+            frame, computed = pd.read_csv(cache), computed + 1  # identical dtypes whether cached or not
+            write_json({"figure": f"{fig.paper}/{fig.key}", "point": point, "seed": seed}, cache.with_name("point.json"))
+        frames.append(frame)
+        if advance:
+            advance(", ".join(f"{k}={v}" for k, v in point.items()))
+    df = pd.concat(frames, ignore_index=True)
+    write_csv(df, paths.csv)
+    wall = time.perf_counter() - start
+    meta = {
+        "paper": fig.paper, "figure": fig.key, "title": fig.title, "preset": preset,
+        "config": describe(cfg),
+        "overrides": list(overrides), "seed": seed, "grid_points": len(points),
+        "points_computed": computed, "points_from_cache": cached,
+        "device": dev.type, "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda" else platform.processor() or platform.machine(),
+        "torch": torch.__version__, "cuda": torch.version.cuda, "tf32": False,
+        "python": platform.python_version(), "git": _git(), "code_version": version,
+        "wall_time_s": round(wall, 2), "peak_memory": _peak_memory(dev),
+        "datasets": list(fig.datasets), "data_root": str(root) if fig.datasets else None,
+    }
+    write_json(meta, paths.meta)
+    plot_from_csv(fig, paths.csv, paths.png)
+    return RunResult(fig, paths, evaluate_claims(fig, paths.csv), computed, cached, wall)
+
+
+def verify(figs: Sequence[Figure], out: Path, preset: str) -> pd.DataFrame:
+    """Evaluate the claims of every figure whose CSV exists; write data/claims.csv."""
+    rows = []
+    for fig in figs:
+        csv = outputs(fig, out, preset).csv
+        if not csv.exists():
+            continue
+        for r in evaluate_claims(fig, csv):
+            rows.append({"paper": fig.paper, "figure": fig.key, **dataclasses.asdict(r)})
+    table = pd.DataFrame(rows, columns=["paper", "figure", "id", "text", "value", "threshold", "verdict", "detail"])
+    if rows:
+        write_csv(table, claims_path(out, preset))
+    return table
