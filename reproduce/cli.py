@@ -14,6 +14,7 @@ from rich.table import Table
 from . import registry, runner
 from .config import ReproError
 from .core import data as data_mod
+from .readme import markdown_table
 
 console = Console()
 err_console = Console(stderr=True)
@@ -130,7 +131,7 @@ def list_cmd(markdown: Annotated[bool, typer.Option("--markdown", help="print th
     """List papers and figures: titles, presets with runtimes, data needed."""
     figs = registry.figures()
     if markdown:
-        print(markdown_table(figs))
+        print(markdown_table())
         return
     table = Table(title="repro figures")
     for col in ("paper", "alias", "figure", "title", "runtime smoke / default / paper", "data"):
@@ -143,21 +144,6 @@ def list_cmd(markdown: Annotated[bool, typer.Option("--markdown", help="print th
         if not mine:
             table.add_row(p.name, p.alias, "-", "[dim]not implemented yet[/]", "", "")
     console.print(table)
-
-
-def markdown_table(figs: list[registry.Figure]) -> str:
-    """The README's figure table, generated from the registry."""
-    lines = ["| paper | figure | command | outputs (default preset) | smoke | default | paper |",
-             "|---|---|---|---|---|---|---|"]
-    for p in registry.PAPERS:
-        mine = [f for f in figs if f.paper == p.name]
-        for f in mine:
-            o = runner.outputs(f, Path("."), "default")
-            lines.append(f"| {p.name} ({p.alias}) | {f.key}: {f.title} | `repro {p.alias} {f.key}` | "
-                         f"`{o.csv}`, `{o.png}` | " + " | ".join(f.runtime.get(k, "?") for k in registry.PRESETS) + " |")
-        if not mine:
-            lines.append(f"| {p.name} ({p.alias}) | not implemented yet | | | | | |")
-    return "\n".join(lines)
 
 
 @data_app.command("status")
@@ -182,12 +168,15 @@ def data_fetch(name: Annotated[str, typer.Argument(help="mnist | fashion-mnist |
 
 
 @data_app.command("unpack")
-def data_unpack(source: Annotated[Path, typer.Option("--from", help="folder with the offline archives "
-                                                     "and unpack.sh")] = Path("../shared/datasets"),
+def data_unpack(source: Annotated[Optional[Path], typer.Option("--from", help="folder with the offline "
+                                                     "archives and unpack.sh [default: ../shared/datasets]")] = None,
                 data_root: DataRoot = None, out: Out = Path(".")) -> None:
     """Unpack the offline datasets (MNIST, Fashion-MNIST, CIFAR-10 JPEG) into the data root."""
     with user_errors():
-        data_mod.unpack(source, data_mod.data_root(data_root, out))
+        if source is None and not Path("../shared/datasets").is_dir():
+            console.print("no ../shared/datasets here: nothing to unpack (use `repro data fetch NAME` online)")
+            return
+        data_mod.unpack(source or Path("../shared/datasets"), data_mod.data_root(data_root, out))
 
 
 def _paper_command(p: registry.Paper, hidden: bool):

@@ -5,7 +5,6 @@ import dataclasses
 import platform
 import resource
 import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +18,7 @@ from .config import ReproError, describe, resolve, stable_hash
 from .core import data as data_mod
 from .core.device import DTYPES, generator, measurement_mode, point_seed, resolve_device
 from .io import save_figure, write_csv, write_json
+from . import registry
 from .registry import Figure
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -69,7 +69,7 @@ def claims_path(out: Path, preset: str) -> Path:
 def code_version(fig: Figure) -> str:
     """Hash of the paper module and core sources: a code change invalidates cached points."""
     files = sorted((PACKAGE_DIR / "core").glob("*.py"))
-    files.append(Path(sys.modules[fig.compute.__module__].__file__))
+    files.append(PACKAGE_DIR / "papers" / f"{registry.paper(fig.paper).module}.py")
     return stable_hash([f.read_bytes().hex() for f in files])
 
 

@@ -384,13 +384,13 @@ FIG3_CLAIMS = (
 register(Figure(PAPER, "fig1", "Norm ratios per layer, He vs Glorot (10 layers)", Fig1Config,
                 fig1_grid, fig1_compute, fig1_plot, FIG1_CLAIMS,
                 presets={"smoke": {"widths": (50, 100), "n_samples": 100, "input_dim": 50}},
-                runtime={"smoke": "3 s", "default": "2 min", "paper": "2 min"}))
+                runtime={"smoke": "4 s", "default": "45 s CPU", "paper": "45 s CPU"}))
 register(Figure(PAPER, "fig2", "Tightness of the Lemma 2 / Lemma 5 width bounds", Fig2Config,
                 fig2_grid, fig2_compute, fig2_plot, FIG2_CLAIMS,
                 presets={"smoke": {"widths": (100, 200), "n_samples": 200, "theory_step": 20}},
-                runtime={"smoke": "3 s", "default": "30 s", "paper": "30 s"}))
+                runtime={"smoke": "4 s", "default": "10 s CPU", "paper": "10 s CPU"}))
 register(Figure(PAPER, "fig3", "Non-uniform width vs gradient-norm equality (20 layers)", Fig3Config,
                 fig3_grid, fig3_compute, fig3_plot, FIG3_CLAIMS,
                 presets={"smoke": {"variations": (1, 20, 50), "base_width": 100, "n_samples": 100,
                                    "input_dim": 50}},
-                runtime={"smoke": "3 s", "default": "30 s", "paper": "30 s"}))
+                runtime={"smoke": "4 s", "default": "5 s CPU", "paper": "5 s CPU"}))

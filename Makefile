@@ -1,0 +1,44 @@
+# Every target calls `repro`; no logic lives here. `make help` lists them.
+VENV   ?= .venv
+PYTHON ?= python3
+REPRO  := $(VENV)/bin/repro
+PAPERS := random-walk-bridge norm-preservation skip-resnet-gd gradient-confusion transition-to-linearity
+
+.PHONY: help setup all smoke paper test verify data readme clean $(PAPERS)
+
+help:
+	@echo "make all | smoke | paper | test | verify | data | readme | clean | <paper name>"
+
+$(REPRO): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q -e '.[test]'
+	@touch $(REPRO)
+
+setup: $(REPRO)
+
+all: $(REPRO)
+	$(REPRO) all --preset default
+
+smoke: $(REPRO)
+	$(REPRO) all --preset smoke
+
+paper: $(REPRO)
+	$(REPRO) all --preset paper
+
+verify: $(REPRO)
+	$(REPRO) verify
+
+test: $(REPRO)
+	$(VENV)/bin/python -m pytest -q
+
+data: $(REPRO)
+	$(REPRO) data unpack --from ../shared/datasets
+
+readme: $(REPRO)
+	$(VENV)/bin/python -m reproduce.readme README.md
+
+$(PAPERS): $(REPRO)
+	$(REPRO) all --paper $@
+
+clean:
+	rm -rf data/.cache data/smoke figures/smoke

@@ -1,0 +1,39 @@
+"""The README's figure table, generated from the registry (`repro list --markdown`, `make readme`)."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from . import registry
+from .runner import outputs
+
+BEGIN, END = "<!-- BEGIN FIGURE TABLE (make readme) -->", "<!-- END FIGURE TABLE -->"
+
+
+def markdown_table() -> str:
+    """One row per registered figure: command, output files, runtime per preset."""
+    figs = registry.figures()
+    lines = ["| paper | figure | command | outputs (default preset) | smoke | default | paper |",
+             "|---|---|---|---|---|---|---|"]
+    for p in registry.PAPERS:
+        mine = [f for f in figs if f.paper == p.name]
+        for f in mine:
+            o = outputs(f, Path("."), "default")
+            runtimes = " | ".join(f.runtime.get(k, "?") for k in registry.PRESETS)
+            lines.append(f"| {p.name} ({p.alias}) | {f.key}: {f.title} | `repro {p.alias} {f.key}` | "
+                         f"`{o.csv}`, `{o.png}` (+ `.pdf`, `.meta.json`) | {runtimes} |")
+        if not mine:
+            lines.append(f"| {p.name} ({p.alias}) | not implemented yet | | | | | |")
+    return "\n".join(lines)
+
+
+def update(text: str) -> str:
+    """Replace the table between the markers in `text`."""
+    head, rest = text.split(BEGIN, 1)
+    _, tail = rest.split(END, 1)
+    return f"{head}{BEGIN}\n{markdown_table()}\n{END}{tail}"
+
+
+if __name__ == "__main__":
+    path = Path(sys.argv[1] if len(sys.argv) > 1 else "README.md")
+    path.write_text(update(path.read_text()))

@@ -1,0 +1,167 @@
+"""The CLI end to end at the smoke preset: outputs, errors, resume, determinism, claims from the CSV."""
+import dataclasses
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from reproduce import registry, runner
+from reproduce.cli import app
+from reproduce.readme import markdown_table
+
+cli = CliRunner()
+FIGS = [(f.paper, f.key) for f in registry.figures()]
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def repro(*args):
+    return cli.invoke(app, [str(a) for a in args])
+
+
+def files_under(path: Path) -> list[Path]:
+    return sorted(p for p in path.rglob("*") if p.is_file()) if path.exists() else []
+
+
+def test_list_shows_every_figure():
+    res = repro("list")
+    assert res.exit_code == 0, res.output
+    for paper, key in FIGS:
+        assert key in res.output
+    assert "not implemented yet" in repro("list", "--markdown").output
+
+
+@pytest.mark.parametrize("paper,key", FIGS)
+def test_smoke_every_figure(paper, key, tmp_path):
+    res = repro(paper, key, "--preset", "smoke", "--device", "cpu", "--out", tmp_path)
+    assert res.exit_code == 0, res.output
+    data, figs = tmp_path / "data" / "smoke" / paper, tmp_path / "figures" / "smoke" / paper
+    df = pd.read_csv(data / f"{key}.csv")
+    assert "seed" in df.columns and len(df) > 0
+    assert (figs / f"{key}.png").stat().st_size > 0 and (figs / f"{key}.pdf").exists()
+    meta = json.loads((data / f"{key}.meta.json").read_text())
+    assert meta["preset"] == "smoke" and meta["device"] == "cpu"
+    assert any(v["source"] == "not_stated" for v in meta["config"].values())
+    assert {"git", "torch", "wall_time_s", "peak_memory", "seed"} <= set(meta)
+    assert "claims" in res.output
+
+
+@pytest.mark.parametrize("args", [
+    ["figure", "1", "--paper", "nope"],
+    ["figure", "9", "--paper", "norm"],
+    ["norm", "fig9"],
+    ["figure", "1", "--paper", "norm", "--preset", "huge"],
+    ["figure", "1", "--paper", "norm", "--set", "nope=1"],
+    ["figure", "1", "--paper", "norm", "--set", "widths=abc"],
+    ["figure", "1", "--paper", "norm", "--set", "dtype=float16"],
+    ["figure", "1", "--paper", "norm", "--set", "widths"],
+    ["figure", "1", "--paper", "norm", "--device", "tpu"],
+    ["figure", "1", "--paper", "linearity"],
+    ["all", "--paper", "norm", "--set", "nope=1"],
+    ["verify", "--preset", "huge"],
+    ["figure", "1", "--paper", "norm", "--preset", "smoke", "--plot-only"],
+])
+def test_bad_input_exits_2_and_writes_nothing(args, tmp_path):
+    res = repro(*args, "--out", tmp_path)
+    assert res.exit_code == 2, res.output
+    assert files_under(tmp_path) == []
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA present")
+def test_cuda_without_cuda_exits_2(tmp_path):
+    res = repro("figure", "2", "--paper", "norm", "--device", "cuda", "--out", tmp_path)
+    assert res.exit_code == 2 and "CUDA" in res.output
+    assert files_under(tmp_path) == []
+
+
+def test_missing_dataset_is_one_line_exit_2(tmp_path, monkeypatch):
+    fig = dataclasses.replace(registry.figure("norm", "2"), datasets=("cifar100",))
+    with pytest.raises(Exception) as exc:
+        runner.run_figure(fig, preset="smoke", device="cpu", out=tmp_path, data_root=tmp_path / "nowhere")
+    assert "cifar100" in str(exc.value) and "repro data fetch" in str(exc.value)
+    assert files_under(tmp_path) == []
+
+
+def test_figure_and_paper_command_and_case_agree(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert repro("figure", "2", "--paper", "norm", "--preset", "smoke", "--out", a).exit_code == 0
+    res = repro("NORM", "Fig2", "--preset", "smoke", "--out", b)
+    assert res.exit_code == 0, res.output
+    rel = Path("data/smoke/norm-preservation/fig2.csv")
+    assert (a / rel).read_bytes() == (b / rel).read_bytes()
+
+
+def test_deterministic_csv(tmp_path):
+    for d in ("a", "b"):
+        assert repro("norm", "fig1", "--preset", "smoke", "--out", tmp_path / d).exit_code == 0
+    rel = Path("data/smoke/norm-preservation/fig1.csv")
+    assert (tmp_path / "a" / rel).read_bytes() == (tmp_path / "b" / rel).read_bytes()
+    res = repro("norm", "fig1", "--preset", "smoke", "--seed", "1", "--out", tmp_path / "c")
+    assert res.exit_code == 0
+    assert (tmp_path / "c" / rel).read_bytes() != (tmp_path / "a" / rel).read_bytes()
+
+
+def test_set_override_changes_results_and_is_recorded(tmp_path):
+    res = repro("norm", "fig3", "--preset", "smoke", "--set", "variations=1,30", "-s", "head_variance=1",
+                "--out", tmp_path)
+    assert res.exit_code == 0, res.output
+    df = pd.read_csv(tmp_path / "data/smoke/norm-preservation/fig3.csv")
+    assert sorted(df["v"].unique()) == [1, 30]
+    meta = json.loads((tmp_path / "data/smoke/norm-preservation/fig3.meta.json").read_text())
+    assert meta["config"]["head_variance"] == {"value": "1", "source": "not_stated",
+                                               "help": meta["config"]["head_variance"]["help"]}
+    assert meta["overrides"] == ["variations=1,30", "head_variance=1"]
+
+
+def test_resume_after_interrupt(tmp_path):
+    fig = registry.figure("norm", "1")
+    calls = []
+
+    def counting(cfg, point, ctx, limit=None):
+        if limit is not None and len(calls) >= limit:
+            raise KeyboardInterrupt
+        calls.append(point)
+        return fig.compute(cfg, point, ctx)
+
+    kw = dict(preset="smoke", device="cpu", out=tmp_path / "r")
+    with pytest.raises(KeyboardInterrupt):
+        runner.run_figure(dataclasses.replace(fig, compute=lambda c, p, x: counting(c, p, x, 2)), **kw)
+    assert not runner.outputs(fig, tmp_path / "r", "smoke").csv.exists()
+    total = len(fig.grid(runner.prepare(fig, "smoke", [], "cpu")[0]))
+    done = list(calls)
+    res = runner.run_figure(dataclasses.replace(fig, compute=counting), **kw)
+    assert len(calls) - len(done) == total - 2 and res.cached == 2 and res.computed == total - 2
+    assert not any(p in calls[2:] for p in done)
+    clean = runner.run_figure(fig, preset="smoke", device="cpu", out=tmp_path / "clean")
+    assert clean.outputs.csv.read_bytes() == res.outputs.csv.read_bytes()
+    again = runner.run_figure(fig, **kw)
+    assert again.computed == 0 and again.cached == total
+    assert runner.run_figure(fig, force=True, **kw).computed == total
+
+
+def test_plot_only_and_verify_read_the_csv(tmp_path):
+    assert repro("norm", "fig1", "--preset", "smoke", "--out", tmp_path).exit_code == 0
+    csv = tmp_path / "data/smoke/norm-preservation/fig1.csv"
+    df = pd.read_csv(csv)
+    df.loc[df["init"] == "glorot", "mean"] = 5.0          # tamper: verdicts must follow the CSV
+    df.to_csv(csv, index=False)
+    png = tmp_path / "figures/smoke/norm-preservation/fig1.png"
+    png.unlink()
+    assert repro("norm", "fig1", "--preset", "smoke", "--plot-only", "--out", tmp_path).exit_code == 0
+    assert png.exists()
+    res = repro("verify", "--paper", "norm", "--preset", "smoke", "--out", tmp_path)
+    assert res.exit_code == 0, res.output
+    claims = pd.read_csv(tmp_path / "data/smoke/claims.csv")
+    row = claims[claims["id"] == "glorot-forward-last"].iloc[0]
+    assert row["verdict"] == "FAIL" and row["value"] == 5.0
+    assert set(claims["verdict"]) <= {"PASS", "FAIL", "INCONCLUSIVE"}
+
+
+def test_verify_without_results_exits_2(tmp_path):
+    assert repro("verify", "--out", tmp_path).exit_code == 2
+
+
+def test_readme_table_is_generated():
+    assert markdown_table() in (ROOT / "README.md").read_text()
