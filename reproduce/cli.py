@@ -59,13 +59,17 @@ def _progress_factory(progress: Progress, title: str):
     return start
 
 
+def _short(paper: str, key: str) -> str:
+    return f"{registry.paper(paper).alias} {key}"
+
+
 def _claims_table(rows: list[dict], title: str) -> Table:
     colors = {"PASS": "green", "FAIL": "red", "INCONCLUSIVE": "yellow"}
     table = Table(title=title, show_lines=False)
     for col in ("figure", "claim", "value", "threshold", "verdict"):
         table.add_column(col, overflow="fold")
     for r in rows:
-        value = "" if r["value"] != r["value"] else f"{r['value']:.4g}"
+        value = "-" if r["value"] != r["value"] else f"{r['value']:.4g}"
         table.add_row(r["figure"], f"{r['id']}\n[dim]{r['text']}[/]", value, r["threshold"] or r["detail"],
                       f"[{colors[r['verdict']]}]{r['verdict']}[/]")
     return table
@@ -84,7 +88,7 @@ def _run_many(figs: list[registry.Figure], preset: str, device: str, seed: int, 
                                     progress=_progress_factory(progress, f"{fig.paper} {fig.key}"))
             progress.console.print(f"[dim]{fig.paper} {fig.key}: {res.computed} computed, {res.cached} cached, "
                                    f"{res.wall_s:.1f} s -> {res.outputs.csv}, {res.outputs.png}[/]")
-            rows += [{"figure": f"{fig.paper} {fig.key}", **vars(c)} for c in res.claims]
+            rows += [{"figure": _short(fig.paper, fig.key), **vars(c)} for c in res.claims]
     if rows:
         console.print(_claims_table(rows, f"claims ({preset} preset)"))
 
@@ -119,7 +123,7 @@ def verify_cmd(paper: PaperOpt = None, preset: Preset = "default", out: Out = Pa
         table = runner.verify(figs, out, preset)
         if table.empty:
             raise ReproError(f"no results for the {preset} preset under {out / 'data'}; run `repro all` first")
-        rows = [{**r, "figure": f"{r['paper']} {r['figure']}"} for r in table.to_dict("records")]
+        rows = [{**r, "figure": _short(r["paper"], r["figure"])} for r in table.to_dict("records")]
         console.print(_claims_table(rows, f"claims ({preset} preset)"))
         counts = table["verdict"].value_counts().to_dict()
         console.print(", ".join(f"{k}: {v}" for k, v in sorted(counts.items())),

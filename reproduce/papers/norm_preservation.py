@@ -253,6 +253,7 @@ def fig3_plot(df: pd.DataFrame):
         ax.errorbar(s["layer"], s["mean"], yerr=s["std"], capsize=2, marker="o", ms=3,
                     label=f"He - width variation {v}")
     ax.axhline(1, color="gray", lw=0.6)
+    ax.xaxis.get_major_locator().set_params(integer=True)
     ax.set(xlabel="layer index i", ylabel=r"$\|\partial\ell/\partial W_i\|_F / (\|\delta\|\,\|x\|)$",
            title="Non-uniform width vs gradient-norm equality (20 layers)")
     ax.legend(fontsize=8)
@@ -334,14 +335,23 @@ def _fwd_bwd(df):
     return float(rel), "<= 0.15 (max relative difference)", rel <= 0.15
 
 
+def _ratio_bound(kind: str):
+    def check(df):
+        r = _fig2_pairs(df)["ratio"]
+        if kind == "above":
+            return float(r.min()), "> 1 (min theory/empirical)", r.min() > 1
+        if kind == "min":
+            return float(r.min()), ">= 2", r.min() >= 2
+        return float(r.max()), "<= 6", r.max() <= 6
+    return check
+
+
 FIG2_CLAIMS = (
     Claim("theory-above-empirical", "Bound over-estimates: theory > empirical at every m (both conventions)",
-          lambda df: (lambda r: (float(r), "> 1 (min theory/empirical)", r > 1))(_fig2_pairs(df)["ratio"].min())),
+          _ratio_bound("above")),
     Claim("gap-shrinks", "Bound tighter for smaller eps: theory - empirical decreases with m", _gap_shrinks),
-    Claim("ratio-min", "theory/empirical >= 2 (spec range [2, 6])",
-          lambda df: (lambda r: (float(r), ">= 2", r >= 2))(_fig2_pairs(df)["ratio"].min())),
-    Claim("ratio-max", "theory/empirical <= 6 (spec range [2, 6])",
-          lambda df: (lambda r: (float(r), "<= 6", r <= 6))(_fig2_pairs(df)["ratio"].max())),
+    Claim("ratio-min", "theory/empirical >= 2 (spec range [2, 6])", _ratio_bound("min")),
+    Claim("ratio-max", "theory/empirical <= 6 (spec range [2, 6])", _ratio_bound("max")),
     Claim("forward-backward-agree", "Forward and backward empirical eps agree within 15%", _fwd_bwd),
 )
 
@@ -363,22 +373,34 @@ def _corr(df):
 
 def _v_min_close(df):
     s = _sel(df, quantity="backward")
-    dev = (s[s["v"] == s["v"].min()]["mean"] - 1).abs().max()
     need(len(s) > 0, "no rows")
+    dev = (s[s["v"] == s["v"].min()]["mean"] - 1).abs().max()
     return float(dev), "<= 0.2", dev <= 0.2
 
 
+def _spread_increases(df):
+    bad = int((np.diff(_fig3_stats(df)["spread"]) <= 0).sum())
+    return bad, "= 0 violations", bad == 0
+
+
+def _spread_ratio(df):
+    s = _fig3_stats(df)["spread"]
+    return float(s.iloc[-1] / s.iloc[0]), ">= 2", s.iloc[-1] >= 2 * s.iloc[0]
+
+
+def _std_ratio(df):
+    s = _fig3_stats(df)["std"]
+    return float(s.iloc[0] / s.iloc[-1]), "< 1", s.iloc[0] < s.iloc[-1]
+
+
 FIG3_CLAIMS = (
-    Claim("spread-increases", "Across-layer spread of the mean ratio increases with v (value = violations)",
-          lambda df: (lambda b: (b, "= 0", b == 0))(int((np.diff(_fig3_stats(df)["spread"]) <= 0).sum()))),
-    Claim("spread-ratio", "spread(largest v) >= 2 spread(smallest v)",
-          lambda df: (lambda s: (float(s.iloc[-1] / s.iloc[0]), ">= 2", s.iloc[-1] >= 2 * s.iloc[0]))(
-              _fig3_stats(df)["spread"])),
+    Claim("spread-increases", "Across-layer spread (max_i - min_i of the mean ratio) increases with v",
+          _spread_increases),
+    Claim("spread-ratio", "spread(largest v) >= 2 spread(smallest v)", _spread_ratio),
     Claim("follows-sqrt-width", "Largest v: corr_i(mean_i, sqrt(n_i/n_L)) >= 0.8", _corr),
     Claim("small-v-near-one", "Smallest v: max_i |mean_i - 1| <= 0.2", _v_min_close),
     Claim("small-v-smaller-std", "Smaller variance when v is small: mean std(smallest v) / mean std(largest v) < 1",
-          lambda df: (lambda s: (float(s.iloc[0] / s.iloc[-1]), "< 1", s.iloc[0] < s.iloc[-1]))(
-              _fig3_stats(df)["std"])),
+          _std_ratio),
 )
 
 register(Figure(PAPER, "fig1", "Norm ratios per layer, He vs Glorot (10 layers)", Fig1Config,
