@@ -81,7 +81,7 @@ def _git() -> dict:
         except (OSError, subprocess.SubprocessError):
             return ""
     sha = run("rev-parse", "HEAD")
-    return {"sha": sha or None, "dirty": bool(run("status", "--porcelain", "--untracked-files=no")) if sha else None}
+    return {"sha": sha or None, "dirty": bool(run("status", "--porcelain", "--untracked-files=no", "--", ".", ":!data", ":!figures")) if sha else None}
 
 
 def _peak_memory(device: torch.device) -> dict:
