@@ -34,7 +34,7 @@ PAPERS = (
     Paper("gradient-confusion", "confusion", "003_a26379e51a4bac06.txt",
           "The Effect of Neural Net Architecture on Gradient Confusion & Training Performance", ""),
     Paper("transition-to-linearity", "linearity", "004_b58240c665b1ac88.txt",
-          "Liu, Zhu, Belkin 2020, On the linearity of large non-linear models", ""),
+          "Liu, Zhu, Belkin 2020, On the linearity of large non-linear models", "transition_to_linearity"),
 )
 
 

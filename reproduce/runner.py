@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import platform
 import resource
 import subprocess
@@ -32,6 +33,7 @@ class Context:
     generator: torch.Generator  # seeded from (seed, point): independent of sweep order
     data_root: Path
     tick: Callable[[str], None] = lambda msg: None  # optional progress text for long points
+    notes: dict = dataclasses.field(default_factory=dict)  # per-point facts for meta.json (e.g. method chosen)
 
     def dtype(self, name: str) -> torch.dtype:
         return DTYPES[name]
@@ -138,21 +140,25 @@ def run_figure(fig: Figure, *, preset: str = "default", overrides: Sequence[str]
     version = code_version(fig)
     cache_dir = out / "data" / ".cache"
     advance = progress(len(points)) if progress else None
-    frames, computed, cached = [], 0, 0
+    frames, notes, computed, cached = [], [], 0, 0
     for point in points:
         key = stable_hash([fig.paper, fig.key, describe(cfg), point, seed, dev.type, version])
         cache = cache_dir / key / "point.csv"
         if cache.exists() and not force:
             frame, cached = pd.read_csv(cache), cached + 1
+            info = json.loads(cache.with_name("point.json").read_text())
         else:
             ctx = Context(dev, seed, generator(dev, point_seed(seed, point)), root)
             frame = fig.compute(cfg, point, ctx)
             if "seed" not in frame:
                 frame.insert(0, "seed", seed)
-            write_csv(frame, cache)
+            info = {"figure": f"{fig.paper}/{fig.key}", "point": point, "seed": seed, "notes": ctx.notes}
+            write_json(info, cache.with_name("point.json"))
+            write_csv(frame, cache)  # written last: its presence marks the point as finished
             frame, computed = pd.read_csv(cache), computed + 1  # identical dtypes whether cached or not
-            write_json({"figure": f"{fig.paper}/{fig.key}", "point": point, "seed": seed}, cache.with_name("point.json"))
         frames.append(frame)
+        if info.get("notes"):
+            notes.append({"point": point, **info["notes"]})
         if advance:
             advance(", ".join(f"{k}={v}" for k, v in point.items()))
     df = pd.concat(frames, ignore_index=True)
@@ -168,7 +174,7 @@ def run_figure(fig: Figure, *, preset: str = "default", overrides: Sequence[str]
         "tf32": False,
         "python": platform.python_version(), "git": _git(), "code_version": version,
         "wall_time_s": round(wall, 2), "peak_memory": _peak_memory(dev),
-        "datasets": list(fig.datasets), "data_root": str(root) if fig.datasets else None,
+        "point_notes": notes, "datasets": list(fig.datasets), "data_root": str(root) if fig.datasets else None,
     }
     write_json(meta, paths.meta)
     plot_from_csv(fig, paths.csv, paths.png)

@@ -8,9 +8,9 @@ import torch
 Params = dict[str, torch.Tensor]
 
 
-def eval_schedule(step: int) -> bool:
-    """Kernel-evaluation steps: every step to 100, every 10 to 10^4, then every 100."""
-    return step <= 100 or (step <= 10_000 and step % 10 == 0) or step % 100 == 0
+def eval_schedule(step: int, every: int = 10) -> bool:
+    """Kernel-evaluation steps: every step to 100, every `every` to 10^4, then every 10 * `every`."""
+    return step <= 100 or (step <= 10_000 and step % every == 0) or step % (10 * every) == 0
 
 
 def batched_gd(params: Params, loss_fn: Callable[[Params], torch.Tensor], lr: torch.Tensor, *,
@@ -30,7 +30,8 @@ def batched_gd(params: Params, loss_fn: Callable[[Params], torch.Tensor], lr: to
         loss = loss_fn(params)
         active = loss.detach() >= stop_loss
         if on_eval is not None and (schedule(step) or not active.any() or step == max_steps):
-            on_eval(step, params, loss.detach())
+            with torch.no_grad():
+                on_eval(step, {k: v.detach() for k, v in params.items()}, loss.detach())
         if not active.any() or step == max_steps:
             return {k: v.detach() for k, v in params.items()}, loss.detach(), steps
         grads = torch.autograd.grad(loss.sum(), list(params.values()))

@@ -25,6 +25,12 @@ def _repeat(k: torch.Tensor, c: int) -> torch.Tensor:
     return k.repeat_interleave(c, dim=-2).repeat_interleave(c, dim=-1)
 
 
+def shallow_forward(p: Params, x: torch.Tensor) -> torch.Tensor:
+    """Eq. 43 batched over seeds: w, b (R, m), V (R, C, m); x (N,) -> f (R, N, C)."""
+    h = x[None, :, None] * p["w"][:, None, :] + p["b"][:, None, :]
+    return h.clamp_min(0) @ p["V"].transpose(1, 2) / math.sqrt(p["w"].shape[1])
+
+
 def ntk_shallow(p: Params, x: torch.Tensor, chunk: int = 1 << 16) -> torch.Tensor:
     """Closed-form kernel of eq. 43, f = V relu(w x + b) / sqrt(m), batched over seeds.
 
