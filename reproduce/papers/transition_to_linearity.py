@@ -134,8 +134,9 @@ def fig1_plot(df: pd.DataFrame):
     sup = df[(df.quantity == "dK_sup") & (df.kernel == "full")]
     for s, grp in sup.groupby("series"):
         st = grp.groupby("width")["value"].agg(["mean", "std"]).reset_index()
-        left.errorbar(st["width"], st["mean"], yerr=st["std"].fillna(0), marker="o", capsize=3, color=colors[s],
-                      label=labels[s])
+        std = st["std"].fillna(0)
+        left.errorbar(st["width"], st["mean"], yerr=[np.minimum(std, 0.9 * st["mean"]), std], marker="o",
+                      capsize=3, color=colors[s], label=labels[s])
     left.set(xscale="log", yscale="log", xlabel="width m", ylabel=r"$\Delta K$ (sup over training)",
              title="kernel change vs width (mean $\\pm$ std over runs)")
     left.legend(fontsize=8)
@@ -145,7 +146,7 @@ def fig1_plot(df: pd.DataFrame):
         mean = grp.groupby("step")["value"].mean()
         right.plot(mean.index, mean.to_numpy(), color=colors[s], lw=2, label=f"{labels[s]} (mean; thin: run 0)")
     width = int(tr["width"].iloc[0]) if len(tr) else 0
-    right.set(xlabel="GD step", ylabel=r"$\Delta K(t)$", title=f"m = {width}")
+    right.set(xlabel="GD step", ylabel=r"$\Delta K(t)$ (log scale)", yscale="log", title=f"m = {width}")
     right.legend(fontsize=8)
     return fig
 
