@@ -77,7 +77,7 @@ def fig1_grid(cfg: Fig1Config) -> list[dict]:
 
 
 def fig1_compute(cfg: Fig1Config, point: dict, ctx) -> pd.DataFrame:
-    task, m, dev, dt = point["task"], point["width"], ctx.device, getattr(torch, cfg.dtype)
+    task, m, dev, dt = point["task"], point["width"], ctx.device, ctx.dtype(cfg.dtype)
     x, y = dataset(cfg, dev)
     n, c, r = cfg.n_data, 3, cfg.runs
     g = generator(dev, point_seed(ctx.seed, {"width": m}))  # same inits for both tasks at a width
