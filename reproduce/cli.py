@@ -55,7 +55,7 @@ def user_errors() -> Iterator[None]:
 def _progress_factory(progress: Progress, title: str):
     def start(total: int):
         task = progress.add_task(title, total=total)
-        return lambda desc: progress.update(task, advance=1, description=f"{title} [dim]{desc}[/]")
+        return lambda desc, n=1: progress.update(task, advance=n, description=f"{title} [dim]{desc}[/]")
     return start
 
 

@@ -120,7 +120,7 @@ def prepare(fig: Figure, preset: str, overrides: Sequence[str], device: str):
 def run_figure(fig: Figure, *, preset: str = "default", overrides: Sequence[str] = (), device: str = "auto",
                seed: int = 0, out: Path = Path("."), data_root: Path | None = None, force: bool = False,
                plot_only: bool = False, progress: Callable | None = None) -> RunResult:
-    """Run one figure end to end. `progress(total)` returns a callable advance(description) or None."""
+    """Run one figure end to end. `progress(total)` returns advance(description, n_done) or None."""
     cfg, dev = prepare(fig, preset, overrides, device)
     paths = outputs(fig, out, preset)
     root = data_mod.data_root(data_root, out)
@@ -141,14 +141,18 @@ def run_figure(fig: Figure, *, preset: str = "default", overrides: Sequence[str]
     cache_dir = out / "data" / ".cache"
     advance = progress(len(points)) if progress else None
     frames, notes, computed, cached = [], [], 0, 0
+    resolved = describe(cfg)
     for point in points:
-        key = stable_hash([fig.paper, fig.key, describe(cfg), point, seed, dev.type, version])
+        label = ", ".join(f"{k}={v}" for k, v in point.items())
+        key = stable_hash([fig.paper, fig.key, resolved, point, seed, dev.type, version])
         cache = cache_dir / key / "point.csv"
         if cache.exists() and not force:
             frame, cached = pd.read_csv(cache), cached + 1
             info = json.loads(cache.with_name("point.json").read_text())
         else:
             ctx = Context(dev, seed, generator(dev, point_seed(seed, point)), root)
+            if advance:
+                ctx.tick = lambda msg, label=label: advance(f"{label} {msg}", 0)
             frame = fig.compute(cfg, point, ctx)
             if "seed" not in frame:
                 frame.insert(0, "seed", seed)
@@ -160,13 +164,13 @@ def run_figure(fig: Figure, *, preset: str = "default", overrides: Sequence[str]
         if info.get("notes"):
             notes.append({"point": point, **info["notes"]})
         if advance:
-            advance(", ".join(f"{k}={v}" for k, v in point.items()))
+            advance(label, 1)
     df = pd.concat(frames, ignore_index=True)
     write_csv(df, paths.csv)
     wall = time.perf_counter() - start
     meta = {
         "paper": fig.paper, "figure": fig.key, "title": fig.title, "preset": preset,
-        "config": describe(cfg),
+        "config": resolved,
         "overrides": list(overrides), "seed": seed, "grid_points": len(points),
         "points_computed": computed, "points_from_cache": cached,
         "device": dev.type, "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda" else platform.processor() or platform.machine(),

@@ -92,26 +92,29 @@ def fig1_compute(cfg: Fig1Config, point: dict, ctx) -> pd.DataFrame:
             return torch.nn.functional.cross_entropy(f.transpose(1, 2), y.expand(r, n), reduction="none").mean(1)
         return ((ntk.swish(f, cfg.swish_beta) - onehot) ** 2).sum(-1).mean(-1)
 
-    def kernels(q):
-        k, f = ntk.ntk_shallow(q, x), ntk.shallow_forward(q, x)
+    def kernels(q, k):
+        """Tracked kernels from the logit kernel k of parameters q."""
+        f = ntk.shallow_forward(q, x)
         if task == "ce":
             return {"linear": k, "softmax": ntk.softmax_kernel(k, f)}
         return {"swish": ntk.swish_kernel(k, f, cfg.swish_beta)}
 
-    k0 = kernels(p)
-    lam = torch.linalg.eigvalsh(ntk.ntk_shallow(p, x)).amax(-1)
+    k_init = ntk.ntk_shallow(p, x)
+    k0 = kernels(p, k_init)
+    lam = torch.linalg.eigvalsh(k_init).amax(-1)
     lr = torch.full_like(lam, cfg.lr) if cfg.lr > 0 else (cfg.lr_c_ce if task == "ce" else cfg.lr_c_mse) * n / lam
     ctx.notes.update(kernel_method=ntk.plan(n * c, m * (2 + c), True, ntk.free_memory(dev)))
     sup = {s: {v: torch.zeros(r, dtype=dt, device=dev) for v in VARIANTS} for s in SERIES[task]}
     last, trace = {}, []
 
     def on_eval(step, q, losses):
-        for s, k in kernels(q).items():
+        for s, k in kernels(q, ntk.ntk_shallow(q, x)).items():
             for v, d in kernel_changes(k, k0[s], n, c).items():
                 sup[s][v] = torch.maximum(sup[s][v], d)
                 last[(s, v)] = d
                 if v == "full" and m == cfg.right_width:
-                    trace.extend({"series": s, "run": i, "step": step, "value": float(d[i])} for i in range(r))
+                    trace.extend({"series": s, "run": i, "step": step, "value": val}
+                                 for i, val in enumerate(d.tolist()))
 
     _, losses, steps = batched_gd(p, loss_fn, lr, stop_loss=cfg.stop_loss, max_steps=cfg.max_steps, on_eval=on_eval,
                                   schedule=lambda t: eval_schedule(t, cfg.eval_every),
