@@ -2,20 +2,25 @@
 from __future__ import annotations
 
 import sys
+import warnings
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Iterator, Optional
 
+import pandas as pd
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from . import bench as bench_mod
 from . import registry, runner
 from .config import ReproError
 from .core import data as data_mod
+from .core.device import measurement_mode, resolve_device
 from .readme import markdown_table
 
+warnings.filterwarnings("ignore", message=".*torch.jit.script.*is deprecated", category=FutureWarning)
 console = Console()
 err_console = Console(stderr=True)
 
@@ -129,6 +134,42 @@ def verify_cmd(paper: PaperOpt = None, preset: Preset = "default", out: Out = Pa
         counts = table["verdict"].value_counts().to_dict()
         console.print(", ".join(f"{k}: {v}" for k, v in sorted(counts.items())),
                       f"-> {runner.claims_path(out, preset)}")
+
+
+@app.command("bench")
+def bench_cmd(paper: Annotated[Optional[str], typer.Argument(help="paper name or alias (default: every paper "
+                                                               "with a benchmark)")] = None,
+              device: Device = "auto",
+              sizes: Annotated[Optional[str], typer.Option("--sizes", help="comma-separated sizes, e.g. "
+                                                           "1000,10000 (default: the benchmark's own)")] = None,
+              repeats: Annotated[int, typer.Option("--repeats", min=1, help="timed calls; the best counts")] = 3,
+              out: Out = Path(".")) -> None:
+    """Time alternative implementations on the same inputs; print a table, write data/bench/<paper>.csv."""
+    with user_errors():
+        registry.figures()  # imports every implemented paper, which registers its benchmark
+        names = [registry.paper(paper).name] if paper else [n for n in (p.name for p in registry.PAPERS)
+                                                             if n in bench_mod.BENCHES]
+        missing = [n for n in names if n not in bench_mod.BENCHES]
+        if missing:
+            raise ReproError(f"no benchmark for {missing[0]}; available: {', '.join(bench_mod.BENCHES) or 'none'}")
+        try:
+            size_list = tuple(int(float(s)) for s in sizes.split(",")) if sizes else None
+        except ValueError:
+            raise ReproError(f"--sizes must be comma-separated numbers, got {sizes!r}") from None
+        dev = resolve_device(device)
+        measurement_mode()
+        for name in names:
+            with console.status(f"benchmarking {name} on {dev}"):
+                df = bench_mod.BENCHES[name](dev, size_list, repeats)
+            const = [c for c in df.columns if df[c].nunique(dropna=False) == 1 and c != "note"]
+            shown = df.drop(columns=const)
+            table = Table(title=f"{name} benchmark: " + ", ".join(f"{c}={df[c].iloc[0]}" for c in const))
+            for col in shown.columns:
+                table.add_column(col, justify="right" if pd.api.types.is_numeric_dtype(shown[col]) else "left")
+            for row in shown.itertuples(index=False):
+                table.add_row(*(f"{v:.3g}" if isinstance(v, float) else str(v) for v in row))
+            console.print(table)
+            console.print(f"-> {bench_mod.write(df, out, name)}")
 
 
 @app.command("list")

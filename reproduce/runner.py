@@ -71,7 +71,8 @@ def claims_path(out: Path, preset: str) -> Path:
 def code_version(fig: Figure) -> str:
     """Hash of the paper module and core sources: a code change invalidates cached points."""
     files = sorted((PACKAGE_DIR / "core").glob("*.py"))
-    files.append(PACKAGE_DIR / "papers" / f"{registry.paper(fig.paper).module}.py")
+    module = PACKAGE_DIR / "papers" / registry.paper(fig.paper).module
+    files += sorted(module.glob("*.py")) if module.is_dir() else [module.with_suffix(".py")]
     return stable_hash([f.read_bytes().hex() for f in files])
 
 

@@ -6,7 +6,7 @@ import torch
 
 from reproduce.core import ntk
 from reproduce.core.gd import batched_gd
-from reproduce.core.hessian import hessian_norm
+from reproduce.core.hessian import hessian_norm, hessian_norms
 
 D = torch.float64
 
@@ -35,11 +35,15 @@ def naive_kernel(f, p):
 def test_shallow_closed_form_matches_both_generic_engines(gen, m):
     x = torch.randn(6, generator=gen, dtype=D) * 5
     p = shallow(gen, 2, 3, m)
-    k = ntk.ntk_shallow(p, x, chunk=4)
+    x[3] = x[1]                                   # a tie between two inputs
+    p["w"][0, 0] = 0.0                            # a unit with w = 0 (active everywhere iff b > 0)
+    p["b"][0, 0] = 1.0
+    p["b"][1, 1] = -p["w"][1, 1] * x[2]           # a threshold exactly at an input (ReLU'(0) = 0)
+    k, k_scan = ntk.ntk_shallow(p, x, chunk=4), ntk.ntk_shallow_scan(p, x)
     for r in range(2):
         q = {n: t[r] for n, t in p.items()}
         ref = naive_kernel(f43(x, m), q)
-        for other in (k[r], ntk.ntk_jacobian(f43(x, m), q), ntk.ntk_columns(f43(x, m), q, chunk=5)):
+        for other in (k[r], k_scan[r], ntk.ntk_jacobian(f43(x, m), q), ntk.ntk_columns(f43(x, m), q, chunk=5)):
             assert (other - ref).abs().max() <= 1e-10 * ref.abs().max()
 
 
@@ -122,3 +126,30 @@ def test_batched_gd_equals_separate_runs(gen):
         assert int(os_) == int(js[r])
         for k in p:
             torch.testing.assert_close(one[k][0], joint[k][r], rtol=1e-12, atol=1e-12)
+
+
+def test_batched_hessian_norms_match_exact_and_dense(gen):
+    """Every output's Hessian norm at once: eq. 43 closed form, and a dense torch.func.hessian reference."""
+    m, c, xs = 40, 3, torch.tensor([0.3, -2.0, 10.0], dtype=D)
+    q = {n: t[0] for n, t in shallow(gen, 1, c, m).items()}
+    flat = torch.cat([q["w"], q["b"], q["V"].reshape(-1)])
+
+    def f(z):
+        w, b, v = torch.split(z, [m, m, c * m])
+        return (torch.relu(xs[:, None] * w + b) @ v.reshape(c, m).T / math.sqrt(m)).reshape(-1)
+    norms, residual, _ = hessian_norms(f, flat, generator=gen)
+    exact = (torch.sqrt(1 + xs**2) / math.sqrt(m)).repeat_interleave(c)
+    torch.testing.assert_close(norms, exact, rtol=1e-6, atol=0)
+    assert residual.max() < 1e-6
+
+    soft = lambda z: torch.softmax(f(z).reshape(3, c), dim=1).reshape(-1)  # noqa: E731
+    norms, _, _ = hessian_norms(soft, flat, iters=2000, tol=1e-12, generator=gen)
+    dense = torch.func.hessian(soft)(flat)                                         # (K, P, P)
+    ref = torch.linalg.eigvalsh(dense).abs().amax(-1)
+    torch.testing.assert_close(norms, ref, rtol=1e-6, atol=1e-12)
+
+
+def test_planner_prefers_the_closed_form_then_what_fits():
+    assert ntk.plan(180, 10**6, "closed-scan", 1) == "closed-scan"
+    assert ntk.plan(180, 10**6, None, 10**12) == "jacobian"
+    assert ntk.plan(180, 10**6, None, 10**6) == "columns"

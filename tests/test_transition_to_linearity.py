@@ -78,3 +78,70 @@ def test_fig1_claims_pass_on_the_paper_shape_and_fail_on_the_opposite():
     assert bad["F1-b-linear-slope"].verdict == claims.FAIL
     assert bad["F1-c-nonlinear-large"].verdict == claims.FAIL
     assert bad["F1-e-gap"].verdict == claims.FAIL
+
+
+def test_bottleneck_kernel_moves_less_with_a_wider_bottleneck():
+    """Fig 2's mechanism at small scale, literal eq. 48: Delta K shrinks as m_b grows."""
+    cfg = lin.Fig2Config(width=100, bottlenecks=(3, 100), scalings=("literal",), runs=2, max_steps=200, eval_every=50)
+    df = pd.concat([lin.fig2_compute(cfg, pt, ctx()) for pt in lin.fig2_grid(cfg)])
+    sup = df[(df.quantity == "dK_sup") & (df.kernel == "full")].groupby("mb")["value"].mean()
+    assert sup[100] < 0.7 * sup[3]
+    assert set(df["scaling"]) == {"literal"} and (df["width"] == 100).all()
+
+
+def _fig2_frame(values_by_scaling, converged=True):
+    return pd.DataFrame([{"scaling": s, "mb": mb, "width": 100, "series": "linear", "run": 0, "kernel": "full",
+                          "quantity": "dK_sup", "step": np.nan, "value": v, "converged": converged, "steps": 5,
+                          "final_loss": 0.0, "lr": 0.1}
+                         for s, vals in values_by_scaling.items() for mb, v in vals.items()])
+
+
+def test_fig2_claims_follow_the_data():
+    ideal = {mb: 1.2 / np.sqrt(mb) for mb in (3, 10, 50, 100, 500)}
+    res = {r.id: r for r in (claims.evaluate(c, _fig2_frame({"literal": ideal, "ntk": ideal}))
+                             for c in registry.figure("linearity", "fig2").claims)}
+    assert res["F2-b-slope-literal"].value == pytest.approx(-0.5)
+    assert res["F2-d-fit-residual"].value == pytest.approx(0.0, abs=1e-12)
+    assert lin.fit_inverse_sqrt(np.array(list(ideal)), np.array(list(ideal.values()))) == pytest.approx(1.2)
+    assert all(r.verdict == claims.PASS for r in res.values())
+    flat = {mb: 0.05 for mb in (3, 10, 50, 100, 500)}
+    res = {r.id: r for r in (claims.evaluate(c, _fig2_frame({"literal": flat}, converged=False))
+                             for c in registry.figure("linearity", "fig2").claims)}
+    assert res["F2-b-slope-literal"].verdict == claims.FAIL
+    assert res["F2-c-narrow-changes"].verdict == claims.FAIL
+    assert res["F2-e-converged"].verdict == claims.FAIL
+    assert res["F2-a-decreases-ntk"].verdict == claims.INCONCLUSIVE
+
+
+def test_table1_linear_hessian_matches_closed_form():
+    """Every measured eq. 43 Hessian norm equals sqrt(1 + x^2) / sqrt(m) (SPEC B.5), from the CSV rows."""
+    cfg = lin.Table1Config(widths=(50,), runs=2)
+    df = lin.table1_compute(cfg, {"model": "linear", "width": 50}, ctx())
+    h = df[df.quantity == "hessian_norm"]
+    assert len(h) == 2 * 6 * 3 and sorted(h["probe"].unique().tolist()) == sorted(set(h["probe"]))
+    np.testing.assert_allclose(h["value"], np.sqrt(1 + h["x"] ** 2) / np.sqrt(50), rtol=1e-6)
+    k = df[df.quantity == "ntk_diag"]["value"]
+    assert len(k) == 2 and (k > 0).all()
+
+
+def test_table1_nonlinear_outputs_do_not_decay():
+    """Softmax / swish / bottleneck Hessians stay O(1) while the linear one drops by sqrt(10)."""
+    cfg = lin.Table1Config(widths=(100, 1000), runs=1, power_iters=60)
+    df = pd.concat([lin.table1_compute(cfg, pt, ctx()) for pt in lin.table1_grid(cfg)])
+    sm = lin.table1_summary(df).set_index(["model", "width"])["h"]
+    assert sm["linear", 1000] / sm["linear", 100] == pytest.approx(10 ** -0.5, rel=1e-3)
+    for mdl in ("swish", "bottleneck"):
+        assert sm[mdl, 1000] / sm[mdl, 100] > 0.5, mdl
+    assert sm["bottleneck", 1000] > 10 * sm["linear", 1000]
+
+
+def test_table1_claims_fail_when_the_linear_hessian_does_not_decay():
+    df = pd.DataFrame([{"model": mdl, "width": m, "run": 0, "probe": 0, "x": 1.0, "output": 0,
+                        "quantity": q, "value": v, "residual": 0.0, "iterations": 1}
+                       for mdl in lin.TABLE1_MODELS for m in (100, 1000, 10000)
+                       for q, v in (("hessian_norm", 1.0 if mdl == "linear" else 3.0 / np.sqrt(m)),
+                                    ("ntk_diag", 2.0))])
+    res = {r.id: r for r in (claims.evaluate(c, df) for c in registry.figure("linearity", "table1").claims)}
+    assert res["T1-a-linear-hessian"].verdict == claims.FAIL
+    assert res["T1-b-swish-hessian-flat"].verdict == claims.FAIL
+    assert res["T1-c-linear-ntk-constant"].verdict == claims.PASS

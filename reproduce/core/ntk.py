@@ -51,6 +51,44 @@ def ntk_shallow(p: Params, x: torch.Tensor, chunk: int = 1 << 16) -> torch.Tenso
     return (_kron_eye(k_a, c) + k_d * xx) / m
 
 
+
+def ntk_shallow_scan(p: Params, x: torch.Tensor) -> torch.Tensor:
+    """Eq. 43's kernel in O(m log m + N^2 C^2) for scalar inputs, batched over seeds: (R, NC, NC).
+
+    Unit k is active at x iff x > t_k (w_k > 0) or x < t_k (w_k < 0), t_k = -b_k / w_k. So the units
+    active at both x_i and x_j are those with t_k < min(x_i, x_j) (w > 0) or t_k > max(x_i, x_j) (w < 0),
+    and every sum over them is a prefix sum over the sorted thresholds, read off by searchsorted.
+    """
+    w, b, v = p["w"], p["b"], p["V"]
+    r, c, m = v.shape
+    n = x.shape[0]
+    per_unit = torch.cat([(v[:, :, None, :] * v[:, None, :, :]).flatten(1, 2),            # (R, C*C + 3, m)
+                          torch.stack([w * w, w * b, b * b], 1)], 1).transpose(1, 2)     # -> (R, m, Q)
+    xs = x.expand(r, n).contiguous()
+    inf = torch.tensor(torch.inf, dtype=x.dtype, device=x.device)
+    t = -b / w
+    sums = []
+    for sign in (1, -1):
+        thr = torch.where(w * sign > 0, t, sign * inf)                                    # others never count
+        thr, order = thr.sort(dim=1)
+        cum = torch.cat([per_unit.new_zeros(r, 1, per_unit.shape[2]),
+                         per_unit.gather(1, order[..., None].expand_as(per_unit)).cumsum(1)], 1)  # (R, m+1, Q)
+        if sign > 0:   # sum over t_k < x_i
+            idx = torch.searchsorted(thr, xs, side="left")
+            sums.append(cum.gather(1, idx[..., None].expand(-1, -1, cum.shape[2])))
+        else:          # sum over t_k > x_i
+            idx = torch.searchsorted(thr, xs, side="right")
+            sums.append(cum[:, -1:] - cum.gather(1, idx[..., None].expand(-1, -1, cum.shape[2])))
+    const = (per_unit * ((w == 0) & (b > 0)).to(x.dtype)[..., None]).sum(1)[:, None, None]      # (R, 1, 1, Q)
+    le = (x[:, None] <= x[None, :])[None, :, :, None]                                   # (1, N, N, 1)
+    lo, hi = sums[0][:, :, None], sums[1][:, :, None]                                   # value at x_i
+    both = (torch.where(le, lo, lo.transpose(1, 2)) + torch.where(le, hi.transpose(1, 2), hi) + const)
+    vv, (ww, wb, bb) = both[..., : c * c].unflatten(-1, (c, c)), both[..., c * c:].unbind(-1)   # (R,N,N,C,C)
+    xi, xj = x[:, None], x[None, :]
+    k_a = xi * xj * ww + (xi + xj) * wb + bb                                            # (R, N, N)
+    k_d = vv * (xi * xj + 1)[None, :, :, None, None]
+    return (_kron_eye(k_a, c) + k_d.permute(0, 1, 3, 2, 4).reshape(r, n * c, n * c)) / m
+
 def bottleneck_forward(p: Params, x: torch.Tensor, scale: str = "literal") -> dict[str, torch.Tensor]:
     """Eq. 48 with first-layer bias, batched over seeds; returns the intermediate tensors and f (R, N, C).
 
@@ -115,10 +153,11 @@ def ntk_columns(f: Callable[[Params], torch.Tensor], p: Params, chunk: int = 16)
     return torch.cat(cols).T
 
 
-def plan(n_outputs: int, n_params: int, closed_form: bool, free_bytes: int, itemsize: int = 8) -> str:
-    """Cheapest kernel method that fits: 'closed' if available, else 'jacobian' if NC x P fits, else 'columns'."""
+def plan(n_outputs: int, n_params: int, closed_form: str | None, free_bytes: int, itemsize: int = 8) -> str:
+    """Cheapest kernel method that fits: the closed form if there is one (its name), else 'jacobian' if
+    three NC x P Jacobian blocks fit in free memory, else 'columns'."""
     if closed_form:
-        return "closed"
+        return closed_form
     return "jacobian" if 3 * n_outputs * n_params * itemsize < free_bytes else "columns"
 
 

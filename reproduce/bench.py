@@ -1,0 +1,71 @@
+"""Benchmarks (`repro bench`): wall time and peak memory of alternative implementations on the same inputs."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import pandas as pd
+import torch
+
+BENCHES: dict[str, Callable[..., pd.DataFrame]] = {}
+
+
+def register_bench(paper: str, fn: Callable[..., pd.DataFrame]) -> None:
+    """fn(device, sizes: tuple[int, ...] | None, repeats: int) -> tidy DataFrame of measurements."""
+    BENCHES[paper] = fn
+
+
+def _host_peak_kb() -> int:
+    with open("/proc/self/status") as fh:
+        return next(int(line.split()[1]) for line in fh if line.startswith("VmHWM"))
+
+
+def _host_now_kb() -> int:
+    with open("/proc/self/status") as fh:
+        return next(int(line.split()[1]) for line in fh if line.startswith("VmRSS"))
+
+
+def _reset_host_peak() -> None:
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")  # Linux: reset VmHWM to the current RSS
+    except OSError:
+        pass
+
+
+def measure(fn: Callable[[], Any], device: torch.device, repeats: int = 3) -> tuple[float, float, Any]:
+    """Best-of-`repeats` wall seconds (after one warm-up call), peak extra memory in MiB, and fn's result.
+
+    Memory: CUDA max_memory_allocated above the allocation before the call; on CPU, the rise of the
+    process's peak resident set (VmHWM, reset before the call) above its resident set before the call.
+    """
+    def sync():
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+        base = torch.cuda.memory_allocated(device)
+        torch.cuda.reset_peak_memory_stats(device)
+    else:
+        _reset_host_peak()
+        base = _host_now_kb() * 1024
+    out = fn()
+    sync()
+    peak = (torch.cuda.max_memory_allocated(device) if device.type == "cuda" else _host_peak_kb() * 1024) - base
+    best = float("inf")
+    for _ in range(repeats):
+        sync()
+        start = time.perf_counter()
+        fn()
+        sync()
+        best = min(best, time.perf_counter() - start)
+    return best, max(peak, 0) / 2**20, out
+
+
+def write(df: pd.DataFrame, out: Path, paper: str) -> Path:
+    """data/bench/<paper>.csv (atomic)."""
+    from .io import write_csv
+    path = out / "data" / "bench" / f"{paper}.csv"
+    write_csv(df, path)
+    return path

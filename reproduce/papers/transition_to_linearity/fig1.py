@@ -1,0 +1,163 @@
+"""Figure 1: Delta K vs width for a linear, softmax and swish output layer (eq. 43-47)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+import torch
+
+from ...claims import Claim, need
+from ...config import setting
+from ...core import ntk
+from ...core.device import generator, point_seed
+from ...registry import Figure, register
+from .common import (PAPER, TrainSettings, dataset, log_errorbar, loglog_slope, rank_trend, tracked_rows,
+                     train_tracking)
+
+SERIES = {"ce": ("linear", "softmax"), "swish": ("swish",)}
+
+
+@dataclass(frozen=True)
+class Fig1Config(TrainSettings):
+    widths: tuple[int, ...] = setting((30, 100, 1000, 10_000), stated=False, size=True,
+                                      help="paper: 30, 1e2, ..., 1e6")
+    right_width: int = setting(10_000, stated=True, size=True, help="width of the Delta K(t) panel")
+    tasks: tuple[str, ...] = setting(("ce", "swish"), stated=True, choices=("ce", "swish"),
+                                     help="ce: f and softmax(f) on one trajectory; swish: swish(f) with MSE")
+    bias_init: str = setting("normal", stated=False, choices=("normal", "zero"), help="b of eq. 43")
+    swish_beta: float = setting(0.1, stated=True, help="eq. 45")
+
+
+def fig1_grid(cfg: Fig1Config) -> list[dict]:
+    widths = sorted(set(cfg.widths) | {cfg.right_width})
+    return [{"task": t, "width": m} for t in cfg.tasks for m in widths]
+
+
+def fig1_compute(cfg: Fig1Config, point: dict, ctx) -> pd.DataFrame:
+    task, m, dev, dt = point["task"], point["width"], ctx.device, ctx.dtype(cfg.dtype)
+    x, y = dataset(cfg, dev)
+    n, c, r = cfg.n_data, 3, cfg.runs
+    g = generator(dev, point_seed(ctx.seed, {"width": m}))  # same inits for both tasks at a width
+    p = {"w": torch.randn(r, m, generator=g, dtype=dt, device=dev),
+         "b": torch.randn(r, m, generator=g, dtype=dt, device=dev) * (cfg.bias_init == "normal"),
+         "V": torch.randn(r, c, m, generator=g, dtype=dt, device=dev)}
+    onehot = torch.nn.functional.one_hot(y, c).to(dt)
+
+    def loss_fn(q):
+        f = ntk.shallow_forward(q, x)
+        if task == "ce":
+            return torch.nn.functional.cross_entropy(f.transpose(1, 2), y.expand(r, n), reduction="none").mean(1)
+        return ((ntk.swish(f, cfg.swish_beta) - onehot) ** 2).sum(-1).mean(-1)
+
+    def kernels(q, k):
+        """Tracked kernels from the logit kernel k of parameters q."""
+        f = ntk.shallow_forward(q, x)
+        if task == "ce":
+            return {"linear": k, "softmax": ntk.softmax_kernel(k, f)}
+        return {"swish": ntk.swish_kernel(k, f, cfg.swish_beta)}
+
+    lr_c = cfg.lr_c_ce if task == "ce" else cfg.lr_c_mse
+    ctx.notes.update(kernel_method=ntk.plan(n * c, m * (2 + c), "closed-scan", ntk.free_memory(dev)))
+    tracked = train_tracking(cfg, ctx, p, loss_fn, lambda q: ntk.ntk_shallow_scan(q, x), kernels, lr_c,
+                             trace=m == cfg.right_width)
+    rows = tracked_rows(cfg, tracked)
+    return pd.DataFrame(rows).assign(task=task, width=m)[["task", "width", *rows[0]]]
+
+
+def fig1_plot(df: pd.DataFrame):
+    import matplotlib.pyplot as plt
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    colors = {"linear": "C0", "softmax": "C3", "swish": "C2"}
+    labels = {"linear": "f (linear output)", "softmax": r"$\tilde f_1$ = softmax(f)", "swish": r"$\tilde f_2$ = swish(f)"}
+    sup = df[(df.quantity == "dK_sup") & (df.kernel == "full")]
+    for s, grp in sup.groupby("series"):
+        st = grp.groupby("width")["value"].agg(["mean", "std"]).reset_index()
+        log_errorbar(left, st, "width", color=colors[s], label=labels[s])
+    left.set(xscale="log", yscale="log", xlabel="width m", ylabel=r"$\Delta K$ (sup over training)",
+             title="kernel change vs width (mean $\\pm$ std over runs)")
+    left.legend(fontsize=8)
+    tr = df[df.quantity == "dK_t"]
+    for s, grp in tr.groupby("series"):
+        right.plot(*grp[grp.run == 0][["step", "value"]].to_numpy().T, color=colors[s], lw=0.8, alpha=0.6)
+        mean = grp.groupby("step")["value"].mean()
+        right.plot(mean.index, mean.to_numpy(), color=colors[s], lw=2, label=f"{labels[s]} (mean; thin: run 0)")
+    width = int(tr["width"].iloc[0]) if len(tr) else 0
+    right.set(xlabel="GD step", ylabel=r"$\Delta K(t)$ (log scale)", yscale="log", title=f"m = {width}")
+    right.legend(fontsize=8)
+    return fig
+
+
+def _sup_means(df: pd.DataFrame, series: str) -> pd.Series:
+    s = df[(df.quantity == "dK_sup") & (df.kernel == "full") & (df.series == series)]
+    need(len(s) > 0, f"no {series} rows")
+    return s.groupby("width")["value"].mean()
+
+
+def _spearman(df):
+    s = _sup_means(df, "linear")
+    need(len(s) >= 3, "needs >= 3 widths")
+    rho = rank_trend(s)
+    return rho, "<= -0.9", rho <= -0.9
+
+
+def _slope(df):
+    s = _sup_means(df, "linear")
+    s = s[s.index >= 100]
+    need(len(s) >= 2, "needs >= 2 widths >= 100")
+    slope = loglog_slope(s.index, s.to_numpy())
+    return slope, "in [-1.0, -0.3] (theory -1/2)", -1.0 <= slope <= -0.3
+
+
+def _nonlinear_floor(df):
+    worst = min(_sup_means(df, "softmax").min() / 0.5, _sup_means(df, "swish").min() / 0.1)
+    return float(worst), ">= 1 (min of dK_softmax/0.5 and dK_swish/0.1 over widths)", worst >= 1
+
+
+def _no_decrease(df):
+    ratios = []
+    for s in ("softmax", "swish"):
+        v = _sup_means(df, s)
+        need(100 in v.index and v.index.max() > 100, "needs width 100 and a larger one")
+        ratios.append(v.iloc[-1] / v.loc[100])
+    return float(min(ratios)), ">= 0.5 (dK(m_max)/dK(100), worse of softmax, swish)", min(ratios) >= 0.5
+
+
+def _largest_ratio(df):
+    soft, lin = _sup_means(df, "softmax"), _sup_means(df, "linear")
+    r = soft.iloc[-1] / lin.iloc[-1]
+    return float(r), ">= 10 at the largest width", r >= 10
+
+
+def _right_panel(df):
+    tr = df[df.quantity == "dK_t"]
+    need(len(tr) > 0, "no Delta K(t) rows")
+    lin = tr[tr.series == "linear"]["value"].max()
+    soft = tr[tr.series == "softmax"]
+    soft_final = soft[soft.step == soft.step.max()]["value"].mean()
+    ok = lin <= 0.1 and soft_final >= 0.5
+    return float(lin), f"max_t dK_lin <= 0.1 and final dK_softmax >= 0.5 (final softmax = {soft_final:.3g})", ok
+
+
+def _converged(df):
+    s = df[(df.quantity == "dK_sup") & (df.kernel == "full")].drop_duplicates(["task", "width", "run"])
+    frac = s["converged"].mean()
+    return float(frac), ">= 0.8 of runs reach the stop loss", frac >= 0.8
+
+
+FIG1_CLAIMS = (
+    Claim("F1-a-linear-decreases", "Linear output: Delta K decreases with width (Spearman rho)", _spearman),
+    Claim("F1-b-linear-slope", "Linear output: log-log slope of Delta K vs m (m >= 100)", _slope),
+    Claim("F1-c-nonlinear-large", "Softmax Delta K >= 0.5 and swish Delta K >= 0.1 at every width", _nonlinear_floor),
+    Claim("F1-d-nonlinear-flat", "Softmax and swish Delta K do not decrease with width", _no_decrease),
+    Claim("F1-e-gap", "Largest width: Delta K softmax / Delta K linear >= 10", _largest_ratio),
+    Claim("F1-f-right-panel", "m = right width: linear kernel stays put, softmax kernel changes", _right_panel),
+    Claim("F1-g-converged", "Fraction of runs that reach the stop loss", _converged),
+)
+
+
+register(Figure(PAPER, "fig1", "Kernel change vs width: linear vs softmax vs swish output", Fig1Config,
+                fig1_grid, fig1_compute, fig1_plot, FIG1_CLAIMS,
+                presets={"smoke": {"widths": (30, 100, 300), "right_width": 300, "runs": 1, "max_steps": 1500},
+                         "paper": {"widths": (30, 100, 1000, 10_000, 100_000, 1_000_000), "runs": 10,
+                                   "stop_loss": 1e-4, "max_steps": 1_000_000}},
+                runtime={"smoke": "9 s", "default": "4.5 min CPU", "paper": "~1 GPU-h (spec estimate)"}))

@@ -1,0 +1,192 @@
+"""Table 1: the paper's table, with Hessian norms and NTK diagonals measured at init vs width."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ...claims import Claim, need
+from ...config import setting
+from ...core import ntk
+from ...core.device import generator, point_seed
+from ...registry import Figure, register
+from ...core.hessian import hessian_norms
+from .common import PAPER, DataSettings, dataset, loglog_slope
+
+TABLE1_MODELS = ("linear", "softmax", "swish", "bottleneck")
+TABLE1_PAPER = {  # the paper's Table 1, as printed
+    "linear": ("linear output (eq. 43)", "O~(1/sqrt(m))", "Theta(1)", "yes"),
+    "softmax": ("softmax output (eq. 44)", "O~(1)", "Theta(1)", "no"),
+    "swish": ("swish output (eq. 45)", "O~(1)", "Theta(1)", "no"),
+    "bottleneck": ("bottleneck (eq. 48)", "O~(1)", "Theta(1)", "no"),
+}
+
+
+@dataclass(frozen=True)
+class Table1Config(DataSettings):
+    widths: tuple[int, ...] = setting((100, 1000, 10_000, 100_000), stated=False, size=True,
+                                      help="m (paper preset adds 1e6)")
+    runs: int = setting(5, stated=False, size=True, help="init seeds; h and k are averaged over them")
+    n_probe: int = setting(6, stated=False, help="probe points: the first n_probe/3 of each class")
+    bottleneck_mb: int = setting(3, stated=False, help="m_b of the bottleneck row")
+    bneck_scale: str = setting("literal", stated=False, choices=("literal", "ntk"), help="eq. 48 scaling")
+    bias_init: str = setting("normal", stated=False, choices=("normal", "zero"), help="b of eq. 43")
+    swish_beta: float = setting(0.1, stated=True, help="eq. 45")
+    power_iters: int = setting(200, stated=False, size=True, help="power-iteration cap per Hessian")
+    power_tol: float = setting(1e-6, stated=False, help="stop when the norm estimate changes less (relative)")
+
+
+def table1_grid(cfg: Table1Config) -> list[dict]:
+    return [{"model": mdl, "width": m} for mdl in TABLE1_MODELS for m in sorted(cfg.widths)]
+
+
+def _probe(x: torch.Tensor, y: torch.Tensor, n: int) -> torch.Tensor:
+    """Indices of the first n/3 points of each class."""
+    return torch.cat([torch.nonzero(y == c)[: n // 3, 0] for c in range(3)])
+
+
+def table1_compute(cfg: Table1Config, point: dict, ctx) -> pd.DataFrame:
+    model, m, dev, dt = point["model"], point["width"], ctx.device, ctx.dtype(cfg.dtype)
+    x, y = dataset(cfg, dev)
+    idx, c, r = _probe(x, y, cfg.n_probe), 3, cfg.runs
+    g = generator(dev, point_seed(ctx.seed, {"width": m}))  # the three eq. 43 rows share their inits
+    if model == "bottleneck":
+        mb = cfg.bottleneck_mb
+        shapes = {"W1": (m,), "b1": (m,), "W2": (mb, m), "W3": (m, mb), "W4": (c, m)}
+        logits = lambda q, xs: ntk.bottleneck_forward(q, xs, cfg.bneck_scale)["f"]  # noqa: E731
+        kernel = lambda q: ntk.ntk_bottleneck(q, x, cfg.bneck_scale)  # noqa: E731
+    else:
+        shapes = {"w": (m,), "b": (m,), "V": (c, m)}
+        logits, kernel = ntk.shallow_forward, lambda q: ntk.ntk_shallow(q, x)  # noqa: E731
+    p = {k: torch.randn(r, *sh, generator=g, dtype=dt, device=dev) for k, sh in shapes.items()}
+    if model != "bottleneck" and cfg.bias_init == "zero":
+        p["b"] = torch.zeros_like(p["b"])
+    out = {"linear": lambda f: f, "bottleneck": lambda f: f, "softmax": lambda f: torch.softmax(f, -1),
+           "swish": lambda f: ntk.swish(f, cfg.swish_beta)}[model]
+    k = kernel(p)
+    f_all = logits(p, x)
+    k = {"softmax": lambda: ntk.softmax_kernel(k, f_all),
+         "swish": lambda: ntk.swish_kernel(k, f_all, cfg.swish_beta)}.get(model, lambda: k)()
+    diag = k.diagonal(dim1=-2, dim2=-1).mean(-1)                                          # (R,)
+    rows = []
+    for run in range(r):
+        sizes = [math.prod(sh) for sh in shapes.values()]
+
+        def f(flat):
+            q = {k_: t.reshape(1, *sh) for (k_, sh), t in zip(shapes.items(), torch.split(flat, sizes))}
+            return out(logits(q, x[idx]))[0].reshape(-1)                                   # (n_probe * C,)
+        flat = torch.cat([p[k_][run].reshape(-1) for k_ in shapes])
+        norms, residual, used = hessian_norms(f, flat, iters=cfg.power_iters, tol=cfg.power_tol,
+                                              generator=generator(dev, point_seed(ctx.seed, {"run": run})))
+        rows += [{"run": run, "probe": int(idx[i // c]), "x": float(x[idx[i // c]]), "output": i % c,
+                  "quantity": "hessian_norm", "value": float(norms[i]), "residual": float(residual[i]),
+                  "iterations": int(used[i])} for i in range(len(norms))]
+        rows.append({"run": run, "probe": -1, "x": np.nan, "output": -1, "quantity": "ntk_diag",
+                     "value": float(diag[run]), "residual": np.nan, "iterations": 0})
+        ctx.tick(f"run {run}")
+    return pd.DataFrame(rows).assign(model=model, width=m)[["model", "width", *rows[0]]]
+
+
+def table1_summary(df: pd.DataFrame) -> pd.DataFrame:
+    """h(m) = mean over runs of the max Hessian norm over probes x outputs; k(m) = mean NTK diagonal."""
+    h = df[df.quantity == "hessian_norm"].groupby(["model", "width", "run"])["value"].max()
+    k = df[df.quantity == "ntk_diag"].groupby(["model", "width", "run"])["value"].mean()
+    return pd.DataFrame({"h": h.groupby(["model", "width"]).mean(), "h_std": h.groupby(["model", "width"]).std(),
+                         "k": k.groupby(["model", "width"]).mean()}).reset_index()
+
+
+
+def table1_plot(df: pd.DataFrame):
+    import matplotlib.pyplot as plt
+    sm = table1_summary(df)
+    fig = plt.figure(figsize=(12, 6.2))
+    gs = fig.add_gridspec(2, 2, height_ratios=[2.3, 1])
+    ax_h, ax_k, ax_t = fig.add_subplot(gs[0, 0]), fig.add_subplot(gs[0, 1]), fig.add_subplot(gs[1, :])
+    cells = []
+    for i, mdl in enumerate(TABLE1_MODELS):
+        g = sm[sm.model == mdl]
+        if g.empty:
+            continue
+        ax_h.errorbar(g["width"], g["h"], yerr=g["h_std"].fillna(0), marker="o", capsize=3, color=f"C{i}",
+                      label=TABLE1_PAPER[mdl][0])
+        ax_k.plot(g["width"], g["k"], marker="o", color=f"C{i}", label=TABLE1_PAPER[mdl][0])
+        sh, sk = (loglog_slope(g["width"], g[q]) if len(g) > 1 else np.nan for q in ("h", "k"))
+        name, h_paper, k_paper, lin_paper = TABLE1_PAPER[mdl]
+        cells.append([name, h_paper, f"{sh:+.2f}", k_paper, f"{sk:+.2f}", lin_paper])
+    if len(sm):
+        ref = sm[sm.model == sm.model.iloc[0]]["width"].to_numpy(float)
+        ax_h.plot(ref, ref[0] ** 0.5 / np.sqrt(ref), "k--", lw=1, label=r"$\propto 1/\sqrt{m}$")
+    ax_h.set(xscale="log", yscale="log", xlabel="width m", ylabel=r"$\|\nabla^2_w f_c(x)\|_2$ (max over probes)",
+             title="Hessian norm at init (mean $\\pm$ std over seeds)")
+    ax_k.set(xscale="log", yscale="log", xlabel="width m", ylabel=r"mean diagonal of K", title="NTK diagonal at init")
+    ax_h.legend(fontsize=7)
+    ax_k.legend(fontsize=7)
+    ax_t.axis("off")
+    table = ax_t.table(cellText=cells, loc="center", cellLoc="center",
+                       colLabels=["network", "paper: ||H||", "measured slope of ||H||", "paper: NTK",
+                                  "measured slope of NTK", "paper: transition to linearity"])
+    table.auto_set_font_size(False)
+    table.set_fontsize(9)
+    table.scale(1, 1.6)
+    ax_t.set_title("Table 1 of the paper, with log-log slopes measured here (theory: -1/2 for O(1/sqrt(m)), 0 for "
+                   "O(1))", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def _t1_summary(df, model):
+    sm = table1_summary(df)
+    sm = sm[sm.model == model].sort_values("width")
+    need(len(sm) >= 2, f"needs >= 2 widths of {model}")
+    return sm
+
+
+def _t1_linear_slope(df):
+    sm = _t1_summary(df, "linear")
+    slope = loglog_slope(sm["width"], sm["h"])
+    return slope, "in [-0.55, -0.45] (theory exactly -1/2)", -0.55 <= slope <= -0.45
+
+
+def _t1_flat(model):
+    def check(df):
+        sm = _t1_summary(df, model)
+        ratio = float(sm["h"].iloc[-1] / sm["h"].iloc[0])
+        return ratio, ">= 0.5 (h(m_max) / h(m_min): no 1/sqrt(m) decay)", ratio >= 0.5
+    return check
+
+
+def _t1_ntk_constant(model):
+    def check(df):
+        sm = _t1_summary(df, model)
+        sm = sm[sm.width >= 100]
+        need(len(sm) >= 2, "needs >= 2 widths >= 100")
+        spread = float(sm["k"].max() / sm["k"].min())
+        return spread, "<= 1.5 (max / min of the mean NTK diagonal over m >= 100)", spread <= 1.5
+    return check
+
+
+def _t1_power(df):
+    h = df[df.quantity == "hessian_norm"]
+    need(len(h) > 0, "no Hessian rows")
+    worst = float(h["residual"].max())
+    return worst, "<= 0.05: some eigenvalue of H^2 lies within 5% of h^2 (worst ||H^2 v - h^2 v|| / h^2)", worst <= 0.05
+
+
+TABLE1_CLAIMS = (
+    Claim("T1-a-linear-hessian", "Linear output: ||H|| ~ 1/sqrt(m) (log-log slope)", _t1_linear_slope),
+    *(Claim(f"T1-b-{mdl}-hessian-flat", f"{TABLE1_PAPER[mdl][0]}: ||H|| = O~(1), no decay with m", _t1_flat(mdl))
+      for mdl in ("softmax", "swish", "bottleneck")),
+    *(Claim(f"T1-c-{mdl}-ntk-constant", f"{TABLE1_PAPER[mdl][0]}: NTK diagonal Theta(1) in m (within a factor 1.5)",
+            _t1_ntk_constant(mdl)) for mdl in TABLE1_MODELS),
+    Claim("T1-d-power-iteration", "Hessian norms are converged (worst residual)", _t1_power),
+)
+
+
+register(Figure(PAPER, "table1", "Table 1: Hessian norm and NTK vs width, measured at init", Table1Config,
+                table1_grid, table1_compute, table1_plot, TABLE1_CLAIMS,
+                presets={"smoke": {"widths": (30, 100, 300), "runs": 1, "power_iters": 30},
+                         "paper": {"widths": (100, 1000, 10_000, 100_000, 1_000_000)}},
+                runtime={"smoke": "5 s", "default": "? CPU", "paper": "minutes (GPU)"}))
