@@ -165,3 +165,15 @@ def test_verify_without_results_exits_2(tmp_path):
 
 def test_readme_table_is_generated():
     assert markdown_table() in (ROOT / "README.md").read_text()
+
+
+def test_bench_runs_small_and_rejects_bad_input(tmp_path):
+    res = repro("bench", "linearity", "--sizes", "50", "--repeats", "1", "--device", "cpu", "--out", tmp_path)
+    assert res.exit_code == 0, res.output
+    df = pd.read_csv(tmp_path / "data" / "bench" / "transition-to-linearity.csv")
+    assert set(df["method"]) == {"closed", "closed-scan", "jacobian", "columns", "vmap(jacrev) baseline"}
+    assert df["max_abs_diff"].max() < 1e-10 and (df["seconds"] > 0).all()
+    for args in (("bench", "nope"), ("bench", "skip"), ("bench", "linearity", "--sizes", "x,1")):
+        res = repro(*args, "--out", tmp_path / "bad")
+        assert res.exit_code == 2 and len(res.output.strip().splitlines()) == 1, res.output
+        assert not (tmp_path / "bad").exists()
