@@ -30,7 +30,7 @@ PAPERS = (
           "Arpit & Bengio 2019, Benefits of Over-parameterization at Initialization in Deep ReLU Networks",
           "norm_preservation"),
     Paper("skip-resnet-gd", "skip", "002_ece33ef9414b6592.txt",
-          "E, Ma, Wang, Wu 2019, GD for a Deep Neural Network Model with Skip-connections", ""),
+          "E, Ma, Wang, Wu 2019, GD for a Deep Neural Network Model with Skip-connections", "skip_resnet_gd"),
     Paper("gradient-confusion", "confusion", "003_a26379e51a4bac06.txt",
           "The Effect of Neural Net Architecture on Gradient Confusion & Training Performance", ""),
     Paper("transition-to-linearity", "linearity", "004_b58240c665b1ac88.txt",

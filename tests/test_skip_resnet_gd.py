@@ -1,0 +1,109 @@
+"""Paper 002 at small sizes: the hand-written backward, the [H] items of SPEC §3, and claims that can fail."""
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from reproduce import claims, registry
+from reproduce.core import skip_resnet as sr
+from reproduce.papers import skip_resnet_gd as skip
+from reproduce.runner import Context
+
+D = torch.float64
+
+
+def ctx(seed=0):
+    g = torch.Generator()
+    g.manual_seed(seed)
+    return Context(torch.device("cpu"), seed, g, Path("."))
+
+
+def test_fast_forward_backward_match_the_autograd_module(gen):
+    net = sr.SkipResNet(4, 7, runs=3, generator=gen)
+    with torch.no_grad():
+        net.U.normal_(generator=gen)
+    x, y = torch.randn(9, 4, generator=gen, dtype=D), torch.randn(9, generator=gen, dtype=D)
+    f = net(x)
+    ((f - y) ** 2).sum().div(2).backward()
+    U, V = net.U.detach()[..., 0], net.V.detach()[:, :, 0, :]
+    f2, saved = sr.forward(U, V, x)
+    du, dv = sr.backward(U, V, saved, f2 - y)
+    torch.testing.assert_close(f2, f.detach(), rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(du, net.U.grad[..., 0], rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(dv, net.V.grad[:, :, 0, :], rtol=1e-10, atol=1e-12)
+
+
+def test_f_is_zero_at_init_and_v_gets_no_gradient(gen):
+    cfg = skip.Fig1Config(n_test=50)
+    U, V = skip.init(cfg, 6, 2, 0)
+    xtr, ytr, *_ = skip.data(cfg)
+    f, saved = sr.forward(U, V, xtr)
+    assert torch.all(f == 0)
+    du, dv = sr.backward(U, V, saved, (f - ytr) / len(ytr))
+    assert torch.all(dv == 0) and du.abs().max() > 0
+
+
+def test_nn_and_rf_share_iterations_0_and_1_then_differ():
+    cfg = skip.Fig1Config(n_test=50, steps=5, seeds=1, lr_grid=(5.0,))
+    df = skip.fig1_compute(cfg, {"depth": 10}, ctx())
+    tr = df[df.quantity == "train_loss"].pivot_table(index="step", columns="model", values="value")
+    assert tr.loc[0, "nn"] == tr.loc[0, "rf"] and tr.loc[1, "nn"] == tr.loc[1, "rf"]
+    assert tr.loc[5, "nn"] != tr.loc[5, "rf"]
+
+
+def test_path_norm_is_zero_at_init_and_one_for_the_exact_solution():
+    cfg = skip.Fig1Config()
+    U, V = skip.init(cfg, 5, 2, 0)
+    assert torch.all(sr.path_norm(U, V) == 0)
+    d = cfg.d
+    U, V = torch.zeros(1, 4, d + 1, dtype=D), torch.zeros(1, 4, d + 1, dtype=D)
+    V[0, 2, 0] = 1.0          # block 2: v = (e_1, 0), u = e_D
+    U[0, 2, -1] = 1.0
+    xtr, ytr, *_ = skip.data(cfg)
+    f, _ = sr.forward(U, V, xtr)
+    torch.testing.assert_close(f[0], ytr)
+    assert sr.path_norm(U, V).item() == pytest.approx(1.0)
+    U[0, 2, -1] = 2.0         # the norm is not scale-blind
+    assert sr.path_norm(U, V).item() == pytest.approx(2.0)
+
+
+def test_batched_gd_equals_separate_runs():
+    cfg = skip.Fig1Config(n_test=50)
+    xtr, ytr, xte, yte = skip.data(cfg)
+    U, V = skip.init(cfg, 8, 3, 0)
+    lr = torch.tensor([0.2, 0.5, 1.0], dtype=D)
+    together = skip.train(U, V, xtr, ytr, xte, yte, steps=20, evals=[20], lr=lr, train_v=torch.ones(3, dtype=bool))
+    for i in range(3):
+        alone = skip.train(U[i:i + 1], V[i:i + 1], xtr, ytr, xte, yte, steps=20, evals=[20], lr=lr[i:i + 1],
+                           train_v=torch.ones(1, dtype=bool))
+        torch.testing.assert_close(alone[0]["train"][0], together[0]["train"][i], rtol=1e-12, atol=0)
+
+
+def test_gd_reaches_zero_loss_at_depth_2_where_rf_cannot():
+    """[H]-style check of the SPEC reference: at L = 2 nn fits f* (one neuron), rf plateaus."""
+    cfg = skip.Fig1Config(n_test=200, steps=3000, seeds=1, lr_grid=(4.0,))
+    df = skip.fig1_compute(cfg, {"depth": 2}, ctx())
+    final = df[(df.step == 3000) & (df.quantity == "train_loss")].set_index("model")["value"]
+    assert final["nn"] < 1e-3 * final["rf"]
+
+
+def _fig1_frame(nn_final, rf_final):
+    rows = []
+    for L in (2, 10, 100):
+        for mdl, fin in (("nn", nn_final[L]), ("rf", rf_final[L])):
+            for step, v in ((0, 0.02), (100, fin)):
+                for q in ("train_loss", "test_error"):
+                    rows.append({"model": mdl, "lr_c": 5.0, "lr": 5.0 / L, "run": 0, "step": step, "quantity": q,
+                                 "value": v, "diverged": False, "chosen": True, "depth": L, "d": 10})
+    return pd.DataFrame(rows)
+
+
+def test_fig1_claims_follow_the_data():
+    good = _fig1_frame({2: 1e-30, 10: 1e-18, 100: 1e-10}, {2: 7e-3, 10: 1.5e-3, 100: 1.1e-10})
+    res = {r.id: r for r in (claims.evaluate(c, good) for c in registry.figure("skip", "fig1").claims)}
+    assert all(r.verdict == claims.PASS for r in res.values()), res
+    bad = _fig1_frame({2: 1e-3, 10: 1e-3, 100: 1e-3}, {2: 1e-3, 10: 1e-2, 100: 1e-1})
+    res = {r.id: r for r in (claims.evaluate(c, bad) for c in registry.figure("skip", "fig1").claims)}
+    assert all(r.verdict == claims.FAIL for r in res.values()), res
