@@ -66,11 +66,24 @@ def backward(U: torch.Tensor, V: torch.Tensor, saved: dict, df: torch.Tensor) ->
     return du, dv
 
 
-def path_norm(U: torch.Tensor, V: torch.Tensor) -> torch.Tensor:
-    """||Theta||_P of (A.2), reduced by l1: sum of |w|^T prod_l (I + |u_l||v_l|^T) |V0|, top block leftmost. (B,)"""
-    r = torch.zeros_like(V[:, 0])
-    r[:, -1] = 1.0
+def path_norm(U: torch.Tensor, V: torch.Tensor, grad: bool = False):
+    """||Theta||_P of (A.2), reduced by l1: |w|^T prod_l (I + |u_l||v_l|^T) |V0| 1, top block leftmost: (B,).
+
+    With grad=True also returns (dU, dV) (B, K, D), using d|a|/da = sign(a) (0 at 0, as autograd).
+    """
     au, av = U.abs(), V.abs()
-    for l in reversed(range(V.shape[1])):
-        r = r + (r * au[:, l]).sum(-1, keepdim=True) * av[:, l]
-    return r[:, :-1].sum(-1)
+    b, k, d1 = V.shape
+    q = V.new_zeros(b, k + 1, d1)                          # q_l = T_{l-1} ... T_0 |V0| 1
+    q[:, 0, :-1] = 1.0
+    for l in range(k):
+        q[:, l + 1] = q[:, l] + au[:, l] * (av[:, l] * q[:, l]).sum(-1, keepdim=True)
+    norm = q[:, k, -1]                                     # |w| = e_D
+    if not grad:
+        return norm
+    r = V.new_zeros(b, k + 1, d1)                          # r_l = e_D^T T_{K-1} ... T_l
+    r[:, k, -1] = 1.0
+    for l in reversed(range(k)):
+        r[:, l] = r[:, l + 1] + (r[:, l + 1] * au[:, l]).sum(-1, keepdim=True) * av[:, l]
+    vq = (av * q[:, :k]).sum(-1, keepdim=True)             # (B, K, 1): |v_l| . q_l
+    ru = (r[:, 1:] * au).sum(-1, keepdim=True)             # (B, K, 1): r_{l+1} . |u_l|
+    return norm, U.sign() * r[:, 1:] * vq, V.sign() * ru * q[:, :k]

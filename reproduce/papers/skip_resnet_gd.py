@@ -84,39 +84,40 @@ def init(cfg: Settings, depth: int, seeds: int, base_seed: int) -> tuple[torch.T
     return torch.zeros_like(v), v
 
 
+def adam_step(p, g, m, v, t, lr, b1=0.9, b2=0.999, eps=1e-8) -> None:
+    """One Adam update in place (elementwise, so runs stacked in one tensor stay independent)."""
+    m.mul_(b1).add_(g, alpha=1 - b1)
+    v.mul_(b2).addcmul_(g, g, value=1 - b2)
+    p.sub_(lr * (m / (1 - b1**t)) / ((v / (1 - b2**t)).sqrt() + eps))
+
+
 def train(U, V, xtr, ytr, xte, yte, *, steps, evals, lr=None, train_v=None, lam=0.0, adam_lr=None, tick=None):
     """Full-batch GD (per-run lr (B,), V frozen where train_v is False) or Adam on R + lam/sqrt(n) ||Theta||_P.
 
     Returns one record per evaluation step: step, train loss (B,), test error (B,), path norm (B,).
     """
     n = len(ytr)
-    U, V = U.clone(), V.clone()
+    U, V = U.clone(), V.clone()  # plain tensors: gradients are hand-written (core.skip_resnet.backward)
     vmask = train_v.to(V.dtype)[:, None, None] if train_v is not None else torch.ones_like(V[:, :1, :1])
-    opt = None
-    if adam_lr is not None:
-        U.requires_grad_(True)
-        V.requires_grad_(True)
-        opt = torch.optim.Adam([U, V], lr=adam_lr, betas=(0.9, 0.999))
+    moments = [torch.zeros_like(U), torch.zeros_like(U), torch.zeros_like(V), torch.zeros_like(V)]
     out, want = [], set(evals)
     for t in range(steps + 1):
-        f, saved = sr.forward(U.detach(), V.detach(), xtr)
+        f, saved = sr.forward(U, V, xtr)
         loss = ((f - ytr) ** 2).sum(-1) / (2 * n)
         if t in want:
-            out.append({"step": t, "train": loss.clone(), "test": risk(U.detach(), V.detach(), xte, yte),
-                        "path_norm": sr.path_norm(U.detach(), V.detach())})
+            out.append({"step": t, "train": loss.clone(), "test": risk(U, V, xte, yte), "path_norm": sr.path_norm(U, V)})
         if t == steps:
             break
-        du, dv = sr.backward(U.detach(), V.detach(), saved, (f - ytr) / n)
-        if opt is None:
-            with torch.no_grad():
-                U -= lr[:, None, None] * du
-                V -= lr[:, None, None] * dv * vmask
+        du, dv = sr.backward(U, V, saved, (f - ytr) / n)
+        if adam_lr is None:
+            U -= lr[:, None, None] * du
+            V -= lr[:, None, None] * dv * vmask
         else:
-            U.grad, V.grad = du, dv * vmask
             if lam:
-                pu, pv = torch.autograd.grad(sr.path_norm(U, V).sum() * lam / math.sqrt(n), [U, V])
-                U.grad, V.grad = U.grad + pu, V.grad + pv * vmask
-            opt.step()
+                _, pu, pv = sr.path_norm(U, V, grad=True)
+                du, dv = du + lam / math.sqrt(n) * pu, dv + lam / math.sqrt(n) * pv
+            adam_step(U, du, *moments[:2], t + 1, adam_lr)
+            adam_step(V, dv * vmask, *moments[2:], t + 1, adam_lr)
         if tick is not None and (t + 1) % 1000 == 0:
             tick(t + 1)
     return out
