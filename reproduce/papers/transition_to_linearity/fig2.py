@@ -145,4 +145,4 @@ register(Figure(PAPER, "fig2", "Kernel change vs bottleneck width (eq. 48, liter
                 presets={"smoke": {"width": 300, "bottlenecks": (3, 10, 50), "runs": 1, "max_steps": 1500},
                          "paper": {"width": 10_000, "bottlenecks": (3, 5, 10, 50, 100, 500, 1000), "runs": 10,
                                    "stop_loss": 1e-4, "max_steps": 1_000_000}},
-                runtime={"smoke": "10 s", "default": "15 min CPU", "paper": "~1-1.5 GPU-h per scaling (spec)"}))
+                runtime={"smoke": "12 s", "default": "25 min CPU", "paper": "~1-1.5 GPU-h per scaling (spec)"}))
