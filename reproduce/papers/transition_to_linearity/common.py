@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ...claims import need
 from ...config import setting
 from ...core import ntk
 from ...core.device import generator
@@ -111,3 +112,19 @@ def log_errorbar(ax, st: pd.DataFrame, x: str, **kw) -> None:
     """Mean +- std on log axes (the lower bar clipped above zero)."""
     std = st["std"].fillna(0)
     ax.errorbar(st[x], st["mean"], yerr=[np.minimum(std, 0.9 * st["mean"]), std], marker="o", capsize=3, **kw)
+
+
+def sup_means(df: pd.DataFrame, by: str, **where) -> pd.Series:
+    """Mean over runs of the sup Delta K of the full kernel, indexed by `by`, for rows matching `where`."""
+    s = df[(df.quantity == "dK_sup") & (df.kernel == "full")]
+    for k, v in where.items():
+        s = s[s[k] == v]
+    need(len(s) > 0, "no rows for " + ", ".join(f"{k}={v}" for k, v in where.items()))
+    return s.groupby(by)["value"].mean()
+
+
+def decreasing(s: pd.Series, n_min: int = 3) -> tuple[float, str, bool]:
+    """Claim check: Spearman rho between the index and the values <= -0.9."""
+    need(len(s) >= n_min, f"needs >= {n_min} points")
+    rho = rank_trend(s)
+    return rho, "<= -0.9", rho <= -0.9

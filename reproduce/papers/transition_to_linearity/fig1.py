@@ -11,7 +11,7 @@ from ...config import setting
 from ...core import ntk
 from ...core.device import generator, point_seed
 from ...registry import Figure, register
-from .common import (PAPER, TrainSettings, dataset, log_errorbar, loglog_slope, rank_trend, tracked_rows,
+from .common import (PAPER, TrainSettings, dataset, decreasing, log_errorbar, loglog_slope, sup_means, tracked_rows,
                      train_tracking)
 
 SERIES = {"ce": ("linear", "softmax"), "swish": ("swish",)}
@@ -88,16 +88,11 @@ def fig1_plot(df: pd.DataFrame):
 
 
 def _sup_means(df: pd.DataFrame, series: str) -> pd.Series:
-    s = df[(df.quantity == "dK_sup") & (df.kernel == "full") & (df.series == series)]
-    need(len(s) > 0, f"no {series} rows")
-    return s.groupby("width")["value"].mean()
+    return sup_means(df, "width", series=series)
 
 
 def _spearman(df):
-    s = _sup_means(df, "linear")
-    need(len(s) >= 3, "needs >= 3 widths")
-    rho = rank_trend(s)
-    return rho, "<= -0.9", rho <= -0.9
+    return decreasing(_sup_means(df, "linear"))
 
 
 def _slope(df):

@@ -13,7 +13,8 @@ from ...config import setting
 from ...core import ntk
 from ...core.device import generator, point_seed
 from ...registry import Figure, register
-from .common import PAPER, TrainSettings, dataset, log_errorbar, loglog_slope, rank_trend, tracked_rows, train_tracking
+from .common import (PAPER, TrainSettings, dataset, decreasing, log_errorbar, loglog_slope, sup_means, tracked_rows,
+                     train_tracking)
 
 
 @dataclass(frozen=True)
@@ -83,18 +84,11 @@ def fig2_plot(df: pd.DataFrame):
 
 
 def _bneck_means(df: pd.DataFrame, scaling: str) -> pd.Series:
-    s = df[(df.quantity == "dK_sup") & (df.kernel == "full") & (df.scaling == scaling)]
-    need(len(s) > 0, f"no rows for the {scaling} scaling")
-    return s.groupby("mb")["value"].mean()
+    return sup_means(df, "mb", scaling=scaling)
 
 
 def _bneck_spearman(scaling):
-    def check(df):
-        s = _bneck_means(df, scaling)
-        need(len(s) >= 3, "needs >= 3 bottleneck widths")
-        rho = rank_trend(s)
-        return rho, "<= -0.9", rho <= -0.9
-    return check
+    return lambda df: decreasing(_bneck_means(df, scaling))
 
 
 def _bneck_slope(scaling):
