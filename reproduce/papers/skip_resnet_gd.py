@@ -226,10 +226,10 @@ def _final(df: pd.DataFrame, quantity: str, **where) -> pd.DataFrame:
 def _converges(df):
     worst = []
     for L in (10, 100):
-        init = df[df.chosen & ~df.diverged & (df.quantity == "train_loss") & (df.model == "nn") & (df.depth == L)]
-        need(len(init) > 0, f"needs depth {L}")
-        first = init[init.step == 0].groupby("run")["value"].first()
-        last = init[init.step == init.step.max()].groupby("run")["value"].first()
+        sel = df[df.chosen & ~df.diverged & (df.quantity == "train_loss") & (df.model == "nn") & (df.depth == L)]
+        need(len(sel) > 0, f"needs depth {L}")
+        first = sel[sel.step == 0].groupby("run")["value"].first()
+        last = sel[sel.step == sel.step.max()].groupby("run")["value"].first()
         worst.append(float((last / first).median()))
     return max(worst), "<= 1e-6 (median over seeds of R(T)/R(0), worse of L = 10, 100)", max(worst) <= 1e-6
 

@@ -14,8 +14,6 @@ from ...registry import Figure, register
 from .common import (PAPER, TrainSettings, dataset, decreasing, log_errorbar, loglog_slope, sup_means, tracked_rows,
                      train_tracking)
 
-SERIES = {"ce": ("linear", "softmax"), "swish": ("swish",)}
-
 
 @dataclass(frozen=True)
 class Fig1Config(TrainSettings):

@@ -72,8 +72,8 @@ def table1_compute(cfg: Table1Config, point: dict, ctx) -> pd.DataFrame:
          "swish": lambda: ntk.swish_kernel(k, f_all, cfg.swish_beta)}.get(model, lambda: k)()
     diag = k.diagonal(dim1=-2, dim2=-1).mean(-1)                                          # (R,)
     rows = []
+    sizes = [math.prod(sh) for sh in shapes.values()]
     for run in range(r):
-        sizes = [math.prod(sh) for sh in shapes.values()]
 
         def f(flat):
             q = {k_: t.reshape(1, *sh) for (k_, sh), t in zip(shapes.items(), torch.split(flat, sizes))}
