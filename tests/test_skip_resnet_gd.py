@@ -20,16 +20,17 @@ def ctx(seed=0):
     return Context(torch.device("cpu"), seed, g, Path("."))
 
 
-def test_fast_forward_backward_match_the_autograd_module(gen):
-    net = sr.SkipResNet(4, 7, runs=3, generator=gen)
+@pytest.mark.parametrize("depth,block", [(7, 16), (12, 3), (12, 1)])
+def test_fast_forward_backward_match_the_autograd_module(gen, depth, block):
+    net = sr.SkipResNet(4, depth, runs=3, generator=gen)
     with torch.no_grad():
         net.U.normal_(generator=gen)
     x, y = torch.randn(9, 4, generator=gen, dtype=D), torch.randn(9, generator=gen, dtype=D)
     f = net(x)
     ((f - y) ** 2).sum().div(2).backward()
     U, V = net.U.detach()[..., 0], net.V.detach()[:, :, 0, :]
-    f2, saved = sr.forward(U, V, x)
-    du, dv = sr.backward(U, V, saved, f2 - y)
+    f2, saved = sr.forward(U, V, x, block=block)
+    du, dv = sr.backward(U, V, saved, f2 - y, block=block)
     torch.testing.assert_close(f2, f.detach(), rtol=1e-12, atol=1e-12)
     torch.testing.assert_close(du, net.U.grad[..., 0], rtol=1e-10, atol=1e-12)
     torch.testing.assert_close(dv, net.V.grad[:, :, 0, :], rtol=1e-10, atol=1e-12)
@@ -47,7 +48,7 @@ def test_f_is_zero_at_init_and_v_gets_no_gradient(gen):
 
 def test_nn_and_rf_share_iterations_0_and_1_then_differ():
     cfg = skip.Fig1Config(n_test=50, steps=5, seeds=1, lr_grid=(5.0,))
-    df = skip.fig1_compute(cfg, {"depth": 10}, ctx())
+    df = skip.fig1_compute(cfg, {"depths": [10]}, ctx())
     tr = df[df.quantity == "train_loss"].pivot_table(index="step", columns="model", values="value")
     assert tr.loc[0, "nn"] == tr.loc[0, "rf"] and tr.loc[1, "nn"] == tr.loc[1, "rf"]
     assert tr.loc[5, "nn"] != tr.loc[5, "rf"]
@@ -81,10 +82,27 @@ def test_batched_gd_equals_separate_runs():
         torch.testing.assert_close(alone[0]["train"][0], together[0]["train"][i], rtol=1e-12, atol=0)
 
 
+def test_padded_mixed_depth_batch_equals_separate_runs():
+    """Shallow runs padded with zero blocks, GD and regularized Adam in one batch, give their own trajectories."""
+    cfg = skip.Fig2Config(n_test=50, steps=30, seeds=2, lr_grid=(2.5, 5.0))
+    both = skip.fig2_compute(cfg, {"depths": [3, 5]}, ctx())
+    for L in (3, 5):
+        alone = skip.fig2_compute(cfg, {"depths": [L]}, ctx())
+        sel = both[both.depth == L].reset_index(drop=True)
+        assert len(sel) == len(alone) > 0 and set(sel.kind) == {"regularized", "unregularized"}
+        np.testing.assert_allclose(sel["value"], alone["value"], rtol=1e-10, atol=1e-15)
+        assert (sel["chosen"].to_numpy() == alone["chosen"].to_numpy()).all()
+
+
+def test_depth_buckets():
+    assert skip.depth_buckets((2, 5, 10, 20, 50, 100)) == [[50, 100], [10, 20], [5], [2]]
+    assert skip.depth_buckets((2, 10, 100)) == [[100], [10], [2]]
+
+
 def test_gd_reaches_zero_loss_at_depth_2_where_rf_cannot():
     """[H]-style check of the SPEC reference: at L = 2 nn fits f* (one neuron), rf plateaus."""
     cfg = skip.Fig1Config(n_test=200, steps=3000, seeds=1, lr_grid=(4.0,))
-    df = skip.fig1_compute(cfg, {"depth": 2}, ctx())
+    df = skip.fig1_compute(cfg, {"depths": [2]}, ctx())
     final = df[(df.step == 3000) & (df.quantity == "train_loss")].set_index("model")["value"]
     assert final["nn"] < 1e-3 * final["rf"]
 
@@ -135,7 +153,7 @@ def test_adam_step_matches_torch_adam(gen):
     m, v = torch.zeros_like(p), torch.zeros_like(p)
     for t in range(1, 6):
         g = torch.randn(3, 4, generator=gen, dtype=D)
-        skip.adam_step(p, g, m, v, t, 1e-2)
+        p -= 1e-2 * skip.adam_direction(g, m, v, t)
         q.grad = g.clone()
         opt.step()
     torch.testing.assert_close(p, q.detach(), rtol=1e-12, atol=1e-14)

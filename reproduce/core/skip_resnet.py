@@ -32,33 +32,43 @@ class SkipResNet(nn.Module):
         return h[..., -1]
 
 
-def forward(U: torch.Tensor, V: torch.Tensor, x: torch.Tensor) -> tuple[torch.Tensor, dict]:
-    """f (B, n) of the m = 1 ResNet, and the saved tensors for `backward` (laid out (B, K, n))."""
+def forward(U: torch.Tensor, V: torch.Tensor, x: torch.Tensor, block: int = 16) -> tuple[torch.Tensor, dict]:
+    """f (B, n) of the m = 1 ResNet, and the saved tensors for `backward` (laid out (B, K, n)).
+
+    Blocked forward substitution: sequential within `block` rows, one batched matmul per block for the rest.
+    """
     k = V.shape[1]
-    p = V[..., :-1] @ x.T                                                    # (B, K, n): v_l . h_1
+    s = V[..., :-1] @ x.T                                                    # (B, K, n): v_l . h_1, then s_l
     m = V @ U.transpose(1, 2)                                                # (B, K, K): m[l, k] = v_l . u_k
-    s = torch.empty_like(p)
-    a = torch.zeros_like(p)
-    s[:, 0] = p[:, 0]
-    a[:, 0] = p[:, 0].clamp_min(0)
-    for l in range(1, k):
-        s[:, l] = p[:, l] + (m[:, l:l + 1, :l] @ a[:, :l])[:, 0]
-        a[:, l] = s[:, l].clamp_min(0)
-    return (U[:, None, :, -1] @ a)[:, 0], {"x": x, "m": m, "s": s, "a": a}
+    a = torch.empty_like(s)
+    for j0 in range(0, k, block):
+        j1 = min(j0 + block, k)
+        for l in range(j0, j1):
+            torch.clamp_min(s[:, l], 0, out=a[:, l])
+            if l + 1 < j1:
+                s[:, l + 1:j1].addcmul_(m[:, l + 1:j1, l, None], a[:, l, None, :])
+        if j1 < k:
+            s[:, j1:] += torch.bmm(m[:, j1:, j0:j1], a[:, j0:j1])
+    return (U[:, None, :, -1] @ a)[:, 0], {"x": x, "m": m, "a": a}
 
 
-def backward(U: torch.Tensor, V: torch.Tensor, saved: dict, df: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Gradients (dU, dV), each (B, K, D), of sum(df * f) for df (B, n)."""
-    x, m, s, a = saved["x"], saved["m"], saved["s"], saved["a"]
+def backward(U: torch.Tensor, V: torch.Tensor, saved: dict, df: torch.Tensor,
+             block: int = 16) -> tuple[torch.Tensor, torch.Tensor]:
+    """Gradients (dU, dV), each (B, K, D), of sum(df * f) for df (B, n); blocked back substitution."""
+    x, m, a = saved["x"], saved["m"], saved["a"]
     k = V.shape[1]
-    direct = U[:, :, -1, None] * df[:, None, :]                              # (B, K, n): via f
-    ds = torch.zeros_like(s)
-    active = s > 0
-    mt = m.transpose(1, 2).contiguous()                                      # mt[j, l] = v_l . u_j
-    ds[:, -1] = direct[:, -1] * active[:, -1]
-    for j in reversed(range(k - 1)):
-        ds[:, j] = (direct[:, j] + (mt[:, j:j + 1, j + 1:] @ ds[:, j + 1:])[:, 0]) * active[:, j]
-    dm = torch.tril(ds @ a.transpose(1, 2), diagonal=-1)                     # (B, K, K)
+    ds = U[:, :, -1, None] * df[:, None, :]      # (B, K, n): via f directly; becomes dL/ds_l row by row
+    active = (a > 0).to(a.dtype)                 # relu'(0) = 0, as autograd
+    mt = m.transpose(1, 2)                       # mt[j, l] = v_l . u_j
+    for j1 in range(k, 0, -block):
+        j0 = max(j1 - block, 0)
+        for l in reversed(range(j0, j1)):
+            ds[:, l].mul_(active[:, l])
+            if l > j0:
+                ds[:, j0:l].addcmul_(m[:, l, j0:l, None], ds[:, l, None, :])
+        if j0 > 0:
+            ds[:, :j0] += torch.bmm(mt[:, :j0, j0:j1], ds[:, j0:j1])
+    dm = (ds @ a.transpose(1, 2)).tril_(-1)                                  # (B, K, K)
     dv = dm @ U
     dv[..., :-1] += ds @ x
     du = dm.transpose(1, 2) @ V
@@ -69,21 +79,24 @@ def backward(U: torch.Tensor, V: torch.Tensor, saved: dict, df: torch.Tensor) ->
 def path_norm(U: torch.Tensor, V: torch.Tensor, grad: bool = False):
     """||Theta||_P of (A.2), reduced by l1: |w|^T prod_l (I + |u_l||v_l|^T) |V0| 1, top block leftmost: (B,).
 
-    With grad=True also returns (dU, dV) (B, K, D), using d|a|/da = sign(a) (0 at 0, as autograd).
+    With q_l = prod_{k<l}(...) |V0| 1 = q_0 + sum_{k<l} |u_k| c_k and c_l = |v_l| . q_l, the scalars c solve the
+    unit lower-triangular system (I - tril(|V||U|^T, -1)) c = |V| q_0, so the norm q_0[D] + sum_l |u_l[D]| c_l
+    costs one batched triangular solve. With grad=True also returns (dU, dV) (B, K, D) by the adjoint solve,
+    using d|a|/da = sign(a) (0 at 0, as autograd).
     """
     au, av = U.abs(), V.abs()
-    b, k, d1 = V.shape
-    q = V.new_zeros(b, k + 1, d1)                          # q_l = T_{l-1} ... T_0 |V0| 1
-    q[:, 0, :-1] = 1.0
-    for l in range(k):
-        q[:, l + 1] = q[:, l] + au[:, l] * (av[:, l] * q[:, l]).sum(-1, keepdim=True)
-    norm = q[:, k, -1]                                     # |w| = e_D
+    q0 = torch.ones_like(V[0, 0])
+    q0[-1] = 0.0                                                   # |V0| 1 = (1, ..., 1, 0)
+    a = torch.eye(V.shape[1], dtype=V.dtype) - torch.tril(av @ au.transpose(1, 2), diagonal=-1)   # (B, K, K)
+    p = (av @ q0)[..., None]                                       # (B, K, 1)
+    c = torch.linalg.solve_triangular(a, p, upper=False, unitriangular=True)
+    w = au[:, :, -1, None]                                         # (B, K, 1): |u_l[D]|
+    norm = q0[-1] + (w * c).sum((1, 2))
     if not grad:
         return norm
-    r = V.new_zeros(b, k + 1, d1)                          # r_l = e_D^T T_{K-1} ... T_l
-    r[:, k, -1] = 1.0
-    for l in reversed(range(k)):
-        r[:, l] = r[:, l + 1] + (r[:, l + 1] * au[:, l]).sum(-1, keepdim=True) * av[:, l]
-    vq = (av * q[:, :k]).sum(-1, keepdim=True)             # (B, K, 1): |v_l| . q_l
-    ru = (r[:, 1:] * au).sum(-1, keepdim=True)             # (B, K, 1): r_{l+1} . |u_l|
-    return norm, U.sign() * r[:, 1:] * vq, V.sign() * ru * q[:, :k]
+    lam = torch.linalg.solve_triangular(a.transpose(1, 2), w, upper=True, unitriangular=True)   # A^-T w
+    dm = torch.tril(lam @ c.transpose(1, 2), diagonal=-1)         # d norm / d (|v_l| . |u_k|)
+    dav = dm @ au + lam * q0
+    dau = dm.transpose(1, 2) @ av
+    dau[..., -1] += c[..., 0]
+    return norm, U.sign() * dau, V.sign() * dav

@@ -84,21 +84,27 @@ def init(cfg: Settings, depth: int, seeds: int, base_seed: int) -> tuple[torch.T
     return torch.zeros_like(v), v
 
 
-def adam_step(p, g, m, v, t, lr, b1=0.9, b2=0.999, eps=1e-8) -> None:
-    """One Adam update in place (elementwise, so runs stacked in one tensor stay independent)."""
+def adam_direction(g, m, v, t, b1=0.9, b2=0.999, eps=1e-8) -> torch.Tensor:
+    """Update the Adam moments in place and return the step direction (elementwise: stacked runs stay independent)."""
     m.mul_(b1).add_(g, alpha=1 - b1)
     v.mul_(b2).addcmul_(g, g, value=1 - b2)
-    p.sub_(lr * (m / (1 - b1**t)) / ((v / (1 - b2**t)).sqrt() + eps))
+    return (m / (1 - b1**t)) / ((v / (1 - b2**t)).sqrt() + eps)
 
 
-def train(U, V, xtr, ytr, xte, yte, *, steps, evals, lr=None, train_v=None, lam=0.0, adam_lr=None, tick=None):
-    """Full-batch GD (per-run lr (B,), V frozen where train_v is False) or Adam on R + lam/sqrt(n) ||Theta||_P.
+def train(U, V, xtr, ytr, xte, yte, *, steps, evals, lr, train_v, adam=None, lam=None, tick=None):
+    """Per run b: full-batch GD, or Adam where adam[b], on R + lam[b]/sqrt(n) ||Theta||_P; V frozen where ~train_v[b].
 
+    lr, lam (B,) float; train_v, adam (B,) bool. Runs of different depths share a batch when the shallower
+    ones are padded with U = V = 0 blocks at the top: those stay exactly zero (zero gradient, zero path norm).
     Returns one record per evaluation step: step, train loss (B,), test error (B,), path norm (B,).
     """
     n = len(ytr)
     U, V = U.clone(), V.clone()  # plain tensors: gradients are hand-written (core.skip_resnet.backward)
-    vmask = train_v.to(V.dtype)[:, None, None] if train_v is not None else torch.ones_like(V[:, :1, :1])
+    adam = torch.zeros_like(train_v) if adam is None else adam
+    col = lambda t: t.to(U.dtype)[:, None, None]  # noqa: E731  (B,) -> (B, 1, 1)
+    lr_u, lr_v = col(lr), col(lr * train_v)
+    use_adam, use_gd = col(adam), col(~adam)
+    pen = None if lam is None or not bool((lam != 0).any()) else col(lam / math.sqrt(n))
     moments = [torch.zeros_like(U), torch.zeros_like(U), torch.zeros_like(V), torch.zeros_like(V)]
     out, want = [], set(evals)
     for t in range(steps + 1):
@@ -109,69 +115,83 @@ def train(U, V, xtr, ytr, xte, yte, *, steps, evals, lr=None, train_v=None, lam=
         if t == steps:
             break
         du, dv = sr.backward(U, V, saved, (f - ytr) / n)
-        if adam_lr is None:
-            U -= lr[:, None, None] * du
-            V -= lr[:, None, None] * dv * vmask
-        else:
-            if lam:
-                _, pu, pv = sr.path_norm(U, V, grad=True)
-                du, dv = du + lam / math.sqrt(n) * pu, dv + lam / math.sqrt(n) * pv
-            adam_step(U, du, *moments[:2], t + 1, adam_lr)
-            adam_step(V, dv * vmask, *moments[2:], t + 1, adam_lr)
+        if pen is not None:
+            _, pu, pv = sr.path_norm(U, V, grad=True)
+            du, dv = du + pen * pu, dv + pen * pv
+        if adam.any():
+            du = use_gd * du + use_adam * adam_direction(du, *moments[:2], t + 1)
+            dv = use_gd * dv + use_adam * adam_direction(dv, *moments[2:], t + 1)
+        U -= lr_u * du
+        V -= lr_v * dv
         if tick is not None and (t + 1) % 1000 == 0:
             tick(t + 1)
     return out
 
 
-def _gd_grid(cfg: Settings, depth: int, models: tuple[str, ...], evals: list[int], ctx) -> pd.DataFrame:
-    """Every (model, lr, seed) run of one depth in one batch; marks divergence and the chosen lr."""
+def depth_buckets(depths) -> list[list[int]]:
+    """Depths grouped into batches whose deepest member is at most twice as deep as its shallowest."""
+    out: list[list[int]] = []
+    for L in sorted(depths, reverse=True):
+        if out and 2 * L >= out[-1][0]:
+            out[-1].append(L)
+        else:
+            out.append([L])
+    return [sorted(b) for b in out]
+
+
+def sweep(cfg: Settings, depths, runs: list[dict], evals: list[int], ctx) -> pd.DataFrame:
+    """Train every run {depth, kind, model, lr_c, seed} in one batch (padded to the deepest); tidy rows.
+
+    kind "unregularized" is GD at lr = lr_c / L; "regularized" is Adam on the path-norm objective. The lr_c
+    with the lowest mean final nn test error is marked `chosen` per depth (the paper tunes on test error).
+    """
     xtr, ytr, xte, yte = data(cfg)
-    u0, v0 = init(cfg, depth, cfg.seeds, ctx.seed)
-    combos = [(mdl, c, s) for mdl in models for c in cfg.lr_grid for s in range(cfg.seeds)]
-    U, V = u0[[s for *_, s in combos]], v0[[s for *_, s in combos]]
-    lr = torch.tensor([c / depth for _, c, _ in combos], dtype=torch.float64)
-    train_v = torch.tensor([mdl == "nn" for mdl, _, _ in combos])
-    recs = train(U, V, xtr, ytr, xte, yte, steps=cfg.steps, evals=evals, lr=lr, train_v=train_v,
-                 tick=lambda t: ctx.tick(f"L={depth} step {t}"))
+    k = max(depths) - 1
+    pad = lambda t, L: torch.nn.functional.pad(t, (0, 0, 0, k - (L - 1)))  # noqa: E731  blocks on top
+    inits = {L: [pad(t, L) for t in init(cfg, L, cfg.seeds, ctx.seed)] for L in depths}
+    U = torch.stack([inits[r["depth"]][0][r["seed"]] for r in runs])
+    V = torch.stack([inits[r["depth"]][1][r["seed"]] for r in runs])
+    reg = torch.tensor([r["kind"] == "regularized" for r in runs])
+    lr = torch.tensor([cfg.adam_lr if r["kind"] == "regularized" else r["lr_c"] / r["depth"] for r in runs],
+                      dtype=torch.float64)
+    recs = train(U, V, xtr, ytr, xte, yte, steps=cfg.steps, evals=evals, lr=lr, adam=reg,
+                 train_v=torch.tensor([r["model"] == "nn" for r in runs]), lam=reg * getattr(cfg, "lam", 0.0),
+                 tick=lambda t: ctx.tick(f"step {t}"))
     first, last = recs[0]["train"], recs[-1]["train"]
-    diverged = ~torch.isfinite(last) | (last > first)
-    rows = [{"model": mdl, "lr_c": c, "lr": c / depth, "run": s, "step": r["step"], "quantity": q,
-             "value": float(r[key][i]), "diverged": bool(diverged[i])}
-            for r in recs for i, (mdl, c, s) in enumerate(combos)
-            for q, key in (("train_loss", "train"), ("test_error", "test"))]
-    df = pd.DataFrame(rows)
-    final = df[(df.step == cfg.steps) & (df.quantity == "test_error") & (df.model == "nn") & ~df.diverged]
-    best = final.groupby("lr_c")["value"].mean().idxmin() if len(final) else math.nan
-    return df.assign(chosen=df["lr_c"] == best, depth=depth, d=cfg.d)
+    diverged = ~torch.isfinite(last) | ((last > first) & ~reg)
+    df = pd.DataFrame([{**r, "lr": float(lr[i]), "step": rec["step"], "quantity": q, "value": float(rec[key][i]),
+                        "diverged": bool(diverged[i])}
+                       for rec in recs for i, r in enumerate(runs)
+                       for q, key in (("train_loss", "train"), ("test_error", "test"), ("path_norm", "path_norm"))])
+    df = df.rename(columns={"seed": "run"}).assign(d=cfg.d)
+    final = df[(df.step == cfg.steps) & (df.quantity == "test_error") & (df.model == "nn") & ~df.diverged
+               & (df.kind == "unregularized")]
+    means = final.groupby(["depth", "lr_c"])["value"].mean()
+    pick = {L: lrc for L, (_, lrc) in means.groupby(level=0).idxmin().items()}
+    return df.assign(chosen=[kind == "regularized" or pick.get(L) == c for L, kind, c in zip(df.depth, df.kind, df.lr_c)])
 
 
 def fig1_grid(cfg: Fig1Config) -> list[dict]:
-    return [{"depth": L} for L in sorted(cfg.depths)]
+    return [{"depths": b} for b in depth_buckets(cfg.depths)]
 
 
 def fig1_compute(cfg: Fig1Config, point: dict, ctx) -> pd.DataFrame:
-    return _gd_grid(cfg, point["depth"], ("nn", "rf"), eval_steps(cfg.steps, cfg.n_evals), ctx)
+    runs = [{"depth": L, "kind": "unregularized", "model": mdl, "lr_c": c, "seed": s}
+            for L in point["depths"] for mdl in ("nn", "rf") for c in cfg.lr_grid for s in range(cfg.seeds)]
+    return sweep(cfg, point["depths"], runs, eval_steps(cfg.steps, cfg.n_evals), ctx)
 
 
 def fig2_grid(cfg: Fig2Config) -> list[dict]:
-    return [{"depth": L, "kind": k} for L in sorted(cfg.depths) for k in ("unregularized", "regularized")]
+    return [{"depths": b} for b in depth_buckets(cfg.depths)]
 
 
 def fig2_compute(cfg: Fig2Config, point: dict, ctx) -> pd.DataFrame:
-    depth = point["depth"]
-    if point["kind"] == "unregularized":
-        df = _gd_grid(cfg, depth, ("nn",), [0, cfg.steps], ctx)
-        return df[df.step == cfg.steps].assign(kind="unregularized")
-    xtr, ytr, xte, yte = data(cfg)
-    U, V = init(cfg, depth, cfg.seeds, ctx.seed)
-    recs = train(U, V, xtr, ytr, xte, yte, steps=cfg.steps, evals=[0, cfg.steps], lam=cfg.lam,
-                 adam_lr=cfg.adam_lr, tick=lambda t: ctx.tick(f"L={depth} Adam step {t}"))
-    r = recs[-1]
-    rows = [{"model": "nn", "lr_c": math.nan, "lr": cfg.adam_lr, "run": s, "step": r["step"], "quantity": q,
-             "value": float(r[key][s]), "diverged": not bool(torch.isfinite(r["train"][s])), "chosen": True}
-            for s in range(cfg.seeds) for q, key in (("train_loss", "train"), ("test_error", "test"),
-                                                     ("path_norm", "path_norm"))]
-    return pd.DataFrame(rows).assign(depth=depth, kind="regularized", d=cfg.d)
+    runs = [{"depth": L, "kind": "unregularized", "model": "nn", "lr_c": c, "seed": s}
+            for L in point["depths"] for c in cfg.lr_grid for s in range(cfg.seeds)]
+    runs += [{"depth": L, "kind": "regularized", "model": "nn", "lr_c": math.nan, "seed": s}
+             for L in point["depths"] for s in range(cfg.seeds)]
+    df = sweep(cfg, point["depths"], runs, [0, cfg.steps], ctx)
+    return df[df.step == cfg.steps]
 
 
 # ---------------------------------------------------------------- plots
@@ -205,11 +225,14 @@ def fig2_plot(df: pd.DataFrame):
     ax.axhline(1 / (4 * d), color="grey", ls=":", lw=1, label=f"zero predictor 1/(4d), d = {d}")
     ax.set(xscale="log", yscale="log", xlabel="depth L", ylabel="test error (median, min-max over seeds)")
     ax.legend(fontsize=8)
-    pn = df[(df.kind == "regularized") & (df.quantity == "path_norm")].groupby("depth")["value"].agg(["median", "min", "max"])
-    axn.errorbar(pn.index, pn["median"], yerr=[pn["median"] - pn["min"], pn["max"] - pn["median"]], marker="o",
-                 capsize=3, color="C2")
+    for kind, color in (("unregularized", "C0"), ("regularized", "C2")):
+        sel = df[(df.kind == kind) & df.chosen & ~df.diverged & (df.quantity == "path_norm")]
+        pn = sel.groupby("depth")["value"].agg(["median", "min", "max"])
+        axn.errorbar(pn.index, pn["median"], yerr=[pn["median"] - pn["min"], pn["max"] - pn["median"]], marker="o",
+                     capsize=3, color=color, label=kind)
     axn.axhline(1.0, color="grey", ls=":", lw=1, label=r"$\|f^*\|_P = 1$")
-    axn.set(xscale="log", xlabel="depth L", ylabel=r"path norm $\|\Theta\|_P$", title="regularized solution")
+    axn.set(xscale="log", yscale="log", xlabel="depth L", ylabel=r"path norm $\|\Theta\|_P$",
+            title="norm of the final solution")
     axn.legend(fontsize=8)
     fig.tight_layout()
     return fig
