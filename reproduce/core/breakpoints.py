@@ -1,0 +1,206 @@
+"""Every break point of a piecewise-linear network on the segment X(t) = (1 - t) X0 + t X1, exactly (SPEC 1.3).
+
+Two algorithms that must agree: `region_walk` (reference: hold the pattern, jump to the nearest crossing, flip)
+and `bisect` (batched: patterns on a grid, single switches accepted when the affine models of both ends agree,
+everything else bisected). `profile` adds the exact slopes R_k on every interval (jvp at interval midpoints,
+never finite differences). `two_layer` is the closed form for 1-hidden-layer MLPs; `grid_count` the authors'
+grid estimate. Inputs x0, x1 carry no batch dimension; t is in [0, 1].
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from .piecewise import along, flat_pattern, flat_values
+
+INF = float("inf")
+
+
+@dataclass
+class Nodes:
+    """Break points sorted by t: t (K,), layer (K,) index of the PL layer, relu (K,) bool (False: max-pool)."""
+    t: torch.Tensor
+    layer: torch.Tensor
+    relu: torch.Tensor
+    unresolved: int = 0
+
+
+def _layout(tr) -> list[tuple[str, int, int, int, int]]:
+    """Per PL layer: kind, code offset, code count, value offset, values per code."""
+    out, co, vo = [], 0, 0
+    for kind, z in zip(tr.kinds, tr.z):
+        n_codes, per = (z.shape[1], 1) if kind == "relu" else (z.shape[1], z.shape[2])
+        out.append((kind, co, n_codes, vo, per))
+        co, vo = co + n_codes, vo + n_codes * per
+    return out
+
+
+def _pack(ts, layers, kinds) -> Nodes:
+    t = torch.tensor(ts, dtype=torch.float64)
+    order = torch.argsort(t, stable=True)
+    return Nodes(t[order], torch.tensor(layers, dtype=torch.long)[order],
+                 torch.tensor([k == "relu" for k in kinds], dtype=torch.bool)[order])
+
+
+def _dead(z, d) -> bool:
+    """A pool entry that is exactly 0 with slope 0 (a switched-off ReLU): leaving it is the ReLU's node, not a new one."""
+    return bool(z == 0) and bool(d == 0)
+
+
+def region_walk(model: nn.Module, x0: torch.Tensor, x1: torch.Tensor, max_nodes: int = 10**7) -> Nodes:
+    """Reference algorithm: at t hold the pattern P, find the nearest crossing under P, flip it, repeat."""
+    v = x1 - x0
+    *_, tr = along(model, x0, v, torch.zeros(1, dtype=x0.dtype))
+    pattern = [p.clone() for p in tr.pattern]
+    t, ts, layers, kinds = 0.0, [], [], []
+    while len(ts) < max_nodes:
+        *_, tr = along(model, x0, v, torch.tensor([t], dtype=x0.dtype), frozen=pattern)
+        best = (INF, -1, -1)
+        for i, (kind, z, d, pat) in enumerate(zip(tr.kinds, tr.z, tr.zdot, pattern)):
+            if kind == "relu":
+                toward = torch.where(pat.flatten(1), d < 0, d > 0)
+                s = torch.where(toward, t + (-z / d).clamp_min(0), INF)
+            else:
+                idx = pat.flatten(1)[..., None]
+                za, da = z.gather(-1, idx), d.gather(-1, idx)
+                rate = d - da
+                s = torch.where(rate > 0, t + ((za - z) / rate).clamp_min(0), INF)
+            j = int(torch.argmin(s))
+            if float(s.flatten()[j]) < best[0]:
+                best = (float(s.flatten()[j]), i, j)
+        t_next, i, j = best
+        if t_next >= 1.0:
+            return _pack(ts, layers, kinds)
+        flat, t = pattern[i].view(-1), t_next
+        if tr.kinds[i] == "relu":
+            flat[j] = ~flat[j]
+        else:
+            kk = tr.z[i].shape[-1]
+            old = int(flat[j // kk])
+            flat[j // kk] = j % kk
+            if _dead(tr.z[i][0, j // kk, old], tr.zdot[i][0, j // kk, old]):
+                continue
+        ts.append(t), layers.append(i), kinds.append(tr.kinds[i])
+    raise RuntimeError(f"region walk: more than {max_nodes} nodes")
+
+
+def _evaluate(model, x0, v, ts, batch):
+    codes, zs, ds = [], [], []
+    tr = None
+    for i in range(0, len(ts), batch):
+        f, fd, tr = along(model, x0, v, ts[i:i + batch])
+        z, d = flat_values(tr)   # the outputs are verified too: a unit that flips twice may move nothing else
+        codes.append(flat_pattern(tr)), zs.append(torch.cat([z, f], 1)), ds.append(torch.cat([d, fd], 1))
+    return torch.cat(codes), torch.cat(zs), torch.cat(ds), tr
+
+
+def _first_exit(layout, code, z, d) -> tuple[float, int]:
+    """Time until the first unit or pool window switches under the frozen pattern `code`, and which (code index).
+
+    From a point inside a region the affine model is exact until that time, so if the first exit from a
+    (forward) and from b (backward) happen at the same t, every switch in (a, b) happens at that t.
+    """
+    best, arg = INF, -1
+    for kind, co, n, vo, per in layout:
+        zz, dd, cc = z[vo:vo + n * per], d[vo:vo + n * per], code[co:co + n]
+        if kind == "relu":
+            s = torch.where(torch.where(cc.bool(), dd < 0, dd > 0), (-zz / dd).clamp_min(0), INF)
+        else:
+            zz, dd = zz.view(n, per), dd.view(n, per)
+            za, da = zz.gather(1, cc[:, None]), dd.gather(1, cc[:, None])
+            rate = dd - da
+            s = torch.where(rate > 0, ((za - zz) / rate).clamp_min(0), INF).min(1).values
+        j = int(torch.argmin(s))
+        if float(s[j]) < best:
+            best, arg = float(s[j]), co + j
+    return best, arg
+
+
+def bisect(model: nn.Module, x0: torch.Tensor, x1: torch.Tensor, grid: int = 64, batch: int = 256,
+           rtol: float | None = None, min_len: float = 1e-12) -> Nodes:
+    """Batched bisection with verification (SPEC 1.3): exact node list, `unresolved` counts give-ups (< min_len)."""
+    v = x1 - x0
+    rtol = rtol if rtol is not None else (1e-9 if x0.dtype == torch.float64 else 1e-4)
+    ts = torch.linspace(0, 1, grid + 1, dtype=torch.float64)
+    codes, z, d, tr = _evaluate(model, x0, v, ts, batch)
+    layout = _layout(tr)
+    starts = torch.tensor([lay[1] for lay in layout])
+    stack = [(float(ts[g]), float(ts[g + 1]), (codes[g], z[g], d[g]), (codes[g + 1], z[g + 1], d[g + 1]))
+             for g in range(grid) if not torch.equal(codes[g], codes[g + 1])][::-1]
+    out_t, out_layer, out_kind, unresolved = [], [], [], 0
+    while stack:
+        todo, stack = stack[-batch:], stack[:-batch]
+        split = []
+        for a, b, (ca, za, da), (cb, zb, db) in todo:
+            diff = torch.nonzero(ca != cb)[:, 0]
+            s_l, _ = _first_exit(layout, ca, za, da)
+            s_r, _ = _first_exit(layout, cb, zb, -db)
+            t_l, t_r = a + s_l, b - s_r
+            if a < t_l < b and abs(t_l - t_r) <= rtol:   # every switch in (a, b) happens at t_l: one node
+                for u in diff.tolist():
+                    li = int(torch.searchsorted(starts, u, right=True)) - 1
+                    kind, co, _, vo, per = layout[li]
+                    if kind == "pool":
+                        base = vo + (u - co) * per
+                        old, new = base + int(ca[u]), base + int(cb[u])
+                        if not zb[new] > zb[old] or _dead(za[old], da[old]):
+                            continue
+                    out_t.append(t_l), out_layer.append(li), out_kind.append(kind)
+                continue
+            if b - a < min_len:
+                unresolved += 1
+                continue
+            split.append((a, b, (ca, za, da), (cb, zb, db)))
+        if split:
+            mids = torch.tensor([(a + b) / 2 for a, b, *_ in split], dtype=torch.float64)
+            cm, zm, dm, _ = _evaluate(model, x0, v, mids, batch)
+            for k, (a, b, left, right) in enumerate(split):
+                mid = (cm[k], zm[k], dm[k])
+                for lo, hi, p, q in ((a, float(mids[k]), left, mid), (float(mids[k]), b, mid, right)):
+                    if not torch.equal(p[0], q[0]):
+                        stack.append((lo, hi, p, q))
+    nodes = _pack(out_t, out_layer, out_kind)
+    nodes.unresolved = unresolved
+    return nodes
+
+
+def two_layer(w1: torch.Tensor, w2: torch.Tensor, x0: torch.Tensor, x1: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Closed form for f = W2 relu(W1 x): nodes a/(a - b) where ab < 0, sorted (K,), and slopes R (K+1, c).
+
+    a = W1 x0, b = W1 x1, s = W1 xi; R_0 = W2 diag(a > 0) s and the gap at unit i is W2[:, i] |s_i|.
+    """
+    a, b = w1 @ x0, w1 @ x1
+    s = w1 @ ((x1 - x0) / (x1 - x0).norm())
+    flip = torch.nonzero(a * b < 0)[:, 0]
+    t, order = torch.sort(a[flip] / (a[flip] - b[flip]))
+    units = flip[order]
+    r0 = w2 @ ((a > 0).to(s.dtype) * s)
+    gaps = (w2[:, units] * s[units].abs()).T                                   # (K, c)
+    return t, torch.cat([r0[None], r0[None] + torch.cumsum(gaps, 0)])
+
+
+def grid_count(model: nn.Module, x0: torch.Tensor, x1: torch.Tensor, points: int = 1000,
+               batch: int = 256) -> int:
+    """The authors' estimate: ReLU units whose sign differs between consecutive points of a uniform grid."""
+    ts = torch.linspace(0, 1, points, dtype=torch.float64)
+    codes, *_, tr = _evaluate(model, x0, x1 - x0, ts, batch)
+    relu = torch.cat([torch.full((lay[2],), lay[0] == "relu") for lay in _layout(tr)])
+    return int((codes[1:] != codes[:-1])[:, relu].sum())
+
+
+def slopes(model: nn.Module, x0: torch.Tensor, x1: torch.Tensor, t_nodes: torch.Tensor,
+           batch: int = 256) -> dict[str, torch.Tensor]:
+    """R_k = J(X(t)) xi on every interval (K+1, c) by jvp at interval midpoints; f at the nodes (K, c) and ends (2, c)."""
+    v = x1 - x0
+    edges = torch.cat([torch.zeros(1, dtype=torch.float64), t_nodes.to(torch.float64), torch.ones(1, dtype=torch.float64)])
+    mids = (edges[1:] + edges[:-1]) / 2
+    pts = torch.cat([mids, edges])
+    fs, fds = [], []
+    for i in range(0, len(pts), batch):
+        f, fd, _ = along(model, x0, v, pts[i:i + batch])
+        fs.append(f), fds.append(fd)
+    f, fd = torch.cat(fs), torch.cat(fds)
+    k1 = len(mids)
+    return {"R": fd[:k1] / v.norm(), "f_nodes": f[k1 + 1:-1], "f_ends": f[[k1, -1]], "f_mid": f[:k1]}

@@ -1,0 +1,121 @@
+"""Piecewise-linear networks whose ReLU inputs and max-pool windows can be observed or frozen, with jvp slopes.
+
+Models built from `PLReLU` and `PLMaxPool` behave as plain ReLU / max-pool networks. Inside `trace(...)` every
+such layer records its input z (the ReLU pre-activations, or the values of every pool window) and, under forward-
+mode AD, its directional derivative dz/dt along the input path; with `frozen=` patterns the layers apply a fixed
+on/off mask (ReLU) or argmax (pool) instead, which makes the network affine in its input (SPEC D2, 1.3).
+Linear, Conv2d, AvgPool, residual adds, Flatten and eval-mode BatchNorm need nothing: they are affine.
+A pattern is a list, one entry per PL layer in call order: bool masks (N, *z.shape[1:]) or argmax (N, C, H', W').
+"""
+from __future__ import annotations
+
+import contextlib
+import contextvars
+from dataclasses import dataclass, field
+
+import torch
+import torch.autograd.forward_ad as fwAD
+import torch.nn.functional as F
+from torch import nn
+
+_TRACE: contextvars.ContextVar = contextvars.ContextVar("pl_trace", default=None)
+
+
+class PLReLU(nn.Module):
+    """ReLU that reports to the active `trace` (never in place)."""
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        tr = _TRACE.get()
+        return F.relu(z) if tr is None else tr.relu(z)
+
+
+class PLMaxPool(nn.Module):
+    """Non-overlapping k x k max-pool (stride k) that reports to the active `trace`."""
+
+    def __init__(self, k: int = 2):
+        super().__init__()
+        self.k = k
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        tr = _TRACE.get()
+        return F.max_pool2d(z, self.k) if tr is None else tr.pool(z, self.k)
+
+
+def windows(z: torch.Tensor, k: int) -> torch.Tensor:
+    """(N, C, H, W) -> (N, C, H/k, W/k, k*k): the pool windows."""
+    n, c, h, w = z.shape
+    return z.reshape(n, c, h // k, k, w // k, k).permute(0, 1, 2, 4, 3, 5).reshape(n, c, h // k, w // k, k * k)
+
+
+@dataclass
+class Trace:
+    """What one traced forward pass saw, per PL layer in call order."""
+    frozen: list | None = None
+    kinds: list = field(default_factory=list)     # "relu" | "pool"
+    z: list = field(default_factory=list)         # relu: (N, units); pool: (N, windows, k*k)
+    zdot: list = field(default_factory=list)
+    pattern: list = field(default_factory=list)   # relu: bool (N, ...); pool: argmax (N, C, H', W')
+
+    def _record(self, kind, z):
+        p, d = fwAD.unpack_dual(z)
+        self.kinds.append(kind)
+        self.z.append(p.detach())
+        self.zdot.append(torch.zeros_like(p) if d is None else d.detach())
+        return p
+
+    def relu(self, z):
+        p = self._record("relu", z)
+        mask = p > 0 if self.frozen is None else self.frozen[len(self.pattern)]
+        self.pattern.append(mask)
+        self.z[-1], self.zdot[-1] = self.z[-1].flatten(1), self.zdot[-1].flatten(1)
+        return z * mask
+
+    def pool(self, z, k):
+        w = windows(z, k)
+        p = self._record("pool", w)
+        idx = p.argmax(-1) if self.frozen is None else self.frozen[len(self.pattern)]
+        self.pattern.append(idx)
+        self.z[-1], self.zdot[-1] = self.z[-1].flatten(1, -2), self.zdot[-1].flatten(1, -2)
+        return torch.gather(w, -1, idx[..., None])[..., 0]
+
+
+@contextlib.contextmanager
+def trace(frozen: list | None = None):
+    """Record (and optionally freeze) every PL layer of the forward passes run inside."""
+    tr = Trace(frozen)
+    token = _TRACE.set(tr)
+    try:
+        yield tr
+    finally:
+        _TRACE.reset(token)
+
+
+def along(model: nn.Module, x0: torch.Tensor, v: torch.Tensor, ts: torch.Tensor,
+          frozen: list | None = None) -> tuple[torch.Tensor, torch.Tensor, Trace]:
+    """Outputs f(X(t)) (T, c), slopes d f(X(t))/dt = J v (T, c), and the trace, at X(t) = x0 + t v for ts (T,).
+
+    x0, v: one input each (no batch dimension). Slopes are per unit t; divide by ||v|| for SPEC D6.
+    """
+    shape = (len(ts),) + (1,) * x0.dim()
+    x = x0[None] + ts.to(x0.dtype).reshape(shape) * v[None]
+    with fwAD.dual_level(), trace(frozen) as tr:
+        out = model(fwAD.make_dual(x, v[None].expand_as(x)))
+        f, fdot = fwAD.unpack_dual(out)
+    return f.detach(), fdot.detach(), tr
+
+
+def flat_pattern(tr: Trace) -> torch.Tensor:
+    """(N, P) int64 codes: relu bits then pool argmaxes, for comparing patterns."""
+    return torch.cat([p.flatten(1).long() for p in tr.pattern], 1)
+
+
+def flat_values(tr: Trace) -> tuple[torch.Tensor, torch.Tensor]:
+    """Every recorded value and its slope, concatenated: (N, U) each."""
+    return torch.cat([z.flatten(1) for z in tr.z], 1), torch.cat([d.flatten(1) for d in tr.zdot], 1)
+
+
+def relu_count(model: nn.Module, x: torch.Tensor) -> int:
+    """N_relu: ReLU output elements of one input (1, ...)."""
+    with torch.no_grad(), trace() as tr:
+        model(x)
+    return sum(z.shape[1] for z, k in zip(tr.z, tr.kinds) if k == "relu")

@@ -1,0 +1,137 @@
+"""The exact break-point engine (SPEC-000 §1.3 [H] 1-8): closed form, two algorithms, jvp slopes, bridge theory."""
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from reproduce.core import breakpoints as bp
+from reproduce.core import path_stats as ps
+from reproduce.core.piecewise import PLMaxPool, PLReLU, along, flat_pattern
+
+D = torch.float64
+
+
+def mlp(d, m, depth, c, gen):
+    dims = [d] + [m] * (depth - 1)
+    layers = []
+    for a, b in zip(dims, dims[1:]):
+        lin = nn.Linear(a, b, bias=False)
+        nn.init.normal_(lin.weight, std=math.sqrt(2 / a), generator=gen)
+        layers += [lin, PLReLU()]
+    head = nn.Linear(m, c, bias=False)
+    nn.init.normal_(head.weight, std=math.sqrt(2 / m), generator=gen)
+    return nn.Sequential(*layers, head).to(D)
+
+
+def tiny_conv(gen):
+    net = nn.Sequential(nn.Conv2d(2, 4, 3, padding=1), nn.BatchNorm2d(4), PLReLU(), PLMaxPool(2),
+                        nn.Conv2d(4, 4, 3, padding=1), PLReLU(), PLMaxPool(2), nn.Flatten(), nn.Linear(16, 3)).to(D)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.normal_(generator=gen)
+        net[1].running_mean.normal_(generator=gen)
+        net[1].running_var.uniform_(0.5, 2.0, generator=gen)
+    return net.eval()
+
+
+def ends(gen, *shape):
+    return torch.randn(*shape, generator=gen, dtype=D), torch.randn(*shape, generator=gen, dtype=D)
+
+
+def test_two_layer_closed_form_equals_both_algorithms(gen):
+    net = mlp(12, 60, 2, 4, gen)
+    x0, x1 = ends(gen, 12)
+    t, R = bp.two_layer(net[0].weight, net[2].weight, x0, x1)
+    a, b = net[0].weight @ x0, net[0].weight @ x1
+    assert len(t) == int((torch.sign(a) != torch.sign(b)).sum()) > 5
+    for nodes in (bp.region_walk(net, x0, x1), bp.bisect(net, x0, x1, grid=4)):
+        assert len(nodes.t) == len(t) and nodes.unresolved == 0
+        torch.testing.assert_close(nodes.t, t, rtol=0, atol=1e-10)
+    # closed-form slopes (R_0 plus cumulative gaps) equal the jvp slopes at interval midpoints: [H] 2 telescoping
+    torch.testing.assert_close(bp.slopes(net, x0, x1, t)["R"], R, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("depth", [3, 4])
+def test_walk_and_bisection_agree_on_mlps(gen, depth):
+    net = mlp(10, 30, depth, 3, gen)
+    x0, x1 = ends(gen, 10)
+    w, b = bp.region_walk(net, x0, x1), bp.bisect(net, x0, x1, grid=8)
+    assert len(w.t) == len(b.t) > 20 and b.unresolved == 0
+    torch.testing.assert_close(w.t, b.t, rtol=0, atol=1e-10)
+    assert torch.equal(w.layer, b.layer)
+
+
+def test_conv_net_with_max_pool_and_batch_norm_dense_grid_and_float32(gen):
+    net = tiny_conv(gen)
+    x0, x1 = ends(gen, 2, 8, 8)
+    w, b = bp.region_walk(net, x0, x1), bp.bisect(net, x0, x1, grid=16)
+    assert len(w.t) == len(b.t) and b.unresolved == 0 and (~w.relu).sum() > 0
+    torch.testing.assert_close(w.t, b.t, rtol=0, atol=1e-10)
+    assert torch.equal(w.layer, b.layer) and torch.equal(w.relu, b.relu)
+    # [H] 7: brute force on a dense grid counts the same ReLU switches
+    ts = torch.linspace(0, 1, 400_001, dtype=D)
+    codes, relu_cols = [], None
+    for i in range(0, len(ts), 50_000):
+        *_, tr = along(net, x0, x1 - x0, ts[i:i + 50_000])
+        codes.append(flat_pattern(tr))
+        relu_cols = torch.cat([torch.full((p.flatten(1).shape[1],), k == "relu") for p, k in zip(tr.pattern, tr.kinds)])
+    codes = torch.cat(codes)
+    assert int((codes[1:] != codes[:-1])[:, relu_cols].sum()) == int(w.relu.sum())
+    # float32 with the looser verification tolerance finds the same number of ReLU nodes within 1%
+    b32 = bp.bisect(net.float(), x0.float(), x1.float(), grid=16)
+    assert abs(int(b32.relu.sum()) - int(w.relu.sum())) <= max(1, 0.01 * int(w.relu.sum()))
+
+
+def test_slopes_jvp_masked_product_integral_and_finite_differences(gen):
+    net = mlp(8, 20, 3, 2, gen)
+    x0, x1 = ends(gen, 8)
+    v = x1 - x0
+    nodes = bp.region_walk(net, x0, x1)
+    s = bp.slopes(net, x0, x1, nodes.t)
+    R, edges = s["R"], torch.cat([torch.zeros(1, dtype=D), nodes.t, torch.ones(1, dtype=D)])
+    # [H] 3 integral
+    torch.testing.assert_close(s["f_ends"][1] - s["f_ends"][0], v.norm() * (R * torch.diff(edges)[:, None]).sum(0),
+                               rtol=1e-8, atol=1e-12)
+    mids = (edges[1:] + edges[:-1]) / 2
+    w1, w2, w3 = net[0].weight, net[2].weight, net[4].weight
+    for k in range(len(mids)):
+        x = x0 + mids[k] * v
+        g1 = (w1 @ x > 0).to(D)
+        g2 = (w2 @ (g1 * (w1 @ x)) > 0).to(D)
+        masked = w3 @ (g2 * (w2 @ (g1 * (w1 @ (v / v.norm())))))       # [H] 4: W_L G W G W xi
+        torch.testing.assert_close(R[k], masked, rtol=1e-10, atol=1e-12)
+        h = (edges[k + 1] - edges[k]) / 4                                # [H] 5: finite differences inside
+        fd = (net(x0 + (mids[k] + h) * v) - net(x0 + (mids[k] - h) * v)) / (2 * h * v.norm())
+        torch.testing.assert_close(fd, R[k], rtol=1e-6, atol=1e-9)
+
+
+def test_grid_estimate_is_a_lower_bound(gen):
+    net = mlp(10, 30, 4, 3, gen)
+    x0, x1 = ends(gen, 10)
+    exact = int(bp.region_walk(net, x0, x1).relu.sum())
+    assert bp.grid_count(net, x0, x1, 1000) <= exact
+    assert bp.grid_count(net, x0, x1, 3) < exact
+
+
+def test_random_walk_bridge_deviation_matches_theory(gen):
+    """[H] 8: i.i.d. gaps -> RMS of T_{K/2} = sigma sqrt(K)/2 within 5%; `pooled` reproduces it from sums."""
+    k, sigma, n = 400, 0.3, 4000
+    z = torch.randn(n, k, generator=gen, dtype=D) * sigma
+    s = torch.cumsum(z, 1)
+    t_mid = s[:, k // 2 - 1] - 0.5 * s[:, -1]
+    assert float(t_mid.pow(2).mean().sqrt()) == pytest.approx(0.5 * sigma * math.sqrt(k), rel=0.05)
+    rows = [{"K": k, "c": 1, "gap_sq": float((zz ** 2).sum()), "gap_sum": float(zz.sum()), "defl_mid_sq": 0.0,
+             "defl_index_sq": 0.0, "defl_half_sq": 0.0} for zz in z[:200]]
+    out = ps.pooled(rows)
+    assert out["sigma"] == pytest.approx(sigma, rel=0.02) and out["K_mean"] == k
+    assert out["ggd_mid"] == pytest.approx(0.5 * out["sigma"] * math.sqrt(k), rel=1e-9)
+
+
+def test_deflection_of_a_straight_line_is_zero_and_normalized_slopes_are_tangent(gen):
+    t = torch.tensor([0.2, 0.5, 0.7], dtype=D)
+    R = torch.ones(4, 2, dtype=D)
+    assert all(float(v.abs().max()) == 0 for v in ps.deflections(t, R).values())
+    f, r = ends(gen, 5, 3)
+    rn = ps.normalize_slopes(f, r)
+    torch.testing.assert_close((rn * f).sum(-1), torch.zeros(5, dtype=D), rtol=0, atol=1e-12)
