@@ -25,7 +25,7 @@ class Paper:
 
 PAPERS = (
     Paper("random-walk-bridge", "bridge", "000_b77dcdb4ba5df8f8.txt",
-          "Kubo et al. 2019, Implicit Regularization in Over-parameterized Neural Networks", ""),
+          "Kubo et al. 2019, Implicit Regularization in Over-parameterized Neural Networks", "random_walk_bridge"),
     Paper("norm-preservation", "norm", "001_e874af01c674c307.txt",
           "Arpit & Bengio 2019, Benefits of Over-parameterization at Initialization in Deep ReLU Networks",
           "norm_preservation"),

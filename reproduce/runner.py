@@ -112,6 +112,16 @@ def plot_from_csv(fig: Figure, csv: Path, png: Path) -> list[Path]:
         plt.close(mpl_fig)
 
 
+def config_datasets(cfg) -> list[str]:
+    """Datasets named by config fields called *dataset* / *datasets* (per-run choices, e.g. a synthetic stand-in)."""
+    out = []
+    for f in dataclasses.fields(cfg):
+        if "dataset" in f.name:
+            val = getattr(cfg, f.name)
+            out += [v for v in (val if isinstance(val, tuple) else (val,)) if v in data_mod.DATASETS]
+    return out
+
+
 def prepare(fig: Figure, preset: str, overrides: Sequence[str], device: str):
     """Validate every input before anything is written: returns (cfg, torch device)."""
     cfg = resolve(fig.config, fig.preset(preset), overrides)
@@ -130,7 +140,7 @@ def run_figure(fig: Figure, *, preset: str = "default", overrides: Sequence[str]
             raise ReproError(f"--plot-only: {paths.csv} does not exist; run the figure first")
         plot_from_csv(fig, paths.csv, paths.png)
         return RunResult(fig, paths, evaluate_claims(fig, paths.csv))
-    for name in fig.datasets:
+    for name in (*fig.datasets, *config_datasets(cfg)):
         data_mod.require(name, root)
 
     measurement_mode()

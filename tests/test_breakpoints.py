@@ -135,3 +135,17 @@ def test_deflection_of_a_straight_line_is_zero_and_normalized_slopes_are_tangent
     f, r = ends(gen, 5, 3)
     rn = ps.normalize_slopes(f, r)
     torch.testing.assert_close((rn * f).sum(-1), torch.zeros(5, dtype=D), rtol=0, atol=1e-12)
+
+
+def test_linear_part_slopes_equal_forward_mode_ad(gen):
+    """The two-pass slopes (linear part under the frozen pattern) equal torch.func.jvp, biases and BN included."""
+    net = tiny_conv(gen)
+    x0, x1 = ends(gen, 2, 8, 8)
+    ts = torch.rand(5, generator=gen, dtype=D)
+    f, fdot, tr = along(net, x0, x1 - x0, ts)
+    xs = x0[None] + ts[:, None, None, None] * (x1 - x0)[None]
+    f_ad, fdot_ad = torch.func.jvp(net, (xs,), ((x1 - x0)[None].expand_as(xs),))
+    torch.testing.assert_close(f, f_ad, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(fdot, fdot_ad, rtol=1e-10, atol=1e-12)
+    with pytest.raises(ValueError):
+        along(net.train(), x0, x1 - x0, ts)

@@ -96,74 +96,91 @@ def _evaluate(model, x0, v, ts, batch):
     return torch.cat(codes), torch.cat(zs), torch.cat(ds), tr
 
 
-def _first_exit(layout, code, z, d) -> tuple[float, int]:
-    """Time until the first unit or pool window switches under the frozen pattern `code`, and which (code index).
+def _first_exit(layout, code: torch.Tensor, z: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
+    """Time until the first unit or pool window switches under the frozen patterns `code` (B, P): (B,).
 
     From a point inside a region the affine model is exact until that time, so if the first exit from a
     (forward) and from b (backward) happen at the same t, every switch in (a, b) happens at that t.
     """
-    best, arg = INF, -1
+    best = torch.full((len(z),), INF, dtype=z.dtype, device=z.device)
     for kind, co, n, vo, per in layout:
-        zz, dd, cc = z[vo:vo + n * per], d[vo:vo + n * per], code[co:co + n]
+        zz, dd, cc = z[:, vo:vo + n * per], d[:, vo:vo + n * per], code[:, co:co + n]
         if kind == "relu":
             s = torch.where(torch.where(cc.bool(), dd < 0, dd > 0), (-zz / dd).clamp_min(0), INF)
         else:
-            zz, dd = zz.view(n, per), dd.view(n, per)
-            za, da = zz.gather(1, cc[:, None]), dd.gather(1, cc[:, None])
+            zz, dd = zz.reshape(-1, n, per), dd.reshape(-1, n, per)
+            za, da = zz.gather(2, cc[..., None]), dd.gather(2, cc[..., None])
             rate = dd - da
-            s = torch.where(rate > 0, ((za - zz) / rate).clamp_min(0), INF).min(1).values
-        j = int(torch.argmin(s))
-        if float(s[j]) < best:
-            best, arg = float(s[j]), co + j
-    return best, arg
+            s = torch.where(rate > 0, ((za - zz) / rate).clamp_min(0), INF).flatten(1)
+        best = torch.minimum(best, s.min(1).values)
+    return best
 
 
 def bisect(model: nn.Module, x0: torch.Tensor, x1: torch.Tensor, grid: int = 64, batch: int = 256,
            rtol: float | None = None, min_len: float = 1e-12) -> Nodes:
-    """Batched bisection with verification (SPEC 1.3): exact node list, `unresolved` counts give-ups (< min_len)."""
+    """Batched bisection with verification (SPEC 1.3): exact node list, `unresolved` counts give-ups (< min_len).
+
+    Pending intervals are processed `batch` at a time, vectorized: patterns at both ends, first exits from both
+    ends; an interval whose two first exits meet holds exactly one node (all its switches at that t); the rest
+    are split at their midpoints, evaluated in one batched pass.
+    """
     v = x1 - x0
     rtol = rtol if rtol is not None else (1e-9 if x0.dtype == torch.float64 else 1e-4)
     ts = torch.linspace(0, 1, grid + 1, dtype=torch.float64)
     codes, z, d, tr = _evaluate(model, x0, v, ts, batch)
     layout = _layout(tr)
-    starts = torch.tensor([lay[1] for lay in layout])
-    stack = [(float(ts[g]), float(ts[g + 1]), (codes[g], z[g], d[g]), (codes[g + 1], z[g + 1], d[g + 1]))
-             for g in range(grid) if not torch.equal(codes[g], codes[g + 1])][::-1]
-    out_t, out_layer, out_kind, unresolved = [], [], [], 0
+    starts = torch.tensor([lay[1] for lay in layout], device=codes.device)
+    is_pool = torch.tensor([lay[0] == "pool" for lay in layout], device=codes.device)
+    keep = torch.nonzero((codes[1:] != codes[:-1]).any(1))[:, 0]
+    stack = [(ts[keep], ts[keep + 1], codes[keep], z[keep], d[keep], codes[keep + 1], z[keep + 1], d[keep + 1])]
+    out_t, out_layer, out_pool, unresolved = [], [], [], 0
     while stack:
-        todo, stack = stack[-batch:], stack[:-batch]
-        split = []
-        for a, b, (ca, za, da), (cb, zb, db) in todo:
-            diff = torch.nonzero(ca != cb)[:, 0]
-            s_l, _ = _first_exit(layout, ca, za, da)
-            s_r, _ = _first_exit(layout, cb, zb, -db)
-            t_l, t_r = a + s_l, b - s_r
-            if a < t_l < b and abs(t_l - t_r) <= rtol:   # every switch in (a, b) happens at t_l: one node
-                for u in diff.tolist():
-                    li = int(torch.searchsorted(starts, u, right=True)) - 1
-                    kind, co, _, vo, per = layout[li]
-                    if kind == "pool":
-                        base = vo + (u - co) * per
-                        old, new = base + int(ca[u]), base + int(cb[u])
-                        if not zb[new] > zb[old] or _dead(za[old], da[old]):
-                            continue
-                    out_t.append(t_l), out_layer.append(li), out_kind.append(kind)
-                continue
-            if b - a < min_len:
-                unresolved += 1
-                continue
-            split.append((a, b, (ca, za, da), (cb, zb, db)))
-        if split:
-            mids = torch.tensor([(a + b) / 2 for a, b, *_ in split], dtype=torch.float64)
-            cm, zm, dm, _ = _evaluate(model, x0, v, mids, batch)
-            for k, (a, b, left, right) in enumerate(split):
-                mid = (cm[k], zm[k], dm[k])
-                for lo, hi, p, q in ((a, float(mids[k]), left, mid), (float(mids[k]), b, mid, right)):
-                    if not torch.equal(p[0], q[0]):
-                        stack.append((lo, hi, p, q))
-    nodes = _pack(out_t, out_layer, out_kind)
-    nodes.unresolved = unresolved
-    return nodes
+        parts = [stack.pop()]
+        while stack and sum(len(p[0]) for p in parts) + len(stack[-1][0]) <= batch:
+            parts.append(stack.pop())
+        chunk = parts[0] if len(parts) == 1 else tuple(torch.cat(cs) for cs in zip(*parts))
+        if len(chunk[0]) > batch:
+            stack.append(tuple(c[batch:] for c in chunk))
+            chunk = tuple(c[:batch] for c in chunk)
+        a, b, ca, za, da, cb, zb, db = chunk
+        dev_a, dev_b = a.to(za.device, za.dtype), b.to(za.device, za.dtype)
+        t_l = dev_a + _first_exit(layout, ca, za, da)
+        t_r = dev_b - _first_exit(layout, cb, zb, -db)
+        ok = ((t_l > dev_a) & (t_l < dev_b) & ((t_l - t_r).abs() <= rtol)).cpu()
+        if ok.any():   # every switch in an accepted interval happens at its t_l: one node
+            okd = ok.to(ca.device)
+            ca_, cb_, za_, da_, zb_ = ca[okd], cb[okd], za[okd], da[okd], zb[okd]
+            row, u = torch.nonzero(ca_ != cb_, as_tuple=True)
+            li = torch.searchsorted(starts, u, right=True) - 1
+            keep_ev, pool = torch.ones_like(u, dtype=torch.bool), is_pool[li]
+            if pool.any():   # a pool switch between tied entries (a switched-off ReLU) is not a node of its own
+                up, r = u[pool], row[pool]
+                lay = [layout[i] for i in li[pool].tolist()]
+                base = torch.tensor([vo + (uu - co) * per for (_, co, _, vo, per), uu in zip(lay, up.tolist())],
+                                    device=u.device)
+                old, new = base + ca_[r, up], base + cb_[r, up]
+                dead = (za_[r, old] == 0) & (da_[r, old] == 0)
+                keep_ev[pool] = (zb_[r, new] > zb_[r, old]) & ~dead
+            out_t.append(t_l[okd][row][keep_ev].cpu().double())
+            out_layer.append(li[keep_ev].cpu()), out_pool.append(pool[keep_ev].cpu())
+        rest = ~ok
+        tiny = rest & ((b - a) < min_len)
+        unresolved += int(tiny.sum())
+        rest &= ~tiny
+        if rest.any():
+            lo, hi, r = a[rest], b[rest], rest.to(ca.device)
+            mid = (lo + hi) / 2
+            cm, zm, dm, _ = _evaluate(model, x0, v, mid, batch)
+            left, right = (cm != ca[r]).any(1), (cm != cb[r]).any(1)
+            lc, rc = left.cpu(), right.cpu()
+            stack.append((mid[rc], hi[rc], cm[right], zm[right], dm[right], cb[r][right], zb[r][right], db[r][right]))
+            stack.append((lo[lc], mid[lc], ca[r][left], za[r][left], da[r][left], cm[left], zm[left], dm[left]))
+            stack = [c for c in stack if len(c[0])]
+    t = torch.cat(out_t) if out_t else torch.zeros(0, dtype=torch.float64)
+    layer = torch.cat(out_layer) if out_layer else torch.zeros(0, dtype=torch.long)
+    pool = torch.cat(out_pool) if out_pool else torch.zeros(0, dtype=torch.bool)
+    order = torch.argsort(t, stable=True)
+    return Nodes(t[order], layer[order], ~pool[order], unresolved)
 
 
 def two_layer(w1: torch.Tensor, w2: torch.Tensor, x0: torch.Tensor, x1: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -1,10 +1,12 @@
 """Piecewise-linear networks whose ReLU inputs and max-pool windows can be observed or frozen, with jvp slopes.
 
 Models built from `PLReLU` and `PLMaxPool` behave as plain ReLU / max-pool networks. Inside `trace(...)` every
-such layer records its input z (the ReLU pre-activations, or the values of every pool window) and, under forward-
-mode AD, its directional derivative dz/dt along the input path; with `frozen=` patterns the layers apply a fixed
-on/off mask (ReLU) or argmax (pool) instead, which makes the network affine in its input (SPEC D2, 1.3).
-Linear, Conv2d, AvgPool, residual adds, Flatten and eval-mode BatchNorm need nothing: they are affine.
+such layer records its input z (the ReLU pre-activations, or the values of every pool window); with `frozen=`
+patterns the layers apply a fixed on/off mask (ReLU) or argmax (pool) instead, which makes the network affine in
+its input (SPEC D2, 1.3). Linear, Conv2d, AvgPool, residual adds, Flatten and eval-mode BatchNorm are affine.
+Directional derivatives are exact products through the indicator matrices (D6): a second pass pushes v through
+the network's linear part (biases, BN shifts and running means set to zero) with the first pass's pattern. This
+equals forward-mode AD (`torch.func.jvp`, pinned in the tests) at about the cost of one forward pass.
 A pattern is a list, one entry per PL layer in call order: bool masks (N, *z.shape[1:]) or argmax (N, C, H', W').
 """
 from __future__ import annotations
@@ -14,7 +16,6 @@ import contextvars
 from dataclasses import dataclass, field
 
 import torch
-import torch.autograd.forward_ad as fwAD
 import torch.nn.functional as F
 from torch import nn
 
@@ -57,25 +58,23 @@ class Trace:
     pattern: list = field(default_factory=list)   # relu: bool (N, ...); pool: argmax (N, C, H', W')
 
     def _record(self, kind, z):
-        p, d = fwAD.unpack_dual(z)
         self.kinds.append(kind)
-        self.z.append(p.detach())
-        self.zdot.append(torch.zeros_like(p) if d is None else d.detach())
-        return p
+        self.z.append(z.detach())
+        return z
 
     def relu(self, z):
         p = self._record("relu", z)
         mask = p > 0 if self.frozen is None else self.frozen[len(self.pattern)]
         self.pattern.append(mask)
-        self.z[-1], self.zdot[-1] = self.z[-1].flatten(1), self.zdot[-1].flatten(1)
-        return z * mask
+        self.z[-1] = self.z[-1].flatten(1)
+        return torch.where(mask, z, 0.0)
 
     def pool(self, z, k):
         w = windows(z, k)
         p = self._record("pool", w)
         idx = p.argmax(-1) if self.frozen is None else self.frozen[len(self.pattern)]
         self.pattern.append(idx)
-        self.z[-1], self.zdot[-1] = self.z[-1].flatten(1, -2), self.zdot[-1].flatten(1, -2)
+        self.z[-1] = self.z[-1].flatten(1, -2)
         return torch.gather(w, -1, idx[..., None])[..., 0]
 
 
@@ -90,18 +89,38 @@ def trace(frozen: list | None = None):
         _TRACE.reset(token)
 
 
+def linear_part(model: nn.Module) -> dict[str, torch.Tensor]:
+    """Overrides that remove every additive term: Linear/Conv biases, BN shifts and running means (eval BN)."""
+    out = {}
+    for name, mod in model.named_modules():
+        pre = f"{name}." if name else ""
+        if isinstance(mod, (nn.Linear, nn.Conv2d)) and mod.bias is not None:
+            out[pre + "bias"] = torch.zeros_like(mod.bias)
+        elif isinstance(mod, nn.modules.batchnorm._BatchNorm):
+            if mod.training:
+                raise ValueError("BatchNorm must be in eval mode for path measurements (SPEC 1.3)")
+            out[pre + "running_mean"] = torch.zeros_like(mod.running_mean)
+            if mod.bias is not None:
+                out[pre + "bias"] = torch.zeros_like(mod.bias)
+    return out
+
+
 def along(model: nn.Module, x0: torch.Tensor, v: torch.Tensor, ts: torch.Tensor,
           frozen: list | None = None) -> tuple[torch.Tensor, torch.Tensor, Trace]:
     """Outputs f(X(t)) (T, c), slopes d f(X(t))/dt = J v (T, c), and the trace, at X(t) = x0 + t v for ts (T,).
 
     x0, v: one input each (no batch dimension). Slopes are per unit t; divide by ||v|| for SPEC D6.
+    The trace's zdot holds every recorded value's slope (the linear part applied to v under the same pattern).
     """
     shape = (len(ts),) + (1,) * x0.dim()
-    x = x0[None] + ts.to(x0.dtype).reshape(shape) * v[None]
-    with fwAD.dual_level(), trace(frozen) as tr:
-        out = model(fwAD.make_dual(x, v[None].expand_as(x)))
-        f, fdot = fwAD.unpack_dual(out)
-    return f.detach(), fdot.detach(), tr
+    x = x0[None] + ts.to(device=x0.device, dtype=x0.dtype).reshape(shape) * v[None]
+    with torch.no_grad():
+        with trace(frozen) as tr:
+            f = model(x)
+        with trace(tr.pattern) as tan:
+            fdot = torch.func.functional_call(model, linear_part(model), (v[None].expand_as(x),))
+    tr.zdot = tan.z
+    return f, fdot, tr
 
 
 def flat_pattern(tr: Trace) -> torch.Tensor:

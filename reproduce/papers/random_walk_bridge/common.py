@@ -1,0 +1,182 @@
+"""Paper 000 shared pieces: data and preprocessing, input pairs, the plain MLP, SGD with checkpoints, pair rows."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from ...config import ReproError, setting
+from ...core import data as data_mod
+from ...core import path_stats as ps
+from ...core.piecewise import PLReLU
+
+PAPER = "random-walk-bridge"
+SHAPES = {"mnist": (1, 28, 28, 10), "cifar10": (3, 32, 32, 10), "cifar100": (3, 32, 32, 100)}
+REAL = tuple(SHAPES)
+SYNTHETIC = tuple(f"synthetic-{n}" for n in SHAPES)
+PREPROCESS = ("standardize", "pixel_center", "raw01", "authors")
+
+
+@dataclass(frozen=True)
+class DataSettings:
+    preprocess: str = setting("standardize", stated=False, choices=PREPROCESS,
+                              help="standardize: per-channel train mean/std; pixel_center: per-pixel mean removed; "
+                                   "raw01: pixels in [0,1]; authors: 28x28 (antialiased bicubic for their Lanczos), "
+                                   "per-pixel standardization, then ||x|| = sqrt(D)")
+    pairs_from: str = setting("train", stated=True, choices=("train", "test"), help="where X0, X1 are drawn (E3)")
+    pair_type: str = setting("random", stated=False, choices=("random", "same_class"),
+                             help="random: X0 != X1 uniformly (D5); same_class: the authors' code")
+
+
+def dataset_name(name: str) -> str:
+    """'mnist' -> 'mnist'; 'synthetic-mnist' -> the stand-in (labelled as such everywhere)."""
+    if name not in REAL + SYNTHETIC + ("gaussian",):
+        raise ReproError(f"unknown dataset {name!r}; known: {', '.join(REAL + SYNTHETIC + ('gaussian',))}")
+    return name
+
+
+def needed(names) -> list[str]:
+    """The real datasets among `names` (the runner checks these exist before anything runs)."""
+    return [n for n in names if n in REAL]
+
+
+def synthetic(name: str, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """A labelled stand-in with the real shape: class-dependent smooth means plus noise, uint8-like in [0, 1]."""
+    c_, h, w, c = SHAPES[name.removeprefix("synthetic-")]
+    g = torch.Generator().manual_seed(seed)
+    means = torch.nn.functional.interpolate(torch.rand(c, c_, 4, 4, generator=g), size=(h, w), mode="bilinear")
+    y = torch.randint(0, c, (n,), generator=g)
+    x = (means[y] + 0.25 * torch.randn(n, c_, h, w, generator=g)).clamp(0, 1)
+    return x, y
+
+
+def load(name: str, root, train: bool, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Images (N, C, H, W) float32 in [0, 1] and labels, real or synthetic."""
+    if name.startswith("synthetic-"):
+        return synthetic(name, 2000 if train else 500, seed + (0 if train else 1))
+    x, y = data_mod.load(name, root, train)
+    return x.float().div_(255), y
+
+
+def preprocess(x: torch.Tensor, ref: torch.Tensor, how: str) -> torch.Tensor:
+    """Apply `how` to x with statistics from the training images ref (both (N, C, H, W) in [0, 1])."""
+    if how == "raw01":
+        return x
+    if how == "pixel_center":
+        return x - ref.mean(0, keepdim=True)
+    if how == "standardize":
+        return (x - ref.mean((0, 2, 3), keepdim=True)) / ref.std((0, 2, 3), keepdim=True)
+    if x.shape[-1] != 28:  # authors: 28 x 28, per-pixel standardization, then ||x|| = sqrt(D)
+        x, ref = (torch.nn.functional.interpolate(t, size=(28, 28), mode="bicubic", antialias=True) for t in (x, ref))
+    x = (x - ref.mean(0, keepdim=True)) / (ref.std(0, keepdim=True) + 1e-5)
+    return x * math.sqrt(x[0].numel()) / x.flatten(1).norm(dim=1).view(-1, 1, 1, 1)
+
+
+def data(name: str, cfg: DataSettings, root, seed: int = 0):
+    """Preprocessed train split (x, y) and the split pairs come from, float32; gaussian: N(0, I) 'images' (1, 28, 28)."""
+    if name == "gaussian":
+        g = torch.Generator().manual_seed(seed)
+        x, y = torch.randn(4000, 1, 28, 28, generator=g), torch.randint(0, 10, (4000,), generator=g)
+        return (x, y), (x, y)
+    xtr, ytr = load(name, root, True, seed)
+    out_tr = (preprocess(xtr, xtr, cfg.preprocess), ytr)
+    if cfg.pairs_from == "train":
+        return out_tr, out_tr
+    xte, yte = load(name, root, False, seed)
+    return out_tr, (preprocess(xte, xtr, cfg.preprocess), yte)
+
+
+def pairs(y: torch.Tensor, n: int, kind: str, g: torch.Generator) -> torch.Tensor:
+    """(n, 2) index pairs with i != j; same_class draws both from one uniformly chosen class."""
+    out = []
+    while len(out) < n:
+        i = int(torch.randint(len(y), (1,), generator=g))
+        pool = torch.nonzero(y == y[i])[:, 0] if kind == "same_class" else None
+        j = int(pool[torch.randint(len(pool), (1,), generator=g)]) if pool is not None else int(torch.randint(len(y), (1,), generator=g))
+        if i != j:
+            out.append((i, j))
+    return torch.tensor(out)
+
+
+def mlp(d: int, m: int, c: int, depth: int = 2, *, generator: torch.Generator, dtype=torch.float64) -> nn.Sequential:
+    """D1/D3: bias-free ReLU MLP with depth - 1 hidden layers of width m, He fan-in init N(0, 2/fan_in)."""
+    dims, layers = [d] + [m] * (depth - 1), []
+    for a, b in zip(dims, dims[1:]):
+        layers += [nn.Linear(a, b, bias=False), PLReLU()]
+    layers.append(nn.Linear(dims[-1], c, bias=False))
+    net = nn.Sequential(nn.Flatten(), *layers).to(dtype)
+    with torch.no_grad():
+        for mod in net:
+            if isinstance(mod, nn.Linear):
+                mod.weight.normal_(0, math.sqrt(2 / mod.in_features), generator=generator)
+    return net
+
+
+def checkpoints(steps: int, n: int = 10) -> list[int]:
+    """0, then log-spaced steps up to `steps`."""
+    return sorted({0, steps, *np.unique(np.geomspace(1, steps, n).astype(int)).tolist()})
+
+
+def sgd_checkpoints(net: nn.Module, x: torch.Tensor, y: torch.Tensor, *, steps: int, lr: float, momentum: float,
+                    batch: int, at: list[int], g: torch.Generator, on_checkpoint, tick=None) -> None:
+    """Plain minibatch SGD (+ momentum) on softmax cross-entropy; calls on_checkpoint(step, net) at the steps `at`."""
+    opt = torch.optim.SGD(net.parameters(), lr=lr, momentum=momentum)
+    for step in range(steps + 1):
+        if step in at:
+            net.eval()
+            with torch.no_grad():
+                on_checkpoint(step, net)
+        if step == steps:
+            break
+        net.train()
+        idx = torch.randint(len(y), (batch,), generator=g)
+        loss = nn.functional.cross_entropy(net(x[idx]), y[idx])
+        if not torch.isfinite(loss):
+            raise ReproError(f"training diverged at step {step} (lr {lr}); lower the learning rate")
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if tick is not None and (step + 1) % 500 == 0:
+            tick(f"SGD step {step + 1}")
+
+
+def accuracy(net: nn.Module, x: torch.Tensor, y: torch.Tensor, chunk: int = 4096) -> float:
+    with torch.no_grad():
+        hits = sum(int((net(x[i:i + chunk]).argmax(1) == y[i:i + chunk]).sum()) for i in range(0, len(y), chunk))
+    return hits / len(y)
+
+
+def pooled_by(df: pd.DataFrame, keys: list[str], prefix: str = "") -> pd.DataFrame:
+    """D10/D11 pooled over the pair rows of each group: one row per group with K_mean, sigma, ggd_mid, deflections."""
+    cols = {"K": "K", "c": "c", "gap_sq": f"{prefix}gap_sq", "gap_sum": f"{prefix}gap_sum",
+            **{f"defl_{k}_sq": f"{prefix}defl_{k}_sq" for k in ("mid", "index", "half")}}
+    out = []
+    for key, g in df.groupby(keys):
+        out.append({**dict(zip(keys, key if isinstance(key, tuple) else (key,))),
+                    **ps.pooled(g[list(cols.values())].rename(columns={v: k for k, v in cols.items()}))})
+    return pd.DataFrame(out)
+
+
+def stats_from(t: torch.Tensor, R: torch.Tensor, f_mid: torch.Tensor, f_nodes: torch.Tensor, f_ends: torch.Tensor,
+               norm: str = "unit") -> dict:
+    """Raw and normalized (D12) pair statistics from nodes t (K,), slopes R (K+1, c) and f at mids/nodes/ends."""
+    if norm == "unit":
+        rn, gaps = ps.normalize_slopes(f_mid, R), ps.normalize_slopes(f_nodes, R[1:] - R[:-1])
+    else:
+        scale = f_ends.norm(dim=1).mean()
+        rn, gaps = R / scale, (R[1:] - R[:-1]) / scale
+    raw, normed = ps.pair_stats(t, R), ps.pair_stats(t, rn, gaps=gaps)
+    return {**raw, **{f"norm_{k}": v for k, v in normed.items() if k not in ("K", "c")}}
+
+
+def measure_path(net: nn.Module, x0: torch.Tensor, x1: torch.Tensor, *, grid: int, batch: int, norm: str = "unit") -> dict:
+    """Exact nodes by verified bisection, jvp slopes, and `stats_from`; K counts every slope change, K_relu ReLU ones."""
+    from ...core import breakpoints as bp
+    nodes = bp.bisect(net, x0, x1, grid=grid, batch=batch)
+    s = bp.slopes(net, x0, x1, nodes.t, batch=batch)
+    return {"K_relu": int(nodes.relu.sum()), "unresolved": nodes.unresolved,
+            **stats_from(nodes.t, s["R"].double(), s["f_mid"].double(), s["f_nodes"].double(), s["f_ends"].double(), norm)}

@@ -1,0 +1,228 @@
+"""Figures 4 (VGG) and 5 (ResNet): nodes, GGD and deflection vs depth at init, and during SGD training.
+
+Every node is found exactly (verified batched bisection); the init panels use raw and normalized outputs, the
+training panels normalized outputs (D12). MNIST is zero-padded to 32 x 32.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ...claims import Claim, need
+from ...config import setting
+from ...core.device import generator, point_seed
+from ...core.piecewise import relu_count
+from ...registry import Figure, register
+from .common import (PAPER, REAL, SYNTHETIC, DataSettings, checkpoints, data, measure_path, pairs, pooled_by,
+                     sgd_checkpoints, accuracy)
+from .models import make
+
+
+@dataclass(frozen=True)
+class ConvConfig(DataSettings):
+    datasets: tuple[str, ...] = setting(("mnist", "cifar10", "cifar100"), stated=True, size=True,
+                                        choices=REAL + SYNTHETIC, help="init panels (a-c), one curve each")
+    networks: int = setting(2, stated=False, size=True, help="networks per depth at init (paper: 100)")
+    pairs_per_net: int = setting(2, stated=False, size=True, help="pairs per network at init (paper profile 10)")
+    width: float = setting(1.0, stated=False, size=True, help="channel multiplier (1 = the standard widths)")
+    grid: int = setting(256, stated=False, size=True, help="initial bisection grid points")
+    batch: int = setting(128, stated=False, size=True, help="path points (and pending intervals) per batched pass")
+    dtype: str = setting("float64", stated=False, choices=("float32", "float64"),
+                         help="float32 uses the looser verification tolerance 1e-4 (SPEC 1.3)")
+    train: bool = setting(True, stated=True, size=True, help="also run the training panels (d-f)")
+    steps: int = setting(3910, stated=False, size=True, help="SGD steps (10 epochs of CIFAR at batch 128)")
+    momentum: float = setting(0.9, stated=False)
+    batch_train: int = setting(128, stated=False)
+    n_pairs: int = setting(20, stated=False, size=True, help="fixed pairs measured at every training checkpoint")
+    n_checkpoints: int = setting(6, stated=False, size=True, help="log-spaced checkpoints (plus 0)")
+
+
+@dataclass(frozen=True)
+class Fig4Config(ConvConfig):
+    depths: tuple[int, ...] = setting((11, 13, 16, 19), stated=False, size=True, choices=(11, 13, 16, 19),
+                                      help="VGG-A/B/D/E = C8L3, C10L3, C13L3, C16L3")
+    pool: str = setting("max", stated=True, choices=("max", "avg"), help="avg: the authors' code")
+    bn: bool = setting(False, stated=False, help="original VGG has no BN")
+    train_dataset: str = setting("cifar10", stated=True, size=True, choices=("cifar10", "synthetic-cifar10"))
+    lr: float = setting(0.01, stated=False)
+
+
+@dataclass(frozen=True)
+class Fig5Config(ConvConfig):
+    depths: tuple[int, ...] = setting((18, 34, 50, 101, 152), stated=False, size=True, choices=(18, 34, 50, 101, 152))
+    train_dataset: str = setting("cifar100", stated=True, size=True, choices=("cifar100", "synthetic-cifar100"))
+    lr: float = setting(0.05, stated=False)
+
+
+def build(cfg: ConvConfig, depth: int, name: str, g: torch.Generator, x_calib: torch.Tensor):
+    """He-initialized network for `name`'s shape, BN recalibrated on x_calib, in eval mode."""
+    arch = "vgg" if isinstance(cfg, Fig4Config) else "resnet"
+    return make(arch, depth, name, g, x_calib, width=cfg.width, pool=getattr(cfg, "pool", "max"),
+                bn=getattr(cfg, "bn", False))
+
+
+def images(name: str, cfg: ConvConfig, root, seed: int):
+    """Train and pair splits as (N, C, 32, 32) float32 (MNIST zero-padded)."""
+    (x, y), (xp, yp) = data(name, cfg, root, seed)
+    pad = lambda t: torch.nn.functional.pad(t, (2, 2, 2, 2)) if t.shape[-1] == 28 else t  # noqa: E731
+    return (pad(x), y), (pad(xp), yp)
+
+
+def conv_grid(cfg: ConvConfig) -> list[dict]:
+    pts = [{"part": "init", "dataset": ds, "depth": L} for ds in cfg.datasets for L in sorted(cfg.depths)]
+    return pts + ([{"part": "train", "dataset": cfg.train_dataset, "depth": L} for L in sorted(cfg.depths)] if cfg.train else [])
+
+
+def conv_compute(cfg: ConvConfig, point: dict, ctx) -> pd.DataFrame:
+    name, depth, dt = point["dataset"], point["depth"], ctx.dtype(cfg.dtype)
+    (x, y), (xp, yp) = images(name, cfg, ctx.data_root, ctx.seed)
+    rows, measure = [], lambda net, a, b: measure_path(net, a, b, grid=cfg.grid, batch=cfg.batch)
+    if point["part"] == "init":
+        for n in range(cfg.networks):
+            g = generator(torch.device("cpu"), point_seed(ctx.seed, {**point, "net": n}))
+            net = build(cfg, depth, name, g, x[:2000]).to(dt)
+            n_relu = relu_count(net, xp[:1].to(dt))
+            for p, (i, j) in enumerate(pairs(yp, cfg.pairs_per_net, cfg.pair_type, g).tolist()):
+                rows.append({"net": n, "pair": p, "step": 0, "N_relu": n_relu, **measure(net, xp[i].to(dt), xp[j].to(dt))})
+            ctx.tick(f"network {n + 1}/{cfg.networks}")
+        return pd.DataFrame(rows).assign(**point)
+    g = generator(torch.device("cpu"), point_seed(ctx.seed, point))
+    net = build(cfg, depth, name, g, x[:2000])
+    idx = pairs(yp, cfg.n_pairs, cfg.pair_type, generator(torch.device("cpu"), point_seed(ctx.seed, {"pairs": 1})))
+    n_relu = relu_count(net, xp[:1])
+
+    def at(step, net):
+        acc, m = accuracy(net, x[:5000], y[:5000]), net.to(dt)
+        for p, (i, j) in enumerate(idx.tolist()):
+            rows.append({"net": 0, "pair": p, "step": step, "N_relu": n_relu, "train_acc": acc,
+                         **measure(m, xp[i].to(dt), xp[j].to(dt))})
+        net.float()
+    sgd_checkpoints(net, x, y, steps=cfg.steps, lr=cfg.lr, momentum=cfg.momentum, batch=cfg.batch_train,
+                    at=checkpoints(cfg.steps, cfg.n_checkpoints), g=g, on_checkpoint=at, tick=ctx.tick)
+    return pd.DataFrame(rows).assign(**point)
+
+
+def summary(df: pd.DataFrame) -> pd.DataFrame:
+    keys = ["part", "dataset", "depth", "step"]
+    s = pooled_by(df, keys, prefix="norm_").merge(pooled_by(df, keys), on=keys, suffixes=("", "_raw"))
+    extra = df.groupby(keys).agg(K_relu=("K_relu", "mean"), N_relu=("N_relu", "first"),
+                                 unresolved=("unresolved", "sum")).reset_index()
+    return s.merge(extra, on=keys)
+
+
+def conv_plot(df: pd.DataFrame):
+    import matplotlib.pyplot as plt
+    s = summary(df)
+    fig, axes = plt.subplots(2, 3, figsize=(14, 7.5), squeeze=False)
+    init = s[s.part == "init"]
+    for i, (name, g) in enumerate(init.groupby("dataset", sort=False)):
+        lab = name if name in REAL else f"{name} (stand-in)"
+        axes[0, 0].plot(g["depth"], g["K_relu"], "o-", color=f"C{i}", label=lab)
+        axes[0, 0].plot(g["depth"], g["N_relu"] / 2, ":", color=f"C{i}", lw=1)
+        axes[0, 1].plot(g["depth"], g["ggd_mid"], "o-", color=f"C{i}", label=f"{lab} normalized")
+        axes[0, 1].plot(g["depth"], g["ggd_mid_raw"], "x--", color=f"C{i}", lw=1, label=f"{lab} raw")
+        axes[0, 2].plot(g["depth"], g["deflection_mid"], "o-", color=f"C{i}", label=f"{lab} normalized")
+        axes[0, 2].plot(g["depth"], g["deflection_mid_raw"], "x--", color=f"C{i}", lw=1, label=f"{lab} raw")
+    for ax, t in zip(axes[0], ("(a) nodes K_relu at init (dotted N_relu/2)", "(b) GGD at init", "(c) deflection at init")):
+        ax.set(xlabel="layers", title=t, yscale="log")
+        ax.legend(fontsize=6)
+    tr = s[s.part == "train"]
+    for i, (depth, g) in enumerate(tr.groupby("depth")):
+        x = np.maximum(g["step"], 0.5)
+        for ax, col in zip(axes[1], ("K_relu", "ggd_mid", "deflection_mid")):
+            ax.plot(x, g[col], "o-", ms=3, color=f"C{i}", label=f"depth {depth}")
+    name = tr["dataset"].iloc[0] if len(tr) else "-"
+    for ax, t in zip(axes[1], ("(d) nodes", "(e) GGD at k = K/2 (normalized)", "(f) deflection at k = K/2 (normalized)")):
+        ax.set(xscale="log", xlabel=f"SGD step on {name} (0 drawn at 0.5)", title=t)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def _init(df):
+    s = summary(df)
+    s = s[s.part == "init"]
+    need(len(s) > 0, "no init rows")
+    return s
+
+
+def _half(df):
+    s = _init(df)
+    frac = s["K_relu"] / s["N_relu"]
+    spread = max(float(g.max() / g.min()) for _, g in frac.groupby(s["dataset"]))
+    ok = bool((frac <= 0.55).all()) and spread <= 2
+    return float(frac.max()), f"<= 0.55 N_relu everywhere, and max/min over depths of K/N_relu <= 2 ({spread:.2f})", ok
+
+
+def _small_init(col):
+    def fn(df):
+        v = float(_init(df)[col].max())
+        return v, "< 0.1 (normalized output; raw values in the CSV and figure)", v < 0.1
+    return fn
+
+
+def _train(df):
+    s = summary(df)
+    s = s[s.part == "train"].sort_values("step")
+    need(len(s) > 0, "no training rows (train=false)")
+    return s
+
+
+def _nodes_stable(df):
+    r = _train(df).groupby("depth")["K_relu"].agg(lambda k: k.iloc[-1] / k.iloc[0])
+    return float(r.max()), "K(T)/K(0) in [0.5, 2] at every depth (" + ", ".join(f"{k:.2f}" for k in r) + ")", \
+        bool(((r >= 0.5) & (r <= 2)).all())
+
+
+def _small_train(df):
+    v = float(_train(df)[["ggd_mid", "deflection_mid"]].max().max())
+    return v, "< 0.1 at every checkpoint (normalized)", v < 0.1
+
+
+def _random_at_end(df):
+    s = _train(df)
+    worst, ok = 0.0, True
+    for _, g in s.groupby("depth"):
+        lr = np.abs(np.log(g["deflection_mid"] / g["ggd_mid"])).to_numpy()
+        ok &= lr[-1] <= lr[0] + 0.1 and lr[-1] <= math.log(1.5)
+        worst = max(worst, float(lr[-1]))
+    return worst, "|log(defl/GGD)| at T <= its value at 0 + 0.1, and <= log 1.5", ok
+
+
+def _exact(df):
+    u = int(df["unresolved"].sum())
+    return u, "== 0 unresolved intervals (every node verified)", u == 0
+
+
+CLAIMS = (
+    Claim("a-half", "Nodes are half the hidden units or fewer, growing linearly with depth", _half),
+    Claim("b-small", "Gradient gap deviation << 1 at init", _small_init("ggd_mid")),
+    Claim("c-small", "Gradient deflection << 1 at init", _small_init("deflection_mid")),
+    Claim("d-stable", "Nodes change little during training", _nodes_stable),
+    Claim("ef-small", "GGD and deflection stay << 1 during training", _small_train),
+    Claim("end-random", "At the end networks tend to be random between samples (deflection ~ GGD)", _random_at_end),
+    Claim("exact", "Every break point was verified (no unresolved intervals)", _exact),
+)
+
+
+def _claims(prefix):
+    return tuple(Claim(f"{prefix}-{c.id}", c.text, c.check) for c in CLAIMS)
+
+
+SMOKE = {"datasets": ("synthetic-mnist", "synthetic-cifar10"), "networks": 1, "pairs_per_net": 1, "width": 1 / 64,
+         "grid": 64, "steps": 20, "n_pairs": 1, "n_checkpoints": 1}
+register(Figure(PAPER, "fig4", "VGG nets vs depth: nodes, GGD, deflection at init and during training", Fig4Config,
+                conv_grid, conv_compute, conv_plot, _claims("F4"),
+                presets={"smoke": {**SMOKE, "depths": (11, 13), "train_dataset": "synthetic-cifar10"},
+                         "paper": {"networks": 100, "pairs_per_net": 10}},
+                runtime={"smoke": "20 s", "default": "not run yet (GPU)", "paper": "not run yet"}))
+register(Figure(PAPER, "fig5", "ResNets vs depth: nodes, GGD, deflection at init and during training (CIFAR-100)",
+                Fig5Config, conv_grid, conv_compute, conv_plot, _claims("F5"),
+                presets={"smoke": {**SMOKE, "depths": (18, 34), "train_dataset": "synthetic-cifar100",
+                                   "datasets": ("synthetic-mnist", "synthetic-cifar100")},
+                         "paper": {"networks": 100, "pairs_per_net": 10}},
+                runtime={"smoke": "30 s", "default": "not run yet (GPU)", "paper": "not run yet"}))

@@ -1,0 +1,145 @@
+"""Figure 3: 2-layer MLPs on MNIST during SGD: nodes, GGD and deflection of the normalized output at checkpoints."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ...claims import Claim, need
+from ...config import setting
+from ...core import breakpoints as bp
+from ...core.device import generator, point_seed
+from ...registry import Figure, register
+from .common import (PAPER, DataSettings, accuracy, checkpoints, data, mlp, pairs, pooled_by, sgd_checkpoints,
+                     stats_from)
+
+
+@dataclass(frozen=True)
+class TrainSettings(DataSettings):
+    dataset: str = setting("mnist", stated=True, size=True, choices=("mnist", "synthetic-mnist"),
+                           help="synthetic-mnist: a labelled stand-in (smoke)")
+    steps: int = setting(5000, stated=False, size=True, help="SGD steps")
+    lr: float = setting(0.01, stated=False, help="SGD learning rate")
+    momentum: float = setting(0.9, stated=False, help="the paper says momentum and vanilla SGD agree")
+    batch: int = setting(128, stated=False, help="minibatch size")
+    n_checkpoints: int = setting(10, stated=False, size=True, help="log-spaced checkpoints (plus 0)")
+    train_dtype: str = setting("float32", stated=False, choices=("float32", "float64"),
+                               help="training precision; every path measurement is float64")
+
+
+@dataclass(frozen=True)
+class Fig3Config(TrainSettings):
+    widths: tuple[int, ...] = setting((100, 500, 2000), stated=False, size=True, help="m, one curve each")
+    networks: int = setting(1, stated=False, size=True, help="networks per m (paper profile 5)")
+    n_pairs: int = setting(100, stated=False, size=True, help="fixed training pairs, reused at every checkpoint")
+    norm: str = setting("unit", stated=False, choices=("unit", "pair"),
+                        help="unit: f/||f|| pointwise (D12); pair: f / mean(||f(X0)||, ||f(X1)||)")
+
+
+def path_rows(w1: torch.Tensor, w2: torch.Tensor, x0: torch.Tensor, x1: torch.Tensor, norm: str) -> dict:
+    """Raw and normalized pair statistics of f = W2 relu(W1 x) on the segment x0 -> x1 (closed form, float64)."""
+    t, R = bp.two_layer(w1, w2, x0, x1)
+    f = lambda s: torch.relu((torch.outer(s, x1 - x0) + x0) @ w1.T) @ w2.T  # noqa: E731  f(X(s)): (S, c)
+    edges = torch.cat([t.new_zeros(1), t, t.new_ones(1)])
+    return stats_from(t, R, f((edges[1:] + edges[:-1]) / 2), f(t), f(edges[[0, -1]]), norm)
+
+
+def fig3_grid(cfg: Fig3Config) -> list[dict]:
+    return [{"m": m, "net": n} for m in sorted(cfg.widths) for n in range(cfg.networks)]
+
+
+def fig3_compute(cfg: Fig3Config, point: dict, ctx) -> pd.DataFrame:
+    (x, y), (xp, yp) = data(cfg.dataset, cfg, ctx.data_root, ctx.seed)
+    x, xp = x.flatten(1).to(ctx.dtype(cfg.train_dtype)), xp.flatten(1).double()
+    idx = pairs(yp, cfg.n_pairs, cfg.pair_type, generator(torch.device("cpu"), point_seed(ctx.seed, {"pairs": 0})))
+    g = generator(torch.device("cpu"), point_seed(ctx.seed, point))
+    net = mlp(x.shape[1], point["m"], 10, generator=g, dtype=x.dtype)
+    rows = []
+
+    def measure(step, net):
+        w1, w2 = net[1].weight.double(), net[3].weight.double()
+        acc = accuracy(net, x, y)
+        for p, (i, j) in enumerate(idx.tolist()):
+            rows.append({"step": step, "pair": p, "train_acc": acc, **path_rows(w1, w2, xp[i], xp[j], cfg.norm)})
+    sgd_checkpoints(net, x, y, steps=cfg.steps, lr=cfg.lr, momentum=cfg.momentum, batch=cfg.batch,
+                    at=checkpoints(cfg.steps, cfg.n_checkpoints), g=g, on_checkpoint=measure, tick=ctx.tick)
+    return pd.DataFrame(rows).assign(m=point["m"], net=point["net"], dataset=cfg.dataset)
+
+
+def summary(df: pd.DataFrame) -> pd.DataFrame:
+    s = pooled_by(df, ["m", "step"], prefix="norm_")
+    return s.merge(df.groupby(["m", "step"])["train_acc"].mean().reset_index(), on=["m", "step"])
+
+
+def fig3_plot(df: pd.DataFrame):
+    import matplotlib.pyplot as plt
+    s = summary(df)
+    fig, axes = plt.subplots(1, 4, figsize=(17, 3.8))
+    for i, (m, g) in enumerate(s.groupby("m")):
+        x = np.maximum(g["step"], 0.5)
+        for ax, col in zip(axes, ("K_mean", "ggd_mid", "deflection_mid", "train_acc")):
+            ax.plot(x, g[col], "o-", ms=3, color=f"C{i}", label=f"m = {m}")
+    name = df["dataset"].iloc[0]
+    titles = ("(a) mean number of nodes", "(b) GGD at k = K/2 (normalized)", "(c) deflection at k = K/2 (normalized)",
+              "training accuracy")
+    for ax, title in zip(axes, titles):
+        ax.set(xscale="log", xlabel="SGD step (0 drawn at 0.5)", title=title)
+        ax.legend(fontsize=7)
+    axes[1].set_yscale("log"), axes[2].set_yscale("log")
+    fig.suptitle(f"2-layer MLPs on {name}" + ("" if name == "mnist" else " (synthetic stand-in)"), fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def _settles(df):
+    s, worst, ok, parts = summary(df), 0.0, True, []
+    for m, g in s.groupby("m"):
+        g = g.sort_values("step")
+        k0, kt = g["K_mean"].iloc[0], g["K_mean"].iloc[-1]
+        half = g.iloc[int(np.argmin(np.abs(g["step"] - g["step"].max() / 2)))]["K_mean"]
+        ratio, drift = kt / k0, abs(kt - half) / kt
+        ok &= 0.67 <= ratio <= 1.5 and drift <= 0.1
+        worst = max(worst, drift)
+        parts.append(f"m={m}: K(T)/K(0) {ratio:.2f}, drift {drift:.3f}")
+    return worst, "K(T)/K(0) in [0.67, 1.5] and |K(T) - K(T/2)|/K(T) <= 0.1 (" + "; ".join(parts) + ")", ok
+
+
+def _small(bound):
+    def fn(df):
+        s = summary(df)
+        v = float(s[["ggd_mid", "deflection_mid"]].max().max())
+        return v, f"< {bound} at every checkpoint (GGD and deflection, normalized)", v < bound
+    return fn
+
+
+def _close(df):
+    s = summary(df)
+    last = s[s.step == s.step.max()]
+    need(len(last) > 0, "no final checkpoint")
+    v = float(np.abs(np.log(last["deflection_mid"] / last["ggd_mid"])).max())
+    return v, f"<= log 1.5 = {math.log(1.5):.3f} at the final checkpoint (every m)", v <= math.log(1.5)
+
+
+def _learns(df):
+    s = summary(df)
+    gains = s.sort_values("step").groupby("m")["train_acc"].agg(lambda a: a.iloc[-1] - a.iloc[0])
+    return float(gains.min()), "> 0 (final minus initial training accuracy, every m)", bool((gains > 0).all())
+
+
+FIG3_CLAIMS = (
+    Claim("F3-a-settles", "Nodes converge fast and do not change significantly", _settles),
+    Claim("F3-bc-hard", "GGD and deflection stay < 1 during training", _small(1.0)),
+    Claim("F3-bc-soft", "GGD and deflection stay << 1 (< 0.1) during training", _small(0.1)),
+    Claim("F3-close", "After training, deflection and GGD are close", _close),
+    Claim("F3-learns", "Training accuracy increases (sanity)", _learns),
+)
+
+register(Figure(PAPER, "fig3", "2-layer MLPs during SGD on MNIST: nodes, GGD, deflection", Fig3Config,
+                fig3_grid, fig3_compute, fig3_plot, FIG3_CLAIMS,
+                presets={"smoke": {"dataset": "synthetic-mnist", "widths": (50, 200), "steps": 60, "n_pairs": 4,
+                                   "n_checkpoints": 3},
+                         "paper": {"widths": (1000, 3000, 5000, 7000, 9000), "networks": 5}},
+                runtime={"smoke": "5 s", "default": "not run yet", "paper": "not run yet"}))

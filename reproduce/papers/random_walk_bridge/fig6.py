@@ -1,0 +1,119 @@
+"""Figure 6: pair margin PM vs pair fluctuation PF during SGD (D13): MLP/MNIST, VGG11/CIFAR-10, ResNet34/CIFAR-100."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ...claims import Claim, need
+from ...config import ReproError, setting
+from ...core import path_stats as ps
+from ...core.device import generator, point_seed
+from ...registry import Figure, register
+from .common import PAPER, REAL, SHAPES, SYNTHETIC, DataSettings, accuracy, checkpoints, data, mlp, pairs, sgd_checkpoints
+from .models import make
+
+ARCHS = {"mlp": ("mlp", 2), "vgg": ("vgg", 11), "resnet": ("resnet", 34)}
+
+
+@dataclass(frozen=True)
+class Fig6Config(DataSettings):
+    panels: tuple[str, ...] = setting(("mlp", "vgg", "resnet"), stated=True, size=True, choices=tuple(ARCHS),
+                                      help="(a) 2-layer MLP, (b) VGG C8L3 = VGG11, (c) ResNet34")
+    datasets: tuple[str, ...] = setting(("mnist", "cifar10", "cifar100"), stated=True, size=True,
+                                        choices=REAL + SYNTHETIC, help="one per panel, in the same order")
+    mlp_width: int = setting(1000, stated=False, size=True)
+    width: float = setting(1.0, stated=False, size=True, help="channel multiplier of the conv nets")
+    steps: int = setting(3910, stated=False, size=True, help="SGD steps (10 CIFAR epochs at batch 128)")
+    lrs: tuple[float, ...] = setting((0.01, 0.01, 0.05), stated=False, help="per panel, as figs 3/4/5")
+    momentum: float = setting(0.9, stated=False)
+    batch: int = setting(128, stated=False)
+    n_pairs: int = setting(1000, stated=False, size=True, help="fixed training pairs")
+    n_checkpoints: int = setting(12, stated=False, size=True, help="log-spaced checkpoints (plus 0)")
+
+
+def fig6_grid(cfg: Fig6Config) -> list[dict]:
+    if len(cfg.datasets) != len(cfg.panels):
+        raise ReproError(f"fig6: {len(cfg.panels)} panels but {len(cfg.datasets)} datasets; give one dataset per panel")
+    return [{"panel": p, "dataset": d, "lr": cfg.lrs[list(ARCHS).index(p)]} for p, d in zip(cfg.panels, cfg.datasets)]
+
+
+def fig6_compute(cfg: Fig6Config, point: dict, ctx) -> pd.DataFrame:
+    name, (arch, depth) = point["dataset"], ARCHS[point["panel"]]
+    (x, y), _ = data(name, cfg, ctx.data_root, ctx.seed)
+    (xv, yv) = data(name, DataSettings(cfg.preprocess, "test", cfg.pair_type), ctx.data_root, ctx.seed)[1]
+    if arch != "mlp" and x.shape[-1] == 28:
+        x, xv = (torch.nn.functional.pad(t, (2, 2, 2, 2)) for t in (x, xv))
+    g = generator(torch.device("cpu"), point_seed(ctx.seed, point))
+    c = SHAPES[name.removeprefix("synthetic-")][3]
+    net = (mlp(x[0].numel(), cfg.mlp_width, c, generator=g, dtype=torch.float32) if arch == "mlp"
+           else make(arch, depth, name, g, x[:2000], width=cfg.width))
+    idx = pairs(y, cfg.n_pairs, cfg.pair_type, generator(torch.device("cpu"), point_seed(ctx.seed, {"pairs": 6})))
+    x0, x1, y0, y1 = x[idx[:, 0]], x[idx[:, 1]], y[idx[:, 0]], y[idx[:, 1]]
+    rows = []
+
+    def at(step, net):
+        f0, fh, f1 = (torch.cat([net(t[i:i + 500]) for i in range(0, len(t), 500)]) for t in (x0, (x0 + x1) / 2, x1))
+        r = ps.pair_margin_fluctuation(f0.double(), fh.double(), f1.double(), y0, y1)
+        rows.append({"step": step, **{k: float(v.mean()) for k, v in r.items()}, "PM_sem": float(r["PM"].std() / len(y0) ** 0.5),
+                     "train_acc": accuracy(net, x[:10000], y[:10000]), "val_acc": accuracy(net, xv, yv)})
+    sgd_checkpoints(net, x, y, steps=cfg.steps, lr=point["lr"], momentum=cfg.momentum, batch=cfg.batch,
+                    at=checkpoints(cfg.steps, cfg.n_checkpoints), g=g, on_checkpoint=at, tick=ctx.tick)
+    return pd.DataFrame(rows).assign(panel=point["panel"], dataset=name)
+
+
+def fig6_plot(df: pd.DataFrame):
+    import matplotlib.pyplot as plt
+    panels = list(dict.fromkeys(df["panel"]))
+    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.8), squeeze=False)
+    for ax, p in zip(axes[0], panels):
+        g = df[df.panel == p].sort_values("step")
+        x = np.maximum(g["step"], 0.5)
+        ax.plot(x, g["PM"], "o-", ms=3, label="pair margin PM")
+        ax.plot(x, g["PF_mean"], "s-", ms=3, label="pair fluctuation PF (mean over c)")
+        ax2 = ax.twinx()
+        ax2.plot(x, g["val_acc"], ":", color="grey", label="validation accuracy")
+        ax2.set_ylabel("validation accuracy", color="grey")
+        name = g["dataset"].iloc[0]
+        ax.set(xscale="log", xlabel="SGD step (0 drawn at 0.5)",
+               title=f"{p} on {name}" + ("" if name in REAL else " (stand-in)"))
+        ax.legend(fontsize=7, loc="upper left")
+    fig.tight_layout()
+    return fig
+
+
+def _ends(df):
+    need(len(df) > 0, "no rows")
+    return {p: g.sort_values("step") for p, g in df.groupby("panel", sort=False)}
+
+
+def _rises(df):
+    gains = {p: g["PM"].iloc[-1] - g["PM"].iloc[0] for p, g in _ends(df).items()}
+    return min(gains.values()), "> 0: PM(T) - PM(0), every panel (" + ", ".join(f"{k} {v:.3g}" for k, v in gains.items()) + ")", \
+        all(v > 0 for v in gains.values())
+
+
+def _crossing(df):
+    ok, parts, worst = True, [], np.inf
+    for p, g in _ends(df).items():
+        above = g[g["PM"] > g["PF_mean"]]
+        first = f"first PM > PF at step {int(above['step'].iloc[0])} (val acc {above['val_acc'].iloc[0]:.3f})" if len(above) else "never"
+        cross = g["PM"].iloc[0] < g["PF_mean"].iloc[0] and g["PM"].iloc[-1] > g["PF_mean"].iloc[-1]
+        ok &= bool(cross)
+        worst = min(worst, g["PM"].iloc[-1] - g["PF_mean"].iloc[-1])
+        parts.append(f"{p}: {first}")
+    return float(worst), "PM(0) < PF(0) and PM(T) > PF(T), every panel; value PM(T) - PF(T) (" + "; ".join(parts) + ")", ok
+
+
+FIG6_CLAIMS = (
+    Claim("F6-rises", "Pair margin rises with training", _rises),
+    Claim("F6-crossing", "Pair margin eventually exceeds pair fluctuation", _crossing),
+)
+
+register(Figure(PAPER, "fig6", "Pair margin vs pair fluctuation during SGD", Fig6Config, fig6_grid, fig6_compute,
+                fig6_plot, FIG6_CLAIMS,
+                presets={"smoke": {"panels": ("mlp", "vgg"), "datasets": ("synthetic-mnist", "synthetic-cifar10"),
+                                   "mlp_width": 100, "width": 1 / 16, "steps": 40, "n_pairs": 50, "n_checkpoints": 3}},
+                runtime={"smoke": "10 s", "default": "not run yet", "paper": "not run yet"}))
