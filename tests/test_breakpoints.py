@@ -149,3 +149,17 @@ def test_linear_part_slopes_equal_forward_mode_ad(gen):
     torch.testing.assert_close(fdot, fdot_ad, rtol=1e-10, atol=1e-12)
     with pytest.raises(ValueError):
         along(net.train(), x0, x1 - x0, ts)
+
+
+def test_overlapping_padded_max_pool_walk_equals_bisection(gen):
+    """torchvision-style 3x3 / stride 2 / padding 1 max-pool: both algorithms give the same nodes."""
+    net = nn.Sequential(nn.Conv2d(1, 3, 3, padding=1), PLReLU(), PLMaxPool(3, 2, 1), nn.Flatten(),
+                        nn.Linear(48, 2)).to(D)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.normal_(generator=gen)
+    x0, x1 = ends(gen, 1, 8, 8)
+    assert torch.equal(net(x0[None]), torch.nn.functional.max_pool2d(net[1](net[0](x0[None])), 3, 2, 1).flatten(1) @ net[4].weight.T + net[4].bias)
+    w, b = bp.region_walk(net, x0, x1), bp.bisect(net, x0, x1, grid=8)
+    assert len(w.t) == len(b.t) > 10 and (~w.relu).sum() > 0 and b.unresolved == 0
+    torch.testing.assert_close(w.t, b.t, rtol=0, atol=1e-10)

@@ -58,7 +58,10 @@ def test_smoke_every_figure(paper, key, tmp_path):
     ["figure", "1", "--paper", "norm", "--set", "dtype=float16"],
     ["figure", "1", "--paper", "norm", "--set", "widths"],
     ["figure", "1", "--paper", "norm", "--device", "tpu"],
-    ["figure", "1", "--paper", "bridge"],  # not implemented yet
+    ["figure", "1", "--paper", "confusion"],  # not implemented yet
+    ["bridge", "fig2", "--data-root", "nowhere"],  # CIFAR-100 (and MNIST) missing: one line, nothing written
+    ["bridge", "fig6", "--preset", "smoke", "--set", "panels=mlp"],  # one dataset per panel
+    ["bridge", "fig4", "--preset", "smoke", "--set", "image_size=8"],  # VGG needs 32 x 32
     ["all", "--paper", "norm", "--set", "nope=1"],
     ["verify", "--preset", "huge"],
     ["figure", "1", "--paper", "norm", "--preset", "smoke", "--plot-only"],

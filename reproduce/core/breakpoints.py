@@ -66,7 +66,7 @@ def region_walk(model: nn.Module, x0: torch.Tensor, x1: torch.Tensor, max_nodes:
                 idx = pat.flatten(1)[..., None]
                 za, da = z.gather(-1, idx), d.gather(-1, idx)
                 rate = d - da
-                s = torch.where(rate > 0, t + ((za - z) / rate).clamp_min(0), INF)
+                s = torch.where((rate > 0) & torch.isfinite(z), t + ((za - z) / rate).clamp_min(0), INF)  # padding: -inf
             j = int(torch.argmin(s))
             if float(s.flatten()[j]) < best[0]:
                 best = (float(s.flatten()[j]), i, j)
@@ -111,7 +111,7 @@ def _first_exit(layout, code: torch.Tensor, z: torch.Tensor, d: torch.Tensor) ->
             zz, dd = zz.reshape(-1, n, per), dd.reshape(-1, n, per)
             za, da = zz.gather(2, cc[..., None]), dd.gather(2, cc[..., None])
             rate = dd - da
-            s = torch.where(rate > 0, ((za - zz) / rate).clamp_min(0), INF).flatten(1)
+            s = torch.where((rate > 0) & torch.isfinite(zz), ((za - zz) / rate).clamp_min(0), INF).flatten(1)
         best = torch.minimum(best, s.min(1).values)
     return best
 

@@ -31,21 +31,26 @@ class PLReLU(nn.Module):
 
 
 class PLMaxPool(nn.Module):
-    """Non-overlapping k x k max-pool (stride k) that reports to the active `trace`."""
+    """k x k max-pool (stride, padding as nn.MaxPool2d) that reports to the active `trace`."""
 
-    def __init__(self, k: int = 2):
+    def __init__(self, k: int = 2, stride: int | None = None, padding: int = 0):
         super().__init__()
-        self.k = k
+        self.k, self.stride, self.padding = k, stride or k, padding
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         tr = _TRACE.get()
-        return F.max_pool2d(z, self.k) if tr is None else tr.pool(z, self.k)
+        return F.max_pool2d(z, self.k, self.stride, self.padding) if tr is None else tr.pool(z, self)
 
 
-def windows(z: torch.Tensor, k: int) -> torch.Tensor:
-    """(N, C, H, W) -> (N, C, H/k, W/k, k*k): the pool windows."""
+def windows(z: torch.Tensor, pool: PLMaxPool) -> torch.Tensor:
+    """(N, C, H, W) -> (N, C, H', W', k*k): the pool windows (padding never wins: it is -inf)."""
     n, c, h, w = z.shape
-    return z.reshape(n, c, h // k, k, w // k, k).permute(0, 1, 2, 4, 3, 5).reshape(n, c, h // k, w // k, k * k)
+    k, s, p = pool.k, pool.stride, pool.padding
+    if s == k and p == 0 and h % k == 0 and w % k == 0:
+        return z.reshape(n, c, h // k, k, w // k, k).permute(0, 1, 2, 4, 3, 5).reshape(n, c, h // k, w // k, k * k)
+    zp = F.pad(z, (p, p, p, p), value=float("-inf")) if p else z
+    u = zp.unfold(2, k, s).unfold(3, k, s)                                    # (N, C, H', W', k, k)
+    return u.reshape(*u.shape[:4], k * k)
 
 
 @dataclass
@@ -69,8 +74,8 @@ class Trace:
         self.z[-1] = self.z[-1].flatten(1)
         return torch.where(mask, z, 0.0)
 
-    def pool(self, z, k):
-        w = windows(z, k)
+    def pool(self, z, pool):
+        w = windows(z, pool)
         p = self._record("pool", w)
         idx = p.argmax(-1) if self.frozen is None else self.frozen[len(self.pattern)]
         self.pattern.append(idx)

@@ -118,7 +118,7 @@ def mlp(d: int, m: int, c: int, depth: int = 2, *, generator: torch.Generator, d
 
 def checkpoints(steps: int, n: int = 10) -> list[int]:
     """0, then log-spaced steps up to `steps`."""
-    return sorted({0, steps, *np.unique(np.geomspace(1, steps, n).astype(int)).tolist()})
+    return sorted({0, steps, *(np.unique(np.geomspace(1, steps, n).astype(int)).tolist() if steps else [])})
 
 
 def sgd_checkpoints(net: nn.Module, x: torch.Tensor, y: torch.Tensor, *, steps: int, lr: float, momentum: float,
@@ -180,3 +180,9 @@ def measure_path(net: nn.Module, x0: torch.Tensor, x1: torch.Tensor, *, grid: in
     s = bp.slopes(net, x0, x1, nodes.t, batch=batch)
     return {"K_relu": int(nodes.relu.sum()), "unresolved": nodes.unresolved,
             **stats_from(nodes.t, s["R"].double(), s["f_mid"].double(), s["f_nodes"].double(), s["f_ends"].double(), norm)}
+
+
+def resize(x: torch.Tensor, size: int) -> torch.Tensor:
+    """Images to size x size (antialiased bilinear); a no-op at their own size."""
+    return x if x.shape[-1] == size else torch.nn.functional.interpolate(x, size=(size, size), mode="bilinear",
+                                                                           antialias=True)

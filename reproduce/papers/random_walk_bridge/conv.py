@@ -13,12 +13,12 @@ import pandas as pd
 import torch
 
 from ...claims import Claim, need
-from ...config import setting
+from ...config import ReproError, setting
 from ...core.device import generator, point_seed
 from ...core.piecewise import relu_count
 from ...registry import Figure, register
-from .common import (PAPER, REAL, SYNTHETIC, DataSettings, checkpoints, data, measure_path, pairs, pooled_by,
-                     sgd_checkpoints, accuracy)
+from .common import (PAPER, REAL, SYNTHETIC, DataSettings, accuracy, checkpoints, data, measure_path, pairs,
+                     pooled_by, resize, sgd_checkpoints)
 from .models import make
 
 
@@ -33,6 +33,7 @@ class ConvConfig(DataSettings):
     batch: int = setting(128, stated=False, size=True, help="path points (and pending intervals) per batched pass")
     dtype: str = setting("float64", stated=False, choices=("float32", "float64"),
                          help="float32 uses the looser verification tolerance 1e-4 (SPEC 1.3)")
+    image_size: int = setting(32, stated=False, size=True, help="input resolution; VGG needs 32 (five 2x2 pools)")
     train: bool = setting(True, stated=True, size=True, help="also run the training panels (d-f)")
     steps: int = setting(3910, stated=False, size=True, help="SGD steps (10 epochs of CIFAR at batch 128)")
     momentum: float = setting(0.9, stated=False)
@@ -68,11 +69,13 @@ def build(cfg: ConvConfig, depth: int, name: str, g: torch.Generator, x_calib: t
 def images(name: str, cfg: ConvConfig, root, seed: int):
     """Train and pair splits as (N, C, 32, 32) float32 (MNIST zero-padded)."""
     (x, y), (xp, yp) = data(name, cfg, root, seed)
-    pad = lambda t: torch.nn.functional.pad(t, (2, 2, 2, 2)) if t.shape[-1] == 28 else t  # noqa: E731
-    return (pad(x), y), (pad(xp), yp)
+    prep = lambda t: resize(torch.nn.functional.pad(t, (2, 2, 2, 2)) if t.shape[-1] == 28 else t, cfg.image_size)  # noqa: E731
+    return (prep(x), y), (prep(xp), yp)
 
 
 def conv_grid(cfg: ConvConfig) -> list[dict]:
+    if isinstance(cfg, Fig4Config) and cfg.image_size != 32:
+        raise ReproError("fig4: VGG needs 32 x 32 inputs (five 2 x 2 pools); leave image_size at 32")
     pts = [{"part": "init", "dataset": ds, "depth": L} for ds in cfg.datasets for L in sorted(cfg.depths)]
     return pts + ([{"part": "train", "dataset": cfg.train_dataset, "depth": L} for L in sorted(cfg.depths)] if cfg.train else [])
 
@@ -222,7 +225,7 @@ register(Figure(PAPER, "fig4", "VGG nets vs depth: nodes, GGD, deflection at ini
                 runtime={"smoke": "20 s", "default": "not run yet (GPU)", "paper": "not run yet"}))
 register(Figure(PAPER, "fig5", "ResNets vs depth: nodes, GGD, deflection at init and during training (CIFAR-100)",
                 Fig5Config, conv_grid, conv_compute, conv_plot, _claims("F5"),
-                presets={"smoke": {**SMOKE, "depths": (18, 34), "train_dataset": "synthetic-cifar100",
+                presets={"smoke": {**SMOKE, "depths": (18, 34), "train_dataset": "synthetic-cifar100", "image_size": 8,
                                    "datasets": ("synthetic-mnist", "synthetic-cifar100")},
                          "paper": {"networks": 100, "pairs_per_net": 10}},
                 runtime={"smoke": "30 s", "default": "not run yet (GPU)", "paper": "not run yet"}))

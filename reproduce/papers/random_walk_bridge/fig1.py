@@ -1,0 +1,145 @@
+"""Figure 1: every output f_j(X(t)) and its exact slope along one path between two images.
+
+The paper uses an ImageNet-trained ResNet-152 on one ImageNet pair; neither is available offline. With
+`--set source=weights --set weights=FILE --set images=A,B` (a torchvision resnet152 state_dict and two image
+files) the figure is exact. Otherwise a SUBSTITUTE runs and says so in the title and meta.json: a CIFAR-style
+ResNet trained here (`substitute`), or a randomly initialized torchvision ResNet-152 (`resnet152-random`).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from ...claims import Claim
+from ...config import ReproError, setting
+from ...core import breakpoints as bp
+from ...core.device import generator, point_seed
+from ...core.piecewise import PLMaxPool, PLReLU, along
+from ...registry import Figure, register
+from .common import PAPER, REAL, SYNTHETIC, DataSettings, data, resize, sgd_checkpoints
+from .models import make
+
+SOURCES = ("substitute", "resnet152-random", "weights")
+
+
+@dataclass(frozen=True)
+class Fig1Config(DataSettings):
+    source: str = setting("substitute", stated=False, choices=SOURCES,
+                          help="weights: exact (needs weights= and images=); substitute: a ResNet trained here; "
+                               "resnet152-random: the right architecture, untrained, on two synthetic images")
+    weights: str = setting("", stated=False, help="torchvision resnet152 state_dict file (source=weights)")
+    images: tuple[str, ...] = setting((), stated=False, help="two image files (source=weights)")
+    dataset: str = setting("cifar100", stated=False, size=True, choices=("cifar100", "cifar10") + SYNTHETIC[1:],
+                           help="what the substitute is trained on (fig 5/6's ResNet34 setting)")
+    depth: int = setting(34, stated=False, size=True, choices=(18, 34, 50, 101, 152))
+    width: float = setting(1.0, stated=False, size=True)
+    steps: int = setting(3910, stated=False, size=True)
+    lr: float = setting(0.05, stated=False)
+    image_size: int = setting(32, stated=False, size=True, help="substitute's input resolution (smoke: 8)")
+    points: int = setting(2001, stated=False, size=True, help="t grid")
+    components: int = setting(100, stated=False, size=True, help="output components kept in the CSV (largest |f|)")
+    grid: int = setting(256, stated=False, size=True, help="initial bisection grid for the node count")
+
+
+def torchvision_pl(net: nn.Module) -> nn.Module:
+    """Swap a torchvision ResNet's (in-place) ReLUs and max-pool for PL layers, in place."""
+    for name, mod in list(net.named_children()):
+        if isinstance(mod, nn.ReLU):
+            setattr(net, name, PLReLU())
+        elif isinstance(mod, nn.MaxPool2d):
+            setattr(net, name, PLMaxPool(mod.kernel_size, mod.stride, mod.padding))
+        else:
+            torchvision_pl(mod)
+    return net
+
+
+def _imagenet(paths) -> torch.Tensor:
+    from PIL import Image
+    mean, std = torch.tensor([0.485, 0.456, 0.406]), torch.tensor([0.229, 0.224, 0.225])
+    out = []
+    for p in paths:
+        with Image.open(p) as im:
+            x = torch.from_numpy(np.asarray(im.convert("RGB").resize((224, 224)))).permute(2, 0, 1).float() / 255
+        out.append((x - mean[:, None, None]) / std[:, None, None])
+    return torch.stack(out)
+
+
+def model_and_pair(cfg: Fig1Config, ctx) -> tuple[nn.Module, torch.Tensor, str]:
+    g = generator(torch.device("cpu"), point_seed(ctx.seed, {"fig": 1}))
+    if cfg.source != "substitute":
+        import torchvision
+        net = torchvision_pl(torchvision.models.resnet152(weights=None)).eval()
+        if cfg.source == "weights":
+            if not cfg.weights or len(cfg.images) != 2 or not all(Path(p).exists() for p in (cfg.weights, *cfg.images)):
+                raise ReproError("source=weights needs --set weights=FILE --set images=A,B (existing files)")
+            net.load_state_dict(torch.load(cfg.weights, map_location="cpu"))
+            return net, _imagenet(cfg.images), "ResNet-152 (user weights) on the user's two images"
+        return net, torch.randn(2, 3, 224, 224, generator=g), \
+            "SUBSTITUTE: untrained torchvision ResNet-152 on two synthetic N(0, 1) images"
+    (x, y), (xt, yt) = data(cfg.dataset, DataSettings(cfg.preprocess, "test", cfg.pair_type), ctx.data_root, ctx.seed)
+    x, xt = resize(x, cfg.image_size), resize(xt, cfg.image_size)
+    net = make("resnet", cfg.depth, cfg.dataset, g, x[:2000], width=cfg.width)
+    sgd_checkpoints(net, x, y, steps=cfg.steps, lr=cfg.lr, momentum=0.9, batch=128, at=[cfg.steps], g=g,
+                    on_checkpoint=lambda s, n: None, tick=ctx.tick)
+    i = int(torch.randint(len(yt), (1,), generator=g))
+    j = int(torch.nonzero(yt != yt[i])[int(torch.randint(int((yt != yt[i]).sum()), (1,), generator=g)), 0])
+    label = cfg.dataset if cfg.dataset in REAL else f"{cfg.dataset} (stand-in)"
+    return net.eval(), xt[[i, j]], f"SUBSTITUTE: ResNet-{cfg.depth} trained here on {label}, two test images"
+
+
+def fig1_grid(cfg: Fig1Config) -> list[dict]:
+    return [{"source": cfg.source}]
+
+
+def fig1_compute(cfg: Fig1Config, point: dict, ctx) -> pd.DataFrame:
+    net, pair, title = model_and_pair(cfg, ctx)
+    net = net.double()
+    x0, x1 = pair[0].double(), pair[1].double()
+    ts = torch.linspace(0, 1, cfg.points, dtype=torch.float64)
+    fs, ds = zip(*[along(net, x0, x1 - x0, ts[i:i + 64])[:2] for i in range(0, len(ts), 64)])
+    f, slope = torch.cat(fs), torch.cat(ds) / (x1 - x0).norm()
+    nodes = bp.bisect(net, x0, x1, grid=cfg.grid, batch=64)
+    chord = f[:1] + ts[:, None] * (f[-1:] - f[:1])
+    nl = float((f - chord).pow(2).mean().sqrt() / (f[-1] - f[0]).pow(2).mean().sqrt())
+    grad_rms = float((slope - slope.mean(0)).pow(2).mean().sqrt())
+    keep = torch.argsort(f[0].abs() + f[-1].abs(), descending=True)[:cfg.components]
+    ctx.notes.update(title=title, substitute=title.startswith("SUBSTITUTE"))
+    rows = pd.DataFrame({"t": ts.repeat_interleave(len(keep)).numpy(), "component": keep.repeat(len(ts)).numpy(),
+                         "f": f[:, keep].reshape(-1).numpy(), "slope": slope[:, keep].reshape(-1).numpy()})
+    return rows.assign(K_relu=int(nodes.relu.sum()), K_all=len(nodes.t), unresolved=nodes.unresolved, NL=nl,
+                       grad_rms=grad_rms, title=title)
+
+
+def fig1_plot(df: pd.DataFrame):
+    import matplotlib.pyplot as plt
+    fig, (a, b) = plt.subplots(1, 2, figsize=(12, 4))
+    for _, g in df.groupby("component"):
+        a.plot(g["t"], g["f"], lw=0.6)
+        b.plot(g["t"], g["slope"], lw=0.6)
+    a.set(xlabel="t", ylabel="f_j(X(t))", title=f"(a) outputs along the path (NL = {df['NL'].iloc[0]:.3f})")
+    b.set(xlabel="t", ylabel="directional derivative (exact)",
+          title=f"(b) gradients: K = {int(df['K_relu'].iloc[0])} ReLU nodes")
+    fig.suptitle(df["title"].iloc[0], fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+FIG1_CLAIMS = (
+    Claim("F1-a-near-linear", "Outputs are nearly linear between the samples (NL < 0.5)",
+          lambda df: (float(df["NL"].iloc[0]), "< 0.5 (RMS deviation from the chord / RMS change)", float(df["NL"].iloc[0]) < 0.5)),
+    Claim("F1-b-gradients-vary", "Gradients vary visibly along the path (report K and RMS)",
+          lambda df: (float(df["grad_rms"].iloc[0]), f"> 0 (K = {int(df['K_relu'].iloc[0])} nodes)",
+                      float(df["grad_rms"].iloc[0]) > 0 and int(df["K_relu"].iloc[0]) > 0)),
+)
+
+register(Figure(PAPER, "fig1", "Outputs and exact gradients along one path (ResNet; substitute unless weights given)",
+                Fig1Config, fig1_grid, fig1_compute, fig1_plot, FIG1_CLAIMS,
+                presets={"smoke": {"dataset": "synthetic-cifar100", "depth": 18, "width": 1 / 32, "steps": 20, "image_size": 8,
+                                   "points": 101, "components": 10, "grid": 32}},
+                runtime={"smoke": "10 s", "default": "not run yet (GPU; needs CIFAR-100 or --set dataset=cifar10)",
+                         "paper": "not run yet"}))
