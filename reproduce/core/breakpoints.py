@@ -45,7 +45,8 @@ def _pack(ts, layers, kinds) -> Nodes:
 
 
 def _dead(z, d) -> bool:
-    """A pool entry that is exactly 0 with slope 0 (a switched-off ReLU): leaving it is the ReLU's node, not a new one."""
+    """Exactly 0 with slope 0. A ReLU whose input is identically 0 on its inactive side gates nothing, so its code
+    change is no node; a pool leaving such an entry (a switched-off ReLU) is the ReLU's node, not a new one."""
     return bool(z == 0) and bool(d == 0)
 
 
@@ -55,6 +56,8 @@ def region_walk(model: nn.Module, x0: torch.Tensor, x1: torch.Tensor, max_nodes:
     *_, tr = along(model, x0, v, torch.zeros(1, dtype=x0.dtype))
     pattern = [p.clone() for p in tr.pattern]
     t, ts, layers, kinds = 0.0, [], [], []
+    before, pending = None, []     # the trace valid just before t; ReLU flips at t awaiting the dead-zero check
+    same_t = 64 * torch.finfo(x0.dtype).eps
     while len(ts) < max_nodes:
         *_, tr = along(model, x0, v, torch.tensor([t], dtype=x0.dtype), frozen=pattern)
         best = (INF, -1, -1)
@@ -71,18 +74,27 @@ def region_walk(model: nn.Module, x0: torch.Tensor, x1: torch.Tensor, max_nodes:
             if float(s.flatten()[j]) < best[0]:
                 best = (float(s.flatten()[j]), i, j)
         t_next, i, j = best
+        later = t_next > t + same_t     # switches closer than rounding are simultaneous
+        if later and pending:           # every switch at t is done: keep the ReLU flips that gate a live input
+            for li, u, on in pending:
+                side = before if on else tr   # the inactive side: before t when switching on, after when off
+                if not _dead(side.z[li][0, u], side.zdot[li][0, u]):
+                    ts.append(t), layers.append(li), kinds.append("relu")
+            pending = []
+        if later:
+            before = tr
         if t_next >= 1.0:
             return _pack(ts, layers, kinds)
-        flat, t = pattern[i].view(-1), t_next
+        flat, t = pattern[i].view(-1), (t_next if later else t)
         if tr.kinds[i] == "relu":
             flat[j] = ~flat[j]
-        else:
-            kk = tr.z[i].shape[-1]
-            old = int(flat[j // kk])
-            flat[j // kk] = j % kk
-            if _dead(tr.z[i][0, j // kk, old], tr.zdot[i][0, j // kk, old]):
-                continue
-        ts.append(t), layers.append(i), kinds.append(tr.kinds[i])
+            pending.append((i, j, bool(flat[j])))
+            continue
+        kk = tr.z[i].shape[-1]
+        old = int(flat[j // kk])
+        flat[j // kk] = j % kk
+        if not _dead(tr.z[i][0, j // kk, old], tr.zdot[i][0, j // kk, old]):
+            ts.append(t), layers.append(i), kinds.append(tr.kinds[i])
     raise RuntimeError(f"region walk: more than {max_nodes} nodes")
 
 
@@ -131,6 +143,7 @@ def bisect(model: nn.Module, x0: torch.Tensor, x1: torch.Tensor, grid: int = 64,
     layout = _layout(tr)
     starts = torch.tensor([lay[1] for lay in layout], device=codes.device)
     is_pool = torch.tensor([lay[0] == "pool" for lay in layout], device=codes.device)
+    vstart = torch.tensor([lay[3] for lay in layout], device=codes.device)
     keep = torch.nonzero((codes[1:] != codes[:-1]).any(1))[:, 0]
     stack = [(ts[keep], ts[keep + 1], codes[keep], z[keep], d[keep], codes[keep + 1], z[keep + 1], d[keep + 1])]
     out_t, out_layer, out_pool, unresolved = [], [], [], 0
@@ -153,6 +166,14 @@ def bisect(model: nn.Module, x0: torch.Tensor, x1: torch.Tensor, grid: int = 64,
             row, u = torch.nonzero(ca_ != cb_, as_tuple=True)
             li = torch.searchsorted(starts, u, right=True) - 1
             keep_ev, pool = torch.ones_like(u, dtype=torch.bool), is_pool[li]
+            relu = ~pool
+            if relu.any():   # a ReLU whose input is identically 0 on its inactive side gates nothing: no node
+                ur, r = u[relu], row[relu]
+                q = vstart[li[relu]] + (ur - starts[li[relu]])
+                off_a = ca_[r, ur] == 0
+                zi = torch.where(off_a, za_[r, q], zb_[r, q])
+                di = torch.where(off_a, da_[r, q], db[okd][r, q])
+                keep_ev[relu] = ~((zi == 0) & (di == 0))
             if pool.any():   # a pool switch between tied entries (a switched-off ReLU) is not a node of its own
                 up, r = u[pool], row[pool]
                 lay = [layout[i] for i in li[pool].tolist()]

@@ -11,8 +11,8 @@ Break points are enumerated exactly (core.breakpoints), slopes are jvp's inside 
 """
 from .common import DataSettings, data, mlp, pairs, pooled_by, preprocess
 from .fig2 import Fig2Config, fig2_compute, fig2_grid, fig2_plot, summary
-from . import conv, fig1, fig6, models
+from . import bench, conv, fig1, fig6, models
 from .fig3 import Fig3Config, fig3_compute, fig3_grid, fig3_plot, path_rows
 
-__all__ = ["conv", "fig1", "fig6", "models", "DataSettings", "data", "mlp", "pairs", "pooled_by", "preprocess", "Fig2Config", "fig2_compute",
+__all__ = ["bench", "conv", "fig1", "fig6", "models", "DataSettings", "data", "mlp", "pairs", "pooled_by", "preprocess", "Fig2Config", "fig2_compute",
            "fig2_grid", "fig2_plot", "summary", "Fig3Config", "fig3_compute", "fig3_grid", "fig3_plot", "path_rows"]
