@@ -44,6 +44,11 @@ def _pack(ts, layers, kinds) -> Nodes:
                  torch.tensor([k == "relu" for k in kinds], dtype=torch.bool)[order])
 
 
+def _end_tol(dtype: torch.dtype) -> float:
+    """How close to t = 0 or 1 a computed crossing is taken as a tie at the endpoint itself."""
+    return 1e-12 if dtype == torch.float64 else 1e-5
+
+
 def _dead(z, d) -> bool:
     """Exactly 0 with slope 0. A ReLU whose input is identically 0 on its inactive side gates nothing, so its code
     change is no node; a pool leaving such an entry (a switched-off ReLU) is the ReLU's node, not a new one."""
@@ -83,7 +88,7 @@ def region_walk(model: nn.Module, x0: torch.Tensor, x1: torch.Tensor, max_nodes:
             pending = []
         if later:
             before = tr
-        if t_next >= 1.0:
+        if t_next >= 1.0 - _end_tol(x0.dtype):   # a tie exactly at X1 (e.g. equal pixels) is no interior node
             return _pack(ts, layers, kinds)
         flat, t = pattern[i].view(-1), (t_next if later else t)
         if tr.kinds[i] == "relu":
@@ -200,6 +205,9 @@ def bisect(model: nn.Module, x0: torch.Tensor, x1: torch.Tensor, grid: int = 64,
     t = torch.cat(out_t) if out_t else torch.zeros(0, dtype=torch.float64)
     layer = torch.cat(out_layer) if out_layer else torch.zeros(0, dtype=torch.long)
     pool = torch.cat(out_pool) if out_pool else torch.zeros(0, dtype=torch.bool)
+    tol = _end_tol(x0.dtype)
+    inside = (t > tol) & (t < 1 - tol)               # ties exactly at X0 or X1 are no interior nodes
+    t, layer, pool = t[inside], layer[inside], pool[inside]
     order = torch.argsort(t, stable=True)
     return Nodes(t[order], layer[order], ~pool[order], unresolved)
 

@@ -64,21 +64,17 @@ def ntk_shallow_scan(p: Params, x: torch.Tensor) -> torch.Tensor:
     n = x.shape[0]
     per_unit = torch.cat([(v[:, :, None, :] * v[:, None, :, :]).flatten(1, 2),            # (R, C*C + 3, m)
                           torch.stack([w * w, w * b, b * b], 1)], 1).transpose(1, 2)     # -> (R, m, Q)
-    xs = x.expand(r, n).contiguous()
-    inf = torch.tensor(torch.inf, dtype=x.dtype, device=x.device)
+    xs, order = x.sort()
+    xs = xs.expand(r, n).contiguous()
     t = -b / w
     sums = []
-    for sign in (1, -1):
-        thr = torch.where(w * sign > 0, t, sign * inf)                                    # others never count
-        thr, order = thr.sort(dim=1)
-        cum = torch.cat([per_unit.new_zeros(r, 1, per_unit.shape[2]),
-                         per_unit.gather(1, order[..., None].expand_as(per_unit)).cumsum(1)], 1)  # (R, m+1, Q)
-        if sign > 0:   # sum over t_k < x_i
-            idx = torch.searchsorted(thr, xs, side="left")
-            sums.append(cum.gather(1, idx[..., None].expand(-1, -1, cum.shape[2])))
-        else:          # sum over t_k > x_i
-            idx = torch.searchsorted(thr, xs, side="right")
-            sums.append(cum[:, -1:] - cum.gather(1, idx[..., None].expand(-1, -1, cum.shape[2])))
+    for sign in (1, -1):   # bin every unit by where its threshold falls among the sorted inputs, then cumsum
+        pu = per_unit * (w * sign > 0).to(x.dtype)[..., None]                             # only this sign counts
+        bins = torch.searchsorted(xs, torch.nan_to_num(t, posinf=1e300, neginf=-1e300), right=sign > 0)
+        acc = per_unit.new_zeros(r, n + 1, per_unit.shape[2]).scatter_add_(1, bins[..., None].expand_as(pu), pu)
+        cum = acc.cumsum(1)                                                               # (R, N+1, Q)
+        at_sorted = cum[:, :n] if sign > 0 else cum[:, -1:] - cum[:, :n]                  # t < x  |  t > x
+        sums.append(at_sorted[:, torch.argsort(order)])                                   # back to x's order
     const = (per_unit * ((w == 0) & (b > 0)).to(x.dtype)[..., None]).sum(1)[:, None, None]      # (R, 1, 1, Q)
     le = (x[:, None] <= x[None, :])[None, :, :, None]                                   # (1, N, N, 1)
     lo, hi = sums[0][:, :, None], sums[1][:, :, None]                                   # value at x_i

@@ -38,8 +38,9 @@ def bench(device: torch.device, sizes: tuple[int, ...] | None = None, repeats: i
         same = len(out["bisection"].t) == len(out["region walk"].t) and \
             bool((out["bisection"].t - out["region walk"].t).abs().max() <= 1e-9) if len(out["bisection"].t) else True
         for r in rows[-3:]:
-            found = out[r["engine"]] if r["engine"] == "grid 1000" else int(out[r["engine"]].relu.sum())
-            r.update(K_relu=found, grid_missed=exact - found, bisection_equals_walk=same,
+            res = out[r["engine"]]
+            found = res if r["engine"] == "grid 1000" else int(res.relu.sum())
+            r.update(K_relu=found, K_all=None if r["engine"] == "grid 1000" else len(res.t), grid_missed=exact - found, bisection_equals_walk=same,
                      speedup_vs_walk=rows[-2]["wall_s"] / r["wall_s"], data=name)
     return pd.DataFrame(rows)
 
