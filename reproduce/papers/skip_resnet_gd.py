@@ -46,7 +46,8 @@ class Fig1Config(Settings):
 
 @dataclass(frozen=True)
 class Fig2Config(Settings):
-    depths: tuple[int, ...] = setting((2, 5, 10, 20, 50, 100), stated=False, size=True)
+    depths: tuple[int, ...] = setting((2, 5, 10, 20, 50, 100), stated=False, size=True,
+                                      help="L (L - 1 residual blocks)")
     lam: float = setting(0.005, stated=True, help="path-norm penalty lambda in J = R + lambda/sqrt(n) ||Theta||_P")
     adam_lr: float = setting(1e-3, stated=False, help="Adam step size, betas (0.9, 0.999)")
 
@@ -349,10 +350,10 @@ register(Figure(PAPER, "fig1", "GD time history: ResNet (nn) vs compositional ra
                 presets={"smoke": {"depths": (2, 5, 10), "steps": 300, "seeds": 1, "lr_grid": (5.0,),
                                    "n_test": 500, "n_evals": 10},
                          "paper": {"seeds": 10, "lr_grid": (0.625, 1.25, 2.5, 5.0, 10.0, 20.0)}},
-                runtime={"smoke": "10 s", "default": "520 s CPU (shared)", "paper": "not run yet"}))
+                runtime={"smoke": "10 s", "default": "139 s CPU", "paper": "not run yet"}))
 register(Figure(PAPER, "fig2", "Test error vs depth: unregularized GD vs path-norm regularized (Adam)", Fig2Config,
                 fig2_grid, fig2_compute, fig2_plot, FIG2_CLAIMS,
                 presets={"smoke": {"depths": (2, 5, 10), "steps": 300, "seeds": 1, "lr_grid": (5.0,),
                                    "n_test": 500},
                          "paper": {"seeds": 10, "lr_grid": (0.625, 1.25, 2.5, 5.0, 10.0, 20.0)}},
-                runtime={"smoke": "10 s", "default": "1066 s CPU (shared)", "paper": "not run yet"}))
+                runtime={"smoke": "10 s", "default": "223 s CPU", "paper": "not run yet"}))

@@ -36,8 +36,8 @@ class ConvConfig(DataSettings):
     image_size: int = setting(32, stated=False, size=True, help="input resolution; VGG needs 32 (five 2x2 pools)")
     train: bool = setting(True, stated=True, size=True, help="also run the training panels (d-f)")
     steps: int = setting(3910, stated=False, size=True, help="SGD steps (10 epochs of CIFAR at batch 128)")
-    momentum: float = setting(0.9, stated=False)
-    batch_train: int = setting(128, stated=False)
+    momentum: float = setting(0.9, stated=False, help="SGD momentum")
+    batch_train: int = setting(128, stated=False, help="SGD minibatch")
     n_pairs: int = setting(20, stated=False, size=True, help="fixed pairs measured at every training checkpoint")
     n_checkpoints: int = setting(6, stated=False, size=True, help="log-spaced checkpoints (plus 0)")
 
@@ -49,14 +49,15 @@ class Fig4Config(ConvConfig):
     pool: str = setting("max", stated=True, choices=("max", "avg"), help="avg: the authors' code")
     bn: bool = setting(False, stated=False, help="original VGG has no BN")
     train_dataset: str = setting("cifar10", stated=True, size=True, choices=("cifar10", "synthetic-cifar10"))
-    lr: float = setting(0.01, stated=False)
+    lr: float = setting(0.01, stated=False, help="SGD learning rate (halve it by hand on divergence)")
 
 
 @dataclass(frozen=True)
 class Fig5Config(ConvConfig):
-    depths: tuple[int, ...] = setting((18, 34, 50, 101, 152), stated=False, size=True, choices=(18, 34, 50, 101, 152))
+    depths: tuple[int, ...] = setting((18, 34, 50, 101, 152), stated=False, size=True, choices=(18, 34, 50, 101, 152),
+                                      help="CIFAR-style ResNets (basic blocks 18/34, bottleneck 50/101/152)")
     train_dataset: str = setting("cifar100", stated=True, size=True, choices=("cifar100", "synthetic-cifar100"))
-    lr: float = setting(0.05, stated=False)
+    lr: float = setting(0.05, stated=False, help="SGD learning rate")
 
 
 def build(cfg: ConvConfig, depth: int, name: str, g: torch.Generator, x_calib: torch.Tensor):

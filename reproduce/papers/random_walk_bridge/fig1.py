@@ -36,10 +36,11 @@ class Fig1Config(DataSettings):
     images: tuple[str, ...] = setting((), stated=False, help="two image files (source=weights)")
     dataset: str = setting("cifar100", stated=False, size=True, choices=("cifar100", "cifar10") + SYNTHETIC[1:],
                            help="what the substitute is trained on (fig 5/6's ResNet34 setting)")
-    depth: int = setting(34, stated=False, size=True, choices=(18, 34, 50, 101, 152))
-    width: float = setting(1.0, stated=False, size=True)
-    steps: int = setting(3910, stated=False, size=True)
-    lr: float = setting(0.05, stated=False)
+    depth: int = setting(34, stated=False, size=True, choices=(18, 34, 50, 101, 152),
+                        help="substitute: CIFAR-style ResNet depth (fig 6(c) uses ResNet34)")
+    width: float = setting(1.0, stated=False, size=True, help="substitute: channel multiplier")
+    steps: int = setting(3910, stated=False, size=True, help="substitute: SGD steps (10 CIFAR epochs)")
+    lr: float = setting(0.05, stated=False, help="substitute: SGD lr, momentum 0.9, batch 128 (as fig 5)")
     image_size: int = setting(32, stated=False, size=True, help="substitute's input resolution (smoke: 8)")
     points: int = setting(2001, stated=False, size=True, help="t grid")
     components: int = setting(100, stated=False, size=True, help="output components kept in the CSV (largest |f|)")

@@ -24,12 +24,12 @@ class Fig6Config(DataSettings):
                                       help="(a) 2-layer MLP, (b) VGG C8L3 = VGG11, (c) ResNet34")
     datasets: tuple[str, ...] = setting(("mnist", "cifar10", "cifar100"), stated=True, size=True,
                                         choices=REAL + SYNTHETIC, help="one per panel, in the same order")
-    mlp_width: int = setting(1000, stated=False, size=True)
+    mlp_width: int = setting(1000, stated=False, size=True, help="hidden units of the 2-layer MLP")
     width: float = setting(1.0, stated=False, size=True, help="channel multiplier of the conv nets")
     steps: int = setting(3910, stated=False, size=True, help="SGD steps (10 CIFAR epochs at batch 128)")
     lrs: tuple[float, ...] = setting((0.01, 0.01, 0.05), stated=False, help="per panel, as figs 3/4/5")
-    momentum: float = setting(0.9, stated=False)
-    batch: int = setting(128, stated=False)
+    momentum: float = setting(0.9, stated=False, help="SGD momentum")
+    batch: int = setting(128, stated=False, help="SGD minibatch")
     n_pairs: int = setting(1000, stated=False, size=True, help="fixed training pairs")
     n_checkpoints: int = setting(12, stated=False, size=True, help="log-spaced checkpoints (plus 0)")
 
