@@ -32,7 +32,7 @@ PAPERS = (
     Paper("skip-resnet-gd", "skip", "002_ece33ef9414b6592.txt",
           "E, Ma, Wang, Wu 2019, GD for a Deep Neural Network Model with Skip-connections", "skip_resnet_gd"),
     Paper("gradient-confusion", "confusion", "003_a26379e51a4bac06.txt",
-          "The Effect of Neural Net Architecture on Gradient Confusion & Training Performance", ""),
+          "The Effect of Neural Net Architecture on Gradient Confusion & Training Performance", "gradient_confusion"),
     Paper("transition-to-linearity", "linearity", "004_b58240c665b1ac88.txt",
           "Liu, Zhu, Belkin 2020, On the linearity of large non-linear models", "transition_to_linearity"),
 )

@@ -30,7 +30,8 @@ def test_list_shows_every_figure():
     assert res.exit_code == 0, res.output
     for paper, key in FIGS:
         assert key in res.output
-    assert "not implemented yet" in repro("list", "--markdown").output
+    if any(not p.module for p in registry.PAPERS):
+        assert "not implemented yet" in repro("list", "--markdown").output
 
 
 @pytest.mark.parametrize("paper,key", FIGS)
@@ -58,7 +59,7 @@ def test_smoke_every_figure(paper, key, tmp_path):
     ["figure", "1", "--paper", "norm", "--set", "dtype=float16"],
     ["figure", "1", "--paper", "norm", "--set", "widths"],
     ["figure", "1", "--paper", "norm", "--device", "tpu"],
-    ["figure", "1", "--paper", "confusion"],  # not implemented yet
+    ["figure", "2", "--paper", "confusion"],  # not implemented yet
     ["bridge", "fig2", "--data-root", "nowhere"],  # CIFAR-100 (and MNIST) missing: one line, nothing written
     ["bridge", "fig6", "--preset", "smoke", "--set", "panels=mlp"],  # one dataset per panel
     ["bridge", "fig4", "--preset", "smoke", "--set", "image_size=8"],  # VGG needs 32 x 32
