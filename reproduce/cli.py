@@ -81,9 +81,18 @@ def _claims_table(rows: list[dict], title: str) -> Table:
 
 
 def _run_many(figs: list[registry.Figure], preset: str, device: str, seed: int, sets: list[str] | None,
-              out: Path, data_root: Path | None, force: bool, plot_only: bool) -> None:
+              out: Path, data_root: Path | None, force: bool, plot_only: bool, skip_missing: bool = False) -> None:
+    runnable = []
     for fig in figs:  # validate everything first: bad input writes nothing
-        runner.prepare(fig, preset, sets or [], device)
+        cfg, _ = runner.prepare(fig, preset, sets or [], device)
+        root = data_mod.data_root(data_root, out)
+        missing = [n for n in (*fig.datasets, *runner.config_datasets(cfg)) if data_mod.locate(n, root) is None]
+        if missing and skip_missing and not plot_only:
+            console.print(f"[yellow]skipped {fig.paper} {fig.key}: dataset {', '.join(missing)} not found under "
+                          f"{root} (see `repro data status`)[/]")
+            continue
+        runnable.append(fig)
+    figs = runnable
     rows = []
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=console, transient=False) as progress:
@@ -113,9 +122,10 @@ def figure_cmd(number: Annotated[str, typer.Argument(help="figure number (2, fig
 def all_cmd(paper: PaperOpt = None, preset: Preset = "default", device: Device = "auto", seed: Seed = 0,
             set_: Sets = None, out: Out = Path("."), data_root: DataRoot = None, plot_only: PlotOnly = False,
             force: Force = False) -> None:
-    """Compute every registered figure (of one paper with --paper)."""
+    """Compute every registered figure (of one paper with --paper); figures whose datasets are missing are skipped."""
     with user_errors():
-        _run_many(registry.figures(paper), preset, device, seed, set_, out, data_root, force, plot_only)
+        _run_many(registry.figures(paper), preset, device, seed, set_, out, data_root, force, plot_only,
+                  skip_missing=True)
 
 
 @app.command("verify")

@@ -181,3 +181,10 @@ def test_bench_runs_small_and_rejects_bad_input(tmp_path):
         res = repro(*args, "--out", tmp_path / "bad")
         assert res.exit_code == 2 and len(res.output.strip().splitlines()) == 1, res.output
         assert not (tmp_path / "bad").exists()
+
+
+def test_all_skips_figures_whose_datasets_are_missing(tmp_path):
+    res = repro("all", "--paper", "bridge", "--data-root", tmp_path / "nowhere", "--out", tmp_path)
+    assert res.exit_code == 0, res.output
+    assert res.output.count("skipped") == len(registry.figures("bridge"))
+    assert files_under(tmp_path) == []
