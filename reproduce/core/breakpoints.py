@@ -1,10 +1,10 @@
 """Every break point of a piecewise-linear network on the segment X(t) = (1 - t) X0 + t X1, exactly (SPEC 1.3).
 
 Two algorithms that must agree: `region_walk` (reference: hold the pattern, jump to the nearest crossing, flip)
-and `bisect` (batched: patterns on a grid, single switches accepted when the affine models of both ends agree,
-everything else bisected). `profile` adds the exact slopes R_k on every interval (jvp at interval midpoints,
-never finite differences). `two_layer` is the closed form for 1-hidden-layer MLPs; `grid_count` the authors'
-grid estimate. Inputs x0, x1 carry no batch dimension; t is in [0, 1].
+and `bisect` (batched: patterns on a grid; an interval is one node when the first exits from its two ends meet;
+everything else is bisected). `slopes` gives the exact R_k on every interval (the linear part under the
+interval's pattern, at its midpoint; never finite differences). `two_layer` is the closed form for
+1-hidden-layer MLPs; `grid_count` the authors' grid estimate. Inputs x0, x1 carry no batch dimension; t in [0, 1].
 """
 from __future__ import annotations
 
@@ -149,6 +149,7 @@ def bisect(model: nn.Module, x0: torch.Tensor, x1: torch.Tensor, grid: int = 64,
     starts = torch.tensor([lay[1] for lay in layout], device=codes.device)
     is_pool = torch.tensor([lay[0] == "pool" for lay in layout], device=codes.device)
     vstart = torch.tensor([lay[3] for lay in layout], device=codes.device)
+    per = torch.tensor([lay[4] for lay in layout], device=codes.device)
     keep = torch.nonzero((codes[1:] != codes[:-1]).any(1))[:, 0]
     stack = [(ts[keep], ts[keep + 1], codes[keep], z[keep], d[keep], codes[keep + 1], z[keep + 1], d[keep + 1])]
     out_t, out_layer, out_pool, unresolved = [], [], [], 0
@@ -167,23 +168,21 @@ def bisect(model: nn.Module, x0: torch.Tensor, x1: torch.Tensor, grid: int = 64,
         ok = ((t_l > dev_a) & (t_l < dev_b) & ((t_l - t_r).abs() <= rtol)).cpu()
         if ok.any():   # every switch in an accepted interval happens at its t_l: one node
             okd = ok.to(ca.device)
-            ca_, cb_, za_, da_, zb_ = ca[okd], cb[okd], za[okd], da[okd], zb[okd]
+            ca_, cb_, za_, da_, zb_, db_ = ca[okd], cb[okd], za[okd], da[okd], zb[okd], db[okd]
             row, u = torch.nonzero(ca_ != cb_, as_tuple=True)
             li = torch.searchsorted(starts, u, right=True) - 1
             keep_ev, pool = torch.ones_like(u, dtype=torch.bool), is_pool[li]
             relu = ~pool
             if relu.any():   # a ReLU whose input is identically 0 on its inactive side gates nothing: no node
-                ur, r = u[relu], row[relu]
-                q = vstart[li[relu]] + (ur - starts[li[relu]])
+                ur, r, lr = u[relu], row[relu], li[relu]
+                q = vstart[lr] + (ur - starts[lr])
                 off_a = ca_[r, ur] == 0
                 zi = torch.where(off_a, za_[r, q], zb_[r, q])
-                di = torch.where(off_a, da_[r, q], db[okd][r, q])
+                di = torch.where(off_a, da_[r, q], db_[r, q])
                 keep_ev[relu] = ~((zi == 0) & (di == 0))
             if pool.any():   # a pool switch between tied entries (a switched-off ReLU) is not a node of its own
-                up, r = u[pool], row[pool]
-                lay = [layout[i] for i in li[pool].tolist()]
-                base = torch.tensor([vo + (uu - co) * per for (_, co, _, vo, per), uu in zip(lay, up.tolist())],
-                                    device=u.device)
+                up, r, lp = u[pool], row[pool], li[pool]
+                base = vstart[lp] + (up - starts[lp]) * per[lp]
                 old, new = base + ca_[r, up], base + cb_[r, up]
                 dead = (za_[r, old] == 0) & (da_[r, old] == 0)
                 keep_ev[pool] = (zb_[r, new] > zb_[r, old]) & ~dead

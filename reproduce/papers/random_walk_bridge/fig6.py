@@ -42,16 +42,16 @@ def fig6_grid(cfg: Fig6Config) -> list[dict]:
 
 def fig6_compute(cfg: Fig6Config, point: dict, ctx) -> pd.DataFrame:
     name, (arch, depth) = point["dataset"], ARCHS[point["panel"]]
-    (x, y), _ = data(name, cfg, ctx.data_root, ctx.seed)
-    (xv, yv) = data(name, DataSettings(cfg.preprocess, "test", cfg.pair_type), ctx.data_root, ctx.seed)[1]
+    (x, y), (xv, yv) = data(name, DataSettings(cfg.preprocess, "test", cfg.pair_type), ctx.data_root, ctx.seed)
     if arch != "mlp" and x.shape[-1] == 28:
         x, xv = (torch.nn.functional.pad(t, (2, 2, 2, 2)) for t in (x, xv))
     g = generator(torch.device("cpu"), point_seed(ctx.seed, point))
     c = SHAPES[name.removeprefix("synthetic-")][3]
     net = (mlp(x[0].numel(), cfg.mlp_width, c, generator=g, dtype=torch.float32) if arch == "mlp"
            else make(arch, depth, name, g, x[:2000], width=cfg.width))
-    idx = pairs(y, cfg.n_pairs, cfg.pair_type, generator(torch.device("cpu"), point_seed(ctx.seed, {"pairs": 6})))
-    x0, x1, y0, y1 = x[idx[:, 0]], x[idx[:, 1]], y[idx[:, 0]], y[idx[:, 1]]
+    xp, yp = (x, y) if cfg.pairs_from == "train" else (xv, yv)
+    idx = pairs(yp, cfg.n_pairs, cfg.pair_type, generator(torch.device("cpu"), point_seed(ctx.seed, {"pairs": 6})))
+    x0, x1, y0, y1 = xp[idx[:, 0]], xp[idx[:, 1]], yp[idx[:, 0]], yp[idx[:, 1]]
     rows = []
 
     def at(step, net):
