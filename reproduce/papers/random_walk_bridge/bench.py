@@ -12,7 +12,7 @@ from ...core.piecewise import relu_count
 from .common import DataSettings, data, pairs
 from .models import make
 
-SIZES = (64, 16)   # VGG-11 channel divisors on CPU (1 = the full 64..512 widths; GPU)
+SIZES = (16, 8)   # VGG-11 channel divisors on CPU (1 = the full 64..512 widths; GPU)
 
 
 def bench(device: torch.device, sizes: tuple[int, ...] | None = None, repeats: int = 1) -> pd.DataFrame:
