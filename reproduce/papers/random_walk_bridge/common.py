@@ -1,6 +1,7 @@
 """Paper 000 shared pieces: data and preprocessing, input pairs, the plain MLP, SGD with checkpoints, pair rows."""
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -30,18 +31,6 @@ class DataSettings:
     pairs_from: str = setting("train", stated=True, choices=("train", "test"), help="where X0, X1 are drawn (E3)")
     pair_type: str = setting("random", stated=False, choices=("random", "same_class"),
                              help="random: X0 != X1 uniformly (D5); same_class: the authors' code")
-
-
-def dataset_name(name: str) -> str:
-    """'mnist' -> 'mnist'; 'synthetic-mnist' -> the stand-in (labelled as such everywhere)."""
-    if name not in REAL + SYNTHETIC + ("gaussian",):
-        raise ReproError(f"unknown dataset {name!r}; known: {', '.join(REAL + SYNTHETIC + ('gaussian',))}")
-    return name
-
-
-def needed(names) -> list[str]:
-    """The real datasets among `names` (the runner checks these exist before anything runs)."""
-    return [n for n in names if n in REAL]
 
 
 def synthetic(name: str, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -76,6 +65,7 @@ def preprocess(x: torch.Tensor, ref: torch.Tensor, how: str) -> torch.Tensor:
     return x * math.sqrt(x[0].numel()) / x.flatten(1).norm(dim=1).view(-1, 1, 1, 1)
 
 
+@functools.lru_cache(maxsize=1)   # grid points of one figure share the loaded, preprocessed split (read-only)
 def data(name: str, cfg: DataSettings, root, seed: int = 0):
     """Preprocessed train split (x, y) and the split pairs come from, float32; gaussian: N(0, I) 'images' (1, 28, 28)."""
     if name == "gaussian":

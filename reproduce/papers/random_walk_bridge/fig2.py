@@ -1,7 +1,6 @@
 """Figure 2: 2-layer MLPs at initialization vs width m: nodes, gradient gap deviation, deflection (closed form)."""
 from __future__ import annotations
 
-import functools
 import math
 from dataclasses import dataclass
 
@@ -30,19 +29,14 @@ class Fig2Config(DataSettings):
     pairs_per_net: int = setting(10, stated=False, size=True, help="pairs per network")
 
 
-@functools.lru_cache(maxsize=1)
-def _flat(name: str, cfg: DataSettings, root, seed: int):
-    (_, _), (x, y) = data(name, cfg, root, seed)
-    return x.flatten(1), y
-
-
 def fig2_grid(cfg: Fig2Config) -> list[dict]:
     return [{"dataset": ds, "m": m} for ds in cfg.datasets for m in sorted(cfg.widths)]
 
 
 def fig2_compute(cfg: Fig2Config, point: dict, ctx) -> pd.DataFrame:
     name, m = point["dataset"], point["m"]
-    x, y = _flat(name, DataSettings(cfg.preprocess, cfg.pairs_from, cfg.pair_type), ctx.data_root, ctx.seed)
+    _, (x, y) = data(name, DataSettings(cfg.preprocess, cfg.pairs_from, cfg.pair_type), ctx.data_root, ctx.seed)
+    x = x.flatten(1)
     c = 10 if name == "gaussian" else SHAPES[name.removeprefix("synthetic-")][3]
     d, rows = x.shape[1], []
     for net in range(cfg.networks):
