@@ -34,6 +34,8 @@ class Context:
     data_root: Path
     tick: Callable[[str], None] = lambda msg: None  # optional progress text for long points
     notes: dict = dataclasses.field(default_factory=dict)  # per-point facts for meta.json (e.g. method chosen)
+    cache_dir: Path | None = None  # data/.cache: runs shared between figures are cached under it by the paper
+    version: str = ""              # code version (part of every cache key)
 
     def dtype(self, name: str) -> torch.dtype:
         return DTYPES[name]
@@ -161,7 +163,8 @@ def run_figure(fig: Figure, *, preset: str = "default", overrides: Sequence[str]
             frame, cached = pd.read_csv(cache), cached + 1
             info = json.loads(cache.with_name("point.json").read_text())
         else:
-            ctx = Context(dev, seed, generator(dev, point_seed(seed, point)), root)
+            ctx = Context(dev, seed, generator(dev, point_seed(seed, point)), root, cache_dir=cache_dir,
+                          version=version)
             if advance:
                 ctx.tick = lambda msg, label=label: advance(f"{label} {msg}", 0)
             frame = fig.compute(cfg, point, ctx)

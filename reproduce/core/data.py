@@ -117,6 +117,16 @@ def to_device(name: str, root: Path, device: torch.device, dtype: torch.dtype = 
     return x.to(device=device, dtype=dtype).div_(255), y.to(device)
 
 
+def synthetic(shape: tuple[int, int, int], classes: int, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """A labelled stand-in of a real dataset's shape (C, H, W): class-dependent smooth means plus noise, in [0, 1]."""
+    c_, h, w = shape
+    g = torch.Generator().manual_seed(seed)
+    means = torch.nn.functional.interpolate(torch.rand(classes, c_, 4, 4, generator=g), size=(h, w), mode="bilinear")
+    y = torch.randint(0, classes, (n,), generator=g)
+    x = (means[y] + 0.25 * torch.randn(n, c_, h, w, generator=g)).clamp(0, 1)
+    return x, y
+
+
 def fetch(name: str, root: Path) -> None:
     """Download through torchvision (needs internet; never called by tests or figures)."""
     import torchvision.datasets as tvd

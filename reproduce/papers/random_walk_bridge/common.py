@@ -34,13 +34,9 @@ class DataSettings:
 
 
 def synthetic(name: str, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """A labelled stand-in with the real shape: class-dependent smooth means plus noise, uint8-like in [0, 1]."""
+    """A labelled stand-in with the real shape (core.data.synthetic)."""
     c_, h, w, c = SHAPES[name.removeprefix("synthetic-")]
-    g = torch.Generator().manual_seed(seed)
-    means = torch.nn.functional.interpolate(torch.rand(c, c_, 4, 4, generator=g), size=(h, w), mode="bilinear")
-    y = torch.randint(0, c, (n,), generator=g)
-    x = (means[y] + 0.25 * torch.randn(n, c_, h, w, generator=g)).clamp(0, 1)
-    return x, y
+    return data_mod.synthetic((c_, h, w), c, n, seed)
 
 
 def load(name: str, root, train: bool, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:

@@ -1,10 +1,6 @@
-"""Paper 003: gradient confusion and training speed (figures implemented so far: Fig 1).
-
-Claims checked (SPEC-003-004 Part A), each against this tool's own CSVs:
-- Fig 1: in linear regression with N = 100 Gaussian samples, the over-parameterized model (d = 120) trains
+"""Fig 1: in linear regression with N = 100 Gaussian samples, the over-parameterized model (d = 120) trains
   to ~0 loss with SGD while the under-parameterized one (d = 80) stops at the least-squares floor; per-sample
   gradients are less confused (cosines concentrate around 0, std ratio ~ sqrt(80/120)) when d = 120.
-The remaining figures (CNN/WRN on CIFAR, MLP on MNIST) are not implemented yet.
 """
 from __future__ import annotations
 
@@ -15,13 +11,13 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..claims import Claim, need
-from ..config import setting
-from ..core import confusion as conf
-from ..core.device import generator, point_seed
-from ..registry import Figure, register
+from ...claims import Claim, need
+from ...config import setting
+from ...core import confusion as conf
+from ...core.device import generator, point_seed
+from ...registry import Figure, register
+from .common import PAPER
 
-PAPER = "gradient-confusion"
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,164 @@
+"""Paper 003 shared pieces: the run cache, CSV rows, learning-rate selection, series statistics, plot and claim helpers.
+
+CSV (long format): the series keys (e.g. variant, depth, width), lr, run, epoch, quantity, value, plus the
+constant columns valid_frac and rho_slack that the claims read. Per run the scalars init_loss, final_loss,
+train_loss_full, test_acc and alive (1/0); per measured epoch min_cos, std_cos, frac_negative, p05, p50;
+per epoch `loss` (mean minibatch loss); at the end one `cos_end` row per measured cosine.
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from ...claims import need
+from ...config import stable_hash
+from ...core import confusion as conf
+from ...io import write_csv
+
+PAPER = "gradient-confusion"
+SCALARS = ("init_loss", "final_loss", "train_loss_full", "test_acc", "alive")
+
+
+def cached_run(ctx, spec: dict, compute: Callable[[], pd.DataFrame]) -> pd.DataFrame:
+    """One training run cached by its full spec under data/.cache/runs, so figures that share runs reuse them."""
+    if ctx.cache_dir is None:
+        return compute()
+    path = ctx.cache_dir / "runs" / stable_hash([spec, ctx.seed, ctx.device.type, ctx.version]) / "run.csv"
+    if path.exists():
+        return pd.read_csv(path)
+    df = compute()
+    write_csv(df, path)
+    return pd.read_csv(path)
+
+
+def summary_rows(cos, epoch: int) -> list[dict]:
+    """Rows (epoch, quantity, value) of one run's cosine summary at one epoch."""
+    s = conf.summary(cos)
+    return [{"epoch": epoch, "quantity": q, "value": s[k]} for q, k in
+            (("min_cos", "min"), ("std_cos", "std"), ("frac_negative", "frac_negative"), ("p05", "p05"),
+             ("p50", "p50"), ("nan_cos", "nan"))]
+
+
+def runs_table(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """One row per run: the scalars, min/std of the last measured cosines, and valid = finished and below its
+    initial loss (SPEC A.4)."""
+    idx = keys + ["lr", "run"]
+    t = df[df.quantity.isin(SCALARS)].set_index(idx + ["quantity"])["value"].unstack()
+    cos = df[df.quantity.isin(("min_cos", "std_cos"))]
+    last = cos[cos.epoch == cos.groupby(idx)["epoch"].transform("max")]
+    t = t.join(last.set_index(idx + ["quantity"])["value"].unstack(), how="left")
+    t["valid"] = (t["alive"] > 0) & (t["final_loss"] < t["init_loss"])
+    return t.reset_index()
+
+
+def select(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """Per series point: the lr with the lowest mean final loss over valid runs among lrs with enough valid runs
+    (ceil(valid_frac * runs)); if none has, the point is untrainable and keeps the lr of lowest mean loss."""
+    frac = float(df["valid_frac"].iloc[0])
+    t = runs_table(df, keys)
+    grid = sorted(t["lr"].unique())
+    rows = []
+    for key, g in t.groupby(keys, sort=True):
+        per_lr = g.groupby("lr").agg(n=("valid", "size"), n_valid=("valid", "sum"))
+        per_lr["loss"] = g[g.valid].groupby("lr")["final_loss"].mean()
+        ok = per_lr[(per_lr.n_valid >= np.ceil(frac * per_lr.n - 1e-9)) & per_lr.loss.notna()]
+        trainable = not ok.empty
+        if trainable:
+            lr = float(ok["loss"].idxmin())
+        else:
+            fin = g[np.isfinite(g.final_loss)].groupby("lr")["final_loss"].mean()
+            lr = float(fin.idxmin()) if len(fin) else float(grid[0])
+        rows.append({**dict(zip(keys, key if isinstance(key, tuple) else (key,))), "lr": lr, "trainable": trainable,
+                     "n_valid": int(per_lr.loc[lr, "n_valid"]), "lr_edge": len(grid) > 2 and lr in (grid[0], grid[-1])})
+    return pd.DataFrame(rows)
+
+
+def chosen(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """The rows of df that belong to the selected lr of each point and to its valid runs (all its runs when the
+    point is untrainable), with a `trainable` column."""
+    sel = select(df, keys)
+    t = runs_table(df, keys).merge(sel[keys + ["lr", "trainable"]], on=keys + ["lr"])
+    t = t[t.valid | ~t.trainable]
+    return df.merge(t[keys + ["lr", "run", "trainable"]], on=keys + ["lr", "run"])
+
+
+def point_stats(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """Per point at its selected lr: mean/std over runs of final loss, last min cosine, test accuracy; the std of
+    the pooled final cosines; trainable; lr. Untrainable points report their mean initial loss as `loss_shown`."""
+    c = chosen(df, keys)
+    t = runs_table(c, keys).merge(select(df, keys), on=keys + ["lr"])
+    out = t.groupby(keys).agg(loss=("final_loss", "mean"), loss_std=("final_loss", "std"),
+                              loss0=("init_loss", "mean"), min_cos=("min_cos", "mean"), min_cos_std=("min_cos", "std"),
+                              acc=("test_acc", "mean"), acc_std=("test_acc", "std"), lr=("lr", "first"),
+                              trainable=("trainable", "first"), lr_edge=("lr_edge", "first"), runs=("run", "size"))
+    end = c[c.quantity == "cos_end"]
+    out["pooled_std"] = end.groupby(keys)["value"].std() if len(end) else np.nan
+    out["loss_shown"] = out["loss"].where(out["trainable"], out["loss0"])
+    return out.reset_index()
+
+
+def spearman(x, y) -> float:
+    """Spearman rank correlation of two sequences (NaN with fewer than 3 points)."""
+    x, y = pd.Series(list(x), dtype=float), pd.Series(list(y), dtype=float)
+    return float(x.rank().corr(y.rank())) if len(x) >= 3 else math.nan   # Pearson of ranks (ties: average)
+
+
+def strictly_monotone(y) -> str:
+    """'increasing', 'decreasing' or 'no' (info next to a rho)."""
+    d = np.diff(np.asarray(list(y), float))
+    return "increasing" if (d > 0).all() else "decreasing" if (d < 0).all() else "no"
+
+
+def rho_check(df: pd.DataFrame, keys: list[str], x: str, col: str, bound: float, where: dict | None = None,
+              points: Callable[[pd.DataFrame], pd.DataFrame] = point_stats):
+    """Spearman rho(x, col) over trainable points (optionally of one series): holds when rho >= bound (bound > 0)
+    or rho <= bound (bound < 0), the bound moved towards 0 by the CSV's rho_slack (0.2 at default scale)."""
+    slack = float(df["rho_slack"].iloc[0])
+    p = points(df, keys)
+    for k, v in (where or {}).items():
+        p = p[p[k] == v]
+    p = p[p.trainable].sort_values(x)
+    need(len(p) >= 3, f"needs 3 trainable points of {x}, has {len(p)}")
+    rho = spearman(p[x], p[col])
+    b = bound - slack if bound > 0 else bound + slack
+    text = f"{'>=' if bound > 0 else '<='} {b:g} (rho over {x} = {list(p[x])}; strictly monotone: " \
+           f"{strictly_monotone(p[col])})"
+    return rho, text, (rho >= b) if bound > 0 else (rho <= b)
+
+
+def band(ax, x, mean, std, label: str, color: str, hollow=None, **kw) -> None:
+    """mean +- std as a line with error bars; points flagged in `hollow` drawn as open markers."""
+    x, mean, std = np.asarray(x, float), np.asarray(mean, float), np.nan_to_num(np.asarray(std, float))
+    ax.errorbar(x, mean, yerr=std, color=color, marker="o", capsize=3, label=label, **kw)
+    if hollow is not None and np.any(hollow):
+        h = np.asarray(hollow, bool)
+        ax.plot(x[h], mean[h], "o", mfc="white", mec=color, ms=9, zorder=5)
+
+
+def kde_panel(ax, end: pd.DataFrame, series: str, span: float, label: Callable[[object], str]) -> None:
+    """One KDE of the pooled final cosines per value of `series`, evaluated on 512 points over [-span, span]."""
+    grid = np.linspace(-span, span, 512)
+    for i, (s, g) in enumerate(end.groupby(series)):
+        v = g["value"].to_numpy()
+        if np.isfinite(v).sum() >= 2:
+            ax.plot(grid, conf.kde(v, grid), color=f"C{i}", label=label(s))
+    ax.set(xlabel="pairwise gradient cosine (end of training)", ylabel="density (KDE, pooled runs)")
+    ax.legend(fontsize=7)
+
+
+def kde_mass(df: pd.DataFrame) -> float:
+    """Worst |integral - 1| of the per-series KDE over the cosines' range padded by 4 bandwidths."""
+    worst = 0.0
+    for _, g in df.groupby([c for c in df.columns if c not in ("value", "seed", "lr", "run", "epoch", "quantity",
+                                                                  "valid_frac", "rho_slack", "trainable")]):
+        v = g["value"].to_numpy()
+        v = v[np.isfinite(v)]
+        if len(v) < 2 or v.std() == 0:
+            continue
+        h = v.std(ddof=1) * len(v) ** (-1 / 5)
+        grid = np.linspace(v.min() - 4 * h, v.max() + 4 * h, 2048)
+        worst = max(worst, abs(float(np.trapezoid(conf.kde(v, grid), grid)) - 1))
+    return worst

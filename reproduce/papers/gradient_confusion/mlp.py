@@ -1,0 +1,228 @@
+"""Figs 5 and 6: MLP-beta-l on MNIST (identity / tanh, Glorot / LeCun), depth and width sweeps.
+
+Every (activation, init, lr, run) of one (depth, width) trains in one stacked model (core.stacked_mlp), which
+is exactly independent training; 1000 (paper) minibatch pairs measure gradient confusion at the end.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ...claims import Claim, need
+from ...config import setting
+from ...core import confusion as conf
+from ...core import data as data_mod
+from ...core import sgd as sgd_mod
+from ...core import stacked_mlp
+from ...core.device import point_seed
+from ...registry import Figure, register
+from .common import PAPER, band, point_stats, rho_check, select, summary_rows
+
+KEYS = ["act", "init", "depth", "width"]
+PAPER_LRS = (1.0, 0.1, 1e-2, 1e-3, 1e-4, 1e-5, 1e-6)
+
+
+@dataclass(frozen=True)
+class MlpConfig:
+    dataset: str = setting("mnist", stated=True, size=True, choices=("mnist", "synthetic-mnist"),
+                           help="MNIST; synthetic-mnist is a labelled stand-in of the same shape (smoke only)")
+    acts: tuple[str, ...] = setting(("identity", "tanh"), stated=True, choices=("identity", "tanh"),
+                                    help="hidden activation (linear NN or tanh)")
+    inits: tuple[str, ...] = setting(("glorot", "lecun"), stated=True, choices=("glorot", "lecun"),
+                                     help="Glorot N(0, 2/(fan_in+fan_out)) or LeCun N(0, 1/fan_in), plain normal")
+    depths: tuple[int, ...] = setting((3, 10, 30, 100), stated=True, size=True,
+                                      help="beta hidden layers (paper 3..1000; default stops at 100 for a 2-core CPU)")
+    widths: tuple[int, ...] = setting((100,), stated=True, size=True, help="l units per hidden layer")
+    lrs: tuple[float, ...] = setting((1e-3, 1e-2, 1e-1), stated=True, size=True,
+                                     help="lr grid (paper 1, 0.1, ..., 1e-6; default 3 values)")
+    runs: int = setting(2, stated=True, size=True, help="independent runs per (model, lr) (paper 10)")
+    steps: int = setting(2000, stated=True, size=True, help="SGD iterations at constant lr (paper 40000)")
+    pairs: int = setting(200, stated=True, size=True, help="minibatch pairs measured at the end (paper 1000)")
+    batch: int = setting(128, stated=True, help="SGD and measurement batch size")
+    train_size: int = setting(40000, stated=True, size=True, help="training split (fixed permutation, seed 0)")
+    valid_frac: float = setting(0.8, stated=True, help="an lr needs this fraction of its runs valid (8 of 10)")
+    stack: int = setting(64, stated=False, size=True, help="most runs trained together in one stacked model")
+    rho_slack: float = setting(0.2, stated=True, size=True,
+                               help="rank-correlation bounds moved this far towards 0 (0.2 at reduced scale, SPEC A.8)")
+
+
+def mnist(cfg: MlpConfig, root, device) -> tuple[torch.Tensor, ...]:
+    """(x_train (N, 784), y_train, x_test, y_test) on device: x/255, standardised with the training split's stats."""
+    if cfg.dataset == "synthetic-mnist":
+        x, y = data_mod.synthetic((1, 28, 28), 10, 3000, 0)
+        xt, yt = data_mod.synthetic((1, 28, 28), 10, 500, 1)
+    else:
+        x, y = data_mod.to_device("mnist", root, torch.device("cpu"))
+        xt, yt = data_mod.to_device("mnist", root, torch.device("cpu"), train=False)
+    perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(0))[:cfg.train_size]
+    x, y = x[perm].reshape(len(perm), -1), y[perm]
+    mean, std = x.mean(), x.std()
+    return tuple(t.to(device) for t in ((x - mean) / std, y, (xt.reshape(len(xt), -1) - mean) / std, yt))
+
+
+def _grads(params, x, y, tanh) -> torch.Tensor:
+    """Per-run flattened gradients (R, P) of per-run losses on per-run batches x (R, B, 784)."""
+    g = torch.autograd.grad(stacked_mlp.losses(params, x, y, tanh).sum(), params)
+    return torch.cat([t.reshape(len(tanh), -1) for t in g], 1)
+
+
+def _train_stack(cfg: MlpConfig, runs: list[dict], depth: int, width: int, data, ctx) -> list[dict]:
+    x, y, xt, yt = data
+    dev, n, r = x.device, len(x), len(runs)
+    params = stacked_mlp.init(depth, width, [s["init"] for s in runs], [s["init_seed"] for s in runs], device=dev)
+    tanh = torch.tensor([s["act"] == "tanh" for s in runs], device=dev)
+    lr = torch.tensor([s["lr"] for s in runs], device=dev)
+    gens = [torch.Generator(device=dev).manual_seed(s["data_seed"]) for s in runs]
+    ref = torch.arange(min(n, 2000), device=dev).expand(r, -1)
+
+    def full(xs, ys, what="loss"):
+        with torch.no_grad():
+            out = []
+            for c in torch.arange(len(xs), device=dev).split(2000):
+                logits = stacked_mlp.forward(params, xs[c].expand(r, -1, -1), tanh)
+                out.append(torch.nn.functional.cross_entropy(logits.transpose(1, 2), ys[c].expand(r, -1),
+                                                             reduction="none").sum(1) if what == "loss"
+                           else (logits.argmax(-1) == ys[c]).sum(1).float())
+            return torch.stack(out).sum(0) / len(xs)
+
+    with torch.no_grad():
+        init_loss = stacked_mlp.losses(params, x[ref], y[ref], tanh)
+    history, alive = sgd_mod.sgd(params, lambda idx: stacked_mlp.losses(params, x[idx], y[idx], tanh), lr,
+                                 n=n, batch=cfg.batch, steps=cfg.steps, gens=gens, init_loss=init_loss, stacked=True,
+                                 drops=(), tick=lambda s: ctx.tick(f"depth {depth} width {width}: step {s}"))
+    mg = [torch.Generator().manual_seed(s["measure_seed"]) for s in runs]
+    cos = []
+    for _ in range(cfg.pairs):
+        idx = torch.stack([torch.randperm(n, generator=g)[:2 * cfg.batch] for g in mg]).to(dev)
+        a, b = idx[:, :cfg.batch], idx[:, cfg.batch:]
+        cos.append(conf.cosines(_grads(params, x[a], y[a], tanh), _grads(params, x[b], y[b], tanh)))
+    cos = torch.stack(cos, 1).cpu()                                          # (R, pairs)
+    scalars = {"init_loss": init_loss, "final_loss": history[-1], "train_loss_full": full(x, y),
+               "test_acc": full(xt, yt, "acc"), "alive": alive.float()}
+    rows, last = [], len(history)
+    for k, s in enumerate(runs):
+        base = {"act": s["act"], "init": s["init"], "depth": depth, "width": width, "lr": s["lr"], "run": s["run"]}
+        rows += [{**base, "epoch": last, "quantity": q, "value": float(v[k])} for q, v in scalars.items()]
+        rows += [{**base, "epoch": e + 1, "quantity": "loss", "value": float(history[e, k])} for e in range(last)]
+        rows += [{**base, **row} for row in summary_rows(cos[k], last)]
+        rows += [{**base, "epoch": last, "quantity": "cos_end", "value": float(c)} for c in cos[k]]
+    return rows
+
+
+def mlp_grid(cfg: MlpConfig) -> list[dict]:
+    return [{"depth": d, "width": w} for d in cfg.depths for w in cfg.widths]
+
+
+def mlp_compute(cfg: MlpConfig, point: dict, ctx) -> pd.DataFrame:
+    """Train every (act, init, lr, run) of MLP-depth-width, stacked in chunks of cfg.stack; one row per quantity."""
+    depth, width = point["depth"], point["width"]
+    data = mnist(cfg, ctx.data_root, ctx.device)
+    runs = []
+    for r in range(cfg.runs):   # run r: one init draw (scaled per rule), one data order, one pair sample
+        seeds = {k: point_seed(ctx.seed + r, {**point, "use": k}) for k in ("init_seed", "data_seed", "measure_seed")}
+        runs += [{"act": a, "init": i, "lr": lr, "run": r, **seeds}
+                 for a in cfg.acts for i in cfg.inits for lr in cfg.lrs]
+    rows = []
+    for c in range(0, len(runs), cfg.stack):
+        rows += _train_stack(cfg, runs[c:c + cfg.stack], depth, width, data, ctx)
+    return pd.DataFrame(rows).assign(valid_frac=cfg.valid_frac, rho_slack=cfg.rho_slack,
+                                     dataset=cfg.dataset)
+
+
+def _x(df: pd.DataFrame) -> str:
+    return "depth" if df["depth"].nunique() > 1 else "width"
+
+
+def mlp_plot(df: pd.DataFrame):
+    import matplotlib.pyplot as plt
+    x = _x(df)
+    p = point_stats(df, KEYS)
+    combos = [(a, i) for a in ("identity", "tanh") for i in ("glorot", "lecun") if ((p.act == a) & (p.init == i)).any()]
+    fig, axes = plt.subplots(2, len(combos), figsize=(3.6 * len(combos), 6.4), squeeze=False)
+    stand_in = " [synthetic stand-in]" if str(df["dataset"].iloc[0]).startswith("synthetic") else ""
+    other = "width" if x == "depth" else "depth"
+    for j, (a, i) in enumerate(combos):
+        s = p[(p.act == a) & (p.init == i)].sort_values(x)
+        band(axes[0, j], s[x], s["loss_shown"], s["loss_std"], "selected lr", f"C{j}", hollow=~s["trainable"])
+        band(axes[1, j], s[x], s["min_cos"], s["min_cos_std"], "selected lr", f"C{j}", hollow=~s["trainable"])
+        name = "linear" if a == "identity" else "tanh"
+        axes[0, j].set(xscale="log", yscale="log", title=f"{name}, {i.capitalize()}: final training loss",
+                       ylabel="final training loss")
+        for ax in axes[:, j]:
+            ax.set_xticks(sorted(s[x]), [str(int(v)) for v in sorted(s[x])])
+            ax.minorticks_off()
+        axes[1, j].set(xscale="log", xlabel=f"network {x}" + (" beta" if x == "depth" else " l"),
+                       ylabel="min pairwise gradient cosine", title=f"{name}, {i.capitalize()}: min cosine")
+    fig.suptitle(f"MLP on MNIST{stand_in}: {x} sweep at {other} {[int(v) for v in sorted(df[other].unique())]}; mean ± std over valid runs "
+                 "of the selected lr; open marker = untrainable (initial loss shown)", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def _rho(col: str, bound: float, act: str, init: str):
+    return lambda df: rho_check(df, KEYS, _x(df), col, bound, where={"act": act, "init": init})
+
+
+def _untrainable(at: int):
+    def check(df):
+        x = _x(df)
+        p = point_stats(df, KEYS)
+        p = p[(p.act == "tanh") & (p[x] == at)]
+        need(len(p) > 0, f"needs tanh at {x} = {at}")
+        worst = float(p["loss_shown"].min())
+        return worst, f">= {0.5 * math.log(10):.3f} (0.5 ln 10; tanh, {x} = {at}, min over inits)", \
+            worst >= 0.5 * math.log(10)
+    return check
+
+
+def _lr_edge(df):
+    sel = select(df, KEYS)
+    need(df["lr"].nunique() > 2, "needs an lr grid of 3 or more")
+    edge = int(sel["lr_edge"].sum())
+    return edge, f"== 0 of {len(sel)} points select the smallest or largest lr of the grid (warning only)", edge == 0
+
+
+def _claims(x: str, sign: int, hard_at: int) -> tuple[Claim, ...]:
+    out = []
+    for a in ("identity", "tanh"):
+        for i in ("glorot", "lecun"):
+            tag = f"{'linear' if a == 'identity' else 'tanh'}-{i}"
+            out.append(Claim(f"a-mincos-{tag}", f"{tag}: {'deeper' if x == 'depth' else 'narrower'} -> more negative "
+                             "min gradient cosine", _rho("min_cos", -0.8 * sign, a, i)))
+            out.append(Claim(f"b-loss-{tag}", f"{tag}: {'deeper' if x == 'depth' else 'narrower'} -> higher final "
+                             "training loss", _rho("loss", 0.8 * sign, a, i)))
+    out.append(Claim("c-tanh-untrainable", f"tanh MLP at {x} {hard_at} is effectively untrainable", _untrainable(hard_at)))
+    out.append(Claim("LR-edge", "the selected lr is never at the edge of the grid", _lr_edge))
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class Fig5Config(MlpConfig):
+    pass
+
+
+@dataclass(frozen=True)
+class Fig6Config(MlpConfig):
+    depths: tuple[int, ...] = setting((30,), stated=True, size=True,
+                                      help="beta (paper 300; default 30 so width 300 fits a 2-core CPU)")
+    widths: tuple[int, ...] = setting((10, 30, 100, 300), stated=True, size=True,
+                                      help="l (paper 10..1000)")
+
+
+SMOKE = {"dataset": "synthetic-mnist", "steps": 60, "runs": 2, "lrs": (0.01, 0.1), "pairs": 10, "train_size": 2000}
+PAPER_SIZES = {"lrs": PAPER_LRS, "runs": 10, "steps": 40000, "pairs": 1000, "rho_slack": 0.0, "stack": 16}
+
+register(Figure(PAPER, "fig5", "MLP-beta-100 on MNIST: final loss and min gradient cosine vs depth (8 panels)",
+                Fig5Config, mlp_grid, mlp_compute, mlp_plot, _claims("depth", 1, 1000),
+                presets={"smoke": {**SMOKE, "depths": (3, 10, 30), "widths": (16,)},
+                         "paper": {**PAPER_SIZES, "depths": (3, 10, 30, 100, 300, 1000)}},
+                runtime={"smoke": "10 s", "default": "~15 min CPU", "paper": "~3 GPU-h (stacked)"}))
+register(Figure(PAPER, "fig6", "MLP-beta-l on MNIST: final loss and min gradient cosine vs width (8 panels)",
+                Fig6Config, mlp_grid, mlp_compute, mlp_plot, _claims("width", -1, 10),
+                presets={"smoke": {**SMOKE, "depths": (6,), "widths": (8, 32)},
+                         "paper": {**PAPER_SIZES, "depths": (300,), "widths": (10, 30, 100, 300, 1000)}},
+                runtime={"smoke": "10 s", "default": "~20 min CPU", "paper": "~40 GPU-h"}))
