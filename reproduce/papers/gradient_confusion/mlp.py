@@ -152,11 +152,11 @@ def mlp_plot(df: pd.DataFrame):
         name = "linear" if a == "identity" else "tanh"
         axes[0, j].set(xscale="log", yscale="log", title=f"{name}, {i.capitalize()}: final training loss",
                        ylabel="final training loss")
+        axes[1, j].set(xscale="log", xlabel=f"network {x}" + (" beta" if x == "depth" else " l"),
+                       ylabel="min pairwise gradient cosine", title=f"{name}, {i.capitalize()}: min cosine")
         for ax in axes[:, j]:
             ax.set_xticks(sorted(s[x]), [str(int(v)) for v in sorted(s[x])])
             ax.minorticks_off()
-        axes[1, j].set(xscale="log", xlabel=f"network {x}" + (" beta" if x == "depth" else " l"),
-                       ylabel="min pairwise gradient cosine", title=f"{name}, {i.capitalize()}: min cosine")
     fig.suptitle(f"MLP on MNIST{stand_in}: {x} sweep at {other} {[int(v) for v in sorted(df[other].unique())]}; mean ± std over valid runs "
                  "of the selected lr; open marker = untrainable (initial loss shown)", fontsize=9)
     fig.tight_layout()
