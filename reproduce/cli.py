@@ -44,6 +44,8 @@ DataRoot = Annotated[Optional[Path], typer.Option("--data-root", help="datasets 
                                                   "(default: $REPRO_DATA, else <out>/data/datasets)")]
 PlotOnly = Annotated[bool, typer.Option("--plot-only", help="replot and re-check claims from the CSV")]
 Force = Annotated[bool, typer.Option("--force", help="ignore cached sweep points and recompute")]
+DryRun = Annotated[bool, typer.Option("--dry-run", help="print the run count and an estimated cost (from a "
+                                      "measured step time on this device); train nothing, write nothing")]
 PaperOpt = Annotated[Optional[str], typer.Option("--paper", "-P", help="paper name or alias, e.g. norm")]
 
 
@@ -107,14 +109,30 @@ def _run_many(figs: list[registry.Figure], preset: str, device: str, seed: int, 
         console.print(_claims_table(rows, f"claims ({preset} preset)"))
 
 
+def _dry_run(figs: list[registry.Figure], preset: str, device: str, sets: list[str] | None) -> None:
+    for fig in figs:
+        cfg, dev = runner.prepare(fig, preset, sets or [], device)
+        points = len(fig.grid(cfg))
+        if fig.cost is None:
+            console.print(f"{_short(fig.paper, fig.key)} ({preset}): {points} grid points; no cost model")
+            continue
+        with console.status(f"timing a few training steps on {dev}"):
+            est = fig.cost(cfg, dev)
+        console.print(f"{_short(fig.paper, fig.key)} ({preset}): {est['runs']} training runs; measured CNN-16-2 "
+                      f"epoch (40k images) {est['epoch_s_cnn16_2']:.3g} s on {dev} -> estimated "
+                      f"{est['hours']:.3g} {dev.type.upper()}-hours on this device (sequential, no early abort)")
+
+
 @app.command("figure")
 def figure_cmd(number: Annotated[str, typer.Argument(help="figure number (2, fig2) or table1")],
                paper: Annotated[str, typer.Option("--paper", "-P", help="paper name or alias")],
                preset: Preset = "default", device: Device = "auto", seed: Seed = 0, set_: Sets = None,
                out: Out = Path("."), data_root: DataRoot = None, plot_only: PlotOnly = False,
-               force: Force = False) -> None:
+               force: Force = False, dry_run: DryRun = False) -> None:
     """Compute one figure: CSV + meta.json + PNG/PDF, then check its claims."""
     with user_errors():
+        if dry_run:
+            return _dry_run([registry.figure(paper, number)], preset, device, set_)
         _run_many([registry.figure(paper, number)], preset, device, seed, set_, out, data_root, force, plot_only)
 
 
@@ -239,9 +257,11 @@ def _paper_command(p: registry.Paper, hidden: bool):
     def cmd(fig: Annotated[str, typer.Argument(help="fig1, fig2, ..., table1, or all")],
             preset: Preset = "default", device: Device = "auto", seed: Seed = 0, set_: Sets = None,
             out: Out = Path("."), data_root: DataRoot = None, plot_only: PlotOnly = False,
-            force: Force = False) -> None:
+            force: Force = False, dry_run: DryRun = False) -> None:
         with user_errors():
             figs = registry.figures(p.name) if fig.lower() == "all" else [registry.figure(p.name, fig)]
+            if dry_run:
+                return _dry_run(figs, preset, device, set_)
             _run_many(figs, preset, device, seed, set_, out, data_root, force, plot_only)
     cmd.__doc__ = f"{p.title} (alias {p.alias}). Run one figure, or all."
     app.command(p.alias if hidden else p.name, hidden=hidden)(cmd)

@@ -46,6 +46,7 @@ class Figure:
     - `grid(cfg)`: list of independent points (dicts of JSON values), each computed and cached on its own.
     - `compute(cfg, point, ctx)`: long-format DataFrame for one point.
     - `plot(df)`: matplotlib Figure drawn from the CSV alone.
+    - `cost(cfg, device)`: optional estimate printed by `--dry-run` before anything trains.
     - `presets`: size overrides for `smoke` and `paper` (`default` is the dataclass defaults).
     """
     paper: str
@@ -59,6 +60,7 @@ class Figure:
     presets: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     datasets: tuple[str, ...] = ()
     runtime: Mapping[str, str] = field(default_factory=dict)
+    cost: Callable[[Any, Any], dict] | None = None  # cost(cfg, device) -> {"runs", "hours", ...} for --dry-run
 
     def preset(self, name: str) -> Mapping[str, Any]:
         if name not in PRESETS:

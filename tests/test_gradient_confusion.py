@@ -1,8 +1,11 @@
 """Paper 003 core: minibatch gradients, cosines, measurement that does not perturb training; the Fig 1 toy."""
+import dataclasses
 import math
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import pytest
 import torch
 from torch import nn
 
@@ -69,7 +72,7 @@ def test_measuring_does_not_change_training(gen):
             opt.zero_grad()
             loss.backward()
             opt.step()
-            losses.append(float(loss))
+            losses.append(float(loss.detach()))
             if measure and step % 5 == 0:
                 b = [(x[i], y[i]) for i in torch.randint(64, (4, 8), generator=mg)]
                 conf.minibatch_grads(net, nn.functional.cross_entropy, b)
@@ -89,3 +92,135 @@ def test_fig1_claims_hold_and_can_fail():
     df = pd.concat([gc.fig1_compute(cfg, p, ctx) for p in gc.fig1_grid(cfg)])
     assert claims.evaluate(registry.figure("confusion", "fig1").claims[0], df).verdict == claims.FAIL
     assert math.isfinite(df["value"].iloc[0])
+
+
+# ---- core pieces of the CIFAR and MLP figures -------------------------------------------------------------------
+from reproduce.core import convnets, sgd as sgd_mod, stacked_mlp  # noqa: E402
+from reproduce.papers.gradient_confusion import cifar, common  # noqa: E402
+
+
+@pytest.mark.parametrize("variant", list(cifar.VARIANTS))
+@pytest.mark.parametrize("depth,width", [(10, 1), (16, 2), (22, 3)])
+def test_architecture_parameter_counts_match_the_formula(variant, depth, width):
+    bn, skip = cifar.VARIANTS[variant]
+    net = convnets.make(depth, width, bn=bn, skip=skip, classes=100, base=4)
+    assert sum(p.numel() for p in net.parameters()) == convnets.param_count(depth, width, bn=bn, skip=skip,
+                                                                          classes=100, base=4)
+    convs = sum(isinstance(m, nn.Conv2d) and m.kernel_size == (3, 3) for m in net.modules())
+    assert convs + 1 == depth - 2          # weight layers: 1 + 6 beta_r convs + 1 FC = beta - 2
+    assert net(torch.randn(2, 3, 16, 16)).shape == (2, 100)
+
+
+def test_paper_cnn_count_and_bad_depth():
+    # CNN-16-2 without BN, CIFAR-10, by hand: stem 3*16*9+16; group widths 32, 64, 128 with 2 blocks each
+    conv = lambda ci, co: ci * co * 9 + co  # noqa: E731
+    hand = conv(3, 16) + conv(16, 32) + 3 * conv(32, 32) + conv(32, 64) + 3 * conv(64, 64) + conv(64, 128) \
+        + 3 * conv(128, 128) + 128 * 10 + 10
+    assert convnets.param_count(16, 2, bn=False, skip=False) == hand
+    with pytest.raises(Exception, match="6\\*beta_r"):
+        convnets.blocks_per_group(17)
+
+
+def test_msra_fan_out_variance():
+    net = convnets.make(16, 2, bn=False, skip=False, generator=torch.Generator().manual_seed(0))
+    w = net.blocks[-1].conv2.weight
+    assert abs(float(w.var()) / (2 / (9 * w.shape[0])) - 1) < 0.02
+    assert float(net.blocks[-1].conv2.bias.abs().max()) == 0 and float(net.fc.bias.abs().max()) == 0
+
+
+def test_augmentation_keeps_shapes_and_labels(gen):
+    n = 7
+    x = torch.arange(n, dtype=torch.uint8).view(n, 1, 1, 1).expand(n, 3, 8, 8).contiguous()   # image k is all k
+    xp = sgd_mod.pad_reflect(x, 2)
+    assert xp.shape == (n, 3, 12, 12)
+    idx = torch.tensor([3, 0, 6, 6, 1])
+    out = sgd_mod.crop_flip(xp, idx, 8, gen)
+    assert out.shape == (5, 3, 8, 8) and out.dtype == torch.uint8
+    for k, i in enumerate(idx):
+        assert out[k].unique().tolist() == [int(i)]
+    # on a textured image every crop is a window of the padded image, possibly mirrored
+    tex = torch.randint(0, 255, (1, 3, 8, 8), generator=gen, dtype=torch.uint8)
+    tp = sgd_mod.pad_reflect(tex, 2)
+    windows = [tp[0, :, a:a + 8, b:b + 8] for a in range(5) for b in range(5)]
+    for crop in sgd_mod.crop_flip(tp, torch.zeros(20, dtype=torch.long), 8, gen):
+        assert any(torch.equal(crop, w) or torch.equal(crop, w.flip(-1)) for w in windows)
+
+
+def test_lr_drops_at_40_and_80_percent():
+    f = [sgd_mod.lr_factor(s, 100) for s in (0, 39, 40, 79, 80, 99)]
+    assert f == pytest.approx([1, 1, 0.1, 0.1, 0.01, 0.01])
+    assert sgd_mod.lr_factor(50, 100, drops=()) == 1
+
+
+def _stack_train(specs, steps=25, dtype=D):
+    x = torch.randn(300, 20, generator=torch.Generator().manual_seed(0), dtype=dtype)
+    y = torch.randint(0, 10, (300,), generator=torch.Generator().manual_seed(1))
+    params = stacked_mlp.init(3, 8, [s["init"] for s in specs], [s["seed"] for s in specs], d_in=20, dtype=dtype)
+    tanh = torch.tensor([s["act"] == "tanh" for s in specs])
+    lr = torch.tensor([s["lr"] for s in specs], dtype=dtype)
+    gens = [torch.Generator().manual_seed(s["seed"] + 100) for s in specs]
+    hist, alive = sgd_mod.sgd(params, lambda idx: stacked_mlp.losses(params, x[idx], y[idx], tanh), lr, n=300,
+                              batch=32, steps=steps, gens=gens, init_loss=torch.full((len(specs),), 2.3, dtype=dtype),
+                              stacked=True, drops=())
+    return params, hist, alive
+
+
+def test_stacked_mlp_runs_equal_separate_runs():
+    specs = [{"act": "tanh", "init": "glorot", "lr": 0.1, "seed": 1}, {"act": "identity", "init": "lecun", "lr": 0.03,
+                                                                         "seed": 2}, {"act": "tanh", "init": "lecun", "lr": 0.2, "seed": 3}]
+    together, hist, _ = _stack_train(specs)
+    for k, s in enumerate(specs):
+        alone, h1, _ = _stack_train([s])
+        for a, b in zip(together, alone):
+            torch.testing.assert_close(a[k:k + 1], b, rtol=1e-10, atol=1e-12)
+        torch.testing.assert_close(hist[:, k:k + 1], h1, rtol=1e-10, atol=1e-12)
+
+
+def test_diverging_run_dies_without_touching_the_others():
+    specs = [{"act": "identity", "init": "glorot", "lr": 50.0, "seed": 1}, {"act": "identity", "init": "glorot",
+                                                                              "lr": 0.05, "seed": 1}]
+    params, hist, alive = _stack_train(specs, steps=60)
+    _, h1, a1 = _stack_train(specs[1:], steps=60)
+    assert alive.tolist() == [False, True] and bool(a1[0])
+    torch.testing.assert_close(hist[:len(h1), 1:], h1)
+
+
+def _toy_runs(final):
+    """A long-format CSV of 2 points x 2 lrs x 5 runs with given final losses (init loss 2)."""
+    rows = []
+    for (depth, lr), losses in final.items():
+        for r, v in enumerate(losses):
+            base = {"variant": "cnn", "depth": depth, "width": 2, "lr": lr, "run": r, "epoch": 3}
+            alive = float(np.isfinite(v))
+            rows += [{**base, "quantity": q, "value": val} for q, val in
+                     (("init_loss", 2.0), ("final_loss", v), ("alive", alive), ("test_acc", 0.5),
+                      ("train_loss_full", v), ("min_cos", -0.1 * depth), ("std_cos", 0.1))]
+    return pd.DataFrame(rows).assign(valid_frac=0.8, rho_slack=0.2)
+
+
+def test_lr_selection_rule_and_untrainable_points():
+    nan = float("nan")
+    df = _toy_runs({(16, 0.1): [0.1, 0.2, 0.1, 0.3, nan],      # 4 of 5 valid: eligible, mean 0.175
+                    (16, 0.01): [0.5, 0.5, 0.5, 0.5, 0.5],     # eligible, worse
+                    (40, 0.1): [0.05, nan, nan, 0.1, 0.1],     # only 3 valid: not eligible despite lowest loss
+                    (40, 0.01): [2.5, 2.5, 2.5, 2.5, 1.0]})    # 1 valid (others above the initial loss)
+    sel = common.select(df, cifar.KEYS).set_index("depth")
+    assert sel.loc[16, "lr"] == 0.1 and sel.loc[16, "trainable"] and sel.loc[16, "n_valid"] == 4
+    assert not sel.loc[40, "trainable"]
+    p = common.point_stats(df, cifar.KEYS).set_index("depth")
+    assert p.loc[16, "loss"] == pytest.approx(0.175) and p.loc[16, "runs"] == 4
+    assert p.loc[40, "loss_shown"] == pytest.approx(2.0)     # untrainable: shown at its initial loss
+
+
+def test_measuring_does_not_perturb_cifar_training(tmp_path):
+    cfg = cifar.CifarConfig(dataset="synthetic-cifar10", variants=("wrn-bn",), depths=(10,), widths=(1,), lrs=(0.05,),
+                            runs=1, epochs=3, train_size=128, pairs=2, measure_every=1, batch=32, base=4,
+                            image_size=16)
+    ctx = Context(torch.device("cpu"), 0, torch.Generator().manual_seed(0), tmp_path)
+    spec = {"variant": "wrn-bn", "depth": 10, "width": 1, "lr": 0.05, "run": 0}
+    a = cifar.train_run(cfg, spec, ctx)
+    b = cifar.train_run(dataclasses.replace(cfg, measure_every=100, pairs=1), spec, ctx)
+    la, lb = (d[d.quantity.isin(["loss", "final_loss", "test_acc"])]["value"].to_numpy() for d in (a, b))
+    assert np.array_equal(la, lb)
+    assert (a.quantity == "min_cos").sum() == 4 and (b.quantity == "min_cos").sum() == 2   # epochs 0..3 vs 0, 3
+    assert ((a[a.quantity == "cos_end"]["value"].abs()) <= 1).all()

@@ -1,0 +1,220 @@
+"""CIFAR runs for Figs 2-4 and 7-15: CNN/WRN-beta-l (optional BN / skips), plain SGD, per-epoch gradient confusion.
+
+One grid point = one training run (variant, depth, width, lr, run), cached by its spec under data/.cache/runs,
+so figures that share runs (2/4/7/11, 3/8, ...) train them once. Data live on the device as uint8 tensors,
+reflect-padded once; crops, flips and normalisation happen per batch on the device.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import torch
+from torch.nn import functional as F
+
+from ...config import setting
+from ...core import confusion as conf
+from ...core import convnets
+from ...core import data as data_mod
+from ...core import sgd as sgd_mod
+from ...core.device import generator, point_seed
+from .common import cached_run, summary_rows
+
+KEYS = ["variant", "depth", "width"]
+VARIANTS = {"cnn": (False, False), "cnn-bn": (True, False), "wrn": (False, True), "wrn-bn": (True, True)}
+LABELS = {"cnn": "no BN, no skip", "cnn-bn": "with BN, no skip", "wrn": "no BN, with skip", "wrn-bn": "with BN & skip"}
+MEAN, STD = (125.3, 123.0, 113.9), (63.0, 62.1, 66.7)   # ZK per-channel statistics (0..255 scale)
+PAPER_LRS = (10.0, 3.0, 1.0, 0.3, 0.1, 0.03, 0.01, 3e-3, 1e-3, 3e-4, 1e-4, 3e-5)
+DATASETS = ("cifar10", "cifar100", "synthetic-cifar10", "synthetic-cifar100")
+
+
+@dataclass(frozen=True)
+class CifarConfig:
+    dataset: str = setting("cifar10", stated=True, size=True, choices=DATASETS,
+                           help="CIFAR-10/100; synthetic-* are labelled stand-ins of the same layout (smoke only)")
+    variants: tuple[str, ...] = setting(("cnn",), stated=True, choices=tuple(VARIANTS),
+                                        help="cnn: no BN, no skip; cnn-bn; wrn: no BN, with skip; wrn-bn")
+    depths: tuple[int, ...] = setting((16, 22, 28, 34, 40), stated=True, size=True, help="beta = 6 beta_r + 4")
+    widths: tuple[int, ...] = setting((2,), stated=True, size=True, help="width factor l (groups 16l, 32l, 64l)")
+    lrs: tuple[float, ...] = setting((0.01, 0.03, 0.1), stated=True, size=True,
+                                     help="initial lr grid (paper: 12 values 10 ... 3e-5)")
+    runs: int = setting(2, stated=True, size=True, help="independent runs per (model, lr) (paper 5)")
+    epochs: int = setting(15, stated=True, size=True, help="epochs; lr x0.1 at 40% and 80% of the steps (paper 200)")
+    train_size: int = setting(10000, stated=True, size=True,
+                              help="training images (paper 40000 = first 40000 of a fixed seed-0 permutation)")
+    pairs: int = setting(20, stated=True, size=True, help="minibatch pairs per measurement (paper 100)")
+    measure_every: int = setting(5, stated=False, size=True,
+                                 help="measure confusion every k epochs and at the last (paper 1)")
+    batch: int = setting(128, stated=True, size=True, help="SGD and measurement batch size")
+    base: int = setting(16, stated=True, size=True, help="stem channels (paper 16; smoke 4)")
+    image_size: int = setting(32, stated=True, size=True, help="image side of synthetic stand-ins (CIFAR is 32)")
+    augment: bool = setting(True, stated=True, help="4-pixel reflect pad + random crop + horizontal flip")
+    confusion_aug: str = setting("train", stated=False, choices=("train", "none"),
+                                 help="augmentation of the measured minibatches (train: what SGD sees)")
+    msra_mode: str = setting("fan_out", stated=False, choices=("fan_out", "fan_in"), help="ZK MSRinit fan mode")
+    valid_frac: float = setting(0.8, stated=True, help="an lr needs this fraction of its runs valid (4 of 5)")
+    rho_slack: float = setting(0.2, stated=True, size=True,
+                               help="rank-correlation bounds moved this far towards 0 (0.2 at reduced scale, SPEC A.8)")
+
+
+def with_defaults(name: str, **defaults) -> type:
+    """A CifarConfig subclass whose listed fields have other defaults (same metadata)."""
+    fields = [(f.name, f.type, dataclasses.field(default=defaults[f.name], metadata=f.metadata))
+              for f in dataclasses.fields(CifarConfig) if f.name in defaults]
+    return dataclasses.make_dataclass(name, fields, bases=(CifarConfig,), frozen=True)
+
+
+@functools.lru_cache(maxsize=1)
+def _data(dataset: str, train_size: int, image_size: int, root: str, device: str):
+    """(padded uint8 train (N, 3, S+8, S+8), y_train, normalised test (M, 3, S, S), y_test, classes) on device."""
+    classes = 100 if "100" in dataset else 10
+    if dataset.startswith("synthetic-"):
+        (x, y), (xt, yt) = (data_mod.synthetic((3, image_size, image_size), classes, n, s)
+                            for n, s in ((max(train_size, 256), 0), (256, 1)))
+        x, xt = (x * 255).round().to(torch.uint8), (xt * 255).round().to(torch.uint8)
+    else:
+        (x, y), (xt, yt) = data_mod.load(dataset, Path(root), True), data_mod.load(dataset, Path(root), False)
+    perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(0))[:train_size]
+    dev = torch.device(device)
+    return (sgd_mod.pad_reflect(x[perm]).to(dev), y[perm].to(dev), normalize(xt.to(dev)), yt.to(dev), classes)
+
+
+def normalize(x: torch.Tensor) -> torch.Tensor:
+    """uint8 (B, 3, H, W) -> float32, per-channel ZK mean/std."""
+    m = torch.tensor(MEAN, device=x.device).view(1, 3, 1, 1)
+    s = torch.tensor(STD, device=x.device).view(1, 3, 1, 1)
+    return (x.float() - m) / s
+
+
+def _images(xp: torch.Tensor, idx: torch.Tensor, gen: torch.Generator, augment: bool) -> torch.Tensor:
+    """Normalised training images: random crop + flip, or the centre crop."""
+    size = xp.shape[-1] - 8
+    if augment:
+        return normalize(sgd_mod.crop_flip(xp, idx, size, gen))
+    return normalize(xp[idx][..., 4:4 + size, 4:4 + size])
+
+
+def _eval(net, x, y, train_mode: bool = False) -> tuple[float, float]:
+    """(mean loss, accuracy) in chunks; train_mode uses batch statistics and restores BN buffers."""
+    buffers = {k: v.clone() for k, v in net.named_buffers()}
+    net.train(train_mode)
+    loss = correct = 0.0
+    with torch.no_grad():
+        for c in torch.arange(len(x), device=x.device).split(1000):
+            out = net(x[c])
+            loss += float(F.cross_entropy(out, y[c], reduction="sum"))
+            correct += float((out.argmax(1) == y[c]).sum())
+        for k, v in net.named_buffers():
+            v.copy_(buffers[k])
+    net.train()
+    return loss / len(x), correct / len(x)
+
+
+def build(cfg, variant: str, depth: int, width: int, classes: int, seed: int, device) -> torch.nn.Module:
+    bn, skip = VARIANTS[variant]
+    g = torch.Generator().manual_seed(point_seed(seed, {"use": "init", "variant": variant, "depth": depth,
+                                                        "width": width}))
+    return convnets.make(depth, width, bn=bn, skip=skip, classes=classes, base=cfg.base, msra_mode=cfg.msra_mode,
+                         generator=g).to(device)
+
+
+def train_run(cfg, spec: dict, ctx) -> pd.DataFrame:
+    """One SGD run with per-epoch confusion: rows of loss per epoch, cosine summaries, scalars, final cosines."""
+    dev = ctx.device
+    xp, y, xt, yt, classes = _data(cfg.dataset, cfg.train_size, cfg.image_size, str(ctx.data_root), str(dev))
+    seed = ctx.seed + spec["run"]
+    net = build(cfg, spec["variant"], spec["depth"], spec["width"], classes, seed, dev)
+    params = [p for p in net.parameters() if p.requires_grad]
+    g = generator(dev, point_seed(seed, {"use": "data"}))     # data order and augmentation: same for every lr
+    n, rows = len(y), []
+    clean = _images(xp, torch.arange(min(n, 1000), device=dev), g, False)
+    init_loss = torch.tensor([_eval(net, clean, y[:len(clean)], train_mode=True)[0]], device=dev)
+
+    def measure(epoch: int, alive=None) -> None:
+        if epoch % cfg.measure_every and epoch != cfg.epochs and (alive is None or bool(alive.all())):
+            return
+        mg = generator(dev, point_seed(seed, {"use": "measure", "epoch": epoch}))   # never the training generator
+        cos = []
+        for _ in range(cfg.pairs):
+            idx = torch.randperm(n, generator=mg, device=dev)[:2 * cfg.batch]
+            batches = [(_images(xp, i, mg, cfg.confusion_aug == "train"), y[i]) for i in idx.split(cfg.batch)]
+            gr = conf.minibatch_grads(net, F.cross_entropy, batches)
+            cos.append(conf.cosines(gr[:1], gr[1:])[0])
+        cos = torch.stack(cos).cpu()
+        rows.extend(summary_rows(cos, epoch))
+        if epoch == cfg.epochs or (alive is not None and not bool(alive.all())):
+            rows.extend({"epoch": epoch, "quantity": "cos_end", "value": float(c)} for c in cos)
+
+    def loss_fn(idx):
+        return F.cross_entropy(net(_images(xp, idx[0], g, cfg.augment)), y[idx[0]]).unsqueeze(0)
+
+    measure(0)
+    history, alive = sgd_mod.sgd(params, loss_fn, torch.tensor([spec["lr"]], device=dev), n=n, batch=cfg.batch,
+                                 steps=cfg.epochs * (n // cfg.batch), gens=[g], init_loss=init_loss, stacked=False,
+                                 on_epoch=measure, tick=lambda s: ctx.tick(f"step {s}"))
+    full, _ = _eval(net, _images(xp, torch.arange(n, device=dev), g, False), y)
+    _, acc = _eval(net, xt, yt)
+    rows += [{"epoch": e + 1, "quantity": "loss", "value": float(v)} for e, v in enumerate(history[:, 0])]
+    rows += [{"epoch": len(history), "quantity": q, "value": v} for q, v in
+             (("init_loss", float(init_loss[0])), ("final_loss", float(history[-1, 0])), ("train_loss_full", full),
+              ("test_acc", acc), ("alive", float(alive[0])))]
+    return pd.DataFrame(rows).assign(**{k: spec[k] for k in ("variant", "depth", "width", "lr", "run")})
+
+
+def grid(cfg) -> list[dict]:
+    for d in cfg.depths:
+        convnets.blocks_per_group(d)          # a bad depth is a one-line error before anything runs
+    return [{"variant": v, "depth": d, "width": w, "lr": lr, "run": r} for v in cfg.variants for d in cfg.depths
+            for w in cfg.widths for lr in cfg.lrs for r in range(cfg.runs)]
+
+
+def compute(cfg, point: dict, ctx) -> pd.DataFrame:
+    spec = {**{k: v for k, v in dataclasses.asdict(cfg).items() if k not in ("variants", "depths", "widths", "lrs",
+                                                                              "runs", "valid_frac", "rho_slack")},
+            **point}
+    df = cached_run(ctx, spec, lambda: train_run(cfg, spec, ctx))
+    return df.assign(valid_frac=cfg.valid_frac, rho_slack=cfg.rho_slack, dataset=cfg.dataset)
+
+
+def epoch_seconds(device: torch.device, train_size: int = 40000, steps: int = 10, depth: int = 16, width: int = 2,
+                  base: int = 16, batch: int = 128) -> float:
+    """Measured seconds per training epoch of CNN-depth-width on `device` (our loop: augmentation + SGD step)."""
+    net = convnets.make(depth, width, bn=False, skip=False, base=base).to(device)
+    xp = torch.randint(0, 256, (4 * batch, 3, 40, 40), dtype=torch.uint8, device=device)
+    y = torch.randint(0, 10, (4 * batch,), device=device)
+    g = generator(device, 0)
+    params = list(net.parameters())
+
+    def step():
+        idx = torch.randint(0, len(y), (batch,), device=device, generator=g)
+        loss = F.cross_entropy(net(_images(xp, idx, g, True)), y[idx])
+        grads = torch.autograd.grad(loss, params)
+        with torch.no_grad():
+            torch._foreach_add_(params, grads, alpha=-1e-3)
+    step()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    t = time.perf_counter()
+    for _ in range(steps):
+        step()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return (time.perf_counter() - t) / steps * (train_size // batch)
+
+
+def cost(cfg, device: torch.device) -> dict:
+    """Run count and device-hours: a measured CNN-16-2 epoch, scaled by beta_r l^2 (3x3 convs dominate, SPEC A.8),
+    epochs, and the measurement's 2 * pairs extra backward passes per measured epoch."""
+    runs = grid(cfg)
+    sec = epoch_seconds(device, steps=3 if device.type == "cpu" else 20)
+    per_epoch_steps = cfg.train_size // cfg.batch
+    measured = cfg.epochs // cfg.measure_every + 1
+    units = sum(convnets.blocks_per_group(r["depth"]) * r["width"] ** 2 / 8 for r in runs)   # CNN-16-2 = 8
+    scale = cfg.train_size / 40000 * (1 + 2 * cfg.pairs * measured / (per_epoch_steps * cfg.epochs))
+    hours = units * sec * cfg.epochs * scale / 3600
+    return {"runs": len(runs), "epoch_s_cnn16_2": sec, "device": device.type, "hours": hours}

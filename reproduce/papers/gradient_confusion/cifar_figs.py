@@ -1,0 +1,273 @@
+"""Figs 2-4 and 7-15: plots and claims over the CIFAR runs (cifar.py), one registration per figure."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ...claims import Claim, need
+from ...registry import Figure, register
+from . import cifar
+from .common import PAPER, band, chosen, kde_mass, kde_panel, point_stats, rho_check
+
+KEYS = cifar.KEYS
+
+
+def _x(df: pd.DataFrame) -> str:
+    return "depth" if df["depth"].nunique() > 1 else "width"
+
+
+def _title(df: pd.DataFrame) -> str:
+    name = str(df["dataset"].iloc[0])
+    pretty = name.replace("synthetic-", "").upper().replace("CIFAR", "CIFAR-")
+    return pretty + " [synthetic stand-in]" if name.startswith("synthetic") else pretty
+
+
+def _ticks(ax, xs) -> None:
+    ax.set_xticks(sorted(xs), [str(int(v)) for v in sorted(xs)])
+
+
+def _curves(ax, c: pd.DataFrame, by: str, quantity: str, label) -> None:
+    """Mean +- std over the chosen runs of `quantity` against epoch, one line per value of `by`."""
+    for i, (v, g) in enumerate(c[c.quantity == quantity].groupby(by)):
+        s = g.groupby("epoch")["value"].agg(["mean", "std"])
+        ax.plot(s.index, s["mean"], color=f"C{i}", label=label(v))
+        ax.fill_between(s.index, s["mean"] - s["std"].fillna(0), s["mean"] + s["std"].fillna(0), color=f"C{i}",
+                        alpha=0.2)
+    ax.set(xlabel="epoch")
+    ax.legend(fontsize=7)
+
+
+def _vs(ax, p: pd.DataFrame, x: str, col: str, std: str, label: str, color: str) -> None:
+    s = p.sort_values(x)
+    band(ax, s[x], s[col], s[std] if std else np.zeros(len(s)), label, color, hollow=~s["trainable"].astype(bool))
+
+
+def plot_sweep(df: pd.DataFrame, curves: bool, span: float):
+    """Training loss (curves over epochs, or final vs x), min cosine vs x, KDE of the final cosines."""
+    import matplotlib.pyplot as plt
+    x = _x(df)
+    sym = "beta" if x == "depth" else "l"
+    p, c = point_stats(df, KEYS), chosen(df, KEYS)
+    fig, axes = plt.subplots(1, 3, figsize=(14, 3.9))
+    if curves:
+        _curves(axes[0], c, x, "loss", lambda v: f"{sym} = {v}")
+        axes[0].set(yscale="log", ylabel="training loss (epoch mean)")
+    else:
+        _vs(axes[0], p, x, "loss_shown", "loss_std", "selected lr", "C0")
+        axes[0].set(yscale="log", xlabel=f"network {x} {sym}", ylabel="final training loss")
+        _ticks(axes[0], p[x])
+    _vs(axes[1], p, x, "min_cos", "min_cos_std", "selected lr", "C0")
+    axes[1].set(xlabel=f"network {x} {sym}", ylabel="min pairwise gradient cosine (end)")
+    _ticks(axes[1], p[x])
+    kde_panel(axes[2], c[c.quantity == "cos_end"], x, span, lambda v: f"{sym} = {v}")
+    model = "WRN" if (df["variant"].str.startswith("wrn")).all() else "CNN"
+    fixed = {"depth": "width", "width": "depth"}[x]
+    fig.suptitle(f"{model} on {_title(df)}: {x} sweep at {fixed} {sorted(int(v) for v in df[fixed].unique())}; "
+                 "mean ± std over valid runs of the selected lr; open marker = untrainable", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def plot_extra(df: pd.DataFrame):
+    """Final training loss vs x, test accuracy vs x, min cosine over epochs (Figs 7, 8)."""
+    import matplotlib.pyplot as plt
+    x = _x(df)
+    sym = "beta" if x == "depth" else "l"
+    p, c = point_stats(df, KEYS), chosen(df, KEYS)
+    fig, axes = plt.subplots(1, 3, figsize=(14, 3.9))
+    _vs(axes[0], p, x, "loss_shown", "loss_std", "selected lr", "C0")
+    _vs(axes[1], p, x, "acc", "acc_std", "selected lr", "C1")
+    axes[0].set(yscale="log", xlabel=f"network {x} {sym}", ylabel="final training loss")
+    axes[1].set(xlabel=f"network {x} {sym}", ylabel="test accuracy")
+    for ax in axes[:2]:
+        _ticks(ax, p[x])
+    _curves(axes[2], c, x, "min_cos", lambda v: f"{sym} = {v}")
+    axes[2].set(ylabel="min pairwise gradient cosine")
+    fig.suptitle(f"CNN on {_title(df)}: {x} sweep (selected lr, mean ± std over valid runs)", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def plot_variants(df: pd.DataFrame):
+    """Optimal final loss, min cosine and test accuracy vs depth for the four BN x skip variants (Figs 4, 15)."""
+    import matplotlib.pyplot as plt
+    p = point_stats(df, KEYS)
+    fig, axes = plt.subplots(1, 3, figsize=(14, 3.9))
+    for i, v in enumerate(k for k in cifar.VARIANTS if k in set(p.variant)):
+        s = p[p.variant == v]
+        for ax, col, std in zip(axes, ("loss_shown", "min_cos", "acc"), ("loss_std", "min_cos_std", "acc_std")):
+            _vs(ax, s, "depth", col, std, cifar.LABELS[v], f"C{i}")
+    for ax, lab in zip(axes, ("optimal final training loss", "min pairwise gradient cosine (end)", "test accuracy")):
+        ax.set(xlabel="network depth beta", ylabel=lab)
+        _ticks(ax, p["depth"])
+        ax.legend(fontsize=7)
+    axes[0].set_yscale("log")
+    fig.suptitle(f"BN x skip on {_title(df)}, width {sorted(int(v) for v in df.width.unique())}; open marker = "
+                 "untrainable", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def _rho(col: str, bound: float, x: str | None = None, where: dict | None = None):
+    return lambda df: rho_check(df, KEYS, x or _x(df), col, bound, where=where)
+
+
+def _gap(df):
+    x = _x(df)
+    p = point_stats(df, KEYS).sort_values(x)
+    need(len(p) >= 2, "needs two points")
+    lo, hi = p.iloc[0], p.iloc[-1]
+    margin = max(lo.min_cos_std, hi.min_cos_std)
+    value = float(lo.min_cos - hi.min_cos)
+    return value, f"> {margin:.3g} (min-cos at {x} {int(lo[x])} minus at {int(hi[x])}, > the larger std)", \
+        value > margin
+
+
+def _all_trainable(df):
+    p = point_stats(df, KEYS)
+    bad = p[~p.trainable | ~(p.loss < p.loss0)]
+    return len(bad), f"== 0 points without a valid lr or not below their initial loss (of {len(p)})", len(bad) == 0
+
+
+def _cos_sane(df):
+    cos = df[df.quantity == "cos_end"]
+    need(len(cos) > 0, "no final cosines")
+    v = cos["value"].dropna()
+    outside = int(((v < -1 - 1e-9) | (v > 1 + 1e-9)).sum())
+    mass = kde_mass(chosen(df, KEYS).query("quantity == 'cos_end'")[["depth", "width", "variant", "value"]])
+    return mass, f"<= 0.02 (|KDE integral - 1|); cosines outside [-1, 1]: {outside}", mass <= 0.02 and outside == 0
+
+
+def _extreme(col: str, better: str):
+    """Claim for Figs 13/14: the widest point beats the narrowest (higher min-cos, lower loss, lower std)."""
+    def check(df):
+        p = point_stats(df, KEYS).sort_values("width")
+        need(p["width"].nunique() >= 2, "needs two widths")
+        lo, hi = p.iloc[0], p.iloc[-1]
+        d = float(hi[col] - lo[col])
+        holds = d > 0 if better == "higher" else d < 0
+        return d, f"{'>' if better == 'higher' else '<'} 0 ({col} at width {int(hi.width)} minus {int(lo.width)})", holds
+    return check
+
+
+def _variants_deep(df):
+    p = point_stats(df, KEYS)
+    deep = sorted(d for d in p.depth.unique() if d >= 52)
+    need(deep and p.variant.nunique() == 4, "needs the four variants at a depth >= 52")
+    wins = 0
+    for d in deep:
+        s = p[p.depth == d].set_index("variant")
+        wins += int(s.min_cos.idxmax() == "wrn-bn" and s.loss_shown.idxmin() == "wrn-bn")
+    return wins, f"== {len(deep)} depths >= 52 where BN & skip has the highest min-cos and lowest loss", \
+        wins == len(deep)
+
+
+def _range(df):
+    p = point_stats(df, KEYS)
+    need(p.variant.nunique() == 4 and p.depth.nunique() >= 2, "needs the four variants at two depths")
+    r = p.groupby("variant")["min_cos"].agg(lambda s: s.max() - s.min())
+    others = float(r.drop("wrn-bn").min())
+    return float(r["wrn-bn"]), f"< {0.5 * others:.3g} (0.5 x the smallest min-cos range of the other variants)", \
+        r["wrn-bn"] < 0.5 * others
+
+
+def _acc_kept(df):
+    p = point_stats(df, KEYS)
+    s = p[p.variant == "wrn-bn"].sort_values("depth")
+    need(len(s) >= 2, "needs BN & skip at two depths")
+    d = float(s.acc.iloc[-1] - s.acc.iloc[0])
+    return d, f">= -0.02 (test accuracy, BN & skip, depth {int(s.depth.iloc[-1])} minus {int(s.depth.iloc[0])})", \
+        d >= -0.02
+
+
+def _no_nan_curves(df):
+    m = df[df.quantity == "min_cos"]
+    need(len(m) > 0, "no min-cos rows")
+    bad = int(chosen(df, KEYS).query("quantity == 'min_cos'")["value"].isna().sum())
+    return bad, "== 0 NaN min-cos values in the selected runs' curves", bad == 0
+
+
+def _acc_range(df):
+    need(float(df["rho_slack"].iloc[0]) == 0, "paper scale only")
+    a = point_stats(df, KEYS)["acc"]
+    return float(a.min()), f"in [0.78, 0.95] (test accuracy of every width; max {a.max():.3f})", \
+        0.78 <= a.min() and a.max() <= 0.95
+
+
+DEPTH = (Claim("a-loss", "Deeper -> higher final training loss", _rho("loss", 0.8)),
+         Claim("b-mincos", "Deeper -> more negative min gradient cosine", _rho("min_cos", -0.8)),
+         Claim("b-gap", "Min cosine at the deepest is below the shallowest by more than a std", _gap),
+         Claim("c-spread", "Deeper -> cosines concentrate less around 0 (larger pooled std)", _rho("pooled_std", 0.8)))
+SANE = (Claim("d-trainable", "Every depth trains below its initial loss", _all_trainable),
+        Claim("e-cosines", "Cosines in [-1, 1]; KDE integrates to 1", _cos_sane))
+WIDTH = (Claim("a-loss", "Wider -> lower final training loss", _rho("loss", -0.8)),
+         Claim("b-mincos", "Wider -> less negative min gradient cosine", _rho("min_cos", 0.8)),
+         Claim("c-spread", "Wider -> cosines concentrate more around 0", _rho("pooled_std", -0.8)))
+VARIANTS = (Claim("a-bn-skip-best", "With BN & skip: highest min-cos and lowest loss at depth >= 52", _variants_deep),
+            *(Claim(f"b-mincos-{v}", f"{cifar.LABELS[v]}: deeper -> more negative min cosine",
+                    _rho("min_cos", -0.6, "depth", {"variant": v})) for v in ("cnn", "cnn-bn", "wrn")),
+            Claim("c-bn-skip-flat", "With BN & skip the min cosine barely moves with depth", _range))
+
+SMOKE_DEPTH = {"depths": (10, 16)}
+SMOKE_WIDTH = {"depths": (10,), "widths": (1, 2)}
+SMOKE = {"image_size": 16, "base": 4, "epochs": 2, "lrs": (0.03,), "runs": 2, "pairs": 5, "batch": 32,
+         "train_size": 256, "measure_every": 1}
+PAPER_SIZES = {"lrs": cifar.PAPER_LRS, "runs": 5, "epochs": 200, "train_size": 40000, "pairs": 100,
+               "measure_every": 1, "rho_slack": 0.0}
+ALL_DEPTHS = (16, 22, 28, 34, 40, 52, 76, 100)
+
+
+def _register(key, title, cls, plot, claims, smoke, paper, runtime):
+    ds = cls().dataset
+    register(Figure(PAPER, key, title, cls, cifar.grid, cifar.compute, plot, claims,
+                    presets={"smoke": {**SMOKE, **smoke, "dataset": f"synthetic-{ds}"}, "paper": {**PAPER_SIZES, **paper}},
+                    runtime=runtime, cost=cifar.cost))
+
+
+for ds, n in (("cifar10", ""), ("cifar100", "100")):
+    c = "C-100" if n else "C-10"
+    depth_cls = cifar.with_defaults(f"Depth{c}", dataset=ds)
+    width_cls = cifar.with_defaults(f"Width{c}", dataset=ds, depths=(16,), widths=(2, 4, 6))
+    wrn_depth = cifar.with_defaults(f"WrnDepth{c}", dataset=ds, variants=("wrn",), depths=(16, 28, 52))
+    wrn_width = cifar.with_defaults(f"WrnWidth{c}", dataset=ds, variants=("wrn",), depths=(16,), widths=(2, 4, 6))
+    variants = cifar.with_defaults(f"Variants{c}", dataset=ds, variants=tuple(cifar.VARIANTS), depths=(16, 28, 52))
+    gpu = {"smoke": "20 s", "default": "GPU (<= 20 min on one H100)", "paper": "see --dry-run"}
+    if not n:
+        _register("fig2", "Depth: CNN-beta-2 on CIFAR-10 (loss curves, min cosine, KDE)", depth_cls,
+                  lambda df: plot_sweep(df, True, 0.4), DEPTH + SANE, SMOKE_DEPTH, {}, gpu)
+        _register("fig3", "Width: CNN-16-l on CIFAR-10 (loss curves, min cosine, KDE)", width_cls,
+                  lambda df: plot_sweep(df, True, 0.15), WIDTH, SMOKE_WIDTH, {"widths": (2, 3, 4, 5, 6)}, gpu)
+        _register("fig4", "BN x skip: CNN/WRN-beta-2 on CIFAR-10 (loss, min cosine, test accuracy vs depth)", variants,
+                  plot_variants, VARIANTS + (Claim("d-acc-kept", "BN & skip keeps test accuracy at depth", _acc_kept),),
+                  SMOKE_DEPTH, {"depths": ALL_DEPTHS}, gpu)
+        _register("fig7", "Depth, extra panels: CNN-beta-2 on CIFAR-10 (loss, test accuracy, min cosine per epoch)",
+                  depth_cls, plot_extra,
+                  (Claim("a-acc", "Deeper -> lower test accuracy", _rho("acc", -0.6)), DEPTH[1],
+                   Claim("c-curves", "Min-cos curves recorded without NaN", _no_nan_curves)), SMOKE_DEPTH, {}, gpu)
+        _register("fig8", "Width, extra panels: CNN-16-l on CIFAR-10 (loss, test accuracy, min cosine per epoch)",
+                  width_cls, plot_extra,
+                  (Claim("a-acc", "Wider -> higher test accuracy", _rho("acc", 0.6)),
+                   Claim("b-acc-range", "Test accuracy of a correct pipeline (paper scale)", _acc_range)),
+                  SMOKE_WIDTH, {"widths": (2, 3, 4, 5, 6)}, gpu)
+    else:
+        _register("fig9", "Depth: CNN-beta-2 on CIFAR-100 (final loss, min cosine, KDE)", depth_cls,
+                  lambda df: plot_sweep(df, False, 0.4), DEPTH, SMOKE_DEPTH, {}, gpu)
+        _register("fig10", "Width: CNN-16-l on CIFAR-100 (final loss, min cosine, KDE)", width_cls,
+                  lambda df: plot_sweep(df, False, 0.10),
+                  (Claim("a-loss", "Wider -> lower final training loss", _rho("loss", -0.6)), WIDTH[2]),
+                  SMOKE_WIDTH, {"widths": (2, 3, 4, 5, 6)}, gpu)
+        _register("fig15", "BN x skip on CIFAR-100 (loss, min cosine, test accuracy vs depth)", variants,
+                  plot_variants, VARIANTS, SMOKE_DEPTH, {"depths": ALL_DEPTHS}, gpu)
+    fig_d, fig_w = ("fig11", "fig13") if not n else ("fig12", "fig14")
+    _register(fig_d, f"Depth: WRN-beta-2 (no BN) on CIFAR-{n or 10} (final loss, min cosine, KDE)", wrn_depth,
+              lambda df: plot_sweep(df, False, 0.4),
+              (Claim("a-mincos", "Deeper -> more negative min gradient cosine", _rho("min_cos", -0.8)),
+               Claim("b-loss", "Deeper -> higher final training loss", _rho("loss", 0.6)),
+               Claim("c-spread", "Deeper -> larger pooled cosine std", _rho("pooled_std", 0.6))),
+              SMOKE_DEPTH, {"depths": ALL_DEPTHS}, gpu)
+    _register(fig_w, f"Width: WRN-16-l (no BN) on CIFAR-{n or 10} (final loss, min cosine, KDE)", wrn_width,
+              lambda df: plot_sweep(df, False, 0.15),
+              (Claim("a-mincos", "Widest has a higher min cosine than narrowest", _extreme("min_cos", "higher")),
+               Claim("b-loss", "Widest has a lower final loss than narrowest", _extreme("loss", "lower")),
+               Claim("c-spread", "Widest has a smaller pooled cosine std", _extreme("pooled_std", "lower"))),
+              SMOKE_WIDTH, {"widths": (2, 3, 4, 5, 6)}, gpu)
