@@ -8,7 +8,7 @@ Claims checked (SPEC-003-004 Part A), each against this tool's own CSVs:
 - Figs 5, 6: the same depth / width trends for linear and tanh MLPs on MNIST (Glorot and LeCun init).
 Gradient confusion = pairwise cosines of minibatch gradients, measured on its own random generator.
 """
-from . import cifar, cifar_figs, common, fig1, mlp
+from . import bench, cifar, cifar_figs, common, fig1, mlp
 from .fig1 import FIG1_CLAIMS, Fig1Config, fig1_compute, fig1_grid, fig1_plot
 
-__all__ = ["cifar", "cifar_figs", "common", "fig1", "mlp", "FIG1_CLAIMS", "Fig1Config", "fig1_compute", "fig1_grid", "fig1_plot"]
+__all__ = ["bench", "cifar", "cifar_figs", "common", "fig1", "mlp", "FIG1_CLAIMS", "Fig1Config", "fig1_compute", "fig1_grid", "fig1_plot"]

@@ -123,6 +123,18 @@ def build(cfg, variant: str, depth: int, width: int, classes: int, seed: int, de
                          generator=g).to(device)
 
 
+def pair_cosines(net, xp: torch.Tensor, y: torch.Tensor, pairs: int, batch: int, gen: torch.Generator,
+                 augment: bool) -> torch.Tensor:
+    """cos(g(S_a), g(S_b)) for `pairs` pairs of disjoint minibatches drawn with `gen`: (pairs,) on the CPU."""
+    cos = []
+    for _ in range(pairs):
+        idx = torch.randperm(len(y), generator=gen, device=y.device)[:2 * batch]
+        batches = [(_images(xp, i, gen, augment), y[i]) for i in idx.split(batch)]
+        gr = conf.minibatch_grads(net, F.cross_entropy, batches)
+        cos.append(conf.cosines(gr[:1], gr[1:])[0])
+    return torch.stack(cos).cpu()
+
+
 def train_run(cfg, spec: dict, ctx) -> pd.DataFrame:
     """One SGD run with per-epoch confusion: rows of loss per epoch, cosine summaries, scalars, final cosines."""
     dev = ctx.device
@@ -139,13 +151,7 @@ def train_run(cfg, spec: dict, ctx) -> pd.DataFrame:
         if epoch % cfg.measure_every and epoch != cfg.epochs and (alive is None or bool(alive.all())):
             return
         mg = generator(dev, point_seed(seed, {"use": "measure", "epoch": epoch}))   # never the training generator
-        cos = []
-        for _ in range(cfg.pairs):
-            idx = torch.randperm(n, generator=mg, device=dev)[:2 * cfg.batch]
-            batches = [(_images(xp, i, mg, cfg.confusion_aug == "train"), y[i]) for i in idx.split(cfg.batch)]
-            gr = conf.minibatch_grads(net, F.cross_entropy, batches)
-            cos.append(conf.cosines(gr[:1], gr[1:])[0])
-        cos = torch.stack(cos).cpu()
+        cos = pair_cosines(net, xp, y, cfg.pairs, cfg.batch, mg, cfg.confusion_aug == "train")
         rows.extend(summary_rows(cos, epoch))
         if epoch == cfg.epochs or (alive is not None and not bool(alive.all())):
             rows.extend({"epoch": epoch, "quantity": "cos_end", "value": float(c)} for c in cos)
