@@ -118,9 +118,9 @@ def _dry_run(figs: list[registry.Figure], preset: str, device: str, sets: list[s
             continue
         with console.status(f"timing a few training steps on {dev}"):
             est = fig.cost(cfg, dev)
-        console.print(f"{_short(fig.paper, fig.key)} ({preset}): {est['runs']} training runs; measured CNN-16-2 "
-                      f"epoch (40k images) {est['epoch_s_cnn16_2']:.3g} s on {dev} -> estimated "
-                      f"{est['hours']:.3g} {dev.type.upper()}-hours on this device (sequential, no early abort)")
+        console.print(f"{_short(fig.paper, fig.key)} ({preset}): {est['runs']} training runs; from {est['basis']} "
+                      f"on {dev} -> estimated {est['hours']:.3g} {dev.type.upper()}-hours on this device "
+                      "(sequential, no early abort)")
 
 
 @app.command("figure")

@@ -133,6 +133,40 @@ def mlp_compute(cfg: MlpConfig, point: dict, ctx) -> pd.DataFrame:
                                      dataset=cfg.dataset)
 
 
+def _step_seconds(depth: int, width: int, runs: int, device: torch.device, steps: int = 3) -> float:
+    """Measured seconds of one stacked SGD step (forward + backward + update) of `runs` MLP-depth-width."""
+    import time
+    params = stacked_mlp.init(depth, width, ["glorot"] * runs, list(range(runs)), device=device)
+    x = torch.randn(runs, 128, 784, device=device)
+    y = torch.randint(0, 10, (runs, 128), device=device)
+    tanh = torch.ones(runs, dtype=torch.bool, device=device)
+    times = []
+    for _ in range(steps + 1):
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        t = time.perf_counter()
+        grads = torch.autograd.grad(stacked_mlp.losses(params, x, y, tanh).sum(), params)
+        with torch.no_grad():
+            torch._foreach_add_(params, grads, alpha=-1e-3)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        times.append(time.perf_counter() - t)
+    return min(times[1:])
+
+
+def mlp_cost(cfg: MlpConfig, device: torch.device) -> dict:
+    """Device-hours from two measured stacked steps: per layer a + b * width^2 (launch-bound + flop-bound)."""
+    per_point = len(cfg.acts) * len(cfg.inits) * len(cfg.lrs) * cfg.runs
+    r = min(cfg.stack, per_point)
+    small, big = _step_seconds(8, 8, r, device) / 9, _step_seconds(8, 256, r, device) / 9
+    b = max(big - small, 0.0) / 256 ** 2
+    sec = sum(math.ceil(per_point / r) * (p["depth"] + 1) * (small + b * p["width"] ** 2) * (cfg.steps + 2 * cfg.pairs)
+              for p in mlp_grid(cfg))
+    return {"runs": per_point * len(mlp_grid(cfg)), "hours": sec / 3600,
+            "basis": f"stacked steps of {r} runs timed at widths 8 and 256 (per layer {small * 1e3:.2g} ms + "
+                     f"{b * 1e9:.2g} ns x width^2)"}
+
+
 def _x(df: pd.DataFrame) -> str:
     return "depth" if df["depth"].nunique() > 1 else "width"
 
@@ -220,9 +254,9 @@ register(Figure(PAPER, "fig5", "MLP-beta-100 on MNIST: final loss and min gradie
                 Fig5Config, mlp_grid, mlp_compute, mlp_plot, _claims("depth", 1, 1000),
                 presets={"smoke": {**SMOKE, "depths": (3, 10, 30), "widths": (16,)},
                          "paper": {**PAPER_SIZES, "depths": (3, 10, 30, 100, 300, 1000)}},
-                runtime={"smoke": "10 s", "default": "~15 min CPU", "paper": "~3 GPU-h (stacked)"}))
+                runtime={"smoke": "10 s", "default": "~15 min CPU", "paper": "see --dry-run"}, cost=mlp_cost))
 register(Figure(PAPER, "fig6", "MLP-beta-l on MNIST: final loss and min gradient cosine vs width (8 panels)",
                 Fig6Config, mlp_grid, mlp_compute, mlp_plot, _claims("width", -1, 10),
                 presets={"smoke": {**SMOKE, "depths": (6,), "widths": (8, 32)},
                          "paper": {**PAPER_SIZES, "depths": (300,), "widths": (10, 30, 100, 300, 1000)}},
-                runtime={"smoke": "10 s", "default": "~20 min CPU", "paper": "~40 GPU-h"}))
+                runtime={"smoke": "10 s", "default": "~20 min CPU", "paper": "see --dry-run"}, cost=mlp_cost))
