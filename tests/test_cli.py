@@ -59,7 +59,11 @@ def test_smoke_every_figure(paper, key, tmp_path):
     ["figure", "1", "--paper", "norm", "--set", "dtype=float16"],
     ["figure", "1", "--paper", "norm", "--set", "widths"],
     ["figure", "1", "--paper", "norm", "--device", "tpu"],
-    ["figure", "2", "--paper", "confusion"],  # not implemented yet
+    ["confusion", "fig9", "--data-root", "nowhere"],  # CIFAR-100 missing
+    ["confusion", "fig16"],
+    ["confusion", "fig2", "--preset", "smoke", "--set", "depths=17"],  # not 6 beta_r + 4
+    ["confusion", "fig2", "--preset", "smoke", "--set", "variants=resnet"],
+    ["confusion", "fig3", "--preset", "paper", "--dry-run", "--set", "depths=12"],
     ["bridge", "fig2", "--data-root", "nowhere"],  # CIFAR-100 (and MNIST) missing: one line, nothing written
     ["bridge", "fig6", "--preset", "smoke", "--set", "panels=mlp"],  # one dataset per panel
     ["bridge", "fig4", "--preset", "smoke", "--set", "image_size=8"],  # VGG needs 32 x 32
@@ -70,6 +74,14 @@ def test_smoke_every_figure(paper, key, tmp_path):
 def test_bad_input_exits_2_and_writes_nothing(args, tmp_path):
     res = repro(*args, "--out", tmp_path)
     assert res.exit_code == 2, res.output
+    assert files_under(tmp_path) == []
+
+
+def test_dry_run_prints_a_cost_and_writes_nothing(tmp_path):
+    res = repro("figure", "4", "--paper", "confusion", "--preset", "smoke", "--dry-run", "--device", "cpu",
+                "--out", tmp_path)
+    assert res.exit_code == 0, res.output
+    assert "8 training runs" in res.output and "CPU-hours" in res.output   # 4 variants x 2 depths x 1 run
     assert files_under(tmp_path) == []
 
 

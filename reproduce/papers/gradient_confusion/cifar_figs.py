@@ -209,6 +209,7 @@ VARIANTS = (Claim("a-bn-skip-best", "With BN & skip: highest min-cos and lowest 
             Claim("c-bn-skip-flat", "With BN & skip the min cosine barely moves with depth", _range))
 
 SMOKE_DEPTH = {"depths": (10, 16)}
+SMOKE_VARIANTS = {"depths": (10, 16), "runs": 1}
 SMOKE_WIDTH = {"depths": (10,), "widths": (1, 2)}
 SMOKE = {"image_size": 16, "base": 4, "epochs": 2, "lrs": (0.03,), "runs": 2, "pairs": 5, "batch": 32,
          "train_size": 256, "measure_every": 1}
@@ -239,7 +240,7 @@ for ds, n in (("cifar10", ""), ("cifar100", "100")):
                   lambda df: plot_sweep(df, True, 0.15), WIDTH, SMOKE_WIDTH, {"widths": (2, 3, 4, 5, 6)}, gpu)
         _register("fig4", "BN x skip: CNN/WRN-beta-2 on CIFAR-10 (loss, min cosine, test accuracy vs depth)", variants,
                   plot_variants, VARIANTS + (Claim("d-acc-kept", "BN & skip keeps test accuracy at depth", _acc_kept),),
-                  SMOKE_DEPTH, {"depths": ALL_DEPTHS}, gpu)
+                  SMOKE_VARIANTS, {"depths": ALL_DEPTHS}, gpu)
         _register("fig7", "Depth, extra panels: CNN-beta-2 on CIFAR-10 (loss, test accuracy, min cosine per epoch)",
                   depth_cls, plot_extra,
                   (Claim("a-acc", "Deeper -> lower test accuracy", _rho("acc", -0.6)), DEPTH[1],
@@ -257,7 +258,7 @@ for ds, n in (("cifar10", ""), ("cifar100", "100")):
                   (Claim("a-loss", "Wider -> lower final training loss", _rho("loss", -0.6)), WIDTH[2]),
                   SMOKE_WIDTH, {"widths": (2, 3, 4, 5, 6)}, gpu)
         _register("fig15", "BN x skip on CIFAR-100 (loss, min cosine, test accuracy vs depth)", variants,
-                  plot_variants, VARIANTS, SMOKE_DEPTH, {"depths": ALL_DEPTHS}, gpu)
+                  plot_variants, VARIANTS, SMOKE_VARIANTS, {"depths": ALL_DEPTHS}, gpu)
     fig_d, fig_w = ("fig11", "fig13") if not n else ("fig12", "fig14")
     _register(fig_d, f"Depth: WRN-beta-2 (no BN) on CIFAR-{n or 10} (final loss, min cosine, KDE)", wrn_depth,
               lambda df: plot_sweep(df, False, 0.4),

@@ -241,8 +241,8 @@ class Fig5Config(MlpConfig):
 
 @dataclass(frozen=True)
 class Fig6Config(MlpConfig):
-    depths: tuple[int, ...] = setting((30,), stated=True, size=True,
-                                      help="beta (paper 300; default 30 so width 300 fits a 2-core CPU)")
+    depths: tuple[int, ...] = setting((20,), stated=True, size=True,
+                                      help="beta (paper 300; default 20 so width 300 fits a 2-core CPU)")
     widths: tuple[int, ...] = setting((10, 30, 100, 300), stated=True, size=True,
                                       help="l (paper 10..1000)")
 
