@@ -182,6 +182,9 @@ def compute(cfg, point: dict, ctx) -> pd.DataFrame:
     spec = {**{k: v for k, v in dataclasses.asdict(cfg).items() if k not in ("variants", "depths", "widths", "lrs",
                                                                               "runs", "valid_frac", "rho_slack")},
             **point}
+    bn, skip = VARIANTS[point["variant"]]
+    ctx.notes["parameters"] = convnets.param_count(point["depth"], point["width"], bn=bn, skip=skip, base=cfg.base,
+                                                   classes=100 if "100" in cfg.dataset else 10)
     df = cached_run(ctx, spec, lambda: train_run(cfg, spec, ctx))
     return df.assign(valid_frac=cfg.valid_frac, rho_slack=cfg.rho_slack, dataset=cfg.dataset)
 
