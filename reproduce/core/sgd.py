@@ -52,20 +52,20 @@ def sgd(params: list[torch.Tensor], loss_fn: Callable[[torch.Tensor], torch.Tens
     alive = torch.ones_like(lr, dtype=torch.bool)
     strikes = torch.zeros_like(lr, dtype=torch.long)
     history, step = [], 0
+    lr0 = None if stacked else float(lr[0])          # a Python float: no device sync per step
     for epoch in range(1, math.ceil(steps / per_epoch) + 1):
         perm = torch.stack([torch.randperm(n, generator=g, device=g.device) for g in gens]).to(dev)
         total, k = torch.zeros_like(lr), 0
         while k < per_epoch and step < steps:
             loss = loss_fn(perm[:, k * batch:(k + 1) * batch])
             grads = torch.autograd.grad(loss.sum(), params)
-            eta = lr * lr_factor(step, steps, drops)
             with torch.no_grad():
                 if stacked:
-                    eta = eta * alive
+                    eta = lr * lr_factor(step, steps, drops) * alive
                     for p, g in zip(params, grads):
                         p.sub_(eta.view(-1, *([1] * (p.ndim - 1))) * g)
                 else:
-                    torch._foreach_add_(params, grads, alpha=-float(eta[0]))
+                    torch._foreach_add_(params, grads, alpha=-lr0 * lr_factor(step, steps, drops))
             total += loss.detach()
             k, step = k + 1, step + 1
             if tick is not None and step % 100 == 0:
