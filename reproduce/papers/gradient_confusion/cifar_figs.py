@@ -7,7 +7,7 @@ import pandas as pd
 from ...claims import Claim, need
 from ...registry import Figure, register
 from . import cifar
-from .common import PAPER, band, chosen, kde_mass, kde_panel, point_stats, rho_check
+from .common import PAPER, band, chosen, log_y, kde_mass, kde_panel, point_stats, rho_check
 
 KEYS = cifar.KEYS
 
@@ -51,10 +51,12 @@ def plot_sweep(df: pd.DataFrame, curves: bool, span: float):
     fig, axes = plt.subplots(1, 3, figsize=(14, 3.9))
     if curves:
         _curves(axes[0], c, x, "loss", lambda v: f"{sym} = {v}")
-        axes[0].set(yscale="log", ylabel="training loss (epoch mean)")
+        log_y(axes[0])
+        axes[0].set(ylabel="training loss (epoch mean)")
     else:
         _vs(axes[0], p, x, "loss_shown", "loss_std", "selected lr", "C0")
-        axes[0].set(yscale="log", xlabel=f"network {x} {sym}", ylabel="final training loss")
+        log_y(axes[0])
+        axes[0].set(xlabel=f"network {x} {sym}", ylabel="final training loss")
         _ticks(axes[0], p[x])
     _vs(axes[1], p, x, "min_cos", "min_cos_std", "selected lr", "C0")
     axes[1].set(xlabel=f"network {x} {sym}", ylabel="min pairwise gradient cosine (end)")
@@ -77,7 +79,8 @@ def plot_extra(df: pd.DataFrame):
     fig, axes = plt.subplots(1, 3, figsize=(14, 3.9))
     _vs(axes[0], p, x, "loss_shown", "loss_std", "selected lr", "C0")
     _vs(axes[1], p, x, "acc", "acc_std", "selected lr", "C1")
-    axes[0].set(yscale="log", xlabel=f"network {x} {sym}", ylabel="final training loss")
+    log_y(axes[0])
+    axes[0].set(xlabel=f"network {x} {sym}", ylabel="final training loss")
     axes[1].set(xlabel=f"network {x} {sym}", ylabel="test accuracy")
     for ax in axes[:2]:
         _ticks(ax, p[x])
@@ -101,7 +104,7 @@ def plot_variants(df: pd.DataFrame):
         ax.set(xlabel="network depth beta", ylabel=lab)
         _ticks(ax, p["depth"])
         ax.legend(fontsize=7)
-    axes[0].set_yscale("log")
+    log_y(axes[0])
     fig.suptitle(f"BN x skip on {_title(df)}, width {sorted(int(v) for v in df.width.unique())}; open marker = "
                  "untrainable", fontsize=9)
     fig.tight_layout()

@@ -138,6 +138,14 @@ def band(ax, x, mean, std, label: str, color: str, hollow=None, **kw) -> None:
         ax.plot(x[h], mean[h], "o", mfc="white", mec=color, ms=9, zorder=5)
 
 
+def log_y(ax) -> None:
+    """Log y axis that labels minor ticks too, so a range inside one decade still has numbers."""
+    from matplotlib import ticker
+    ax.set_yscale("log")
+    ax.yaxis.set_minor_formatter(ticker.LogFormatterSciNotation(labelOnlyBase=False, minor_thresholds=(2, 0.5)))
+    ax.tick_params(axis="y", which="minor", labelsize=7)
+
+
 def kde_panel(ax, end: pd.DataFrame, series: str, span: float, label: Callable[[object], str]) -> None:
     """One KDE of the pooled final cosines per value of `series`, evaluated on 512 points over [-span, span]."""
     grid = np.linspace(-span, span, 512)

@@ -19,7 +19,7 @@ from ...core import sgd as sgd_mod
 from ...core import stacked_mlp
 from ...core.device import point_seed
 from ...registry import Figure, register
-from .common import PAPER, band, point_stats, rho_check, select, summary_rows
+from .common import PAPER, band, log_y, point_stats, rho_check, select, summary_rows
 
 KEYS = ["act", "init", "depth", "width"]
 PAPER_LRS = (1.0, 0.1, 1e-2, 1e-3, 1e-4, 1e-5, 1e-6)
@@ -171,6 +171,7 @@ def _x(df: pd.DataFrame) -> str:
 
 
 def mlp_plot(df: pd.DataFrame):
+    import matplotlib
     import matplotlib.pyplot as plt
     x = _x(df)
     p = point_stats(df, KEYS)
@@ -181,15 +182,18 @@ def mlp_plot(df: pd.DataFrame):
     for j, (a, i) in enumerate(combos):
         s = p[(p.act == a) & (p.init == i)].sort_values(x)
         band(axes[0, j], s[x], s["loss_shown"], s["loss_std"], "selected lr", f"C{j}", hollow=~s["trainable"])
+        for xv, yv, lr in zip(s[x], s["loss_shown"], s["lr"]):
+            axes[0, j].annotate(f"lr {lr:g}", (xv, yv), textcoords="offset points", xytext=(4, -10), fontsize=6)
         band(axes[1, j], s[x], s["min_cos"], s["min_cos_std"], "selected lr", f"C{j}", hollow=~s["trainable"])
         name = "linear" if a == "identity" else "tanh"
-        axes[0, j].set(xscale="log", yscale="log", title=f"{name}, {i.capitalize()}: final training loss",
+        log_y(axes[0, j])
+        axes[0, j].set(xscale="log", title=f"{name}, {i.capitalize()}: final training loss",
                        ylabel="final training loss")
         axes[1, j].set(xscale="log", xlabel=f"network {x}" + (" beta" if x == "depth" else " l"),
                        ylabel="min pairwise gradient cosine", title=f"{name}, {i.capitalize()}: min cosine")
         for ax in axes[:, j]:
             ax.set_xticks(sorted(s[x]), [str(int(v)) for v in sorted(s[x])])
-            ax.minorticks_off()
+            ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
     fig.suptitle(f"MLP on MNIST{stand_in}: {x} sweep at {other} {[int(v) for v in sorted(df[other].unique())]}; mean ± std over valid runs "
                  "of the selected lr; open marker = untrainable (initial loss shown)", fontsize=9)
     fig.tight_layout()
