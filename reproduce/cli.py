@@ -86,12 +86,16 @@ def _run_many(figs: list[registry.Figure], preset: str, device: str, seed: int, 
               out: Path, data_root: Path | None, force: bool, plot_only: bool, skip_missing: bool = False) -> None:
     runnable = []
     for fig in figs:  # validate everything first: bad input writes nothing
-        cfg, _ = runner.prepare(fig, preset, sets or [], device)
+        cfg, dev = runner.prepare(fig, preset, sets or [], device)
         root = data_mod.data_root(data_root, out)
         missing = [n for n in (*fig.datasets, *runner.config_datasets(cfg)) if data_mod.locate(n, root) is None]
         if missing and skip_missing and not plot_only:
             console.print(f"[yellow]skipped {fig.paper} {fig.key}: dataset {', '.join(missing)} not found under "
                           f"{root} (see `repro data status`)[/]")
+            continue
+        if skip_missing and not plot_only and preset in fig.gpu_presets and dev.type == "cpu":
+            console.print(f"[yellow]skipped {fig.paper} {fig.key}: the {preset} preset needs a GPU; run "
+                          f"`repro {_short(fig.paper, fig.key)} --preset {preset}` to force it on the CPU[/]")
             continue
         runnable.append(fig)
     figs = runnable

@@ -60,6 +60,7 @@ class Figure:
     presets: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     datasets: tuple[str, ...] = ()
     runtime: Mapping[str, str] = field(default_factory=dict)
+    gpu_presets: tuple[str, ...] = ()  # presets too big for a CPU: `repro all` skips them there (one line each)
     cost: Callable[[Any, Any], dict] | None = None  # cost(cfg, device) -> {"runs", "hours", ...} for --dry-run
 
     def preset(self, name: str) -> Mapping[str, Any]:

@@ -225,7 +225,7 @@ def _register(key, title, cls, plot, claims, smoke, paper, runtime):
     ds = cls().dataset
     register(Figure(PAPER, key, title, cls, cifar.grid, cifar.compute, plot, claims,
                     presets={"smoke": {**SMOKE, **smoke, "dataset": f"synthetic-{ds}"}, "paper": {**PAPER_SIZES, **paper}},
-                    runtime=runtime, cost=cifar.cost))
+                    runtime=runtime, cost=cifar.cost, gpu_presets=("default", "paper")))
 
 
 for ds, n in (("cifar10", ""), ("cifar100", "100")):

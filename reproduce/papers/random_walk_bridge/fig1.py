@@ -143,4 +143,5 @@ register(Figure(PAPER, "fig1", "Outputs and exact gradients along one path (ResN
                 presets={"smoke": {"dataset": "synthetic-cifar100", "depth": 18, "width": 1 / 32, "steps": 20, "image_size": 8,
                                    "points": 101, "components": 10, "grid": 32}},
                 runtime={"smoke": "10 s", "default": "not run yet (GPU; needs CIFAR-100 or --set dataset=cifar10)",
-                         "paper": "not run yet"}))
+                         "paper": "not run yet"},
+                gpu_presets=("default", "paper")))
