@@ -147,7 +147,10 @@ def log_y(ax) -> None:
 
 
 def kde_panel(ax, end: pd.DataFrame, series: str, span: float, label: Callable[[object], str]) -> None:
-    """One KDE of the pooled final cosines per value of `series`, evaluated on 512 points over [-span, span]."""
+    """One KDE of the pooled final cosines per value of `series`, on 512 points over [-span, span] (the paper's
+    panel range), widened to the largest |cosine| so no mass is cut off."""
+    v = end["value"].abs()
+    span = max(span, float(v.max()) if v.notna().any() else span)
     grid = np.linspace(-span, span, 512)
     for i, (s, g) in enumerate(end.groupby(series)):
         v = g["value"].to_numpy()
