@@ -257,11 +257,11 @@ register(Figure(PAPER, "fig5", "MLP-beta-100 on MNIST: final loss and min gradie
                 Fig5Config, mlp_grid, mlp_compute, mlp_plot, _claims("depth", 1, 1000),
                 presets={"smoke": {**SMOKE, "depths": (3, 10, 30), "widths": (16,)},
                          "paper": {**PAPER_SIZES, "depths": (3, 10, 30, 100, 300, 1000)}},
-                runtime={"smoke": "10 s", "default": "~15 min CPU", "paper": "see --dry-run"}, cost=mlp_cost,
+                runtime={"smoke": "10 s", "default": "27 min CPU", "paper": "see --dry-run"}, cost=mlp_cost,
                 gpu_presets=("paper",)))
 register(Figure(PAPER, "fig6", "MLP-beta-l on MNIST: final loss and min gradient cosine vs width (8 panels)",
                 Fig6Config, mlp_grid, mlp_compute, mlp_plot, _claims("width", -1, 10),
                 presets={"smoke": {**SMOKE, "depths": (6,), "widths": (8, 32)},
                          "paper": {**PAPER_SIZES, "depths": (300,), "widths": (10, 30, 100, 300, 1000)}},
-                runtime={"smoke": "10 s", "default": "~20 min CPU", "paper": "see --dry-run"}, cost=mlp_cost,
+                runtime={"smoke": "10 s", "default": "29 min CPU", "paper": "see --dry-run"}, cost=mlp_cost,
                 gpu_presets=("paper",)))
