@@ -224,3 +224,15 @@ def test_measuring_does_not_perturb_cifar_training(tmp_path):
     assert np.array_equal(la, lb)
     assert (a.quantity == "min_cos").sum() == 4 and (b.quantity == "min_cos").sum() == 2   # epochs 0..3 vs 0, 3
     assert ((a[a.quantity == "cos_end"]["value"].abs()) <= 1).all()
+
+
+def test_allpairs_mode_gives_every_pair_of_the_minibatches(tmp_path):
+    cfg = cifar.CifarConfig(dataset="synthetic-cifar10", image_size=16, train_size=256, base=4)
+    xp, y, *_ = cifar._data(cfg.dataset, cfg.train_size, cfg.image_size, str(tmp_path), "cpu")
+    net = cifar.build(cfg, "cnn-bn", 10, 1, 10, 0, torch.device("cpu"))
+    cos = cifar.pair_cosines(net, xp, y, 5, 16, torch.Generator().manual_seed(0), False, "allpairs")
+    assert cos.shape == (10,) and bool((cos.abs() <= 1).all())
+    # the same 5 minibatches by hand: one permutation, consecutive blocks of 16
+    idx = torch.randperm(len(y), generator=torch.Generator().manual_seed(0))[:80].split(16)
+    g = conf.minibatch_grads(net, nn.functional.cross_entropy, [(cifar._images(xp, i, None, False), y[i]) for i in idx])
+    torch.testing.assert_close(cos, conf.all_pair_cosines(g).cpu())

@@ -53,6 +53,9 @@ class CifarConfig:
     base: int = setting(16, stated=True, size=True, help="stem channels (paper 16; smoke 4)")
     image_size: int = setting(32, stated=True, size=True, help="image side of synthetic stand-ins (CIFAR is 32)")
     augment: bool = setting(True, stated=True, help="4-pixel reflect pad + random crop + horizontal flip")
+    confusion_mode: str = setting("pairs", stated=False, choices=("pairs", "allpairs"),
+                                  help="pairs: `pairs` independent pairs of disjoint minibatches; allpairs: `pairs` "
+                                       "minibatches and all their pairwise cosines (the other reading of A.2)")
     confusion_aug: str = setting("train", stated=False, choices=("train", "none"),
                                  help="augmentation of the measured minibatches (train: what SGD sees)")
     msra_mode: str = setting("fan_out", stated=False, choices=("fan_out", "fan_in"), help="ZK MSRinit fan mode")
@@ -123,8 +126,16 @@ def build(cfg, variant: str, depth: int, width: int, classes: int, seed: int, de
 
 
 def pair_cosines(net, xp: torch.Tensor, y: torch.Tensor, pairs: int, batch: int, gen: torch.Generator,
-                 augment: bool) -> torch.Tensor:
-    """cos(g(S_a), g(S_b)) for `pairs` pairs of disjoint minibatches drawn with `gen`: (pairs,) on the CPU."""
+                 augment: bool, mode: str = "pairs") -> torch.Tensor:
+    """pairs mode: cos(g(S_a), g(S_b)) for `pairs` pairs of disjoint minibatches drawn with `gen`: (pairs,);
+    allpairs mode: `pairs` minibatches, disjoint while the split holds pairs * batch images, and all their cosines:
+    (pairs (pairs - 1) / 2,)."""
+    if mode == "allpairs":
+        draws = -(-pairs * batch // len(y))
+        perm = torch.cat([torch.randperm(len(y), generator=gen, device=y.device) for _ in range(draws)])
+        idx = perm[:pairs * batch].split(batch)
+        g = conf.minibatch_grads(net, F.cross_entropy, [(_images(xp, i, gen, augment), y[i]) for i in idx])
+        return conf.all_pair_cosines(g).cpu()
     cos = []
     for _ in range(pairs):
         idx = torch.randperm(len(y), generator=gen, device=y.device)[:2 * batch]
@@ -150,7 +161,7 @@ def train_run(cfg, spec: dict, ctx) -> pd.DataFrame:
         if epoch % cfg.measure_every and epoch != cfg.epochs and (alive is None or bool(alive.all())):
             return
         mg = generator(dev, point_seed(seed, {"use": "measure", "epoch": epoch}))   # never the training generator
-        cos = pair_cosines(net, xp, y, cfg.pairs, cfg.batch, mg, cfg.confusion_aug == "train")
+        cos = pair_cosines(net, xp, y, cfg.pairs, cfg.batch, mg, cfg.confusion_aug == "train", cfg.confusion_mode)
         rows.extend(summary_rows(cos, epoch))
         if epoch == cfg.epochs or (alive is not None and not bool(alive.all())):
             rows.extend({"epoch": epoch, "quantity": "cos_end", "value": float(c)} for c in cos)
