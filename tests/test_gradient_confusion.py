@@ -125,7 +125,7 @@ def test_msra_fan_out_variance():
     net = convnets.make(16, 2, bn=False, skip=False, generator=torch.Generator().manual_seed(0))
     w = net.blocks[-1].conv2.weight
     assert abs(float(w.detach().var()) / (2 / (9 * w.shape[0])) - 1) < 0.02
-    assert float(net.blocks[-1].conv2.bias.abs().max()) == 0 and float(net.fc.bias.abs().max()) == 0
+    assert float(net.blocks[-1].conv2.bias.detach().abs().max()) == 0 and float(net.fc.bias.detach().abs().max()) == 0
 
 
 def test_augmentation_keeps_shapes_and_labels(gen):

@@ -4,7 +4,8 @@ Cosines accumulate in float64; a zero gradient gives NaN (counted, excluded from
 """
 from __future__ import annotations
 
-from typing import Callable
+from contextlib import contextmanager
+from typing import Callable, Iterator
 
 import numpy as np
 import torch
@@ -17,19 +18,26 @@ def flat_grad(model: nn.Module, loss: torch.Tensor) -> torch.Tensor:
     return torch.cat([g.reshape(-1) for g in torch.autograd.grad(loss, params)])
 
 
-def minibatch_grads(model: nn.Module, loss_fn: Callable, batches) -> torch.Tensor:
-    """One flattened gradient per minibatch (x, y): (n_batches, P). BN uses batch statistics (train mode) but its
-    running statistics are restored afterwards, so measuring never changes the training trajectory."""
+@contextmanager
+def frozen_stats(model: nn.Module, train: bool = True) -> Iterator[nn.Module]:
+    """Run `model` in train (batch statistics) or eval mode; on exit its buffers (BN running statistics) and
+    its mode are what they were, so measuring never changes the training trajectory."""
     buffers = {k: v.clone() for k, v in model.named_buffers()}
     was = model.training
-    model.train()
+    model.train(train)
     try:
-        return torch.stack([flat_grad(model, loss_fn(model(x), y)) for x, y in batches])
+        yield model
     finally:
         with torch.no_grad():
             for k, v in model.named_buffers():
                 v.copy_(buffers[k])
         model.train(was)
+
+
+def minibatch_grads(model: nn.Module, loss_fn: Callable, batches) -> torch.Tensor:
+    """One flattened gradient per minibatch (x, y): (n_batches, P), BN in train mode with its statistics restored."""
+    with frozen_stats(model):
+        return torch.stack([flat_grad(model, loss_fn(model(x), y)) for x, y in batches])
 
 
 def cosines(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

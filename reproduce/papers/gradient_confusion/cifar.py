@@ -102,18 +102,13 @@ def _images(xp: torch.Tensor, idx: torch.Tensor, gen: torch.Generator, augment: 
 
 
 def _eval(net, x, y, train_mode: bool = False) -> tuple[float, float]:
-    """(mean loss, accuracy) in chunks; train_mode uses batch statistics and restores BN buffers."""
-    buffers = {k: v.clone() for k, v in net.named_buffers()}
-    net.train(train_mode)
+    """(mean loss, accuracy) in chunks; train_mode uses batch statistics; BN buffers are left as they were."""
     loss = correct = 0.0
-    with torch.no_grad():
+    with conf.frozen_stats(net, train_mode), torch.no_grad():
         for c in torch.arange(len(x), device=x.device).split(1000):
             out = net(x[c])
             loss += float(F.cross_entropy(out, y[c], reduction="sum"))
             correct += float((out.argmax(1) == y[c]).sum())
-        for k, v in net.named_buffers():
-            v.copy_(buffers[k])
-    net.train()
     return loss / len(x), correct / len(x)
 
 
