@@ -11,4 +11,5 @@ Gradient confusion = pairwise cosines of minibatch gradients, measured on its ow
 from . import bench, cifar, cifar_figs, common, fig1, mlp
 from .fig1 import FIG1_CLAIMS, Fig1Config, fig1_compute, fig1_grid, fig1_plot
 
-__all__ = ["bench", "cifar", "cifar_figs", "common", "fig1", "mlp", "FIG1_CLAIMS", "Fig1Config", "fig1_compute", "fig1_grid", "fig1_plot"]
+__all__ = ["bench", "cifar", "cifar_figs", "common", "fig1", "mlp", "FIG1_CLAIMS", "Fig1Config", "fig1_compute",
+           "fig1_grid", "fig1_plot"]

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import pandas as pd
 import torch
 from torch.nn import functional as F
 
+from ...bench import measure
 from ...config import setting
 from ...core import confusion as conf
 from ...core import convnets
@@ -210,15 +210,7 @@ def epoch_seconds(device: torch.device, train_size: int = 40000, steps: int = 10
         grads = torch.autograd.grad(loss, params)
         with torch.no_grad():
             torch._foreach_add_(params, grads, alpha=-1e-3)
-    step()
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    t = time.perf_counter()
-    for _ in range(steps):
-        step()
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    return (time.perf_counter() - t) / steps * (train_size // batch)
+    return measure(step, device, steps)[0] * (train_size // batch)
 
 
 def cost(cfg, device: torch.device) -> dict:

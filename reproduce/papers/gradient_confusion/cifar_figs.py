@@ -7,23 +7,16 @@ import pandas as pd
 from ...claims import Claim, need
 from ...registry import Figure, register
 from . import cifar
-from .common import PAPER, band, chosen, log_y, kde_mass, kde_panel, point_stats, rho_check
+from .common import (PAPER, band, chosen, int_ticks, kde_mass, kde_panel, log_y, point_stats, rho_check,
+                     sweep_axis)
 
 KEYS = cifar.KEYS
-
-
-def _x(df: pd.DataFrame) -> str:
-    return "depth" if df["depth"].nunique() > 1 else "width"
 
 
 def _title(df: pd.DataFrame) -> str:
     name = str(df["dataset"].iloc[0])
     pretty = name.replace("synthetic-", "").upper().replace("CIFAR", "CIFAR-")
     return pretty + " [synthetic stand-in]" if name.startswith("synthetic") else pretty
-
-
-def _ticks(ax, xs) -> None:
-    ax.set_xticks(sorted(xs), [str(int(v)) for v in sorted(xs)])
 
 
 def _curves(ax, c: pd.DataFrame, by: str, quantity: str, label) -> None:
@@ -45,7 +38,7 @@ def _vs(ax, p: pd.DataFrame, x: str, col: str, std: str, label: str, color: str)
 def plot_sweep(df: pd.DataFrame, curves: bool, span: float):
     """Training loss (curves over epochs, or final vs x), min cosine vs x, KDE of the final cosines."""
     import matplotlib.pyplot as plt
-    x = _x(df)
+    x = sweep_axis(df)
     sym = "beta" if x == "depth" else "l"
     p, c = point_stats(df, KEYS), chosen(df, KEYS)
     fig, axes = plt.subplots(1, 3, figsize=(14, 3.9))
@@ -57,10 +50,10 @@ def plot_sweep(df: pd.DataFrame, curves: bool, span: float):
         _vs(axes[0], p, x, "loss_shown", "loss_std", "selected lr", "C0")
         log_y(axes[0])
         axes[0].set(xlabel=f"network {x} {sym}", ylabel="final training loss")
-        _ticks(axes[0], p[x])
+        int_ticks(axes[0], p[x])
     _vs(axes[1], p, x, "min_cos", "min_cos_std", "selected lr", "C0")
     axes[1].set(xlabel=f"network {x} {sym}", ylabel="min pairwise gradient cosine (end)")
-    _ticks(axes[1], p[x])
+    int_ticks(axes[1], p[x])
     kde_panel(axes[2], c[c.quantity == "cos_end"], x, span, lambda v: f"{sym} = {v}")
     model = "WRN" if (df["variant"].str.startswith("wrn")).all() else "CNN"
     fixed = {"depth": "width", "width": "depth"}[x]
@@ -73,7 +66,7 @@ def plot_sweep(df: pd.DataFrame, curves: bool, span: float):
 def plot_extra(df: pd.DataFrame):
     """Final training loss vs x, test accuracy vs x, min cosine over epochs (Figs 7, 8)."""
     import matplotlib.pyplot as plt
-    x = _x(df)
+    x = sweep_axis(df)
     sym = "beta" if x == "depth" else "l"
     p, c = point_stats(df, KEYS), chosen(df, KEYS)
     fig, axes = plt.subplots(1, 3, figsize=(14, 3.9))
@@ -83,7 +76,7 @@ def plot_extra(df: pd.DataFrame):
     axes[0].set(xlabel=f"network {x} {sym}", ylabel="final training loss")
     axes[1].set(xlabel=f"network {x} {sym}", ylabel="test accuracy")
     for ax in axes[:2]:
-        _ticks(ax, p[x])
+        int_ticks(ax, p[x])
     _curves(axes[2], c, x, "min_cos", lambda v: f"{sym} = {v}")
     axes[2].set(ylabel="min pairwise gradient cosine")
     fig.suptitle(f"CNN on {_title(df)}: {x} sweep (selected lr, mean ± std over valid runs)", fontsize=9)
@@ -102,7 +95,7 @@ def plot_variants(df: pd.DataFrame):
             _vs(ax, s, "depth", col, std, cifar.LABELS[v], f"C{i}")
     for ax, lab in zip(axes, ("optimal final training loss", "min pairwise gradient cosine (end)", "test accuracy")):
         ax.set(xlabel="network depth beta", ylabel=lab)
-        _ticks(ax, p["depth"])
+        int_ticks(ax, p["depth"])
         ax.legend(fontsize=7)
     log_y(axes[0])
     fig.suptitle(f"BN x skip on {_title(df)}, width {sorted(int(v) for v in df.width.unique())}; open marker = "
@@ -112,11 +105,11 @@ def plot_variants(df: pd.DataFrame):
 
 
 def _rho(col: str, bound: float, x: str | None = None, where: dict | None = None):
-    return lambda df: rho_check(df, KEYS, x or _x(df), col, bound, where=where)
+    return lambda df: rho_check(df, KEYS, x or sweep_axis(df), col, bound, where=where)
 
 
 def _gap(df):
-    x = _x(df)
+    x = sweep_axis(df)
     p = point_stats(df, KEYS).sort_values(x)
     need(len(p) >= 2, "needs two points")
     lo, hi = p.iloc[0], p.iloc[-1]

@@ -138,6 +138,19 @@ def band(ax, x, mean, std, label: str, color: str, hollow=None, **kw) -> None:
         ax.plot(x[h], mean[h], "o", mfc="white", mec=color, ms=9, zorder=5)
 
 
+def sweep_axis(df: pd.DataFrame) -> str:
+    """'depth' when the CSV sweeps depth, else 'width'."""
+    return "depth" if df["depth"].nunique() > 1 else "width"
+
+
+def int_ticks(ax, xs) -> None:
+    """x ticks exactly at the swept values, labelled as integers, no minor ticks (also on log axes)."""
+    from matplotlib import ticker
+    xs = sorted(set(xs))
+    ax.set_xticks(xs, [str(int(v)) for v in xs])
+    ax.xaxis.set_minor_locator(ticker.NullLocator())
+
+
 def log_y(ax) -> None:
     """Log y axis that labels minor ticks too, so a range inside one decade still has numbers."""
     from matplotlib import ticker

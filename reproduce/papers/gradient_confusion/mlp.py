@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import pandas as pd
 import torch
 
+from ...bench import measure
 from ...claims import Claim, need
 from ...config import setting
 from ...core import confusion as conf
@@ -19,7 +20,8 @@ from ...core import sgd as sgd_mod
 from ...core import stacked_mlp
 from ...core.device import point_seed
 from ...registry import Figure, register
-from .common import PAPER, band, log_y, point_stats, rho_check, select, summary_rows
+from .common import (PAPER, band, int_ticks, log_y, point_stats, rho_check, select, summary_rows,
+                     sweep_axis)
 
 KEYS = ["act", "init", "depth", "width"]
 PAPER_LRS = (1.0, 0.1, 1e-2, 1e-3, 1e-4, 1e-5, 1e-6)
@@ -134,23 +136,16 @@ def mlp_compute(cfg: MlpConfig, point: dict, ctx) -> pd.DataFrame:
 
 def _step_seconds(depth: int, width: int, runs: int, device: torch.device, steps: int = 3) -> float:
     """Measured seconds of one stacked SGD step (forward + backward + update) of `runs` MLP-depth-width."""
-    import time
     params = stacked_mlp.init(depth, width, ["glorot"] * runs, list(range(runs)), device=device)
     x = torch.randn(runs, 128, 784, device=device)
     y = torch.randint(0, 10, (runs, 128), device=device)
     tanh = torch.ones(runs, dtype=torch.bool, device=device)
-    times = []
-    for _ in range(steps + 1):
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        t = time.perf_counter()
+
+    def step():
         grads = torch.autograd.grad(stacked_mlp.losses(params, x, y, tanh).sum(), params)
         with torch.no_grad():
             torch._foreach_add_(params, grads, alpha=-1e-3)
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        times.append(time.perf_counter() - t)
-    return min(times[1:])
+    return measure(step, device, steps)[0]
 
 
 def mlp_cost(cfg: MlpConfig, device: torch.device) -> dict:
@@ -166,14 +161,9 @@ def mlp_cost(cfg: MlpConfig, device: torch.device) -> dict:
                      f"{b * 1e9:.2g} ns x width^2)"}
 
 
-def _x(df: pd.DataFrame) -> str:
-    return "depth" if df["depth"].nunique() > 1 else "width"
-
-
 def mlp_plot(df: pd.DataFrame):
-    import matplotlib
     import matplotlib.pyplot as plt
-    x = _x(df)
+    x = sweep_axis(df)
     p = point_stats(df, KEYS)
     combos = [(a, i) for a in ("identity", "tanh") for i in ("glorot", "lecun") if ((p.act == a) & (p.init == i)).any()]
     fig, axes = plt.subplots(2, len(combos), figsize=(3.6 * len(combos), 6.4), squeeze=False)
@@ -192,21 +182,21 @@ def mlp_plot(df: pd.DataFrame):
         axes[1, j].set(xscale="log", xlabel=f"network {x}" + (" beta" if x == "depth" else " l"),
                        ylabel="min pairwise gradient cosine", title=f"{name}, {i.capitalize()}: min cosine")
         for ax in axes[:, j]:
-            ax.set_xticks(sorted(s[x]), [str(int(v)) for v in sorted(s[x])])
-            ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
-    fig.suptitle(f"MLP on MNIST{stand_in}: {x} sweep at {other} {[int(v) for v in sorted(df[other].unique())]}; mean ± std over valid runs "
-                 "of the selected lr; open marker = untrainable (initial loss shown)", fontsize=9)
+            int_ticks(ax, s[x])
+    fixed = [int(v) for v in sorted(df[other].unique())]
+    fig.suptitle(f"MLP on MNIST{stand_in}: {x} sweep at {other} {fixed}; mean ± std over valid runs of the selected lr;"
+                 " open marker = untrainable (initial loss shown)", fontsize=9)
     fig.tight_layout()
     return fig
 
 
 def _rho(col: str, bound: float, act: str, init: str):
-    return lambda df: rho_check(df, KEYS, _x(df), col, bound, where={"act": act, "init": init})
+    return lambda df: rho_check(df, KEYS, sweep_axis(df), col, bound, where={"act": act, "init": init})
 
 
 def _untrainable(at: int):
     def check(df):
-        x = _x(df)
+        x = sweep_axis(df)
         p = point_stats(df, KEYS)
         p = p[(p.act == "tanh") & (p[x] == at)]
         need(len(p) > 0, f"needs tanh at {x} = {at}")
