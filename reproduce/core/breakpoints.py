@@ -151,7 +151,8 @@ def bisect(model: nn.Module, x0: torch.Tensor, x1: torch.Tensor, grid: int = 64,
     vstart = torch.tensor([lay[3] for lay in layout], device=codes.device)
     per = torch.tensor([lay[4] for lay in layout], device=codes.device)
     keep = torch.nonzero((codes[1:] != codes[:-1]).any(1))[:, 0]
-    stack = [(ts[keep], ts[keep + 1], codes[keep], z[keep], d[keep], codes[keep + 1], z[keep + 1], d[keep + 1])]
+    kc = keep.cpu()   # interval ends stay on the host in float64; patterns and values stay on the model's device
+    stack = [(ts[kc], ts[kc + 1], codes[keep], z[keep], d[keep], codes[keep + 1], z[keep + 1], d[keep + 1])]
     out_t, out_layer, out_pool, unresolved = [], [], [], 0
     while stack:
         parts = [stack.pop()]
@@ -231,7 +232,7 @@ def grid_count(model: nn.Module, x0: torch.Tensor, x1: torch.Tensor, points: int
     """The authors' estimate: ReLU units whose sign differs between consecutive points of a uniform grid."""
     ts = torch.linspace(0, 1, points, dtype=torch.float64)
     codes, *_, tr = _evaluate(model, x0, x1 - x0, ts, batch)
-    relu = torch.cat([torch.full((lay[2],), lay[0] == "relu") for lay in _layout(tr)])
+    relu = torch.cat([torch.full((lay[2],), lay[0] == "relu") for lay in _layout(tr)]).to(codes.device)
     return int((codes[1:] != codes[:-1])[:, relu].sum())
 
 

@@ -24,7 +24,7 @@ def deflections(t: torch.Tensor, R: torch.Tensor) -> dict[str, torch.Tensor]:
     edges = torch.cat([t.new_zeros(1), t, t.new_ones(1)])
     chord = R[-1] - R[0]
     t_hat = (edges[ks] + edges[ks + 1]) / 2
-    half = int(torch.searchsorted(t, torch.tensor(0.5, dtype=t.dtype)))   # interval holding t = 1/2
+    half = int(torch.searchsorted(t, t.new_tensor(0.5)))   # interval holding t = 1/2
     return {"mid": R[ks] - R[0] - t_hat * chord,
             "index": R[ks] - R[0] - (ks / k if k else 0.0) * chord,
             "half": R[half] - R[0] - 0.5 * chord}

@@ -146,18 +146,21 @@ def sweep(cfg: Settings, depths, runs: list[dict], evals: list[int], ctx) -> pd.
     kind "unregularized" is GD at lr = lr_c / L; "regularized" is Adam on the path-norm objective. The lr_c
     with the lowest mean final nn test error is marked `chosen` per depth (the paper tunes on test error).
     """
-    xtr, ytr, xte, yte = data(cfg)
+    dev = ctx.device
+    xtr, ytr, xte, yte = (t.to(dev) for t in data(cfg))   # data and inits are drawn on the host, then moved
     k = max(depths) - 1
     pad = lambda t, L: torch.nn.functional.pad(t, (0, 0, 0, k - (L - 1)))  # noqa: E731  blocks on top
     inits = {L: [pad(t, L) for t in init(cfg, L, cfg.seeds, ctx.seed)] for L in depths}
-    U = torch.stack([inits[r["depth"]][0][r["seed"]] for r in runs])
-    V = torch.stack([inits[r["depth"]][1][r["seed"]] for r in runs])
-    reg = torch.tensor([r["kind"] == "regularized" for r in runs])
+    U = torch.stack([inits[r["depth"]][0][r["seed"]] for r in runs]).to(dev)
+    V = torch.stack([inits[r["depth"]][1][r["seed"]] for r in runs]).to(dev)
+    reg = torch.tensor([r["kind"] == "regularized" for r in runs], device=dev)
     lr = torch.tensor([cfg.adam_lr if r["kind"] == "regularized" else r["lr_c"] / r["depth"] for r in runs],
-                      dtype=torch.float64)
+                      dtype=torch.float64, device=dev)
     recs = train(U, V, xtr, ytr, xte, yte, steps=cfg.steps, evals=evals, lr=lr, adam=reg,
-                 train_v=torch.tensor([r["model"] == "nn" for r in runs]), lam=reg * getattr(cfg, "lam", 0.0),
+                 train_v=torch.tensor([r["model"] == "nn" for r in runs], device=dev), lam=reg * getattr(cfg, "lam", 0.0),
                  tick=lambda t: ctx.tick(f"step {t}"))
+    recs = [{k: v.cpu() if torch.is_tensor(v) else v for k, v in rec.items()} for rec in recs]
+    lr, reg = lr.cpu(), reg.cpu()
     first, last = recs[0]["train"], recs[-1]["train"]
     diverged = ~torch.isfinite(last) | ((last > first) & ~reg)
     df = pd.DataFrame([{**r, "lr": float(lr[i]), "step": rec["step"], "quantity": q, "value": float(rec[key][i]),

@@ -163,9 +163,14 @@ def measure_path(net: nn.Module, x0: torch.Tensor, x1: torch.Tensor, *, grid: in
     """Exact nodes by verified bisection, jvp slopes, and `stats_from`; K counts every slope change, K_relu ReLU ones."""
     from ...core import breakpoints as bp
     nodes = bp.bisect(net, x0, x1, grid=grid, batch=batch)
-    s = bp.slopes(net, x0, x1, nodes.t, batch=batch)
+    s = {k: v.double().cpu() for k, v in bp.slopes(net, x0, x1, nodes.t, batch=batch).items()}  # stats on the host
     return {"K_relu": int(nodes.relu.sum()), "unresolved": nodes.unresolved,
-            **stats_from(nodes.t, s["R"].double(), s["f_mid"].double(), s["f_nodes"].double(), s["f_ends"].double(), norm)}
+            **stats_from(nodes.t, s["R"], s["f_mid"], s["f_nodes"], s["f_ends"], norm)}
+
+
+def on(device: torch.device, *ts: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """The tensors moved to the run's device (data is loaded and cached on the host)."""
+    return tuple(t.to(device) for t in ts)
 
 
 def resize(x: torch.Tensor, size: int) -> torch.Tensor:

@@ -17,7 +17,7 @@ from ...config import ReproError, setting
 from ...core.device import generator, point_seed
 from ...core.piecewise import relu_count
 from ...registry import Figure, register
-from .common import (PAPER, REAL, SYNTHETIC, DataSettings, accuracy, checkpoints, data, measure_path, pairs,
+from .common import (PAPER, REAL, SYNTHETIC, DataSettings, accuracy, checkpoints, data, measure_path, on, pairs,
                      pooled_by, resize, sgd_checkpoints)
 from .models import make
 
@@ -84,19 +84,22 @@ def conv_grid(cfg: ConvConfig) -> list[dict]:
 def conv_compute(cfg: ConvConfig, point: dict, ctx) -> pd.DataFrame:
     name, depth, dt = point["dataset"], point["depth"], ctx.dtype(cfg.dtype)
     (x, y), (xp, yp) = images(name, cfg, ctx.data_root, ctx.seed)
+    ypc = yp                                   # pairs are drawn on the host: the same on every device
+    x, y = on(ctx.device, x, y)
+    xp, yp = (x, y) if cfg.pairs_from == "train" else on(ctx.device, xp, yp)
     rows, measure = [], lambda net, a, b: measure_path(net, a, b, grid=cfg.grid, batch=cfg.batch)
     if point["part"] == "init":
         for n in range(cfg.networks):
             g = generator(torch.device("cpu"), point_seed(ctx.seed, {**point, "net": n}))
             net = build(cfg, depth, name, g, x[:2000]).to(dt)
             n_relu = relu_count(net, xp[:1].to(dt))
-            for p, (i, j) in enumerate(pairs(yp, cfg.pairs_per_net, cfg.pair_type, g).tolist()):
+            for p, (i, j) in enumerate(pairs(ypc, cfg.pairs_per_net, cfg.pair_type, g).tolist()):
                 rows.append({"net": n, "pair": p, "step": 0, "N_relu": n_relu, **measure(net, xp[i].to(dt), xp[j].to(dt))})
             ctx.tick(f"network {n + 1}/{cfg.networks}")
         return pd.DataFrame(rows).assign(**point)
     g = generator(torch.device("cpu"), point_seed(ctx.seed, point))
     net = build(cfg, depth, name, g, x[:2000])
-    idx = pairs(yp, cfg.n_pairs, cfg.pair_type, generator(torch.device("cpu"), point_seed(ctx.seed, {"pairs": 1})))
+    idx = pairs(ypc, cfg.n_pairs, cfg.pair_type, generator(torch.device("cpu"), point_seed(ctx.seed, {"pairs": 1})))
     n_relu = relu_count(net, xp[:1])
 
     def at(step, net):

@@ -79,11 +79,12 @@ def model_and_pair(cfg: Fig1Config, ctx) -> tuple[nn.Module, torch.Tensor, str]:
             if not cfg.weights or len(cfg.images) != 2 or not all(Path(p).exists() for p in (cfg.weights, *cfg.images)):
                 raise ReproError("source=weights needs --set weights=FILE --set images=A,B (existing files)")
             net.load_state_dict(torch.load(cfg.weights, map_location="cpu"))
-            return net, _imagenet(cfg.images), "ResNet-152 (user weights) on the user's two images"
-        return net, torch.randn(2, 3, 224, 224, generator=g), \
+            return net.to(ctx.device), _imagenet(cfg.images), "ResNet-152 (user weights) on the user's two images"
+        return net.to(ctx.device), torch.randn(2, 3, 224, 224, generator=g), \
             "SUBSTITUTE: untrained torchvision ResNet-152 on two synthetic N(0, 1) images"
     (x, y), (xt, yt) = data(cfg.dataset, DataSettings(cfg.preprocess, "test", cfg.pair_type), ctx.data_root, ctx.seed)
     x, xt = resize(x, cfg.image_size), resize(xt, cfg.image_size)
+    x, y = x.to(ctx.device), y.to(ctx.device)
     net = make("resnet", cfg.depth, cfg.dataset, g, x[:2000], width=cfg.width)
     sgd_checkpoints(net, x, y, steps=cfg.steps, lr=cfg.lr, momentum=0.9, batch=128, at=[cfg.steps], g=g,
                     on_checkpoint=lambda s, n: None, tick=ctx.tick)
@@ -100,10 +101,10 @@ def fig1_grid(cfg: Fig1Config) -> list[dict]:
 def fig1_compute(cfg: Fig1Config, point: dict, ctx) -> pd.DataFrame:
     net, pair, title = model_and_pair(cfg, ctx)
     net = net.double()
-    x0, x1 = pair[0].double(), pair[1].double()
+    x0, x1 = (p.to(ctx.device, torch.float64) for p in pair)
     ts = torch.linspace(0, 1, cfg.points, dtype=torch.float64)
     fs, ds = zip(*[along(net, x0, x1 - x0, ts[i:i + 64])[:2] for i in range(0, len(ts), 64)])
-    f, slope = torch.cat(fs), torch.cat(ds) / (x1 - x0).norm()
+    f, slope = torch.cat(fs).cpu(), (torch.cat(ds) / (x1 - x0).norm()).cpu()   # statistics on the host
     nodes = bp.bisect(net, x0, x1, grid=cfg.grid, batch=64)
     chord = f[:1] + ts[:, None] * (f[-1:] - f[:1])
     nl = float((f - chord).pow(2).mean().sqrt() / (f[-1] - f[0]).pow(2).mean().sqrt())

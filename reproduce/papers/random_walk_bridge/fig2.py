@@ -43,10 +43,10 @@ def fig2_compute(cfg: Fig2Config, point: dict, ctx) -> pd.DataFrame:
         pg = generator(torch.device("cpu"), point_seed(ctx.seed, {"dataset": name, "net": net}))  # same pairs for all m
         idx = pairs(y, cfg.pairs_per_net, cfg.pair_type, pg)
         g = generator(torch.device("cpu"), point_seed(ctx.seed, {"dataset": name, "m": m, "net": net}))
-        w1 = torch.randn(m, d, generator=g, dtype=torch.float64) * math.sqrt(2 / d)
-        w2 = torch.randn(c, m, generator=g, dtype=torch.float64) * math.sqrt(2 / m)
+        w1 = (torch.randn(m, d, generator=g, dtype=torch.float64) * math.sqrt(2 / d)).to(ctx.device)
+        w2 = (torch.randn(c, m, generator=g, dtype=torch.float64) * math.sqrt(2 / m)).to(ctx.device)
         for p, (i, j) in enumerate(idx.tolist()):
-            x0, x1 = x[i].double(), x[j].double()
+            x0, x1 = x[i].double().to(ctx.device), x[j].double().to(ctx.device)
             t, R = bp.two_layer(w1, w2, x0, x1)
             cos = float(x0 @ x1 / (x0.norm() * x1.norm()))
             rows.append({"net": net, "pair": p, "theta": math.acos(max(-1.0, min(1.0, cos))), **ps.pair_stats(t, R)})

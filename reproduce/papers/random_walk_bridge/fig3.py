@@ -53,10 +53,11 @@ def fig3_grid(cfg: Fig3Config) -> list[dict]:
 
 def fig3_compute(cfg: Fig3Config, point: dict, ctx) -> pd.DataFrame:
     (x, y), (xp, yp) = data(cfg.dataset, cfg, ctx.data_root, ctx.seed)
-    x, xp = x.flatten(1).to(ctx.dtype(cfg.train_dtype)), xp.flatten(1).double()
     idx = pairs(yp, cfg.n_pairs, cfg.pair_type, generator(torch.device("cpu"), point_seed(ctx.seed, {"pairs": 0})))
+    x, y = x.flatten(1).to(ctx.device, ctx.dtype(cfg.train_dtype)), y.to(ctx.device)
+    xp = xp.flatten(1).to(ctx.device, torch.float64)
     g = generator(torch.device("cpu"), point_seed(ctx.seed, point))
-    net = mlp(x.shape[1], point["m"], 10, generator=g, dtype=x.dtype)
+    net = mlp(x.shape[1], point["m"], 10, generator=g, dtype=x.dtype).to(ctx.device)
     rows = []
 
     def measure(step, net):

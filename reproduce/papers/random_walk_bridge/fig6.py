@@ -12,7 +12,7 @@ from ...config import ReproError, setting
 from ...core import path_stats as ps
 from ...core.device import generator, point_seed
 from ...registry import Figure, register
-from .common import PAPER, REAL, SHAPES, SYNTHETIC, DataSettings, accuracy, checkpoints, data, mlp, pairs, sgd_checkpoints
+from .common import PAPER, REAL, SHAPES, SYNTHETIC, DataSettings, accuracy, checkpoints, data, mlp, on, pairs, sgd_checkpoints
 from .models import make
 
 ARCHS = {"mlp": ("mlp", 2), "vgg": ("vgg", 11), "resnet": ("resnet", 34)}
@@ -45,12 +45,14 @@ def fig6_compute(cfg: Fig6Config, point: dict, ctx) -> pd.DataFrame:
     (x, y), (xv, yv) = data(name, DataSettings(cfg.preprocess, "test", cfg.pair_type), ctx.data_root, ctx.seed)
     if arch != "mlp" and x.shape[-1] == 28:
         x, xv = (torch.nn.functional.pad(t, (2, 2, 2, 2)) for t in (x, xv))
+    idx = pairs(y if cfg.pairs_from == "train" else yv, cfg.n_pairs, cfg.pair_type,
+                generator(torch.device("cpu"), point_seed(ctx.seed, {"pairs": 6})))   # drawn on the host
+    x, y, xv, yv = on(ctx.device, x, y, xv, yv)
+    xp, yp = (x, y) if cfg.pairs_from == "train" else (xv, yv)
     g = generator(torch.device("cpu"), point_seed(ctx.seed, point))
     c = SHAPES[name.removeprefix("synthetic-")][3]
-    net = (mlp(x[0].numel(), cfg.mlp_width, c, generator=g, dtype=torch.float32) if arch == "mlp"
+    net = (mlp(x[0].numel(), cfg.mlp_width, c, generator=g, dtype=torch.float32).to(ctx.device) if arch == "mlp"
            else make(arch, depth, name, g, x[:2000], width=cfg.width))
-    xp, yp = (x, y) if cfg.pairs_from == "train" else (xv, yv)
-    idx = pairs(yp, cfg.n_pairs, cfg.pair_type, generator(torch.device("cpu"), point_seed(ctx.seed, {"pairs": 6})))
     x0, x1, y0, y1 = xp[idx[:, 0]], xp[idx[:, 1]], yp[idx[:, 0]], yp[idx[:, 1]]
     rows = []
 

@@ -103,8 +103,9 @@ def recalibrate_bn(net: nn.Module, x: torch.Tensor, batch: int = 500) -> nn.Modu
 
 def make(arch: str, depth: int, dataset: str, g: torch.Generator, x_calib: torch.Tensor, *, width: float = 1.0,
          pool: str = "max", bn: bool = False) -> nn.Module:
-    """He-initialized `arch` ("vgg" | "resnet") for `dataset`'s shape, BN recalibrated on x_calib, in eval mode."""
+    """He-initialized `arch` ("vgg" | "resnet") for `dataset`'s shape (drawn on the host: the same weights on every
+    device), moved to x_calib's device, BN recalibrated on x_calib, in eval mode."""
     from .common import SHAPES
     ch, _, _, c = SHAPES[dataset.removeprefix("synthetic-")]
     net = vgg(depth, ch, c, width=width, pool=pool, bn=bn) if arch == "vgg" else resnet(depth, ch, c, width=width)
-    return recalibrate_bn(he_init(net, g), x_calib)
+    return recalibrate_bn(he_init(net, g).to(x_calib.device), x_calib)
