@@ -37,6 +37,7 @@ def fig1_grid(cfg: Fig1Config) -> list[dict]:
 
 def fig1_compute(cfg: Fig1Config, point: dict, ctx) -> pd.DataFrame:
     d, n, r = point["d"], cfg.n, cfg.runs
+    ctx.notes["compute_device"] = "cpu: a toy of scalar SGD steps, faster on the host than on any GPU"
     g = generator(torch.device("cpu"), point_seed(ctx.seed, point))
     x = torch.randn(r, n, d, generator=g, dtype=torch.float64) / math.sqrt(d)
     y = (torch.randn(r, n, generator=g, dtype=torch.float64) if cfg.target == "noise"
