@@ -4,10 +4,10 @@ PYTHON ?= python3
 REPRO  := $(VENV)/bin/repro
 PAPERS := random-walk-bridge norm-preservation skip-resnet-gd gradient-confusion transition-to-linearity
 
-.PHONY: help setup all smoke paper test verify bench data readme clean $(PAPERS)
+.PHONY: help setup all smoke paper test gpu-check verify bench data readme clean $(PAPERS)
 
 help:
-	@echo "make all | smoke | paper | test | verify | bench | data | readme | clean | <paper name>"
+	@echo "make all | smoke | paper | test | gpu-check | verify | bench | data | readme | clean | <paper name>"
 
 $(REPRO): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,9 @@ verify: $(REPRO)
 
 test: $(REPRO)
 	$(VENV)/bin/python -m pytest -q
+
+gpu-check: $(REPRO)
+	$(VENV)/bin/python -m pytest -q -rs tests/test_cuda.py
 
 bench: $(REPRO)
 	$(REPRO) bench
