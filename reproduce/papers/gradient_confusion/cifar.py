@@ -217,11 +217,11 @@ def cost(cfg, device: torch.device) -> dict:
     """Run count and device-hours: a measured CNN-16-2 epoch, scaled by beta_r l^2 (3x3 convs dominate, SPEC A.8),
     epochs, and the measurement's 2 * pairs extra backward passes per measured epoch."""
     runs = grid(cfg)
-    sec = epoch_seconds(device, steps=3 if device.type == "cpu" else 20)
+    sec = epoch_seconds(device, steps=3 if device.type == "cpu" else 20, base=cfg.base, batch=cfg.batch)
     per_epoch_steps = cfg.train_size // cfg.batch
     measured = cfg.epochs // cfg.measure_every + 1
     units = sum(convnets.blocks_per_group(r["depth"]) * r["width"] ** 2 / 8 for r in runs)   # CNN-16-2 = 8
     scale = cfg.train_size / 40000 * (1 + 2 * cfg.pairs * measured / (per_epoch_steps * cfg.epochs))
     hours = units * sec * cfg.epochs * scale / 3600
     return {"runs": len(runs), "hours": hours,
-            "basis": f"a measured CNN-16-2 epoch on 40k images: {sec:.3g} s, scaled by beta_r l^2"}
+            "basis": f"a measured CNN-16-2 epoch (base {cfg.base}) on 40k images: {sec:.3g} s, scaled by beta_r l^2"}
