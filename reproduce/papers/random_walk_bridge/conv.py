@@ -145,7 +145,11 @@ def conv_plot(df: pd.DataFrame):
     name = tr["dataset"].iloc[0] if len(tr) else "-"
     for ax, t in zip(axes[1], ("(d) nodes", "(e) GGD at k = K/2 (normalized)", "(f) deflection at k = K/2 (normalized)")):
         ax.set(xscale="log", xlabel=f"SGD step on {name} (0 drawn at 0.5)", title=t)
-        ax.legend(fontsize=7)
+        if len(tr):
+            ax.legend(fontsize=7)
+        else:
+            ax.text(0.5, 0.5, "training panels not run\n(--set train=true)", ha="center", va="center",
+                    transform=ax.transAxes, color="grey")
     fig.tight_layout()
     return fig
 
