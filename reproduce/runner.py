@@ -102,12 +102,25 @@ def evaluate_claims(fig: Figure, csv: Path) -> list[claims_mod.ClaimResult]:
     return [claims_mod.evaluate(c, df) for c in fig.claims]
 
 
+def provenance(meta: dict) -> str:
+    """One line under every figure: the command that made it (preset and overrides), the device and the commit."""
+    sets = "".join(f" --set {o}" for o in meta.get("overrides", []))
+    git = meta.get("git") or {}
+    sha = (git.get("sha") or "?")[:7] + ("+dirty" if git.get("dirty") else "")
+    return (f"repro {meta['paper']} {meta['figure']} --preset {meta['preset']}{sets}  |  {meta.get('device', '?')}"
+            f"  |  git {sha}")
+
+
 def plot_from_csv(fig: Figure, csv: Path, png: Path) -> list[Path]:
-    """The plot reads only the CSV."""
+    """The plot reads only the CSV (and stamps the provenance line from the meta.json beside it)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     mpl_fig = fig.plot(pd.read_csv(csv))
+    meta = csv.with_suffix(".meta.json")
+    if meta.exists():
+        mpl_fig.text(0.0, -0.01, provenance(json.loads(meta.read_text())), fontsize=6, color="grey", ha="left",
+                     va="top", transform=mpl_fig.transFigure)
     try:
         return save_figure(mpl_fig, png)
     finally:

@@ -209,3 +209,11 @@ def test_all_skips_gpu_presets_on_a_cpu(tmp_path, monkeypatch):
     assert res.exit_code == 0, res.output
     assert res.output.count("needs a GPU") == 2
     assert files_under(tmp_path) == []
+
+
+def test_figures_carry_their_provenance_line():
+    line = runner.provenance({"paper": "random-walk-bridge", "figure": "fig4", "preset": "default",
+                              "overrides": ["width=0.0625", "train=false"], "device": "cpu",
+                              "git": {"sha": "3b43011eb8", "dirty": True}})
+    assert line == ("repro random-walk-bridge fig4 --preset default --set width=0.0625 --set train=false  |  cpu"
+                    "  |  git 3b43011+dirty")
