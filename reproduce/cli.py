@@ -120,9 +120,9 @@ def _dry_run(figs: list[registry.Figure], preset: str, device: str, sets: list[s
         if fig.cost is None:
             console.print(f"{_short(fig.paper, fig.key)} ({preset}): {points} grid points; no cost model")
             continue
-        with console.status(f"timing a few training steps on {dev}"):
+        with console.status(f"timing a few steps on {dev}"):
             est = fig.cost(cfg, dev)
-        console.print(f"{_short(fig.paper, fig.key)} ({preset}): {est['runs']} training runs; from {est['basis']} "
+        console.print(f"{_short(fig.paper, fig.key)} ({preset}): {est['runs']} {est.get('unit', 'training runs')}; from {est['basis']} "
                       f"on {dev} -> estimated {est['hours']:.3g} {dev.type.upper()}-hours on this device "
                       "(sequential, no early abort)")
 

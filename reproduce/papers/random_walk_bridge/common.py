@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import functools
 import math
+import time
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -166,6 +168,40 @@ def measure_path(net: nn.Module, x0: torch.Tensor, x1: torch.Tensor, *, grid: in
     s = {k: v.double().cpu() for k, v in bp.slopes(net, x0, x1, nodes.t, batch=batch).items()}  # stats on the host
     return {"K_relu": int(nodes.relu.sum()), "unresolved": nodes.unresolved,
             **stats_from(nodes.t, s["R"], s["f_mid"], s["f_nodes"], s["f_ends"], norm)}
+
+
+def seconds(fn: Callable[[], object], device: torch.device) -> float:
+    """Wall seconds of one call of fn, device-synchronized."""
+    sync = (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else (lambda: None)
+    sync()
+    t = time.perf_counter()
+    fn()
+    sync()
+    return time.perf_counter() - t
+
+
+def step_seconds(net: nn.Module, x: torch.Tensor, y: torch.Tensor, steps: int = 3) -> float:
+    """Seconds per SGD step (momentum 0.9) of net on the batch (x, y), after one warm-up step; changes net."""
+    opt = torch.optim.SGD(net.parameters(), lr=1e-4, momentum=0.9)
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        nn.functional.cross_entropy(net.train()(x), y).backward()
+        opt.step()
+    step()
+    return seconds(lambda: [step() for _ in range(steps)], x.device) / steps
+
+
+def pair_seconds(net_at: Callable[[float], nn.Module], width: float, x0: torch.Tensor, x1: torch.Tensor, *,
+                 grid: int, batch: int, probe: float) -> tuple[float, float]:
+    """Seconds of one exact path measurement at `width`: timed at probe/2 and probe (probe <= width) and extrapolated
+    by the fitted power of the width. net_at(w) builds the network at width w. Returns (seconds, power)."""
+    hi, t = min(width, probe), []
+    for w in (hi / 2, hi):
+        net = net_at(w)
+        t.append(seconds(lambda: measure_path(net, x0, x1, grid=grid, batch=batch), x0.device))
+    power = math.log2(max(t[1] / t[0], 1.0))
+    return t[1] * (width / hi) ** power, power
 
 
 def on(device: torch.device, *ts: torch.Tensor) -> tuple[torch.Tensor, ...]:

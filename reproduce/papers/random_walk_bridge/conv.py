@@ -5,6 +5,7 @@ training panels normalized outputs (D12). MNIST is zero-padded to 32 x 32.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -14,11 +15,11 @@ import torch
 
 from ...claims import Claim, need
 from ...config import ReproError, setting
-from ...core.device import generator, point_seed
+from ...core.device import DTYPES, generator, point_seed
 from ...core.piecewise import relu_count
 from ...registry import Figure, register
-from .common import (PAPER, REAL, SYNTHETIC, DataSettings, accuracy, checkpoints, data, measure_path, on, pairs,
-                     pooled_by, resize, sgd_checkpoints)
+from .common import (PAPER, REAL, SYNTHETIC, DataSettings, accuracy, checkpoints, data, measure_path, on, pair_seconds,
+                     pairs, pooled_by, resize, sgd_checkpoints, step_seconds, synthetic)
 from .models import make
 
 
@@ -111,6 +112,29 @@ def conv_compute(cfg: ConvConfig, point: dict, ctx) -> pd.DataFrame:
     sgd_checkpoints(net, x, y, steps=cfg.steps, lr=cfg.lr, momentum=cfg.momentum, batch=cfg.batch_train,
                     at=checkpoints(cfg.steps, cfg.n_checkpoints), g=g, on_checkpoint=at, tick=ctx.tick)
     return pd.DataFrame(rows).assign(**point)
+
+
+def conv_cost(cfg: ConvConfig, device: torch.device) -> dict:
+    """--dry-run: every exact path measurement and SGD step, timed on this device on a synthetic pair (pairs at the
+    shallowest and deepest depth, extrapolated in width by `pair_seconds` and interpolated in depth)."""
+    name = "synthetic-cifar10" if isinstance(cfg, Fig4Config) else "synthetic-cifar100"
+    x, y = synthetic(name, 256, 0)
+    x, y, dt = resize(x, cfg.image_size).to(device), y.to(device), DTYPES[cfg.dtype]
+    x0, x1, g = x[0].to(dt), x[1].to(dt), lambda: torch.Generator().manual_seed(0)  # noqa: E731
+    depths = sorted(cfg.depths)
+    ends = sorted({depths[0], depths[-1]})
+    fit = {L: pair_seconds(lambda w: build(dataclasses.replace(cfg, width=w), L, name, g(), x).to(dt), cfg.width,
+                           x0, x1, grid=cfg.grid, batch=cfg.batch, probe=1 / 16 if device.type == "cpu" else 1 / 2)
+           for L in ends}
+    per_pair = {L: float(np.interp(L, ends, [fit[e][0] for e in ends])) for L in depths}
+    n = {L: len(cfg.datasets) * cfg.networks * cfg.pairs_per_net
+         + (len(checkpoints(cfg.steps, cfg.n_checkpoints)) * cfg.n_pairs if cfg.train else 0) for L in depths}
+    steps = sum(cfg.steps * step_seconds(build(cfg, L, name, g(), x), x[:cfg.batch_train], y[:cfg.batch_train])
+                for L in depths) if cfg.train else 0.0
+    powers = ", ".join(f"{fit[e][1]:.2f}" for e in ends)
+    return {"runs": sum(n.values()), "unit": "exact path measurements", "hours": (sum(n[L] * per_pair[L] for L in depths) + steps) / 3600,
+            "basis": f"a synthetic pair timed at two widths <= {cfg.width:g} (depths {ends}; time ~ width^({powers})), "
+                     f"plus {cfg.steps if cfg.train else 0} SGD steps per depth timed at width {cfg.width:g}"}
 
 
 def summary(df: pd.DataFrame) -> pd.DataFrame:
@@ -227,13 +251,13 @@ def _claims(prefix):
 SMOKE = {"datasets": ("synthetic-mnist", "synthetic-cifar10"), "networks": 1, "pairs_per_net": 1, "width": 1 / 64,
          "grid": 64, "steps": 20, "n_pairs": 1, "n_checkpoints": 1}
 register(Figure(PAPER, "fig4", "VGG nets vs depth: nodes, GGD, deflection at init and during training", Fig4Config,
-                conv_grid, conv_compute, conv_plot, _claims("F4"),
+                conv_grid, conv_compute, conv_plot, _claims("F4"), cost=conv_cost,
                 presets={"smoke": {**SMOKE, "depths": (11, 13), "train_dataset": "synthetic-cifar10"},
                          "paper": {"networks": 100, "pairs_per_net": 10}},
                 runtime={"smoke": "20 s", "default": "not run yet (GPU)", "paper": "not run yet"},
                 gpu_presets=("default", "paper")))
 register(Figure(PAPER, "fig5", "ResNets vs depth: nodes, GGD, deflection at init and during training (CIFAR-100)",
-                Fig5Config, conv_grid, conv_compute, conv_plot, _claims("F5"),
+                Fig5Config, conv_grid, conv_compute, conv_plot, _claims("F5"), cost=conv_cost,
                 presets={"smoke": {**SMOKE, "depths": (18, 34), "train_dataset": "synthetic-cifar100", "image_size": 8,
                                    "datasets": ("synthetic-mnist", "synthetic-cifar100")},
                          "paper": {"networks": 100, "pairs_per_net": 10}},

@@ -21,7 +21,8 @@ from ...core import breakpoints as bp
 from ...core.device import generator, point_seed
 from ...core.piecewise import PLMaxPool, PLReLU, along
 from ...registry import Figure, register
-from .common import PAPER, REAL, SYNTHETIC, DataSettings, data, resize, sgd_checkpoints
+from .common import (PAPER, REAL, SYNTHETIC, DataSettings, data, pair_seconds, resize, seconds, sgd_checkpoints,
+                     step_seconds, synthetic)
 from .models import make
 
 SOURCES = ("substitute", "resnet152-random", "weights")
@@ -117,6 +118,27 @@ def fig1_compute(cfg: Fig1Config, point: dict, ctx) -> pd.DataFrame:
                        grad_rms=grad_rms, title=title)
 
 
+def fig1_cost(cfg: Fig1Config, device: torch.device) -> dict:
+    """--dry-run (substitute): the SGD steps, the jvp passes over the t grid and one exact path measurement, timed on
+    this device on synthetic images (the measurement extrapolated in width by `pair_seconds`)."""
+    if cfg.source != "substitute":
+        return {"runs": 1, "hours": float("nan"), "basis": f"no cost model for source={cfg.source}"}
+    name = "synthetic-" + cfg.dataset.removeprefix("synthetic-")
+    x, y = synthetic(name, 256, 0)
+    x, y = resize(x, cfg.image_size).to(device), y.to(device)
+    g = lambda: torch.Generator().manual_seed(0)  # noqa: E731
+    net = make("resnet", cfg.depth, name, g(), x, width=cfg.width)
+    step = step_seconds(net, x[:128], y[:128])
+    x0, x1, net = x[0].double(), x[1].double(), net.eval().double()
+    ts = torch.linspace(0, 1, 64, dtype=torch.float64)
+    jvp = seconds(lambda: along(net, x0, x1 - x0, ts), device) * cfg.points / 64
+    pair, power = pair_seconds(lambda w: make("resnet", cfg.depth, name, g(), x, width=w).double(), cfg.width, x0, x1,
+                               grid=cfg.grid, batch=64, probe=1 / 16 if device.type == "cpu" else 1 / 2)
+    return {"runs": 1, "hours": (cfg.steps * step + jvp + pair) / 3600,
+            "basis": f"{cfg.steps} SGD steps and the t grid timed at width {cfg.width:g}; the exact path measurement "
+                     f"timed at two widths <= {cfg.width:g} (time ~ width^{power:.2f})"}
+
+
 def fig1_plot(df: pd.DataFrame):
     import matplotlib.pyplot as plt
     fig, (a, b) = plt.subplots(1, 2, figsize=(12, 4))
@@ -140,7 +162,7 @@ FIG1_CLAIMS = (
 )
 
 register(Figure(PAPER, "fig1", "Outputs and exact gradients along one path (ResNet; substitute unless weights given)",
-                Fig1Config, fig1_grid, fig1_compute, fig1_plot, FIG1_CLAIMS,
+                Fig1Config, fig1_grid, fig1_compute, fig1_plot, FIG1_CLAIMS, cost=fig1_cost,
                 presets={"smoke": {"dataset": "synthetic-cifar100", "depth": 18, "width": 1 / 32, "steps": 20, "image_size": 8,
                                    "points": 101, "components": 10, "grid": 32}},
                 runtime={"smoke": "10 s", "default": "not run yet (GPU; needs CIFAR-100 or --set dataset=cifar10)",

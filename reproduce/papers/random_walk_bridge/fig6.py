@@ -12,7 +12,8 @@ from ...config import ReproError, setting
 from ...core import path_stats as ps
 from ...core.device import generator, point_seed
 from ...registry import Figure, register
-from .common import PAPER, REAL, SHAPES, SYNTHETIC, DataSettings, accuracy, checkpoints, data, mlp, on, pairs, sgd_checkpoints
+from .common import (PAPER, REAL, SHAPES, SYNTHETIC, DataSettings, accuracy, checkpoints, data, mlp, on, pairs, seconds,
+                     sgd_checkpoints, step_seconds, synthetic)
 from .models import make
 
 ARCHS = {"mlp": ("mlp", 2), "vgg": ("vgg", 11), "resnet": ("resnet", 34)}
@@ -66,6 +67,26 @@ def fig6_compute(cfg: Fig6Config, point: dict, ctx) -> pd.DataFrame:
     return pd.DataFrame(rows).assign(panel=point["panel"], dataset=name)
 
 
+def fig6_cost(cfg: Fig6Config, device: torch.device) -> dict:
+    """--dry-run: per panel, SGD steps and the checkpoint passes (3 points per pair, 10k train + 10k validation images
+    for the accuracies), timed on this device at the configured widths on a synthetic stand-in."""
+    total, n_ck = 0.0, len(checkpoints(cfg.steps, cfg.n_checkpoints))
+    for panel, ds in zip(cfg.panels, cfg.datasets):
+        (arch, depth), name = ARCHS[panel], "synthetic-" + ds.removeprefix("synthetic-")
+        x, y = synthetic(name, 512, 0)
+        x = torch.nn.functional.pad(x, (2, 2, 2, 2)) if arch != "mlp" and x.shape[-1] == 28 else x
+        x, y, g = x.to(device), y.to(device), torch.Generator().manual_seed(0)
+        net = (mlp(x[0].numel(), cfg.mlp_width, SHAPES[ds.removeprefix("synthetic-")][3], generator=g,
+                   dtype=torch.float32).to(device) if arch == "mlp" else make(arch, depth, name, g, x, width=cfg.width))
+        step = step_seconds(net, x[:cfg.batch], y[:cfg.batch])
+        with torch.no_grad():
+            fwd = seconds(lambda: net.eval()(x), device) / len(x)
+        total += cfg.steps * step + n_ck * fwd * (3 * cfg.n_pairs + 20000)
+    return {"runs": len(cfg.panels), "hours": total / 3600,
+            "basis": f"SGD steps and forward passes timed on synthetic stand-ins (conv width {cfg.width:g}, "
+                     f"MLP width {cfg.mlp_width})"}
+
+
 def fig6_plot(df: pd.DataFrame):
     import matplotlib.pyplot as plt
     panels = list(dict.fromkeys(df["panel"]))
@@ -115,7 +136,7 @@ FIG6_CLAIMS = (
 )
 
 register(Figure(PAPER, "fig6", "Pair margin vs pair fluctuation during SGD", Fig6Config, fig6_grid, fig6_compute,
-                fig6_plot, FIG6_CLAIMS,
+                fig6_plot, FIG6_CLAIMS, cost=fig6_cost,
                 presets={"smoke": {"panels": ("mlp", "vgg"), "datasets": ("synthetic-mnist", "synthetic-cifar10"),
                                    "mlp_width": 100, "width": 1 / 16, "steps": 40, "n_pairs": 50, "n_checkpoints": 3}},
                 runtime={"smoke": "10 s", "default": "54 s CPU (MLP panel only)", "paper": "not run yet"},
