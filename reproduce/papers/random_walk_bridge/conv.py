@@ -19,7 +19,7 @@ from ...core.device import DTYPES, generator, point_seed
 from ...core.piecewise import relu_count
 from ...registry import Figure, register
 from .common import (PAPER, REAL, SYNTHETIC, DataSettings, accuracy, checkpoints, data, measure_path, on, pair_seconds,
-                     pairs, pooled_by, resize, sgd_checkpoints, step_seconds, synthetic)
+                     pairs, pooled_by, probe, resize, sgd_checkpoints, step_seconds)
 from .models import make
 
 
@@ -115,11 +115,10 @@ def conv_compute(cfg: ConvConfig, point: dict, ctx) -> pd.DataFrame:
 
 
 def conv_cost(cfg: ConvConfig, device: torch.device) -> dict:
-    """--dry-run: every exact path measurement and SGD step, timed on this device on a synthetic pair (pairs at the
-    shallowest and deepest depth, extrapolated in width by `pair_seconds` and interpolated in depth)."""
+    """--dry-run: every exact path measurement and SGD step, timed on this device on a standardized synthetic pair
+    (pairs at the shallowest and deepest depth, extrapolated in width by `pair_seconds`, interpolated in depth)."""
     name = "synthetic-cifar10" if isinstance(cfg, Fig4Config) else "synthetic-cifar100"
-    x, y = synthetic(name, 256, 0)
-    x, y, dt = resize(x, cfg.image_size).to(device), y.to(device), DTYPES[cfg.dtype]
+    (x, y), dt = probe(name, cfg.image_size, device), DTYPES[cfg.dtype]
     x0, x1, g = x[0].to(dt), x[1].to(dt), lambda: torch.Generator().manual_seed(0)  # noqa: E731
     depths = sorted(cfg.depths)
     ends = sorted({depths[0], depths[-1]})
@@ -133,7 +132,7 @@ def conv_cost(cfg: ConvConfig, device: torch.device) -> dict:
                 for L in depths) if cfg.train else 0.0
     powers = ", ".join(f"{fit[e][1]:.2f}" for e in ends)
     return {"runs": sum(n.values()), "unit": "exact path measurements", "hours": (sum(n[L] * per_pair[L] for L in depths) + steps) / 3600,
-            "basis": f"a synthetic pair timed at two widths <= {cfg.width:g} (depths {ends}; time ~ width^({powers})), "
+            "basis": f"a standardized synthetic pair timed at two widths <= {cfg.width:g} (depths {ends}; time ~ width^({powers})), "
                      f"plus {cfg.steps if cfg.train else 0} SGD steps per depth timed at width {cfg.width:g}"}
 
 

@@ -21,8 +21,8 @@ from ...core import breakpoints as bp
 from ...core.device import generator, point_seed
 from ...core.piecewise import PLMaxPool, PLReLU, along
 from ...registry import Figure, register
-from .common import (PAPER, REAL, SYNTHETIC, DataSettings, data, pair_seconds, resize, seconds, sgd_checkpoints,
-                     step_seconds, synthetic)
+from .common import (PAPER, REAL, SYNTHETIC, DataSettings, data, pair_seconds, probe, resize, seconds,
+                     sgd_checkpoints, step_seconds)
 from .models import make
 
 SOURCES = ("substitute", "resnet152-random", "weights")
@@ -124,8 +124,7 @@ def fig1_cost(cfg: Fig1Config, device: torch.device) -> dict:
     if cfg.source != "substitute":
         return {"runs": 1, "hours": float("nan"), "basis": f"no cost model for source={cfg.source}"}
     name = "synthetic-" + cfg.dataset.removeprefix("synthetic-")
-    x, y = synthetic(name, 256, 0)
-    x, y = resize(x, cfg.image_size).to(device), y.to(device)
+    x, y = probe(name, cfg.image_size, device)
     g = lambda: torch.Generator().manual_seed(0)  # noqa: E731
     net = make("resnet", cfg.depth, name, g(), x, width=cfg.width)
     step = step_seconds(net, x[:128], y[:128])
