@@ -123,7 +123,7 @@ def conv_cost(cfg: ConvConfig, device: torch.device) -> dict:
     depths = sorted(cfg.depths)
     ends = sorted({depths[0], depths[-1]})
     fit = {L: pair_seconds(lambda w: build(dataclasses.replace(cfg, width=w), L, name, g(), x).to(dt), cfg.width,
-                           x0, x1, grid=cfg.grid, batch=cfg.batch, probe=1 / 16 if device.type == "cpu" else 1 / 2)
+                           x0, x1, grid=cfg.grid, batch=cfg.batch, probe=1 / 32 if device.type == "cpu" else 1 / 4)
            for L in ends}
     per_pair = {L: float(np.interp(L, ends, [fit[e][0] for e in ends])) for L in depths}
     n = {L: len(cfg.datasets) * cfg.networks * cfg.pairs_per_net

@@ -132,7 +132,7 @@ def fig1_cost(cfg: Fig1Config, device: torch.device) -> dict:
     ts = torch.linspace(0, 1, 64, dtype=torch.float64)
     jvp = seconds(lambda: along(net, x0, x1 - x0, ts), device) * cfg.points / 64
     pair, power = pair_seconds(lambda w: make("resnet", cfg.depth, name, g(), x, width=w).double(), cfg.width, x0, x1,
-                               grid=cfg.grid, batch=64, probe=1 / 16 if device.type == "cpu" else 1 / 2)
+                               grid=cfg.grid, batch=64, probe=1 / 32 if device.type == "cpu" else 1 / 4)
     return {"runs": 1, "hours": (cfg.steps * step + jvp + pair) / 3600,
             "basis": f"{cfg.steps} SGD steps and the t grid timed at width {cfg.width:g}; the exact path measurement "
                      f"timed at two widths <= {cfg.width:g} (time ~ width^{power:.2f})"}
