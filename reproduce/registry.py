@@ -62,6 +62,7 @@ class Figure:
     runtime: Mapping[str, str] = field(default_factory=dict)
     gpu_presets: tuple[str, ...] = ()  # presets too big for a CPU: `repro all` skips them there (one line each)
     cost: Callable[[Any, Any], dict] | None = None  # cost(cfg, device) -> {"runs", "hours", ...} for --dry-run
+    needs: Callable[[Any], list[str]] | None = None  # datasets this config reads (default: every *dataset* field)
 
     def preset(self, name: str) -> Mapping[str, Any]:
         if name not in PRESETS:

@@ -155,7 +155,8 @@ def run_figure(fig: Figure, *, preset: str = "default", overrides: Sequence[str]
             raise ReproError(f"--plot-only: {paths.csv} does not exist; run the figure first")
         plot_from_csv(fig, paths.csv, paths.png)
         return RunResult(fig, paths, evaluate_claims(fig, paths.csv))
-    for name in (*fig.datasets, *config_datasets(cfg)):
+    named = [n for n in fig.needs(cfg) if n in data_mod.DATASETS] if fig.needs else config_datasets(cfg)
+    for name in (*fig.datasets, *named):
         data_mod.require(name, root)
 
     measurement_mode()

@@ -9,6 +9,7 @@ import torch
 from typer.testing import CliRunner
 
 from reproduce import registry, runner
+from reproduce.config import ReproError
 from reproduce.cli import app
 from reproduce.readme import markdown_table
 
@@ -222,3 +223,16 @@ def test_figures_carry_their_provenance_line():
                               "git": {"sha": "3b43011eb8", "dirty": True}})
     assert line == ("repro random-walk-bridge fig4 --preset default --set width=0.0625 --set train=false  |  cpu"
                     "  |  git 3b43011+dirty")
+
+
+def test_a_figure_needs_only_the_datasets_it_reads(tmp_path):
+    # fig5's training panels read CIFAR-100; without them (train=false) a missing CIFAR-100 must not stop the init panels
+    fig = registry.figure("bridge", "fig5")
+    cfg, _ = runner.prepare(fig, "smoke", ["datasets=mnist", "train=false"], "cpu")
+    assert fig.needs(cfg) == ["mnist"]
+    cfg, _ = runner.prepare(fig, "smoke", ["datasets=mnist", "train_dataset=cifar100"], "cpu")
+    assert fig.needs(cfg) == ["mnist", "cifar100"]
+    with pytest.raises(ReproError, match="cifar100"):
+        runner.run_figure(fig, preset="smoke", overrides=["datasets=synthetic-mnist", "train_dataset=cifar100"],
+                          device="cpu", out=tmp_path, data_root=tmp_path / "nowhere")
+    assert files_under(tmp_path) == []

@@ -56,3 +56,11 @@ def test_torchvision_resnet_converts_to_pl_layers():
     ref.load_state_dict(net.state_dict())
     torch.testing.assert_close(net(x), ref(x))
     assert not any(isinstance(m, torch.nn.ReLU) for m in net.modules())
+
+
+def test_calibration_and_accuracy_subsets_span_every_class_of_a_class_sorted_split():
+    from reproduce.papers.random_walk_bridge.common import spread
+    y = torch.arange(10).repeat_interleave(5000)          # the CIFAR-10 folders load class by class
+    counts = y[spread(len(y), 2000)].bincount(minlength=10)
+    assert counts.min() > 150 and len(spread(len(y), 10**6)) == len(y)
+    assert torch.equal(spread(len(y), 2000), spread(len(y), 2000))

@@ -9,7 +9,7 @@ from ...bench import measure, register_bench
 from ...core import breakpoints as bp
 from ...core import data as data_mod
 from ...core.piecewise import relu_count
-from .common import DataSettings, data, pairs
+from .common import DataSettings, data, pairs, spread
 from .models import make
 
 SIZES = (16, 8)   # VGG-11 channel divisors on CPU (1 = the full 64..512 widths; GPU)
@@ -24,7 +24,7 @@ def bench(device: torch.device, sizes: tuple[int, ...] | None = None, repeats: i
     i, j = pairs(y, 1, "random", g)[0].tolist()
     rows = []
     for div in sizes or ((1,) if device.type == "cuda" else SIZES):
-        net = make("vgg", 11, name, torch.Generator().manual_seed(div), x[:500], width=1 / div).double().to(device)
+        net = make("vgg", 11, name, torch.Generator().manual_seed(div), x[spread(len(y), 500)], width=1 / div).double().to(device)
         x0, x1 = x[i].double().to(device), x[j].double().to(device)
         n_relu = relu_count(net, x0[None])
         engines = {"bisection": lambda: bp.bisect(net, x0, x1, grid=256, batch=128),

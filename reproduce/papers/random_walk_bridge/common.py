@@ -85,6 +85,12 @@ def data(name: str, cfg: DataSettings, root, seed: int = 0):
     return out_tr, (preprocess(xte, xtr, cfg.preprocess), yte)
 
 
+def spread(n_total: int, n: int) -> torch.Tensor:
+    """n fixed indices over the whole split (a seed-0 permutation's first n): the CIFAR folders load class by class,
+    so x[:n] would hold one or two classes (BN calibration, training accuracy)."""
+    return torch.randperm(n_total, generator=torch.Generator().manual_seed(0))[:min(n, n_total)]
+
+
 def pairs(y: torch.Tensor, n: int, kind: str, g: torch.Generator) -> torch.Tensor:
     """(n, 2) index pairs with i != j; same_class draws both from one uniformly chosen class."""
     out = []

@@ -19,7 +19,7 @@ from ...core.device import DTYPES, generator, point_seed
 from ...core.piecewise import relu_count
 from ...registry import Figure, register
 from .common import (PAPER, REAL, SYNTHETIC, DataSettings, accuracy, checkpoints, data, measure_path, on, pair_seconds,
-                     pairs, pooled_by, probe, resize, sgd_checkpoints, step_seconds)
+                     pairs, pooled_by, probe, resize, sgd_checkpoints, spread, step_seconds)
 from .models import make
 
 
@@ -88,23 +88,24 @@ def conv_compute(cfg: ConvConfig, point: dict, ctx) -> pd.DataFrame:
     ypc = yp                                   # pairs are drawn on the host: the same on every device
     x, y = on(ctx.device, x, y)
     xp, yp = (x, y) if cfg.pairs_from == "train" else on(ctx.device, xp, yp)
+    calib, acc_idx = spread(len(y), 2000).to(x.device), spread(len(y), 5000).to(x.device)
     rows, measure = [], lambda net, a, b: measure_path(net, a, b, grid=cfg.grid, batch=cfg.batch)
     if point["part"] == "init":
         for n in range(cfg.networks):
             g = generator(torch.device("cpu"), point_seed(ctx.seed, {**point, "net": n}))
-            net = build(cfg, depth, name, g, x[:2000]).to(dt)
+            net = build(cfg, depth, name, g, x[calib]).to(dt)
             n_relu = relu_count(net, xp[:1].to(dt))
             for p, (i, j) in enumerate(pairs(ypc, cfg.pairs_per_net, cfg.pair_type, g).tolist()):
                 rows.append({"net": n, "pair": p, "step": 0, "N_relu": n_relu, **measure(net, xp[i].to(dt), xp[j].to(dt))})
             ctx.tick(f"network {n + 1}/{cfg.networks}")
         return pd.DataFrame(rows).assign(**point)
     g = generator(torch.device("cpu"), point_seed(ctx.seed, point))
-    net = build(cfg, depth, name, g, x[:2000])
+    net = build(cfg, depth, name, g, x[calib])
     idx = pairs(ypc, cfg.n_pairs, cfg.pair_type, generator(torch.device("cpu"), point_seed(ctx.seed, {"pairs": 1})))
     n_relu = relu_count(net, xp[:1])
 
     def at(step, net):
-        acc, m = accuracy(net, x[:5000], y[:5000]), net.to(dt)
+        acc, m = accuracy(net, x[acc_idx], y[acc_idx]), net.to(dt)
         for p, (i, j) in enumerate(idx.tolist()):
             rows.append({"net": 0, "pair": p, "step": step, "N_relu": n_relu, "train_acc": acc,
                          **measure(m, xp[i].to(dt), xp[j].to(dt))})
@@ -175,6 +176,11 @@ def conv_plot(df: pd.DataFrame):
                     transform=ax.transAxes, color="grey")
     fig.tight_layout()
     return fig
+
+
+def conv_needs(cfg: ConvConfig) -> list[str]:
+    """The init panels' datasets, and the training dataset only when the training panels run."""
+    return [*cfg.datasets, *([cfg.train_dataset] if cfg.train else [])]
 
 
 def _init(df):
@@ -250,13 +256,13 @@ def _claims(prefix):
 SMOKE = {"datasets": ("synthetic-mnist", "synthetic-cifar10"), "networks": 1, "pairs_per_net": 1, "width": 1 / 64,
          "grid": 64, "steps": 20, "n_pairs": 1, "n_checkpoints": 1}
 register(Figure(PAPER, "fig4", "VGG nets vs depth: nodes, GGD, deflection at init and during training", Fig4Config,
-                conv_grid, conv_compute, conv_plot, _claims("F4"), cost=conv_cost,
+                conv_grid, conv_compute, conv_plot, _claims("F4"), cost=conv_cost, needs=conv_needs,
                 presets={"smoke": {**SMOKE, "depths": (11, 13), "train_dataset": "synthetic-cifar10"},
                          "paper": {"networks": 100, "pairs_per_net": 10}},
                 runtime={"smoke": "20 s", "default": "not run yet (GPU)", "paper": "not run yet"},
                 gpu_presets=("default", "paper")))
 register(Figure(PAPER, "fig5", "ResNets vs depth: nodes, GGD, deflection at init and during training (CIFAR-100)",
-                Fig5Config, conv_grid, conv_compute, conv_plot, _claims("F5"), cost=conv_cost,
+                Fig5Config, conv_grid, conv_compute, conv_plot, _claims("F5"), cost=conv_cost, needs=conv_needs,
                 presets={"smoke": {**SMOKE, "depths": (18, 34), "train_dataset": "synthetic-cifar100", "image_size": 8,
                                    "datasets": ("synthetic-mnist", "synthetic-cifar100")},
                          "paper": {"networks": 100, "pairs_per_net": 10}},

@@ -22,7 +22,7 @@ from ...core.device import generator, point_seed
 from ...core.piecewise import PLMaxPool, PLReLU, along
 from ...registry import Figure, register
 from .common import (PAPER, REAL, SYNTHETIC, DataSettings, data, pair_seconds, probe, resize, seconds,
-                     sgd_checkpoints, step_seconds)
+                     sgd_checkpoints, spread, step_seconds)
 from .models import make
 
 SOURCES = ("substitute", "resnet152-random", "weights")
@@ -86,7 +86,7 @@ def model_and_pair(cfg: Fig1Config, ctx) -> tuple[nn.Module, torch.Tensor, str]:
     (x, y), (xt, yt) = data(cfg.dataset, DataSettings(cfg.preprocess, "test", cfg.pair_type), ctx.data_root, ctx.seed)
     x, xt = resize(x, cfg.image_size), resize(xt, cfg.image_size)
     x, y = x.to(ctx.device), y.to(ctx.device)
-    net = make("resnet", cfg.depth, cfg.dataset, g, x[:2000], width=cfg.width)
+    net = make("resnet", cfg.depth, cfg.dataset, g, x[spread(len(y), 2000).to(x.device)], width=cfg.width)
     sgd_checkpoints(net, x, y, steps=cfg.steps, lr=cfg.lr, momentum=0.9, batch=128, at=[cfg.steps], g=g,
                     on_checkpoint=lambda s, n: None, tick=ctx.tick)
     i = int(torch.randint(len(yt), (1,), generator=g))
