@@ -259,12 +259,12 @@ register(Figure(PAPER, "fig4", "VGG nets vs depth: nodes, GGD, deflection at ini
                 conv_grid, conv_compute, conv_plot, _claims("F4"), cost=conv_cost, needs=conv_needs,
                 presets={"smoke": {**SMOKE, "depths": (11, 13), "train_dataset": "synthetic-cifar10"},
                          "paper": {"networks": 100, "pairs_per_net": 10}},
-                runtime={"smoke": "20 s", "default": "not run yet (GPU)", "paper": "not run yet"},
+                runtime={"smoke": "20 s", "default": "GPU (see --dry-run); init panels at width 1/16: 284 s CPU", "paper": "not run yet"},
                 gpu_presets=("default", "paper")))
 register(Figure(PAPER, "fig5", "ResNets vs depth: nodes, GGD, deflection at init and during training (CIFAR-100)",
                 Fig5Config, conv_grid, conv_compute, conv_plot, _claims("F5"), cost=conv_cost, needs=conv_needs,
                 presets={"smoke": {**SMOKE, "depths": (18, 34), "train_dataset": "synthetic-cifar100", "image_size": 8,
                                    "datasets": ("synthetic-mnist", "synthetic-cifar100")},
                          "paper": {"networks": 100, "pairs_per_net": 10}},
-                runtime={"smoke": "30 s", "default": "not run yet (GPU)", "paper": "not run yet"},
+                runtime={"smoke": "30 s", "default": "GPU (see --dry-run); ResNet-34 at width 1/16: ~20 min CPU per pair set", "paper": "not run yet"},
                 gpu_presets=("default", "paper")))
