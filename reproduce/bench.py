@@ -34,15 +34,22 @@ def _reset_host_peak() -> None:
         pass
 
 
+def seconds(fn: Callable[[], Any], device: torch.device) -> float:
+    """Wall seconds of one call of fn, device-synchronized before and after."""
+    sync = (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else (lambda: None)
+    sync()
+    start = time.perf_counter()
+    fn()
+    sync()
+    return time.perf_counter() - start
+
+
 def measure(fn: Callable[[], Any], device: torch.device, repeats: int = 3) -> tuple[float, float, Any]:
     """Best-of-`repeats` wall seconds (after one warm-up call), peak extra memory in MiB, and fn's result.
 
     Memory: CUDA max_memory_allocated above the allocation before the call; on CPU, the rise of the
     process's peak resident set (VmHWM, reset before the call) above its resident set before the call.
     """
-    def sync():
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
     if device.type == "cuda":
         torch.cuda.empty_cache()
         base = torch.cuda.memory_allocated(device)
@@ -51,15 +58,10 @@ def measure(fn: Callable[[], Any], device: torch.device, repeats: int = 3) -> tu
         _reset_host_peak()
         base = _host_now_kb() * 1024
     out = fn()
-    sync()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
     peak = (torch.cuda.max_memory_allocated(device) if device.type == "cuda" else _host_peak_kb() * 1024) - base
-    best = float("inf")
-    for _ in range(repeats):
-        sync()
-        start = time.perf_counter()
-        fn()
-        sync()
-        best = min(best, time.perf_counter() - start)
+    best = min(seconds(fn, device) for _ in range(repeats))
     return best, max(peak, 0) / 2**20, out
 
 

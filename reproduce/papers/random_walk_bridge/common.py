@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import functools
 import math
-import time
 from dataclasses import dataclass
 from typing import Callable
 
@@ -12,6 +11,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from ...bench import seconds
 from ...config import ReproError, setting
 from ...core import data as data_mod
 from ...core import path_stats as ps
@@ -181,16 +181,6 @@ def measure_path(net: nn.Module, x0: torch.Tensor, x1: torch.Tensor, *, grid: in
     s = {k: v.double().cpu() for k, v in bp.slopes(net, x0, x1, nodes.t, batch=batch).items()}  # stats on the host
     return {"K_relu": int(nodes.relu.sum()), "unresolved": nodes.unresolved,
             **stats_from(nodes.t, s["R"], s["f_mid"], s["f_nodes"], s["f_ends"], norm)}
-
-
-def seconds(fn: Callable[[], object], device: torch.device) -> float:
-    """Wall seconds of one call of fn, device-synchronized."""
-    sync = (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else (lambda: None)
-    sync()
-    t = time.perf_counter()
-    fn()
-    sync()
-    return time.perf_counter() - t
 
 
 def step_seconds(net: nn.Module, x: torch.Tensor, y: torch.Tensor, steps: int = 3) -> float:
