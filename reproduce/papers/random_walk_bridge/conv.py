@@ -88,24 +88,26 @@ def conv_compute(cfg: ConvConfig, point: dict, ctx) -> pd.DataFrame:
     ypc = yp                                   # pairs are drawn on the host: the same on every device
     x, y = on(ctx.device, x, y)
     xp, yp = (x, y) if cfg.pairs_from == "train" else on(ctx.device, xp, yp)
-    calib, acc_idx = spread(len(y), 2000).to(x.device), spread(len(y), 5000).to(x.device)
+    sub = spread(len(y), 5000).to(x.device)          # gathered once: BN calibration (first 2000), accuracy
+    x_acc, y_acc = x[sub], y[sub]
+    x_cal = x_acc[:2000]
     rows, measure = [], lambda net, a, b: measure_path(net, a, b, grid=cfg.grid, batch=cfg.batch)
     if point["part"] == "init":
         for n in range(cfg.networks):
             g = generator(torch.device("cpu"), point_seed(ctx.seed, {**point, "net": n}))
-            net = build(cfg, depth, name, g, x[calib]).to(dt)
+            net = build(cfg, depth, name, g, x_cal).to(dt)
             n_relu = relu_count(net, xp[:1].to(dt))
             for p, (i, j) in enumerate(pairs(ypc, cfg.pairs_per_net, cfg.pair_type, g).tolist()):
                 rows.append({"net": n, "pair": p, "step": 0, "N_relu": n_relu, **measure(net, xp[i].to(dt), xp[j].to(dt))})
             ctx.tick(f"network {n + 1}/{cfg.networks}")
         return pd.DataFrame(rows).assign(**point)
     g = generator(torch.device("cpu"), point_seed(ctx.seed, point))
-    net = build(cfg, depth, name, g, x[calib])
+    net = build(cfg, depth, name, g, x_cal)
     idx = pairs(ypc, cfg.n_pairs, cfg.pair_type, generator(torch.device("cpu"), point_seed(ctx.seed, {"pairs": 1})))
     n_relu = relu_count(net, xp[:1])
 
     def at(step, net):
-        acc, m = accuracy(net, x[acc_idx], y[acc_idx]), net.to(dt)
+        acc, m = accuracy(net, x_acc, y_acc), net.to(dt)
         for p, (i, j) in enumerate(idx.tolist()):
             rows.append({"net": 0, "pair": p, "step": step, "N_relu": n_relu, "train_acc": acc,
                          **measure(m, xp[i].to(dt), xp[j].to(dt))})

@@ -49,12 +49,13 @@ def fig6_compute(cfg: Fig6Config, point: dict, ctx) -> pd.DataFrame:
     idx = pairs(y if cfg.pairs_from == "train" else yv, cfg.n_pairs, cfg.pair_type,
                 generator(torch.device("cpu"), point_seed(ctx.seed, {"pairs": 6})))   # drawn on the host
     x, y, xv, yv = on(ctx.device, x, y, xv, yv)
-    calib, acc_idx = spread(len(y), 2000).to(x.device), spread(len(y), 10000).to(x.device)
+    sub = spread(len(y), 10000).to(x.device)         # gathered once: BN calibration (first 2000), accuracy
+    x_acc, y_acc = x[sub], y[sub]
     xp, yp = (x, y) if cfg.pairs_from == "train" else (xv, yv)
     g = generator(torch.device("cpu"), point_seed(ctx.seed, point))
     c = SHAPES[name.removeprefix("synthetic-")][3]
     net = (mlp(x[0].numel(), cfg.mlp_width, c, generator=g, dtype=torch.float32).to(ctx.device) if arch == "mlp"
-           else make(arch, depth, name, g, x[calib], width=cfg.width))
+           else make(arch, depth, name, g, x_acc[:2000], width=cfg.width))
     x0, x1, y0, y1 = xp[idx[:, 0]], xp[idx[:, 1]], yp[idx[:, 0]], yp[idx[:, 1]]
     rows = []
 
@@ -62,7 +63,7 @@ def fig6_compute(cfg: Fig6Config, point: dict, ctx) -> pd.DataFrame:
         f0, fh, f1 = (torch.cat([net(t[i:i + 500]) for i in range(0, len(t), 500)]) for t in (x0, (x0 + x1) / 2, x1))
         r = ps.pair_margin_fluctuation(f0.double(), fh.double(), f1.double(), y0, y1)
         rows.append({"step": step, **{k: float(v.mean()) for k, v in r.items()}, "PM_sem": float(r["PM"].std() / len(y0) ** 0.5),
-                     "train_acc": accuracy(net, x[acc_idx], y[acc_idx]), "val_acc": accuracy(net, xv, yv)})
+                     "train_acc": accuracy(net, x_acc, y_acc), "val_acc": accuracy(net, xv, yv)})
     sgd_checkpoints(net, x, y, steps=cfg.steps, lr=point["lr"], momentum=cfg.momentum, batch=cfg.batch,
                     at=checkpoints(cfg.steps, cfg.n_checkpoints), g=g, on_checkpoint=at, tick=ctx.tick)
     return pd.DataFrame(rows).assign(panel=point["panel"], dataset=name)
