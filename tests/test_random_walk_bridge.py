@@ -8,6 +8,7 @@ import torch
 from reproduce import claims, registry
 from reproduce.papers import random_walk_bridge as rwb
 from reproduce.papers.random_walk_bridge import fig1, fig6
+from reproduce.core.piecewise import PLReLU
 from reproduce.runner import Context
 
 
@@ -64,3 +65,21 @@ def test_calibration_and_accuracy_subsets_span_every_class_of_a_class_sorted_spl
     counts = y[spread(len(y), 2000)].bincount(minlength=10)
     assert counts.min() > 150 and len(spread(len(y), 10**6)) == len(y)
     assert torch.equal(spread(len(y), 2000), spread(len(y), 2000))
+
+
+def test_dry_run_path_pieces_cover_the_path_and_stop_at_the_budget():
+    """The cost model times `pieces` of the path: at tau = 1 they are its two halves (same nodes as the whole path);
+    with no budget it stops at the first fraction, with an endless one it measures the whole path."""
+    from reproduce.core import breakpoints as bp
+    from reproduce.papers.random_walk_bridge.common import pair_seconds, pieces
+    g = torch.Generator().manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(6, 40), PLReLU(), torch.nn.Linear(40, 3)).double()
+    x0, x1 = torch.randn(6, generator=g, dtype=torch.float64), torch.randn(6, generator=g, dtype=torch.float64)
+    whole = bp.bisect(net, x0, x1).t
+    halves = [bp.bisect(net, a, b).t for a, b in pieces(x0, x1, 1.0)]
+    assert len(whole) > 5 and sum(map(len, halves)) == len(whole)
+    torch.testing.assert_close(torch.cat([halves[0] / 2, 0.5 + halves[1] / 2]), whole)
+    short = pieces(x0, x1, 1 / 8)
+    torch.testing.assert_close(short[0][1] - short[0][0], (x1 - x0) / 16)
+    assert pair_seconds(net, x0, x1, grid=8, batch=16, budget=0.0)[1] == 2.0 ** -16
+    assert pair_seconds(net, x0, x1, grid=8, batch=16, budget=math.inf)[1] == 1.0  # (or 8 budgets)

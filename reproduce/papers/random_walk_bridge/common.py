@@ -4,7 +4,6 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -195,16 +194,31 @@ def step_seconds(net: nn.Module, x: torch.Tensor, y: torch.Tensor, steps: int = 
     return seconds(lambda: [step() for _ in range(steps)], x.device) / steps
 
 
-def pair_seconds(net_at: Callable[[float], nn.Module], width: float, x0: torch.Tensor, x1: torch.Tensor, *,
-                 grid: int, batch: int, probe: float) -> tuple[float, float]:
-    """Seconds of one exact path measurement at `width`: timed at probe/2 and probe (probe <= width) and extrapolated
-    by the fitted power of the width. net_at(w) builds the network at width w. Returns (seconds, power)."""
-    hi, t = min(width, probe), []
-    for w in (hi / 2, hi):
-        net = net_at(w)
-        t.append(seconds(lambda: measure_path(net, x0, x1, grid=grid, batch=batch), x0.device))
-    power = math.log2(max(t[1] / t[0], 1.0))
-    return t[1] * (width / hi) ** power, power
+def pieces(x0: torch.Tensor, x1: torch.Tensor, tau: float) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Two pieces of the path x0 -> x1 around t = 1/4 and 3/4, each of length tau/2 (tau = 1: the two halves)."""
+    return [(x0 + (c - tau / 4) * (x1 - x0), x0 + (c + tau / 4) * (x1 - x0)) for c in (0.25, 0.75)]
+
+
+def pair_seconds(net: nn.Module, x0: torch.Tensor, x1: torch.Tensor, *, grid: int, batch: int, budget: float = 5.0,
+                 min_nodes: int = 32) -> tuple[float, float, int]:
+    """Seconds of one exact path measurement (nodes and slopes) of net on x0 -> x1, at its own width: timed on the
+    `pieces` covering a fraction tau of the path, tau doubling from 2^-16 until they take `budget` seconds and hold
+    `min_nodes` nodes (or cover the whole path, or take 8 budgets), then scaled by 1/tau (nodes are spread along the
+    path). Returns (seconds, tau, nodes in the pieces)."""
+    from ...core import breakpoints as bp
+    tau, found = 2.0 ** -16, [0]
+
+    def measure() -> None:
+        found[0] = 0
+        for a, b in pieces(x0, x1, tau):
+            t = bp.bisect(net, a, b, grid=max(2, round(grid * tau / 2)), batch=batch).t
+            bp.slopes(net, a, b, t, batch=batch)
+            found[0] += len(t)
+    while True:
+        t = seconds(measure, x0.device)
+        if (t >= budget and found[0] >= min_nodes) or tau >= 1 or t >= 8 * budget:
+            return t / tau, tau, found[0]
+        tau = min(1.0, 2 * tau)
 
 
 def on(device: torch.device, *ts: torch.Tensor) -> tuple[torch.Tensor, ...]:
