@@ -265,5 +265,5 @@ register(Figure(PAPER, "fig5", "ResNets vs depth: nodes, GGD, deflection at init
                 presets={"smoke": {**SMOKE, "depths": (18, 34), "train_dataset": "synthetic-cifar100", "image_size": 8,
                                    "datasets": ("synthetic-mnist", "synthetic-cifar100")},
                          "paper": {"networks": 100, "pairs_per_net": 10}},
-                runtime={"smoke": "30 s", "default": "GPU (see --dry-run); ResNet-34 at width 1/16: ~20 min CPU per pair set", "paper": "not run yet"},
+                runtime={"smoke": "30 s", "default": "GPU (see --dry-run); width 1/16, 2 pairs, init only: 73 min CPU", "paper": "not run yet"},
                 gpu_presets=("default", "paper")))
