@@ -62,6 +62,23 @@ def test_walk_and_bisection_agree_on_mlps(gen, depth):
     assert torch.equal(w.layer, b.layer)
 
 
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_ties_at_the_ends_are_no_nodes_and_not_unresolved(gen, dtype):
+    """A pool window and ReLUs tied exactly at X0 (x0 = 0, zero biases), as MNIST's flat background does: both
+    algorithms agree, in both directions, and the tie is neither a node nor an unresolved interval."""
+    net = nn.Sequential(PLMaxPool(2), nn.Flatten(), nn.Linear(4, 8), PLReLU(), nn.Linear(8, 2)).to(D)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.normal_(generator=gen)
+        net[2].bias[:3] = 0
+    x1, x0 = torch.randn(1, 4, 4, generator=gen, dtype=D), torch.zeros(1, 4, 4, dtype=D)
+    net, x0, x1 = net.to(dtype), x0.to(dtype), x1.to(dtype)
+    for a, b in ((x0, x1), (x1, x0)):
+        w, s = bp.region_walk(net, a, b), bp.bisect(net, a, b, grid=8)
+        assert len(w.t) == len(s.t) > 0 and s.unresolved == 0
+        torch.testing.assert_close(w.t, s.t, rtol=0, atol=1e-10 if dtype == D else 1e-5)
+
+
 def test_conv_net_with_max_pool_and_batch_norm_dense_grid_and_float32(gen):
     net = tiny_conv(gen)
     x0, x1 = ends(gen, 2, 8, 8)

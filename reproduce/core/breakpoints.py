@@ -62,7 +62,7 @@ def region_walk(model: nn.Module, x0: torch.Tensor, x1: torch.Tensor, max_nodes:
     pattern = [p.clone() for p in tr.pattern]
     t, ts, layers, kinds = 0.0, [], [], []
     before, pending = None, []     # the trace valid just before t; ReLU flips at t awaiting the dead-zero check
-    same_t = 64 * torch.finfo(x0.dtype).eps
+    same_t, tol = 64 * torch.finfo(x0.dtype).eps, _end_tol(x0.dtype)
     while len(ts) < max_nodes:
         *_, tr = along(model, x0, v, torch.tensor([t], dtype=x0.dtype), frozen=pattern)
         best = (INF, -1, -1)
@@ -83,12 +83,12 @@ def region_walk(model: nn.Module, x0: torch.Tensor, x1: torch.Tensor, max_nodes:
         if later and pending:           # every switch at t is done: keep the ReLU flips that gate a live input
             for li, u, on in pending:
                 side = before if on else tr   # the inactive side: before t when switching on, after when off
-                if not _dead(side.z[li][0, u], side.zdot[li][0, u]):
+                if t > tol and not _dead(side.z[li][0, u], side.zdot[li][0, u]):   # a tie at X0 is no node
                     ts.append(t), layers.append(li), kinds.append("relu")
             pending = []
         if later:
             before = tr
-        if t_next >= 1.0 - _end_tol(x0.dtype):   # a tie exactly at X1 (e.g. equal pixels) is no interior node
+        if t_next >= 1.0 - tol:   # a tie exactly at X1 (e.g. equal pixels) is no interior node
             return _pack(ts, layers, kinds)
         flat, t = pattern[i].view(-1), (t_next if later else t)
         if tr.kinds[i] == "relu":
@@ -98,7 +98,7 @@ def region_walk(model: nn.Module, x0: torch.Tensor, x1: torch.Tensor, max_nodes:
         kk = tr.z[i].shape[-1]
         old = int(flat[j // kk])
         flat[j // kk] = j % kk
-        if not _dead(tr.z[i][0, j // kk, old], tr.zdot[i][0, j // kk, old]):
+        if t > tol and not _dead(tr.z[i][0, j // kk, old], tr.zdot[i][0, j // kk, old]):
             ts.append(t), layers.append(i), kinds.append(tr.kinds[i])
     raise RuntimeError(f"region walk: more than {max_nodes} nodes")
 
@@ -153,7 +153,7 @@ def bisect(model: nn.Module, x0: torch.Tensor, x1: torch.Tensor, grid: int = 64,
     keep = torch.nonzero((codes[1:] != codes[:-1]).any(1))[:, 0]
     kc = keep.cpu()   # interval ends stay on the host in float64; patterns and values stay on the model's device
     stack = [(ts[kc], ts[kc + 1], codes[keep], z[keep], d[keep], codes[keep + 1], z[keep + 1], d[keep + 1])]
-    out_t, out_layer, out_pool, unresolved = [], [], [], 0
+    out_t, out_layer, out_pool, unresolved, tol = [], [], [], 0, _end_tol(x0.dtype)
     while stack:
         parts = [stack.pop()]
         while stack and sum(len(p[0]) for p in parts) + len(stack[-1][0]) <= batch:
@@ -189,7 +189,7 @@ def bisect(model: nn.Module, x0: torch.Tensor, x1: torch.Tensor, grid: int = 64,
                 keep_ev[pool] = (zb_[r, new] > zb_[r, old]) & ~dead
             out_t.append(t_l[okd][row][keep_ev].cpu().double())
             out_layer.append(li[keep_ev].cpu()), out_pool.append(pool[keep_ev].cpu())
-        rest = ~ok
+        rest = ~ok & (b > tol) & (a < 1 - tol)       # an interval inside an end zone holds no interior node
         tiny = rest & ((b - a) < min_len)
         unresolved += int(tiny.sum())
         rest &= ~tiny
@@ -205,7 +205,6 @@ def bisect(model: nn.Module, x0: torch.Tensor, x1: torch.Tensor, grid: int = 64,
     t = torch.cat(out_t) if out_t else torch.zeros(0, dtype=torch.float64)
     layer = torch.cat(out_layer) if out_layer else torch.zeros(0, dtype=torch.long)
     pool = torch.cat(out_pool) if out_pool else torch.zeros(0, dtype=torch.bool)
-    tol = _end_tol(x0.dtype)
     inside = (t > tol) & (t < 1 - tol)               # ties exactly at X0 or X1 are no interior nodes
     t, layer, pool = t[inside], layer[inside], pool[inside]
     order = torch.argsort(t, stable=True)
