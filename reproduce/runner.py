@@ -164,7 +164,7 @@ def run_figure(fig: Figure, *, preset: str = "default", overrides: Sequence[str]
         torch.cuda.reset_peak_memory_stats(dev)
     start = time.perf_counter()
     points = fig.grid(cfg)
-    version = code_version(fig)
+    version, git = code_version(fig), _git()   # both taken before any work: the code that ran
     cache_dir = out / "data" / ".cache"
     advance = progress(len(points)) if progress else None
     frames, notes, computed, cached = [], [], 0, 0
@@ -204,7 +204,7 @@ def run_figure(fig: Figure, *, preset: str = "default", overrides: Sequence[str]
         "device": dev.type, "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda" else platform.processor() or platform.machine(),
         "dtype": getattr(cfg, "dtype", "float32"), "torch": torch.__version__, "cuda": torch.version.cuda,
         "tf32": False,
-        "python": platform.python_version(), "git": _git(), "code_version": version,
+        "python": platform.python_version(), "git": git, "code_version": version,
         "wall_time_s": round(wall, 2), "peak_memory": _peak_memory(dev),
         "point_notes": notes, "datasets": list(fig.datasets), "data_root": str(root) if fig.datasets else None,
     }
