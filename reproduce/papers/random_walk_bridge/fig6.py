@@ -141,5 +141,5 @@ register(Figure(PAPER, "fig6", "Pair margin vs pair fluctuation during SGD", Fig
                 fig6_plot, FIG6_CLAIMS, cost=fig6_cost,
                 presets={"smoke": {"panels": ("mlp", "vgg"), "datasets": ("synthetic-mnist", "synthetic-cifar10"),
                                    "mlp_width": 100, "width": 1 / 16, "steps": 40, "n_pairs": 50, "n_checkpoints": 3}},
-                runtime={"smoke": "10 s", "default": "52 min CPU (MLP + VGG panels; ResNet panel needs CIFAR-100 and a GPU)", "paper": "not run yet"},
+                runtime={"smoke": "10 s", "default": "48 min CPU (MLP + VGG panels; ResNet panel needs CIFAR-100 and a GPU)", "paper": "not run yet"},
                 gpu_presets=("default", "paper")))
