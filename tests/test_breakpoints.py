@@ -79,6 +79,24 @@ def test_ties_at_the_ends_are_no_nodes_and_not_unresolved(gen, dtype):
         torch.testing.assert_close(w.t, s.t, rtol=0, atol=1e-10 if dtype == D else 1e-5)
 
 
+def test_slowly_separating_ties_at_the_ends(gen):
+    """Pool windows tied at X0 whose entries separate at slope 4e-5 stay equal in float64 up to t ~ 1e-12: the end
+    zone covers them, so neither algorithm reports a node or an unresolved interval there, in either direction."""
+    net = nn.Sequential(PLMaxPool(2), nn.Flatten(), nn.Linear(4, 8), PLReLU(), nn.Linear(8, 2)).to(D)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.normal_(generator=gen)
+    x0 = torch.full((1, 4, 4), 0.5104275612840804, dtype=D)
+    x1 = x0 + torch.randn(1, 4, 4, generator=gen, dtype=D)
+    for k in range(2):   # windows 0, 1: a 4-way tie at X0; one entry falls at slope ~4e-5, three stay constant
+        x1[0, :2, 2 * k:2 * k + 2] = x0[0, 0, 0]
+        x1[0, 0, 2 * k] = x0[0, 0, 0] - 4e-5 * (1 + 0.1 * k)
+    for a, b in ((x0, x1), (x1, x0)):
+        w, s = bp.region_walk(net, a, b), bp.bisect(net, a, b, grid=8)
+        assert len(w.t) == len(s.t) > 0 and s.unresolved == 0
+        torch.testing.assert_close(w.t, s.t, rtol=0, atol=1e-10)
+
+
 def test_conv_net_with_max_pool_and_batch_norm_dense_grid_and_float32(gen):
     net = tiny_conv(gen)
     x0, x1 = ends(gen, 2, 8, 8)

@@ -45,8 +45,11 @@ def _pack(ts, layers, kinds) -> Nodes:
 
 
 def _end_tol(dtype: torch.dtype) -> float:
-    """How close to t = 0 or 1 a computed crossing is taken as a tie at the endpoint itself."""
-    return 1e-12 if dtype == torch.float64 else 1e-5
+    """End zones [0, tol], [1 - tol, 1]: a switch there is a tie at X0 or X1 (e.g. equal pixels), no interior node.
+
+    Both algorithms measure t in [tol, 1 - tol]. In float64, 1e-9 resolves ties that diverge at relative rate 1e-7
+    (MNIST's background ties a pool window at X0 whose entries separate at slope 1e-4: equal in float64 to t ~ 1e-12)."""
+    return 1e-9 if dtype == torch.float64 else 1e-5
 
 
 def _dead(z, d) -> bool:
@@ -57,12 +60,12 @@ def _dead(z, d) -> bool:
 
 def region_walk(model: nn.Module, x0: torch.Tensor, x1: torch.Tensor, max_nodes: int = 10**7) -> Nodes:
     """Reference algorithm: at t hold the pattern P, find the nearest crossing under P, flip it, repeat."""
-    v = x1 - x0
-    *_, tr = along(model, x0, v, torch.zeros(1, dtype=x0.dtype))
+    v, tol = x1 - x0, _end_tol(x0.dtype)
+    *_, tr = along(model, x0, v, torch.full((1,), tol, dtype=x0.dtype))
     pattern = [p.clone() for p in tr.pattern]
-    t, ts, layers, kinds = 0.0, [], [], []
+    t, ts, layers, kinds = tol, [], [], []
     before, pending = None, []     # the trace valid just before t; ReLU flips at t awaiting the dead-zero check
-    same_t, tol = 64 * torch.finfo(x0.dtype).eps, _end_tol(x0.dtype)
+    same_t = 64 * torch.finfo(x0.dtype).eps
     while len(ts) < max_nodes:
         *_, tr = along(model, x0, v, torch.tensor([t], dtype=x0.dtype), frozen=pattern)
         best = (INF, -1, -1)
@@ -83,7 +86,7 @@ def region_walk(model: nn.Module, x0: torch.Tensor, x1: torch.Tensor, max_nodes:
         if later and pending:           # every switch at t is done: keep the ReLU flips that gate a live input
             for li, u, on in pending:
                 side = before if on else tr   # the inactive side: before t when switching on, after when off
-                if t > tol and not _dead(side.z[li][0, u], side.zdot[li][0, u]):   # a tie at X0 is no node
+                if t > tol and not _dead(side.z[li][0, u], side.zdot[li][0, u]):   # a switch at the start is no node
                     ts.append(t), layers.append(li), kinds.append("relu")
             pending = []
         if later:
@@ -143,7 +146,8 @@ def bisect(model: nn.Module, x0: torch.Tensor, x1: torch.Tensor, grid: int = 64,
     """
     v = x1 - x0
     rtol = rtol if rtol is not None else (1e-9 if x0.dtype == torch.float64 else 1e-4)
-    ts = torch.linspace(0, 1, grid + 1, dtype=torch.float64)
+    tol = _end_tol(x0.dtype)
+    ts = torch.linspace(tol, 1 - tol, grid + 1, dtype=torch.float64)   # the end zones hold no interior node
     codes, z, d, tr = _evaluate(model, x0, v, ts, batch)
     layout = _layout(tr)
     starts = torch.tensor([lay[1] for lay in layout], device=codes.device)
@@ -153,7 +157,7 @@ def bisect(model: nn.Module, x0: torch.Tensor, x1: torch.Tensor, grid: int = 64,
     keep = torch.nonzero((codes[1:] != codes[:-1]).any(1))[:, 0]
     kc = keep.cpu()   # interval ends stay on the host in float64; patterns and values stay on the model's device
     stack = [(ts[kc], ts[kc + 1], codes[keep], z[keep], d[keep], codes[keep + 1], z[keep + 1], d[keep + 1])]
-    out_t, out_layer, out_pool, unresolved, tol = [], [], [], 0, _end_tol(x0.dtype)
+    out_t, out_layer, out_pool, unresolved = [], [], [], 0
     while stack:
         parts = [stack.pop()]
         while stack and sum(len(p[0]) for p in parts) + len(stack[-1][0]) <= batch:
@@ -189,7 +193,7 @@ def bisect(model: nn.Module, x0: torch.Tensor, x1: torch.Tensor, grid: int = 64,
                 keep_ev[pool] = (zb_[r, new] > zb_[r, old]) & ~dead
             out_t.append(t_l[okd][row][keep_ev].cpu().double())
             out_layer.append(li[keep_ev].cpu()), out_pool.append(pool[keep_ev].cpu())
-        rest = ~ok & (b > tol) & (a < 1 - tol)       # an interval inside an end zone holds no interior node
+        rest = ~ok
         tiny = rest & ((b - a) < min_len)
         unresolved += int(tiny.sum())
         rest &= ~tiny
@@ -205,7 +209,7 @@ def bisect(model: nn.Module, x0: torch.Tensor, x1: torch.Tensor, grid: int = 64,
     t = torch.cat(out_t) if out_t else torch.zeros(0, dtype=torch.float64)
     layer = torch.cat(out_layer) if out_layer else torch.zeros(0, dtype=torch.long)
     pool = torch.cat(out_pool) if out_pool else torch.zeros(0, dtype=torch.bool)
-    inside = (t > tol) & (t < 1 - tol)               # ties exactly at X0 or X1 are no interior nodes
+    inside = (t > tol) & (t < 1 - tol)               # switches in the end zones are ties at X0 or X1
     t, layer, pool = t[inside], layer[inside], pool[inside]
     order = torch.argsort(t, stable=True)
     return Nodes(t[order], layer[order], ~pool[order], unresolved)
