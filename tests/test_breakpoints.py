@@ -62,39 +62,44 @@ def test_walk_and_bisection_agree_on_mlps(gen, depth):
     assert torch.equal(w.layer, b.layer)
 
 
-@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
-def test_ties_at_the_ends_are_no_nodes_and_not_unresolved(gen, dtype):
-    """A pool window and ReLUs tied exactly at X0 (x0 = 0, zero biases), as MNIST's flat background does: both
-    algorithms agree, in both directions, and the tie is neither a node nor an unresolved interval."""
+def pool_mlp(gen):
+    """2 x 2 max-pool on a (1, 4, 4) input, then a ReLU MLP: 4 pool windows, 8 hidden units."""
     net = nn.Sequential(PLMaxPool(2), nn.Flatten(), nn.Linear(4, 8), PLReLU(), nn.Linear(8, 2)).to(D)
     with torch.no_grad():
         for p in net.parameters():
             p.normal_(generator=gen)
-        net[2].bias[:3] = 0
-    x1, x0 = torch.randn(1, 4, 4, generator=gen, dtype=D), torch.zeros(1, 4, 4, dtype=D)
-    net, x0, x1 = net.to(dtype), x0.to(dtype), x1.to(dtype)
+    return net
+
+
+def agree_both_ways(net, x0, x1, atol):
+    """Walk and bisection give the same nodes on x0 -> x1 and x1 -> x0, with nothing unresolved."""
     for a, b in ((x0, x1), (x1, x0)):
         w, s = bp.region_walk(net, a, b), bp.bisect(net, a, b, grid=8)
         assert len(w.t) == len(s.t) > 0 and s.unresolved == 0
-        torch.testing.assert_close(w.t, s.t, rtol=0, atol=1e-10 if dtype == D else 1e-5)
+        torch.testing.assert_close(w.t, s.t, rtol=0, atol=atol)
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_ties_at_the_ends_are_no_nodes_and_not_unresolved(gen, dtype):
+    """A pool window and ReLUs tied exactly at X0 (x0 = 0, zero biases), as MNIST's flat background does: both
+    algorithms agree, in both directions, and the tie is neither a node nor an unresolved interval."""
+    net = pool_mlp(gen)
+    with torch.no_grad():
+        net[2].bias[:3] = 0
+    x1, x0 = torch.randn(1, 4, 4, generator=gen, dtype=D), torch.zeros(1, 4, 4, dtype=D)
+    agree_both_ways(net.to(dtype), x0.to(dtype), x1.to(dtype), atol=1e-10 if dtype == D else 1e-5)
 
 
 def test_slowly_separating_ties_at_the_ends(gen):
     """Pool windows tied at X0 whose entries separate at slope 4e-5 stay equal in float64 up to t ~ 1e-12: the end
     zone covers them, so neither algorithm reports a node or an unresolved interval there, in either direction."""
-    net = nn.Sequential(PLMaxPool(2), nn.Flatten(), nn.Linear(4, 8), PLReLU(), nn.Linear(8, 2)).to(D)
-    with torch.no_grad():
-        for p in net.parameters():
-            p.normal_(generator=gen)
+    net = pool_mlp(gen)
     x0 = torch.full((1, 4, 4), 0.5104275612840804, dtype=D)
     x1 = x0 + torch.randn(1, 4, 4, generator=gen, dtype=D)
     for k in range(2):   # windows 0, 1: a 4-way tie at X0; one entry falls at slope ~4e-5, three stay constant
         x1[0, :2, 2 * k:2 * k + 2] = x0[0, 0, 0]
         x1[0, 0, 2 * k] = x0[0, 0, 0] - 4e-5 * (1 + 0.1 * k)
-    for a, b in ((x0, x1), (x1, x0)):
-        w, s = bp.region_walk(net, a, b), bp.bisect(net, a, b, grid=8)
-        assert len(w.t) == len(s.t) > 0 and s.unresolved == 0
-        torch.testing.assert_close(w.t, s.t, rtol=0, atol=1e-10)
+    agree_both_ways(net, x0, x1, atol=1e-10)
 
 
 def test_conv_net_with_max_pool_and_batch_norm_dense_grid_and_float32(gen):
