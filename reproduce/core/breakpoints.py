@@ -209,7 +209,7 @@ def bisect(model: nn.Module, x0: torch.Tensor, x1: torch.Tensor, grid: int = 64,
     t = torch.cat(out_t) if out_t else torch.zeros(0, dtype=torch.float64)
     layer = torch.cat(out_layer) if out_layer else torch.zeros(0, dtype=torch.long)
     pool = torch.cat(out_pool) if out_pool else torch.zeros(0, dtype=torch.bool)
-    inside = (t > tol) & (t < 1 - tol)               # switches in the end zones are ties at X0 or X1
+    inside = (t > tol) & (t < 1 - tol)   # float32: t_l may round into an end zone (a tie at X0 or X1, no node)
     t, layer, pool = t[inside], layer[inside], pool[inside]
     order = torch.argsort(t, stable=True)
     return Nodes(t[order], layer[order], ~pool[order], unresolved)
