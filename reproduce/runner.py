@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import platform
 import resource
 import subprocess
@@ -86,6 +87,9 @@ def _git() -> dict:
         except (OSError, subprocess.SubprocessError):
             return ""
     sha = run("rev-parse", "HEAD")
+    if not sha and os.environ.get("REPRO_GIT_SHA"):  # a copy without .git (tools/device.sh): the sender's revision
+        sha, _, dirty = os.environ["REPRO_GIT_SHA"].partition("+")
+        return {"sha": sha, "dirty": dirty == "dirty", "from": "REPRO_GIT_SHA"}
     return {"sha": sha or None, "dirty": bool(run("status", "--porcelain", "--untracked-files=no", "--", ".", ":!data", ":!figures")) if sha else None}
 
 

@@ -212,6 +212,16 @@ def test_lr_selection_rule_and_untrainable_points():
     assert p.loc[40, "loss_shown"] == pytest.approx(2.0)     # untrainable: shown at its initial loss
 
 
+def test_gap_claim_needs_a_std_at_both_ends():
+    gap = next(c for c in registry.figure("confusion", "fig2").claims if c.id == "b-gap")
+    five = _toy_runs({(16, 0.1): [0.1] * 5, (40, 0.1): [0.2] * 5})   # min-cos -1.6 vs -4.0, std 0
+    assert claims.evaluate(gap, five).verdict == claims.PASS
+    flipped = five.assign(value=np.where(five.quantity == "min_cos", -five.value, five.value))
+    assert claims.evaluate(gap, flipped).verdict == claims.FAIL
+    one = _toy_runs({(16, 0.1): [0.1], (40, 0.1): [0.2]})            # a single run: no std, no verdict
+    assert claims.evaluate(gap, one.assign(valid_frac=1.0)).verdict == claims.INCONCLUSIVE
+
+
 def test_measuring_does_not_perturb_cifar_training(tmp_path):
     cfg = cifar.CifarConfig(dataset="synthetic-cifar10", variants=("wrn-bn",), depths=(10,), widths=(1,), lrs=(0.05,),
                             runs=1, epochs=3, train_size=128, pairs=2, measure_every=1, batch=32, base=4,

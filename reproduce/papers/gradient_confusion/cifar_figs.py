@@ -114,6 +114,7 @@ def _gap(df):
     need(len(p) >= 2, "needs two points")
     lo, hi = p.iloc[0], p.iloc[-1]
     margin = max(lo.min_cos_std, hi.min_cos_std)
+    need(bool(np.isfinite(margin)), "needs a std at both ends (2 or more valid runs of the selected lr)")
     value = float(lo.min_cos - hi.min_cos)
     return value, f"> {margin:.3g} (min-cos at {x} {int(lo[x])} minus at {int(hi[x])}, > the larger std)", \
         value > margin

@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# GPU runs through this workplace's `device` tool: calls of at most 10 minutes, each on a possibly fresh
+# machine, that resume one another through the carried run cache.
+#
+#   here:  bash tools/device.sh pack [DATASETS]
+#            fills .device/ (gitignored): the offline archives of DATASETS (default cifar10,mnist; ~31 MB) with
+#            a trimmed SHA256SUMS, the git revision, and the run cache of the last call. Carry `.device`.
+#   there: bash tools/device.sh run SECONDS 'repro ...' ['repro ...' ...]
+#            installs the package (pip --no-deps -e .), unpacks the datasets into data/datasets, restores the
+#            run cache, runs the commands in order until SECONDS have passed (a sweep cut off resumes from the
+#            cache next call), then writes $OUT/results.tgz (the data/ and figures/ files written by this call),
+#            $OUT/cache.tgz (the whole run cache) and $OUT/log.txt.
+#   here:  bash tools/device.sh unpack FILES_AT
+#            results into the working tree, the cache into .device/ for the next call; prints the log.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+DEV=.device
+SHARED=${REPRO_SHARED:-../shared/datasets}
+
+pack() {
+    local want=${1:-cifar10,mnist} name
+    mkdir -p "$DEV/datasets"
+    cp "$SHARED/unpack.sh" "$DEV/datasets/"
+    : >"$DEV/datasets/SHA256SUMS"
+    for name in ${want//,/ }; do
+        case $name in
+            cifar10) cp -u "$SHARED/cifar10-jpeg.tar.gz" "$DEV/datasets/"
+                     grep ' cifar10-jpeg.tar.gz$' "$SHARED/SHA256SUMS" >>"$DEV/datasets/SHA256SUMS" ;;
+            mnist|fashion-mnist)
+                     local d; d=$([ "$name" = mnist ] && echo MNIST || echo FashionMNIST)
+                     mkdir -p "$DEV/datasets/$d/raw" && cp -u "$SHARED/$d/raw/"*.gz "$DEV/datasets/$d/raw/"
+                     grep " $d/raw/" "$SHARED/SHA256SUMS" >>"$DEV/datasets/SHA256SUMS" ;;
+            *) echo "unknown dataset '$name' (cifar10, mnist, fashion-mnist)" >&2; return 2 ;;
+        esac
+    done
+    local dirty=""
+    [ -n "$(git status --porcelain --untracked-files=no -- . ':!data' ':!figures')" ] && dirty="+dirty"
+    echo "$(git rev-parse HEAD)$dirty" >"$DEV/git"
+    du -sh "$DEV"
+}
+
+run() {
+    run_logged "$@" 2>&1 | tee "$OUT/log.txt"
+    return "${PIPESTATUS[0]}"
+}
+
+run_logged() {
+    local budget=$1 start=$SECONDS stamp status=0 cmd left
+    shift
+    stamp=$(mktemp) && touch "$stamp"
+    nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null || echo "no nvidia-smi"
+    ${REPRO_PIP:-python3 -m pip} install -q --no-deps -e . || return 1
+    PATH="$(${REPRO_PYTHON:-python3} -c 'import sys, os; print(os.path.dirname(sys.executable))'):$PATH"
+    [ -f "$DEV/git" ] && export REPRO_GIT_SHA=$(cat "$DEV/git")
+    [ -d "$DEV/datasets" ] && { bash "$DEV/datasets/unpack.sh" data/datasets >/dev/null || return 1; }
+    [ -f "$DEV/cache.tgz" ] && tar -xzf "$DEV/cache.tgz"
+    for cmd in "$@"; do
+        left=$((budget - (SECONDS - start)))
+        if [ "$left" -le 2 ]; then echo "== skipped (out of time): $cmd"; status=124; continue; fi
+        echo "== $cmd  (${left} s left)"
+        timeout --kill-after=10 "$left" bash -c "$cmd"
+        status=$?
+        echo "== exit $status after $((SECONDS - start)) s"
+    done
+    find data figures -type f -newer "$stamp" ! -path 'data/.cache/*' ! -path 'data/datasets/*' \
+        | tar -czf "$OUT/results.tgz" -T -
+    [ -d data/.cache ] && tar -czf "$OUT/cache.tgz" data/.cache
+    ls -l "$OUT"
+    return $status
+}
+
+unpack() {
+    local at=$1
+    [ -f "$at/results.tgz" ] && tar -xzvf "$at/results.tgz"
+    [ -f "$at/cache.tgz" ] && mkdir -p "$DEV" && cp "$at/cache.tgz" "$DEV/cache.tgz" && chmod u+w "$DEV/cache.tgz"
+    [ -f "$at/log.txt" ] && cat "$at/log.txt"
+    return 0
+}
+
+case ${1:-} in
+    pack) shift; pack "$@" ;;
+    run) shift; [ $# -ge 2 ] || { echo "usage: $0 run SECONDS 'repro ...' ..." >&2; exit 2; }; run "$@" ;;
+    unpack) shift; [ $# -eq 1 ] || { echo "usage: $0 unpack FILES_AT" >&2; exit 2; }; unpack "$@" ;;
+    *) sed -n '2,15p' "$0" >&2; exit 2 ;;
+esac
