@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import sys
+import time
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
@@ -60,9 +61,17 @@ def user_errors() -> Iterator[None]:
 
 
 def _progress_factory(progress: Progress, title: str):
+    """Live bar on a terminal; in a log (no terminal) one plain line per finished point instead."""
     def start(total: int):
-        task = progress.add_task(title, total=total)
-        return lambda desc, n=1: progress.update(task, advance=n, description=f"{title} [dim]{desc}[/]")
+        task, t0 = progress.add_task(title, total=total), time.perf_counter()
+
+        def advance(desc: str, n: int = 1) -> None:
+            progress.update(task, advance=n, description=f"{title} [dim]{desc}[/]")
+            if n and not progress.console.is_terminal:
+                done = int(progress.tasks[task].completed)
+                progress.console.print(f"{title} {done}/{total} {desc} ({time.perf_counter() - t0:.0f} s)",
+                                       highlight=False, soft_wrap=True)
+        return advance
     return start
 
 

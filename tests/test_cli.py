@@ -48,6 +48,8 @@ def test_smoke_every_figure(paper, key, tmp_path):
     assert any(v["source"] == "not_stated" for v in meta["config"].values())
     assert {"git", "torch", "wall_time_s", "peak_memory", "seed"} <= set(meta)
     assert "claims" in res.output
+    n = meta["grid_points"]   # not a terminal: one plain progress line per finished point, for logs
+    assert f"{paper} {key} {n}/{n} " in res.output and f"{paper} {key} 1/{n} " in res.output
 
 
 @pytest.mark.parametrize("args", [
