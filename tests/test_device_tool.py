@@ -2,6 +2,7 @@
 import os
 import shutil
 import subprocess
+import sys
 import tarfile
 from pathlib import Path
 
@@ -14,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def _call(tree: Path, out: Path, budget: int, *cmds: str) -> subprocess.CompletedProcess:
     out.mkdir()
-    env = {**os.environ, "OUT": str(out), "REPRO_PIP": "true", "REPRO_PYTHON": "python3"}
+    env = {**os.environ, "OUT": str(out), "REPRO_PYTHON": sys.executable}
     return subprocess.run(["bash", "tools/device.sh", "run", str(budget), *cmds], cwd=tree, env=env,
                           capture_output=True, text=True, timeout=120)
 

@@ -6,7 +6,7 @@
 #            fills .device/ (gitignored): the offline archives of DATASETS (default cifar10,mnist; ~31 MB) with
 #            a trimmed SHA256SUMS, the git revision, and the run cache of the last call. Carry `.device`.
 #   there: bash tools/device.sh run SECONDS 'repro ...' ['repro ...' ...]
-#            installs the package (pip --no-deps -e .), unpacks the datasets into data/datasets, restores the
+#            puts `repro` on PATH (runs the package from the tree, no install), unpacks the datasets into data/datasets, restores the
 #            run cache, runs the commands in order until SECONDS have passed (a sweep cut off resumes from the
 #            cache next call), then writes $OUT/results.tgz (the data/ and figures/ files written by this call),
 #            $OUT/cache.tgz (the whole run cache) and $OUT/log.txt.
@@ -49,8 +49,11 @@ run_logged() {
     shift
     stamp=$(mktemp) && touch "$stamp"
     nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null || echo "no nvidia-smi"
-    ${REPRO_PIP:-python3 -m pip} install -q --no-deps -e . || return 1
-    PATH="$(${REPRO_PYTHON:-python3} -c 'import sys, os; print(os.path.dirname(sys.executable))'):$PATH"
+    # no pip: an offline machine cannot fetch the build backend; the package runs from the tree instead
+    local bin; bin=$(mktemp -d)
+    printf '#!/bin/sh\nexec %s -m reproduce.cli "$@"\n' "${REPRO_PYTHON:-python3}" >"$bin/repro" && chmod +x "$bin/repro"
+    export PATH="$bin:$PATH" PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
+    repro --help >/dev/null || return 1
     [ -f "$DEV/git" ] && export REPRO_GIT_SHA=$(cat "$DEV/git")
     [ -d "$DEV/datasets" ] && { bash "$DEV/datasets/unpack.sh" data/datasets >/dev/null || return 1; }
     [ -f "$DEV/cache.tgz" ] && tar -xzf "$DEV/cache.tgz"
