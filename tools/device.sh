@@ -3,12 +3,13 @@
 # machine, that resume one another through the carried run cache.
 #
 #   here:  bash tools/device.sh pack [DATASETS]
-#            fills .device/ (gitignored): the offline archives of DATASETS (default cifar10,mnist; ~31 MB) with
-#            a trimmed SHA256SUMS, the git revision, and the run cache of the last call. Carry `.device`.
+#            fills .device/ (gitignored) with the offline archives of DATASETS (default cifar10,mnist; ~31 MB),
+#            a trimmed SHA256SUMS and the git revision; `unpack` adds the run cache. Carry `.device`.
 #   there: bash tools/device.sh run SECONDS 'repro ...' ['repro ...' ...]
-#            puts `repro` on PATH (runs the package from the tree, no install), unpacks the datasets into data/datasets, restores the
-#            run cache, runs the commands in order until SECONDS have passed (a sweep cut off resumes from the
-#            cache next call), then writes $OUT/results.tgz (the data/ and figures/ files written by this call),
+#            puts `repro` on PATH (the package runs from the tree; nothing is installed), unpacks the datasets
+#            into data/datasets, restores the run cache, runs the commands in order until they have taken
+#            SECONDS (a sweep cut off resumes from the cache next call; leave ~60 s of the call for setup and
+#            packing), then writes $OUT/results.tgz (the data/ and figures/ files written by this call),
 #            $OUT/cache.tgz (the whole run cache) and $OUT/log.txt.
 #   here:  bash tools/device.sh unpack FILES_AT
 #            results into the working tree, the cache into .device/ for the next call; prints the log.
@@ -45,7 +46,7 @@ run() {
 }
 
 run_logged() {
-    local budget=$1 start=$SECONDS stamp status=0 cmd left
+    local budget=$1 start stamp status=0 cmd left
     shift
     stamp=$(mktemp) && touch "$stamp"
     nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null || echo "no nvidia-smi"
@@ -57,6 +58,7 @@ run_logged() {
     [ -f "$DEV/git" ] && export REPRO_GIT_SHA=$(cat "$DEV/git")
     [ -d "$DEV/datasets" ] && { bash "$DEV/datasets/unpack.sh" data/datasets >/dev/null || return 1; }
     [ -f "$DEV/cache.tgz" ] && tar -xzf "$DEV/cache.tgz"
+    start=$SECONDS   # the budget is the commands' time; setup took $start s and packing takes seconds
     for cmd in "$@"; do
         left=$((budget - (SECONDS - start)))
         if [ "$left" -le 2 ]; then echo "== skipped (out of time): $cmd"; status=124; continue; fi
