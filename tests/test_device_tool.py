@@ -42,8 +42,9 @@ def test_device_calls_resume_through_the_carried_cache(tmp_path):
                           capture_output=True, text=True)
     assert here.returncode == 0 and (tree / ".device" / "cache.tgz").exists()
     shutil.rmtree(tree / "data" / ".cache")
-    second = _call(tree, tmp_path / "o2", 60, "test -f data/.cache/a/point.csv && echo resumed")
-    assert second.returncode == 0 and "resumed" in second.stdout, second.stdout + second.stderr
+    second = _call(tree, tmp_path / "o2", 60, "exit 3", "test -f data/.cache/a/point.csv && echo resumed")
+    assert "resumed" in second.stdout, second.stdout + second.stderr
+    assert second.returncode == 3                                      # a failed command fails the call
     with tarfile.open(tmp_path / "o2" / "cache.tgz") as t:
         assert "data/.cache/a/point.csv" in t.getnames()
 

@@ -20,16 +20,16 @@ SHARED=${REPRO_SHARED:-../shared/datasets}
 
 pack() {
     local want=${1:-cifar10,mnist} name
-    mkdir -p "$DEV/datasets"
+    rm -rf "$DEV/datasets" && mkdir -p "$DEV/datasets"
     cp "$SHARED/unpack.sh" "$DEV/datasets/"
     : >"$DEV/datasets/SHA256SUMS"
     for name in ${want//,/ }; do
         case $name in
-            cifar10) cp -u "$SHARED/cifar10-jpeg.tar.gz" "$DEV/datasets/"
+            cifar10) cp "$SHARED/cifar10-jpeg.tar.gz" "$DEV/datasets/"
                      grep ' cifar10-jpeg.tar.gz$' "$SHARED/SHA256SUMS" >>"$DEV/datasets/SHA256SUMS" ;;
             mnist|fashion-mnist)
                      local d; d=$([ "$name" = mnist ] && echo MNIST || echo FashionMNIST)
-                     mkdir -p "$DEV/datasets/$d/raw" && cp -u "$SHARED/$d/raw/"*.gz "$DEV/datasets/$d/raw/"
+                     mkdir -p "$DEV/datasets/$d/raw" && cp "$SHARED/$d/raw/"*.gz "$DEV/datasets/$d/raw/"
                      grep " $d/raw/" "$SHARED/SHA256SUMS" >>"$DEV/datasets/SHA256SUMS" ;;
             *) echo "unknown dataset '$name' (cifar10, mnist, fashion-mnist)" >&2; return 2 ;;
         esac
@@ -41,12 +41,13 @@ pack() {
 }
 
 run() {
+    : "${OUT:?run needs \$OUT, the folder the device tool sends back}"
     run_logged "$@" 2>&1 | tee "$OUT/log.txt"
     return "${PIPESTATUS[0]}"
 }
 
 run_logged() {
-    local budget=$1 start stamp status=0 cmd left
+    local budget=$1 start stamp status=0 rc cmd left
     shift
     stamp=$(mktemp) && touch "$stamp"
     nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null || echo "no nvidia-smi"
@@ -64,8 +65,9 @@ run_logged() {
         if [ "$left" -le 2 ]; then echo "== skipped (out of time): $cmd"; status=124; continue; fi
         echo "== $cmd  (${left} s left)"
         timeout --kill-after=10 "$left" bash -c "$cmd"
-        status=$?
-        echo "== exit $status after $((SECONDS - start)) s"
+        rc=$?
+        [ "$rc" -ne 0 ] && status=$rc   # the call fails if any command failed (124: cut off at the budget)
+        echo "== exit $rc after $((SECONDS - start)) s"
     done
     find data figures -type f -newer "$stamp" ! -path 'data/.cache/*' ! -path 'data/datasets/*' \
         | tar -czf "$OUT/results.tgz" -T -
