@@ -49,7 +49,7 @@ run() {
 run_logged() {
     local budget=$1 start stamp status=0 rc cmd left
     shift
-    stamp=$(mktemp) && touch "$stamp"
+    stamp=$(mktemp)   # files newer than this were written by the call
     nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null || echo "no nvidia-smi"
     # no pip: an offline machine cannot fetch the build backend; the package runs from the tree instead
     local bin; bin=$(mktemp -d)
