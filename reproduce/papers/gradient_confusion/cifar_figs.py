@@ -229,10 +229,12 @@ for ds, n in (("cifar10", ""), ("cifar100", "100")):
     wrn_depth = cifar.with_defaults(f"WrnDepth{c}", dataset=ds, variants=("wrn",), depths=(16, 28, 52))
     wrn_width = cifar.with_defaults(f"WrnWidth{c}", dataset=ds, variants=("wrn",), depths=(16,), widths=(2, 4, 6))
     variants = cifar.with_defaults(f"Variants{c}", dataset=ds, variants=tuple(cifar.VARIANTS), depths=(16, 28, 52))
-    gpu = {"smoke": "20 s", "default": "GPU (<= 20 min on one H100)", "paper": "see --dry-run"}
+    gpu = {"smoke": "20 s", "default": "GPU (target <= 20 min on one H100; not yet run on one)",
+           "paper": "see --dry-run"}
+    cpu_look = {**gpu, "default": gpu["default"] + "; depths 16,28,40, lr 0.03, 1 run: 38 min CPU"}
     if not n:
         _register("fig2", "Depth: CNN-beta-2 on CIFAR-10 (loss curves, min cosine, KDE)", depth_cls,
-                  lambda df: plot_sweep(df, True, 0.4), DEPTH + SANE, SMOKE_DEPTH, {}, gpu)
+                  lambda df: plot_sweep(df, True, 0.4), DEPTH + SANE, SMOKE_DEPTH, {}, cpu_look)
         _register("fig3", "Width: CNN-16-l on CIFAR-10 (loss curves, min cosine, KDE)", width_cls,
                   lambda df: plot_sweep(df, True, 0.15), WIDTH, SMOKE_WIDTH, {"widths": (2, 3, 4, 5, 6)}, gpu)
         _register("fig4", "BN x skip: CNN/WRN-beta-2 on CIFAR-10 (loss, min cosine, test accuracy vs depth)", variants,
@@ -241,7 +243,7 @@ for ds, n in (("cifar10", ""), ("cifar100", "100")):
         _register("fig7", "Depth, extra panels: CNN-beta-2 on CIFAR-10 (loss, test accuracy, min cosine per epoch)",
                   depth_cls, plot_extra,
                   (Claim("a-acc", "Deeper -> lower test accuracy", _rho("acc", -0.6)), DEPTH[1],
-                   Claim("c-curves", "Min-cos curves recorded without NaN", _no_nan_curves)), SMOKE_DEPTH, {}, gpu)
+                   Claim("c-curves", "Min-cos curves recorded without NaN", _no_nan_curves)), SMOKE_DEPTH, {}, cpu_look)
         _register("fig8", "Width, extra panels: CNN-16-l on CIFAR-10 (loss, test accuracy, min cosine per epoch)",
                   width_cls, plot_extra,
                   (Claim("a-acc", "Wider -> higher test accuracy", _rho("acc", 0.6)),
