@@ -231,7 +231,7 @@ for ds, n in (("cifar10", ""), ("cifar100", "100")):
     variants = cifar.with_defaults(f"Variants{c}", dataset=ds, variants=tuple(cifar.VARIANTS), depths=(16, 28, 52))
     gpu = {"smoke": "20 s", "default": "GPU (target <= 20 min on one H100; not yet run on one)",
            "paper": "see --dry-run"}
-    cpu_look = {**gpu, "default": gpu["default"] + "; depths 16,28,40, lr 0.03, 1 run: 38 min CPU"}
+    cpu_look = {**gpu, "default": gpu["default"] + "; depths 16,28,40, lr 0.03, 2 runs: 86 min CPU"}
     if not n:
         _register("fig2", "Depth: CNN-beta-2 on CIFAR-10 (loss curves, min cosine, KDE)", depth_cls,
                   lambda df: plot_sweep(df, True, 0.4), DEPTH + SANE, SMOKE_DEPTH, {}, cpu_look)
