@@ -63,13 +63,14 @@ def user_errors() -> Iterator[None]:
 def _progress_factory(progress: Progress, title: str):
     """Live bar on a terminal; in a log (no terminal) one plain line per finished point instead."""
     def start(total: int):
-        task, t0, done = progress.add_task(title, total=total), time.perf_counter(), [0]
+        task, t0, done = progress.add_task(title, total=total), time.perf_counter(), 0
 
         def advance(desc: str, n: int = 1) -> None:
+            nonlocal done
             progress.update(task, advance=n, description=f"{title} [dim]{desc}[/]")
-            done[0] += n
+            done += n
             if n and not progress.console.is_terminal:
-                progress.console.print(f"{title} {done[0]}/{total} {desc} ({time.perf_counter() - t0:.0f} s)",
+                progress.console.print(f"{title} {done}/{total} {desc} ({time.perf_counter() - t0:.0f} s)",
                                        highlight=False, soft_wrap=True)
         return advance
     return start
