@@ -17,7 +17,7 @@ from rich.table import Table
 from . import bench as bench_mod
 from . import registry, runner
 from .config import ReproError
-from .core import data as data_mod
+from . import datasets as data_mod
 from .core.device import measurement_mode, resolve_device
 from .readme import markdown_table
 

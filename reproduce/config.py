@@ -27,6 +27,22 @@ def setting(default: Any, *, stated: bool, size: bool = False,
     return dataclasses.field(default=default, metadata=meta)
 
 
+def like(cls: type, name: str, default: Any) -> Any:
+    """Field `name` of config class `cls` with another default (same provenance, help and choices).
+
+    A figure's config states only what differs from its family's base class:
+    `dataset: str = like(CifarConfig, "dataset", "cifar100")`.
+    """
+    f = {f.name: f for f in dataclasses.fields(cls)}[name]
+    return dataclasses.field(default=default, metadata=f.metadata)
+
+
+def from_values(cls: type, values: Mapping[str, Any]) -> Any:
+    """Rebuild a config from meta.json values (lists back to tuples); fields it lacks keep their defaults."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items() if k in names})
+
+
 def _types(cls: type) -> dict[str, Any]:
     return typing.get_type_hints(cls)
 

@@ -43,13 +43,3 @@ def write_json(obj: Any, path: Path) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(obj, indent=2, default=str) + "\n")
 
-
-def save_figure(fig: Any, path_png: Path) -> list[Path]:
-    """Save a matplotlib figure as .png and .pdf next to each other, atomically."""
-    written = []
-    for ext in ("png", "pdf"):
-        target = path_png.with_suffix(f".{ext}")
-        with atomic_path(target) as tmp:
-            fig.savefig(tmp, format=ext, dpi=150, bbox_inches="tight")
-        written.append(target)
-    return written

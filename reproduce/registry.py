@@ -2,16 +2,36 @@
 from __future__ import annotations
 
 import dataclasses
+import enum
 import importlib
+import sys
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
 
 import pandas as pd
 
 from .claims import Claim
 from .config import ReproError, size_fields
+from .datasets import DATASETS
 
-PRESETS = ("smoke", "default", "paper")
+
+class Preset(str, enum.Enum):
+    """Sizes of a run: `smoke` (seconds, CI), `default` (every trend, reduced scale), `paper` (the paper's own)."""
+    smoke = "smoke"
+    default = "default"
+    paper = "paper"
+
+
+PRESETS = tuple(p.value for p in Preset)
+
+
+def parse_preset(name: str | Preset) -> Preset:
+    """The one place a preset name is validated."""
+    try:
+        return Preset(name.strip().lower() if isinstance(name, str) else name)
+    except ValueError:
+        raise ReproError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}") from None
 
 
 @dataclass(frozen=True)
@@ -38,6 +58,16 @@ PAPERS = (
 )
 
 
+def dataset_fields(cfg: Any) -> list[str]:
+    """Values of every config field whose name contains 'dataset' (one value or a tuple of them)."""
+    out: list[str] = []
+    for f in dataclasses.fields(cfg):
+        if "dataset" in f.name:
+            val = getattr(cfg, f.name)
+            out += list(val) if isinstance(val, tuple) else [val]
+    return out
+
+
 @dataclass(frozen=True)
 class Figure:
     """One figure (or table): config class + sweep grid + compute + plot + claims.
@@ -48,6 +78,9 @@ class Figure:
     - `plot(df)`: matplotlib Figure drawn from the CSV alone.
     - `cost(cfg, device)`: optional estimate printed by `--dry-run` before anything trains.
     - `presets`: size overrides for `smoke` and `paper` (`default` is the dataclass defaults).
+    - `datasets(cfg)`: the datasets this config reads (default: the values of every field named *dataset*);
+      `needs(cfg)` keeps the real ones, for `repro all` and `repro <paper> figN` alike.
+    - `source`: the file that registered the figure (filled in by `register`).
     """
     paper: str
     key: str
@@ -58,23 +91,35 @@ class Figure:
     plot: Callable[[pd.DataFrame], Any]
     claims: tuple[Claim, ...] = ()
     presets: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
-    datasets: tuple[str, ...] = ()
+    datasets: Callable[[Any], Sequence[str]] = dataset_fields
     runtime: Mapping[str, str] = field(default_factory=dict)
     gpu_presets: tuple[str, ...] = ()  # presets too big for a CPU: `repro all` skips them there (one line each)
     cost: Callable[[Any, Any], dict] | None = None  # cost(cfg, device) -> {"runs", "hours", ...} for --dry-run
-    needs: Callable[[Any], list[str]] | None = None  # datasets this config reads (default: every *dataset* field)
+    source: str = ""
 
-    def preset(self, name: str) -> Mapping[str, Any]:
-        if name not in PRESETS:
-            raise ReproError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
-        return self.presets.get(name, {})
+    def preset(self, name: str | Preset) -> Mapping[str, Any]:
+        return self.presets.get(parse_preset(name).value, {})
+
+    def needs(self, cfg: Any) -> list[str]:
+        """The real datasets (not synthetic stand-ins) this config reads, without repeats, in order."""
+        return list(dict.fromkeys(n for n in self.datasets(cfg) if n in DATASETS))
 
 
 _FIGURES: dict[tuple[str, str], Figure] = {}
+BENCHES: dict[str, Callable[..., pd.DataFrame]] = {}
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def register_bench(paper: str, fn: Callable[..., pd.DataFrame]) -> None:
+    """fn(device, sizes: tuple[int, ...] | None, repeats: int) -> tidy DataFrame of measurements (`repro bench`)."""
+    BENCHES[paper] = fn
 
 
 def register(fig: Figure) -> Figure:
-    """Add a figure; presets may only touch fields declared as sizes."""
+    """Add a figure; presets may only touch fields declared as sizes. Records the registering file."""
+    if not fig.source:
+        path = Path(sys._getframe(1).f_globals.get("__file__", ""))
+        fig = dataclasses.replace(fig, source=str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path))
     allowed = size_fields(fig.config)
     names = {f.name for f in dataclasses.fields(fig.config)}
     for preset, values in fig.presets.items():

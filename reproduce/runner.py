@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import platform
 import resource
 import subprocess
@@ -16,12 +15,12 @@ import pandas as pd
 import torch
 
 from . import claims as claims_mod
-from .config import ReproError, describe, resolve, stable_hash
-from .core import data as data_mod
-from .core.device import DTYPES, generator, measurement_mode, point_seed, resolve_device
-from .io import save_figure, write_csv, write_json
-from . import registry
-from .registry import Figure
+from . import datasets as data_mod
+from . import plotting, registry
+from .config import ReproError, describe, from_values, resolve, stable_hash
+from .core.device import DTYPES, generator, measurement_mode, point_seed, resolve_device, tf32_flags
+from .io import write_csv, write_json
+from .registry import Figure, Preset, parse_preset
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -59,16 +58,41 @@ class RunResult:
     wall_s: float = 0.0
 
 
-def outputs(fig: Figure, out: Path, preset: str) -> Outputs:
+def _preset_dir(preset: str | Preset) -> Path:
+    """'' for the default preset (data/<paper>/...), '<preset>' otherwise (data/smoke/<paper>/...)."""
+    p = parse_preset(preset)
+    return Path() if p is Preset.default else Path(p.value)
+
+
+def outputs(fig: Figure, out: Path, preset: str | Preset) -> Outputs:
     """data/<paper>/figN.csv for the default preset, data/<preset>/<paper>/figN.csv otherwise."""
-    sub = Path(fig.paper) if preset == "default" else Path(preset) / fig.paper
+    sub = _preset_dir(preset) / fig.paper
     data = out / "data" / sub
     return Outputs(data / f"{fig.key}.csv", data / f"{fig.key}.meta.json",
                    out / "figures" / sub / f"{fig.key}.png")
 
 
-def claims_path(out: Path, preset: str) -> Path:
-    return out / "data" / ("claims.csv" if preset == "default" else f"{preset}/claims.csv")
+def claims_path(out: Path, preset: str | Preset) -> Path:
+    """data/claims.csv for the default preset, data/<preset>/claims.csv otherwise."""
+    return out / "data" / _preset_dir(preset) / "claims.csv"
+
+
+def bench_path(out: Path, paper: str) -> Path:
+    """data/bench/<paper>.csv."""
+    return out / "data" / "bench" / f"{paper}.csv"
+
+
+def cache_dir(out: Path) -> Path:
+    """data/.cache: one folder per finished sweep point, and runs shared between figures."""
+    return out / "data" / ".cache"
+
+
+def pick_device(name: str) -> torch.device:
+    """The one place a --device name becomes a torch.device (a bad name or missing CUDA is a ReproError)."""
+    try:
+        return resolve_device(name)
+    except ValueError as exc:
+        raise ReproError(str(exc)) from None
 
 
 def code_version(fig: Figure) -> str:
@@ -87,10 +111,8 @@ def _git() -> dict:
         except (OSError, subprocess.SubprocessError):
             return ""
     sha = run("rev-parse", "HEAD")
-    if not sha and os.environ.get("REPRO_GIT_SHA"):  # a copy without .git (tools/device.sh): the sender's revision
-        sha, _, dirty = os.environ["REPRO_GIT_SHA"].partition("+")
-        return {"sha": sha, "dirty": dirty == "dirty", "from": "REPRO_GIT_SHA"}
-    return {"sha": sha or None, "dirty": bool(run("status", "--porcelain", "--untracked-files=no", "--", ".", ":!data", ":!figures")) if sha else None}
+    dirty = run("status", "--porcelain", "--untracked-files=no", "--", ".", ":!data", ":!figures")
+    return {"sha": sha or None, "dirty": bool(dirty) if sha else None}
 
 
 def _peak_memory(device: torch.device) -> dict:
@@ -115,52 +137,41 @@ def provenance(meta: dict) -> str:
             f"  |  git {sha}")
 
 
-def plot_from_csv(fig: Figure, csv: Path, png: Path) -> list[Path]:
-    """The plot reads only the CSV (and stamps the provenance line from the meta.json beside it)."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    mpl_fig = fig.plot(pd.read_csv(csv))
-    meta = csv.with_suffix(".meta.json")
-    if meta.exists():
-        mpl_fig.text(0.0, -0.01, provenance(json.loads(meta.read_text())), fontsize=6, color="grey", ha="left",
-                     va="top", transform=mpl_fig.transFigure)
-    try:
-        return save_figure(mpl_fig, png)
-    finally:
-        plt.close(mpl_fig)
+def plot_from_csv(fig: Figure, csv: Path, png: Path, cfg=None) -> list[Path]:
+    """The plot reads only the CSV, and the config and provenance line from the meta.json beside it."""
+    meta_path = csv.with_suffix(".meta.json")
+    meta = json.loads(meta_path.read_text()) if meta_path.exists() else None
+    if meta is not None:
+        cfg = from_values(fig.config, {k: v["value"] for k, v in meta["config"].items()})
+    mpl_fig = fig.plot(pd.read_csv(csv), cfg)
+    return plotting.save(mpl_fig, png, footer=provenance(meta) if meta else None)
 
 
-def config_datasets(cfg) -> list[str]:
-    """Datasets named by config fields called *dataset* / *datasets* (per-run choices, e.g. a synthetic stand-in)."""
-    out = []
-    for f in dataclasses.fields(cfg):
-        if "dataset" in f.name:
-            val = getattr(cfg, f.name)
-            out += [v for v in (val if isinstance(val, tuple) else (val,)) if v in data_mod.DATASETS]
-    return out
+def prepare(fig: Figure, preset: str | Preset, overrides: Sequence[str]):
+    """The figure's config: its defaults, the preset's sizes, then the overrides (bad input is a ReproError)."""
+    return resolve(fig.config, fig.preset(preset), overrides)
 
 
-def prepare(fig: Figure, preset: str, overrides: Sequence[str], device: str):
-    """Validate every input before anything is written: returns (cfg, torch device)."""
-    cfg = resolve(fig.config, fig.preset(preset), overrides)
-    return cfg, resolve_device(device)
+def run_figure(fig: Figure, *, preset: str | Preset = "default", overrides: Sequence[str] = (),
+               device: str | torch.device = "auto", cfg=None, seed: int = 0, out: Path = Path("."),
+               data_root: Path | None = None, force: bool = False, plot_only: bool = False,
+               progress: Callable | None = None) -> RunResult:
+    """Run one figure end to end. `cfg` and a torch `device`, when given, are used as resolved by the caller.
 
-
-def run_figure(fig: Figure, *, preset: str = "default", overrides: Sequence[str] = (), device: str = "auto",
-               seed: int = 0, out: Path = Path("."), data_root: Path | None = None, force: bool = False,
-               plot_only: bool = False, progress: Callable | None = None) -> RunResult:
-    """Run one figure end to end. `progress(total)` returns advance(description, n_done) or None."""
-    cfg, dev = prepare(fig, preset, overrides, device)
+    `progress(total)` returns advance(description, n_done) or None.
+    """
+    preset = parse_preset(preset).value
+    cfg = prepare(fig, preset, overrides) if cfg is None else cfg
+    dev = device if isinstance(device, torch.device) else pick_device(device)
     paths = outputs(fig, out, preset)
     root = data_mod.data_root(data_root, out)
     if plot_only:
         if not paths.csv.exists():
             raise ReproError(f"--plot-only: {paths.csv} does not exist; run the figure first")
-        plot_from_csv(fig, paths.csv, paths.png)
+        plot_from_csv(fig, paths.csv, paths.png, cfg)
         return RunResult(fig, paths, evaluate_claims(fig, paths.csv))
-    named = [n for n in fig.needs(cfg) if n in data_mod.DATASETS] if fig.needs else config_datasets(cfg)
-    for name in (*fig.datasets, *named):
+    needed = fig.needs(cfg)
+    for name in needed:
         data_mod.require(name, root)
 
     measurement_mode()
@@ -169,19 +180,19 @@ def run_figure(fig: Figure, *, preset: str = "default", overrides: Sequence[str]
     start = time.perf_counter()
     points = fig.grid(cfg)
     version, git = code_version(fig), _git()   # both taken before any work: the code that ran
-    cache_dir = out / "data" / ".cache"
+    cache = cache_dir(out)
     advance = progress(len(points)) if progress else None
     frames, notes, computed, cached = [], [], 0, 0
     resolved = describe(cfg)
     for point in points:
         label = ", ".join(f"{k}={v}" for k, v in point.items())
         key = stable_hash([fig.paper, fig.key, resolved, point, seed, dev.type, version])
-        cache = cache_dir / key / "point.csv"
-        if cache.exists() and not force:
-            frame, cached = pd.read_csv(cache), cached + 1
-            info = json.loads(cache.with_name("point.json").read_text())
+        point_csv = cache / key / "point.csv"
+        if point_csv.exists() and not force:
+            frame, cached = pd.read_csv(point_csv), cached + 1
+            info = json.loads(point_csv.with_name("point.json").read_text())
         else:
-            ctx = Context(dev, seed, generator(dev, point_seed(seed, point)), root, cache_dir=cache_dir,
+            ctx = Context(dev, seed, generator(dev, point_seed(seed, point)), root, cache_dir=cache,
                           version=version)
             if advance:
                 ctx.tick = lambda msg, label=label: advance(f"{label} {msg}", 0)
@@ -189,9 +200,9 @@ def run_figure(fig: Figure, *, preset: str = "default", overrides: Sequence[str]
             if "seed" not in frame:
                 frame.insert(0, "seed", seed)
             info = {"figure": f"{fig.paper}/{fig.key}", "point": point, "seed": seed, "notes": ctx.notes}
-            write_json(info, cache.with_name("point.json"))
-            write_csv(frame, cache)  # written last: its presence marks the point as finished
-            frame, computed = pd.read_csv(cache), computed + 1  # identical dtypes whether cached or not
+            write_json(info, point_csv.with_name("point.json"))
+            write_csv(frame, point_csv)  # written last: its presence marks the point as finished
+            frame, computed = pd.read_csv(point_csv), computed + 1  # identical dtypes whether cached or not
         frames.append(frame)
         if info.get("notes"):
             notes.append({"point": point, **info["notes"]})
@@ -205,15 +216,18 @@ def run_figure(fig: Figure, *, preset: str = "default", overrides: Sequence[str]
         "config": resolved,
         "overrides": list(overrides), "seed": seed, "grid_points": len(points),
         "points_computed": computed, "points_from_cache": cached,
-        "device": dev.type, "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda" else platform.processor() or platform.machine(),
+        "device": dev.type,
+        "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda"
+        else platform.processor() or platform.machine(),
         "dtype": getattr(cfg, "dtype", "float32"), "torch": torch.__version__, "cuda": torch.version.cuda,
-        "tf32": False,
+        "tf32": tf32_flags(),
         "python": platform.python_version(), "git": git, "code_version": version,
         "wall_time_s": round(wall, 2), "peak_memory": _peak_memory(dev),
-        "point_notes": notes, "datasets": list(fig.datasets), "data_root": str(root) if fig.datasets else None,
+        "point_notes": notes, "datasets": needed, "data_root": str(root) if needed else None,
+        "source": fig.source,
     }
     write_json(meta, paths.meta)
-    plot_from_csv(fig, paths.csv, paths.png)
+    plot_from_csv(fig, paths.csv, paths.png, cfg)
     return RunResult(fig, paths, evaluate_claims(fig, paths.csv), computed, cached, wall)
 
 

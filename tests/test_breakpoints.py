@@ -5,9 +5,9 @@ import pytest
 import torch
 from torch import nn
 
-from reproduce.core import breakpoints as bp
-from reproduce.core import path_stats as ps
-from reproduce.core.piecewise import PLMaxPool, PLReLU, along, flat_pattern
+from reproduce.papers.random_walk_bridge import breakpoints as bp
+from reproduce.papers.random_walk_bridge import path_stats as ps
+from reproduce.papers.random_walk_bridge.piecewise import PLMaxPool, PLReLU, along, flat_pattern
 
 D = torch.float64
 

@@ -4,7 +4,7 @@ import torch
 
 from reproduce.core.device import generator, point_seed
 from reproduce.core.init import VARIANCE_RULES, gaussian_weight, variance
-from reproduce.core.relu_net import ReluMLP, forward_backward_norms, soft_cross_entropy
+from reproduce.papers.norm_preservation.relu_net import ReluMLP, forward_backward_norms, soft_cross_entropy
 
 
 def _net(gen, widths, c=7):

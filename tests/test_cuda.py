@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from reproduce import registry, runner
-from reproduce.core import breakpoints as bp
-from reproduce.core import path_stats as ps
+from reproduce.papers.random_walk_bridge import breakpoints as bp
+from reproduce.papers.random_walk_bridge import path_stats as ps
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 FIGS = [(f.paper, f.key) for f in registry.figures()]

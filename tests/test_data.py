@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from reproduce.cli import app
 from reproduce.config import ReproError
-from reproduce.core import data
+from reproduce import datasets as data
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from reproduce import claims, registry
-from reproduce.core import confusion as conf
+from reproduce.papers.gradient_confusion import confusion as conf
 from reproduce.papers import gradient_confusion as gc
 from reproduce.runner import Context
 
@@ -95,7 +95,7 @@ def test_fig1_claims_hold_and_can_fail():
 
 
 # ---- core pieces of the CIFAR and MLP figures -------------------------------------------------------------------
-from reproduce.core import convnets, sgd as sgd_mod, stacked_mlp  # noqa: E402
+from reproduce.papers.gradient_confusion import convnets, sgd as sgd_mod, stacked_mlp  # noqa: E402
 from reproduce.papers.gradient_confusion import cifar, common  # noqa: E402
 
 

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from reproduce.core import ntk
+from reproduce.papers.transition_to_linearity import kernels
 from reproduce.core.gd import batched_gd
 from reproduce.core.hessian import hessian_norm, hessian_norms
 
@@ -39,7 +40,7 @@ def test_shallow_closed_form_matches_both_generic_engines(gen, m):
     p["w"][0, 0] = 0.0                            # a unit with w = 0 (active everywhere iff b > 0)
     p["b"][0, 0] = 1.0
     p["b"][1, 1] = -p["w"][1, 1] * x[2]           # a threshold exactly at an input (ReLU'(0) = 0)
-    k, k_scan = ntk.ntk_shallow(p, x, chunk=4), ntk.ntk_shallow_scan(p, x)
+    k, k_scan = kernels.ntk_shallow(p, x, chunk=4), kernels.ntk_shallow_scan(p, x)
     for r in range(2):
         q = {n: t[r] for n, t in p.items()}
         ref = naive_kernel(f43(x, m), q)
@@ -57,10 +58,10 @@ def test_bottleneck_closed_form_matches_autograd(gen, scale, bias):
          "W4": torch.randn(1, c, m, generator=gen, dtype=D)}
     if not bias:
         p.pop("b1")
-    k = ntk.ntk_bottleneck(p, x, scale)[0]
-    ref = naive_kernel(lambda q: ntk.bottleneck_forward(q, x, scale)["f"][0], p)
+    k = kernels.ntk_bottleneck(p, x, scale)[0]
+    ref = naive_kernel(lambda q: kernels.bottleneck_forward(q, x, scale)["f"][0], p)
     assert (k - ref).abs().max() <= 1e-10 * ref.abs().max()
-    assert (ntk.ntk_columns(lambda q: ntk.bottleneck_forward(q, x, scale)["f"][0], p) - ref).abs().max() \
+    assert (ntk.ntk_columns(lambda q: kernels.bottleneck_forward(q, x, scale)["f"][0], p) - ref).abs().max() \
         <= 1e-10 * ref.abs().max()
 
 
@@ -75,7 +76,7 @@ def test_generic_engines_on_a_small_mlp(gen):
 
 def test_kernel_symmetric_psd(gen):
     x = torch.randn(8, generator=gen, dtype=D) * 5
-    k = ntk.ntk_shallow(shallow(gen, 1, 3, 40), x)[0]
+    k = kernels.ntk_shallow(shallow(gen, 1, 3, 40), x)[0]
     torch.testing.assert_close(k, k.T)
     assert torch.linalg.eigvalsh(k).min() >= -1e-10 * k.abs().max()
 
@@ -84,12 +85,12 @@ def test_derived_kernels_match_autograd(gen):
     m = 9
     x = torch.randn(4, generator=gen, dtype=D) * 5
     q = {n: t[0] for n, t in shallow(gen, 1, 3, m).items()}
-    k = ntk.ntk_shallow({n: t[None] for n, t in q.items()}, x)[0]
+    k = kernels.ntk_shallow({n: t[None] for n, t in q.items()}, x)[0]
     logits = f43(x, m)(q)
     ref_soft = naive_kernel(lambda z: torch.softmax(f43(x, m)(z), dim=1), q)
-    ref_swish = naive_kernel(lambda z: ntk.swish(f43(x, m)(z)), q)
-    torch.testing.assert_close(ntk.softmax_kernel(k, logits), ref_soft, rtol=1e-10, atol=1e-12)
-    torch.testing.assert_close(ntk.swish_kernel(k, logits), ref_swish, rtol=1e-10, atol=1e-12)
+    ref_swish = naive_kernel(lambda z: kernels.swish(f43(x, m)(z)), q)
+    torch.testing.assert_close(kernels.softmax_kernel(k, logits), ref_soft, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(kernels.swish_kernel(k, logits), ref_swish, rtol=1e-10, atol=1e-12)
 
 
 @pytest.mark.parametrize("xv", [0.3, -2.0, 10.0])

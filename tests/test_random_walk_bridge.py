@@ -8,7 +8,7 @@ import torch
 from reproduce import claims, registry
 from reproduce.papers import random_walk_bridge as rwb
 from reproduce.papers.random_walk_bridge import fig1, fig6
-from reproduce.core.piecewise import PLReLU
+from reproduce.papers.random_walk_bridge.piecewise import PLReLU
 from reproduce.runner import Context
 
 
@@ -70,7 +70,7 @@ def test_calibration_and_accuracy_subsets_span_every_class_of_a_class_sorted_spl
 def test_dry_run_path_pieces_cover_the_path_and_stop_at_the_budget():
     """The cost model times `pieces` of the path: at tau = 1 they are its two halves (same nodes as the whole path);
     with no budget it stops at the first fraction, with an endless one it measures the whole path."""
-    from reproduce.core import breakpoints as bp
+    from reproduce.papers.random_walk_bridge import breakpoints as bp
     from reproduce.papers.random_walk_bridge.common import pair_seconds, pieces
     g = torch.Generator().manual_seed(0)
     net = torch.nn.Sequential(torch.nn.Linear(6, 40), PLReLU(), torch.nn.Linear(40, 3)).double()

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from reproduce import claims, registry
-from reproduce.core import skip_resnet as sr
+from reproduce.papers.skip_resnet_gd import model as sr
 from reproduce.papers import skip_resnet_gd as skip
 from reproduce.runner import Context
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from reproduce import claims, registry
-from reproduce.core import ntk
+from reproduce.papers.transition_to_linearity import kernels
 from reproduce.papers import transition_to_linearity as lin
 from reproduce.runner import Context
 
@@ -34,7 +34,7 @@ def test_kernel_changes_bookkeeping(gen):
     p = {"w": torch.randn(2, 10, generator=gen, dtype=torch.float64),
          "b": torch.randn(2, 10, generator=gen, dtype=torch.float64),
          "V": torch.randn(2, c, 10, generator=gen, dtype=torch.float64)}
-    k0 = ntk.ntk_shallow(p, torch.randn(n, generator=gen, dtype=torch.float64))
+    k0 = kernels.ntk_shallow(p, torch.randn(n, generator=gen, dtype=torch.float64))
     for v, d in lin.kernel_changes(k0, k0, n, c).items():
         assert torch.all(d == 0), v
     for v, d in lin.kernel_changes(3 * k0, k0, n, c).items():

@@ -6,13 +6,11 @@ import json
 
 import torch
 
-from ..config import ReproError
-
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
 def resolve_device(name: str) -> torch.device:
-    """'auto' -> cuda if available else cpu; 'cuda' without CUDA is a ReproError."""
+    """'auto' -> cuda if available else cpu; 'cuda' without CUDA or an unknown name is a ValueError."""
     name = name.strip().lower()
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -20,9 +18,9 @@ def resolve_device(name: str) -> torch.device:
         return torch.device("cpu")
     if name.startswith("cuda"):
         if not torch.cuda.is_available():
-            raise ReproError("--device cuda requested but CUDA is not available on this machine")
+            raise ValueError("--device cuda requested but CUDA is not available on this machine")
         return torch.device(name)
-    raise ReproError(f"unknown device {name!r}; choose auto, cpu or cuda")
+    raise ValueError(f"unknown device {name!r}; choose auto, cpu or cuda")
 
 
 def measurement_mode() -> None:
@@ -30,6 +28,13 @@ def measurement_mode() -> None:
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
     torch.set_float32_matmul_precision("highest")
+
+
+def tf32_flags() -> dict[str, bool]:
+    """The TF32 switches as torch reports them now (recorded in meta.json, so a run with TF32 on shows it)."""
+    return {"cuda_matmul": bool(torch.backends.cuda.matmul.allow_tf32),
+            "cudnn": bool(torch.backends.cudnn.allow_tf32),
+            "float32_matmul_precision_highest": torch.get_float32_matmul_precision() == "highest"}
 
 
 def point_seed(seed: int, point: dict) -> int:

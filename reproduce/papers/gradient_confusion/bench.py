@@ -5,9 +5,10 @@ import pandas as pd
 import torch
 from torch.nn import functional as F
 
-from ...bench import measure, register_bench
-from ...core import data as data_mod
-from ...core import sgd as sgd_mod
+from ...core.timing import measure
+from ...registry import register_bench
+from ... import datasets as data_mod
+from . import sgd as sgd_mod
 from ...core.device import generator
 from . import cifar
 

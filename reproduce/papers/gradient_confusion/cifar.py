@@ -15,12 +15,12 @@ import pandas as pd
 import torch
 from torch.nn import functional as F
 
-from ...bench import measure
+from ...core.timing import measure
 from ...config import setting
-from ...core import confusion as conf
-from ...core import convnets
-from ...core import data as data_mod
-from ...core import sgd as sgd_mod
+from . import confusion as conf
+from . import convnets
+from ... import datasets as data_mod
+from . import sgd as sgd_mod
 from ...core.device import generator, point_seed
 from .common import cached_run, summary_rows
 

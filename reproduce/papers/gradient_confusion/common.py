@@ -15,7 +15,7 @@ import pandas as pd
 
 from ...claims import need
 from ...config import stable_hash
-from ...core import confusion as conf
+from . import confusion as conf
 from ...io import write_csv
 
 PAPER = "gradient-confusion"

@@ -13,7 +13,7 @@ import torch
 
 from ...claims import Claim, need
 from ...config import setting
-from ...core import confusion as conf
+from . import confusion as conf
 from ...core.device import generator, point_seed
 from ...registry import Figure, register
 from .common import PAPER

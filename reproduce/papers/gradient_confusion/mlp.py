@@ -11,13 +11,13 @@ from dataclasses import dataclass
 import pandas as pd
 import torch
 
-from ...bench import measure
+from ...core.timing import measure
 from ...claims import Claim, need
 from ...config import setting
-from ...core import confusion as conf
-from ...core import data as data_mod
-from ...core import sgd as sgd_mod
-from ...core import stacked_mlp
+from . import confusion as conf
+from ... import datasets as data_mod
+from . import sgd as sgd_mod
+from . import stacked_mlp
 from ...core.device import point_seed
 from ...registry import Figure, register
 from .common import (PAPER, band, int_ticks, log_y, point_stats, rho_check, select, summary_rows,

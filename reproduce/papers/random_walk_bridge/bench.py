@@ -5,10 +5,11 @@ from __future__ import annotations
 import pandas as pd
 import torch
 
-from ...bench import measure, register_bench
-from ...core import breakpoints as bp
-from ...core import data as data_mod
-from ...core.piecewise import relu_count
+from ...core.timing import measure
+from ...registry import register_bench
+from . import breakpoints as bp
+from ... import datasets as data_mod
+from .piecewise import relu_count
 from .common import DataSettings, data, pairs, spread
 from .models import make
 

@@ -10,11 +10,11 @@ import pandas as pd
 import torch
 from torch import nn
 
-from ...bench import seconds
+from ...core.timing import seconds
 from ...config import ReproError, setting
-from ...core import data as data_mod
-from ...core import path_stats as ps
-from ...core.piecewise import PLReLU
+from ... import datasets as data_mod
+from . import path_stats as ps
+from .piecewise import PLReLU
 
 PAPER = "random-walk-bridge"
 SHAPES = {"mnist": (1, 28, 28, 10), "cifar10": (3, 32, 32, 10), "cifar100": (3, 32, 32, 100)}
@@ -175,7 +175,7 @@ def stats_from(t: torch.Tensor, R: torch.Tensor, f_mid: torch.Tensor, f_nodes: t
 
 def measure_path(net: nn.Module, x0: torch.Tensor, x1: torch.Tensor, *, grid: int, batch: int, norm: str = "unit") -> dict:
     """Exact nodes by verified bisection, jvp slopes, and `stats_from`; K counts every slope change, K_relu ReLU ones."""
-    from ...core import breakpoints as bp
+    from . import breakpoints as bp
     nodes = bp.bisect(net, x0, x1, grid=grid, batch=batch)
     s = {k: v.double().cpu() for k, v in bp.slopes(net, x0, x1, nodes.t, batch=batch).items()}  # stats on the host
     return {"K_relu": int(nodes.relu.sum()), "unresolved": nodes.unresolved,
@@ -205,7 +205,7 @@ def pair_seconds(net: nn.Module, x0: torch.Tensor, x1: torch.Tensor, *, grid: in
     `pieces` covering a fraction tau of the path, tau doubling from 2^-16 until they take `budget` seconds and hold
     `min_nodes` nodes (or cover the whole path, or take 8 budgets), then scaled by 1/tau (nodes are spread along the
     path). Returns (seconds, tau, nodes in the pieces)."""
-    from ...core import breakpoints as bp
+    from . import breakpoints as bp
     tau, found = 2.0 ** -16, [0]
 
     def measure() -> None:

@@ -15,7 +15,7 @@ import torch
 from ...claims import Claim, need
 from ...config import ReproError, setting
 from ...core.device import DTYPES, generator, point_seed
-from ...core.piecewise import relu_count
+from .piecewise import relu_count
 from ...registry import Figure, register
 from .common import (PAPER, REAL, SYNTHETIC, DataSettings, accuracy, checkpoints, data, measure_path, on, pair_seconds,
                      pairs, pooled_by, probe, resize, sgd_checkpoints, spread, step_seconds)

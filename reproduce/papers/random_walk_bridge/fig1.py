@@ -17,9 +17,9 @@ from torch import nn
 
 from ...claims import Claim
 from ...config import ReproError, setting
-from ...core import breakpoints as bp
+from . import breakpoints as bp
 from ...core.device import generator, point_seed
-from ...core.piecewise import PLMaxPool, PLReLU, along
+from .piecewise import PLMaxPool, PLReLU, along
 from ...registry import Figure, register
 from .common import (PAPER, REAL, SYNTHETIC, DataSettings, data, pair_seconds, probe, resize, seconds,
                      sgd_checkpoints, spread, step_seconds)

@@ -10,8 +10,8 @@ import torch
 
 from ...claims import Claim, need
 from ...config import setting
-from ...core import breakpoints as bp
-from ...core import path_stats as ps
+from . import breakpoints as bp
+from . import path_stats as ps
 from ...core.device import generator, point_seed
 from ...registry import Figure, register
 from .common import PAPER, REAL, SHAPES, SYNTHETIC, DataSettings, data, pairs, pooled_by

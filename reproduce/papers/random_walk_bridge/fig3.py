@@ -10,7 +10,7 @@ import torch
 
 from ...claims import Claim, need
 from ...config import setting
-from ...core import breakpoints as bp
+from . import breakpoints as bp
 from ...core.device import generator, point_seed
 from ...registry import Figure, register
 from .common import (PAPER, DataSettings, accuracy, checkpoints, data, mlp, pairs, pooled_by, sgd_checkpoints,

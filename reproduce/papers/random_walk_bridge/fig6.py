@@ -9,7 +9,7 @@ import torch
 
 from ...claims import Claim, need
 from ...config import ReproError, setting
-from ...core import path_stats as ps
+from . import path_stats as ps
 from ...core.device import generator, point_seed
 from ...registry import Figure, register
 from .common import (PAPER, REAL, SHAPES, SYNTHETIC, DataSettings, accuracy, checkpoints, data, mlp, on, pairs, seconds,

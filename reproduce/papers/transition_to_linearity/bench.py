@@ -11,8 +11,10 @@ import pandas as pd
 import torch
 from torch.func import jacrev, vmap
 
-from ...bench import measure, register_bench
+from ...core.timing import measure
+from ...registry import register_bench
 from ...core import ntk
+from . import kernels
 from .common import DataSettings, dataset
 
 SIZES = (1_000, 10_000, 100_000)
@@ -35,11 +37,11 @@ def bench(device: torch.device, sizes: tuple[int, ...] | None = None, repeats: i
         q = {k: torch.randn(*sh, generator=g, dtype=x.dtype, device=device)
              for k, sh in (("w", (m,)), ("b", (m,)), ("V", (c, m)))}
         batched = {k: v[None] for k, v in q.items()}
-        f = lambda p: ntk.shallow_forward({k: v[None] for k, v in p.items()}, x)[0]  # noqa: E731
-        f_single = lambda p, xi: ntk.shallow_forward({k: v[None] for k, v in p.items()}, xi[None])[0, 0]  # noqa: E731
+        f = lambda p: kernels.shallow_forward({k: v[None] for k, v in p.items()}, x)[0]  # noqa: E731
+        f_single = lambda p, xi: kernels.shallow_forward({k: v[None] for k, v in p.items()}, xi[None])[0, 0]  # noqa: E731
         jac_bytes = n * c * m * (2 + c) * x.element_size()
-        engines = {"closed": lambda: ntk.ntk_shallow(batched, x)[0],
-                   "closed-scan": lambda: ntk.ntk_shallow_scan(batched, x)[0],
+        engines = {"closed": lambda: kernels.ntk_shallow(batched, x)[0],
+                   "closed-scan": lambda: kernels.ntk_shallow_scan(batched, x)[0],
                    "jacobian": lambda: ntk.ntk_jacobian(f, q),
                    "columns": lambda: ntk.ntk_columns(f, q, chunk=30),
                    "vmap(jacrev) baseline": lambda: baseline_ntk(f_single, q, x)}

@@ -9,6 +9,7 @@ import torch
 from ...claims import Claim, need
 from ...config import setting
 from ...core import ntk
+from . import kernels
 from ...core.device import generator, point_seed
 from ...registry import Figure, register
 from .common import (PAPER, TrainSettings, dataset, decreasing, log_errorbar, loglog_slope, sup_means, tracked_rows,
@@ -42,21 +43,21 @@ def fig1_compute(cfg: Fig1Config, point: dict, ctx) -> pd.DataFrame:
     onehot = torch.nn.functional.one_hot(y, c).to(dt)
 
     def loss_fn(q):
-        f = ntk.shallow_forward(q, x)
+        f = kernels.shallow_forward(q, x)
         if task == "ce":
             return torch.nn.functional.cross_entropy(f.transpose(1, 2), y.expand(r, n), reduction="none").mean(1)
-        return ((ntk.swish(f, cfg.swish_beta) - onehot) ** 2).sum(-1).mean(-1)
+        return ((kernels.swish(f, cfg.swish_beta) - onehot) ** 2).sum(-1).mean(-1)
 
     def kernels(q, k):
         """Tracked kernels from the logit kernel k of parameters q."""
-        f = ntk.shallow_forward(q, x)
+        f = kernels.shallow_forward(q, x)
         if task == "ce":
-            return {"linear": k, "softmax": ntk.softmax_kernel(k, f)}
-        return {"swish": ntk.swish_kernel(k, f, cfg.swish_beta)}
+            return {"linear": k, "softmax": kernels.softmax_kernel(k, f)}
+        return {"swish": kernels.swish_kernel(k, f, cfg.swish_beta)}
 
     lr_c = cfg.lr_c_ce if task == "ce" else cfg.lr_c_mse
     ctx.notes.update(kernel_method=ntk.plan(n * c, m * (2 + c), "closed-scan", ntk.free_memory(dev)))
-    tracked = train_tracking(cfg, ctx, p, loss_fn, lambda q: ntk.ntk_shallow_scan(q, x), kernels, lr_c,
+    tracked = train_tracking(cfg, ctx, p, loss_fn, lambda q: kernels.ntk_shallow_scan(q, x), kernels, lr_c,
                              trace=m == cfg.right_width)
     rows = tracked_rows(cfg, tracked)
     return pd.DataFrame(rows).assign(task=task, width=m)[["task", "width", *rows[0]]]

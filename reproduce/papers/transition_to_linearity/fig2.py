@@ -11,6 +11,7 @@ import torch
 from ...claims import Claim, need
 from ...config import setting
 from ...core import ntk
+from . import kernels
 from ...core.device import generator, point_seed
 from ...registry import Figure, register
 from .common import (PAPER, TrainSettings, dataset, decreasing, log_errorbar, loglog_slope, sup_means, tracked_rows,
@@ -45,12 +46,12 @@ def fig2_compute(cfg: Fig2Config, point: dict, ctx) -> pd.DataFrame:
     p = {k: torch.randn(r, *sh, generator=g, dtype=dt, device=dev) for k, sh in shapes.items()}
 
     def loss_fn(q):
-        f = ntk.bottleneck_forward(q, x, scale)["f"]
+        f = kernels.bottleneck_forward(q, x, scale)["f"]
         return torch.nn.functional.cross_entropy(f.transpose(1, 2), y.expand(r, n), reduction="none").mean(1)
 
     ctx.notes.update(kernel_method=ntk.plan(n * c, sum(math.prod(sh) for sh in shapes.values()), "closed",
                                             ntk.free_memory(dev)))
-    tracked = train_tracking(cfg, ctx, p, loss_fn, lambda q: ntk.ntk_bottleneck(q, x, scale),
+    tracked = train_tracking(cfg, ctx, p, loss_fn, lambda q: kernels.ntk_bottleneck(q, x, scale),
                              lambda q, k: {"linear": k}, cfg.lr_c_ce, trace=False)
     rows = tracked_rows(cfg, tracked)
     return pd.DataFrame(rows).assign(scaling=scale, mb=mb, width=m)[["scaling", "mb", "width", *rows[0]]]

@@ -10,7 +10,7 @@ import torch
 
 from ...claims import Claim, need
 from ...config import setting
-from ...core import ntk
+from . import kernels
 from ...core.device import generator, point_seed
 from ...registry import Figure, register
 from ...core.hessian import hessian_norms
@@ -57,20 +57,20 @@ def table1_compute(cfg: Table1Config, point: dict, ctx) -> pd.DataFrame:
     if model == "bottleneck":
         mb = cfg.bottleneck_mb
         shapes = {"W1": (m,), "b1": (m,), "W2": (mb, m), "W3": (m, mb), "W4": (c, m)}
-        logits = lambda q, xs: ntk.bottleneck_forward(q, xs, cfg.bneck_scale)["f"]  # noqa: E731
-        kernel = lambda q: ntk.ntk_bottleneck(q, x, cfg.bneck_scale)  # noqa: E731
+        logits = lambda q, xs: kernels.bottleneck_forward(q, xs, cfg.bneck_scale)["f"]  # noqa: E731
+        kernel = lambda q: kernels.ntk_bottleneck(q, x, cfg.bneck_scale)  # noqa: E731
     else:
         shapes = {"w": (m,), "b": (m,), "V": (c, m)}
-        logits, kernel = ntk.shallow_forward, lambda q: ntk.ntk_shallow(q, x)  # noqa: E731
+        logits, kernel = kernels.shallow_forward, lambda q: kernels.ntk_shallow(q, x)  # noqa: E731
     p = {k: torch.randn(r, *sh, generator=g, dtype=dt, device=dev) for k, sh in shapes.items()}
     if model != "bottleneck" and cfg.bias_init == "zero":
         p["b"] = torch.zeros_like(p["b"])
     out = {"linear": lambda f: f, "bottleneck": lambda f: f, "softmax": lambda f: torch.softmax(f, -1),
-           "swish": lambda f: ntk.swish(f, cfg.swish_beta)}[model]
+           "swish": lambda f: kernels.swish(f, cfg.swish_beta)}[model]
     k = kernel(p)
     f_all = logits(p, x)
-    k = {"softmax": lambda: ntk.softmax_kernel(k, f_all),
-         "swish": lambda: ntk.swish_kernel(k, f_all, cfg.swish_beta)}.get(model, lambda: k)()
+    k = {"softmax": lambda: kernels.softmax_kernel(k, f_all),
+         "swish": lambda: kernels.swish_kernel(k, f_all, cfg.swish_beta)}.get(model, lambda: k)()
     diag = k.diagonal(dim1=-2, dim2=-1).mean(-1)                                          # (R,)
     rows = []
     sizes = [math.prod(sh) for sh in shapes.values()]

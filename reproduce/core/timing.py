@@ -1,19 +1,10 @@
-"""Benchmarks (`repro bench`): wall time and peak memory of alternative implementations on the same inputs."""
+"""Timing and peak memory of one call, device-synchronized (used by `repro bench` and `--dry-run` cost models)."""
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import Any, Callable
 
-import pandas as pd
 import torch
-
-BENCHES: dict[str, Callable[..., pd.DataFrame]] = {}
-
-
-def register_bench(paper: str, fn: Callable[..., pd.DataFrame]) -> None:
-    """fn(device, sizes: tuple[int, ...] | None, repeats: int) -> tidy DataFrame of measurements."""
-    BENCHES[paper] = fn
 
 
 def _host_peak_kb() -> int:
@@ -64,10 +55,3 @@ def measure(fn: Callable[[], Any], device: torch.device, repeats: int = 3) -> tu
     best = min(seconds(fn, device) for _ in range(repeats))
     return best, max(peak, 0) / 2**20, out
 
-
-def write(df: pd.DataFrame, out: Path, paper: str) -> Path:
-    """data/bench/<paper>.csv (atomic)."""
-    from .io import write_csv
-    path = out / "data" / "bench" / f"{paper}.csv"
-    write_csv(df, path)
-    return path

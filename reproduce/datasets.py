@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from ..config import ReproError
+from .config import ReproError
 
 
 @dataclass(frozen=True)

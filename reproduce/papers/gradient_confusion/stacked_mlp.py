@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 from torch.nn import functional as F
 
-from .init import gaussian_weight
+from ...core.init import gaussian_weight
 
 
 def init(depth: int, width: int, rules: list[str], seeds: list[int], *, d_in: int = 784, classes: int = 10,

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..config import ReproError
+from ...config import ReproError
 
 
 def blocks_per_group(depth: int) -> int:

@@ -1,0 +1,75 @@
+"""What the three figures share: the net's settings, inputs and targets, weights, and per-layer norm ratios."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ...config import setting
+from ...core.init import gaussian_weight
+from .relu_net import forward_backward_norms
+
+PAPER = "norm-preservation"
+INIT_RULES = {("he", "fan_out"): "he_fan_out", ("he", "fan_in"): "he_fan_in",
+              ("glorot", "xavier"): "glorot", ("glorot", "code"): "lecun_fan_out"}
+
+
+@dataclass(frozen=True)
+class NetSettings:
+    """Settings shared by the three figures (inputs, targets, head, precision)."""
+    input_dim: int = setting(500, stated=True, size=True, help="inputs in R^500")
+    n_classes: int = setting(20, stated=True, help="targets in R^20, linear + softmax head")
+    input_dist: str = setting("gaussian", stated=False, choices=("gaussian", "uniform"),
+                              help="x ~ N(0, I) (authors' code) or U(-1, 1)^d")
+    targets: str = setting("soft", stated=False, choices=("soft", "onehot"),
+                           help="soft: u/sum(u), u ~ U(0,1)^20 (authors' code); onehot: uniform random class")
+    head_variance: str = setting("1/m", stated=False, choices=("1/m", "1"),
+                                 help="head W_s ~ N(0, 1/m) (spec) or N(0, 1) (authors' code)")
+    he_mode: str = setting("fan_out", stated=False, choices=("fan_out", "fan_in"),
+                           help="He variance 2/fan_out (theorems) or 2/fan_in (PyTorch default)")
+    dtype: str = setting("float64", stated=False, choices=("float64", "float32"), help="compute precision")
+
+
+def _inputs(cfg: NetSettings, n: int, ctx) -> tuple[torch.Tensor, torch.Tensor]:
+    kw = dict(generator=ctx.generator, dtype=ctx.dtype(cfg.dtype), device=ctx.device)
+    x = torch.randn(n, cfg.input_dim, **kw) if cfg.input_dist == "gaussian" else \
+        torch.rand(n, cfg.input_dim, **kw) * 2 - 1
+    if cfg.targets == "soft":
+        u = torch.rand(n, cfg.n_classes, **kw)
+        return x, u / u.sum(dim=1, keepdim=True)
+    labels = torch.randint(cfg.n_classes, (n,), generator=ctx.generator, device=ctx.device)
+    return x, torch.nn.functional.one_hot(labels, cfg.n_classes).to(x.dtype)
+
+
+def _net(cfg: NetSettings, widths: list[int], rule: str, ctx) -> tuple[list[torch.Tensor], torch.Tensor]:
+    """Weights for layer widths [n_0, ..., n_L] under `rule`, and the softmax head."""
+    kw = dict(generator=ctx.generator, dtype=ctx.dtype(cfg.dtype), device=ctx.device)
+    weights = [gaussian_weight(rule, n_out, n_in, **kw) for n_in, n_out in zip(widths[:-1], widths[1:])]
+    head = torch.randn(cfg.n_classes, widths[-1], **kw)
+    if cfg.head_variance == "1/m":
+        head = head / math.sqrt(widths[-1])
+    return weights, head
+
+
+def _ratios(cfg: NetSettings, widths: list[int], rule: str, n: int, ctx) -> tuple[np.ndarray, np.ndarray]:
+    """Per-sample forward ||h_i||/||x|| and backward ||dl/dW_i||/(||delta|| ||x||), each (N, L)."""
+    x, y = _inputs(cfg, n, ctx)
+    weights, head = _net(cfg, widths, rule, ctx)
+    h, g = forward_backward_norms(weights, head, x, y)
+    fwd = h[:, 1:] / h[:, :1]
+    bwd = h[:, :-1] * g / (h[:, :1] * g[:, -1:])
+    return fwd.cpu().numpy(), bwd.cpu().numpy()
+
+
+def _layer_rows(fwd: np.ndarray, bwd: np.ndarray, **cols) -> list[dict]:
+    return [{**cols, "layer": i + 1, "quantity": q, "mean": float(r[:, i].mean()), "std": float(r[:, i].std())}
+            for q, r in (("forward", fwd), ("backward", bwd)) for i in range(r.shape[1])]
+
+
+def _sel(df: pd.DataFrame, **kw) -> pd.DataFrame:
+    for k, v in kw.items():
+        df = df[df[k] == v]
+    return df

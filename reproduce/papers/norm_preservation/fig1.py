@@ -1,0 +1,104 @@
+"""Fig 1: norm ratios per layer at initialization, He vs Glorot, at four widths."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from ... import plotting
+from ...claims import Claim, need
+from ...config import setting
+from ...registry import Figure, register
+from .common import INIT_RULES, PAPER, NetSettings, _layer_rows, _ratios, _sel
+
+
+@dataclass(frozen=True)
+class Fig1Config(NetSettings):
+    widths: tuple[int, ...] = setting((100, 500, 2000, 4060), stated=True, size=True,
+                                      help="printed '4060' (maybe 4000); used as printed")
+    inits: tuple[str, ...] = setting(("he", "glorot"), stated=True, choices=("he", "glorot"))
+    depth: int = setting(10, stated=True, size=True, help="ReLU layers")
+    n_samples: int = setting(2000, stated=True, size=True)
+    glorot_variant: str = setting("xavier", stated=False, choices=("xavier", "code"),
+                                  help="xavier: 2/(fan_in+fan_out); code: 1/fan_out (authors' code)")
+
+
+def fig1_grid(cfg: Fig1Config) -> list[dict]:
+    return [{"init": init, "width": m} for init in cfg.inits for m in cfg.widths]
+
+
+def fig1_compute(cfg: Fig1Config, point: dict, ctx) -> pd.DataFrame:
+    variant = cfg.he_mode if point["init"] == "he" else cfg.glorot_variant
+    rule = INIT_RULES[(point["init"], variant)]
+    m = point["width"]
+    fwd, bwd = _ratios(cfg, [cfg.input_dim] + [m] * cfg.depth, rule, cfg.n_samples, ctx)
+    return pd.DataFrame(_layer_rows(fwd, bwd, init=point["init"], rule=rule, width=m))
+
+
+def fig1_plot(df: pd.DataFrame, cfg: Fig1Config):
+    fig, axes = plotting.subplots(1, 2, figsize=(11, 4.2), sharey=True)
+    widths = sorted(df["width"].unique())
+    colors = dict(zip(widths, plotting.colors(len(widths))))
+    for ax, q, label in ((axes[0], "forward", r"$\|h_i\| / \|x\|$"),
+                         (axes[1], "backward", r"$\|\partial\ell/\partial W_i\|_F / (\|\delta\|\,\|x\|)$")):
+        for (init, m), s in df[df["quantity"] == q].groupby(["init", "width"]):
+            ax.errorbar(s["layer"], s["mean"], yerr=s["std"], color=colors[m], capsize=2,
+                        ls="-" if init == "he" else "--", marker="o" if init == "he" else "s", ms=3,
+                        label=f"{'He' if init == 'he' else 'Glorot'}, m={m}")
+        ax.axhline(1, color="gray", lw=0.6)
+        ax.set(xlabel="layer index i", ylabel=label, title=f"{q} pass")
+    axes[1].legend(fontsize=7, ncol=2)
+    fig.suptitle(f"Norm ratios per layer at initialization ({int(df['layer'].max())} ReLU layers)")
+    return fig
+
+
+def _he_mean(q: str, m: int, tol: float) -> Claim:
+    def check(df):
+        s = _sel(df, init="he", quantity=q, width=m)
+        need(len(s) > 0, f"no He width {m} in this run")
+        return float((s["mean"] - 1).abs().max()), f"<= {tol}", (s["mean"] - 1).abs().max() <= tol
+    return Claim(f"he-{q}-mean-m{m}", f"He, {q}: max_i |mean ratio_i - 1| <= {tol} at m={m}", check)
+
+
+def _std_decreases(q: str) -> Claim:
+    def check(df):
+        s = _sel(df, init="he", quantity=q).pivot_table(index="layer", columns="width", values="std")
+        need(s.shape[1] >= 2, "needs >= 2 He widths")
+        bad = int((np.diff(s.to_numpy(), axis=1) >= 0).sum())
+        return bad, "= 0 violations", bad == 0
+    return Claim(f"he-{q}-std-decreases", f"He, {q}: std_i decreases with width at every layer", check)
+
+
+def _std_scale(df):
+    s = _sel(df, init="he", quantity="forward")
+    s = s[s["width"] >= 500]
+    need(len(s) > 0, "no He width >= 500")
+    r = s["std"] / (0.5 * np.sqrt(5 * s["layer"] / s["width"]))
+    worst = r.iloc[int(np.argmax(np.abs(np.log(r))))]
+    return float(worst), "in [0.5, 1.3]", bool(r.between(0.5, 1.3).all())
+
+
+def _glorot_max(q: str, last_only: bool, tol: float) -> Claim:
+    def check(df):
+        s = _sel(df, init="glorot", quantity=q)
+        if last_only:
+            s = s[s["layer"] == s["layer"].max()]
+        need(len(s) > 0, "no Glorot rows")
+        return float(s["mean"].max()), f"< {tol}", s["mean"].max() < tol
+    where = "at the last layer" if last_only else "at every layer"
+    return Claim(f"glorot-{q}-{'last' if last_only else 'all'}", f"Glorot, {q}: mean ratio < {tol} {where}", check)
+
+
+FIG1_CLAIMS = (
+    *(_he_mean(q, m, tol) for q in ("forward", "backward") for m, tol in ((500, 0.15), (2000, 0.10), (4060, 0.08))),
+    Claim("he-forward-std-scale", "He, forward: std_i / (1/2 sqrt(5i/m)) in [0.5, 1.3] (m >= 500); value = worst",
+          _std_scale),
+    _std_decreases("forward"), _std_decreases("backward"),
+    _glorot_max("forward", True, 0.1), _glorot_max("backward", False, 0.2),
+)
+
+register(Figure(PAPER, "fig1", "Norm ratios per layer at init, He vs Glorot", Fig1Config,
+                fig1_grid, fig1_compute, fig1_plot, FIG1_CLAIMS,
+                presets={"smoke": {"widths": (50, 100), "n_samples": 100, "input_dim": 50}},
+                runtime={"smoke": "4 s", "default": "45 s CPU", "paper": "45 s CPU"}))
