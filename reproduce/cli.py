@@ -1,6 +1,7 @@
 """The `repro` command line: the only layer that prints (rich progress bars and tables)."""
 from __future__ import annotations
 
+import json
 import sys
 import time
 import warnings
@@ -14,11 +15,11 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from . import bench as bench_mod
+from . import datasets as data_mod
 from . import registry, runner
 from .config import ReproError
-from . import datasets as data_mod
-from .core.device import measurement_mode, resolve_device
+from .core.device import measurement_mode
+from .io import write_csv
 from .readme import markdown_table
 
 warnings.filterwarnings("ignore", message=".*torch.jit.script.*is deprecated", category=FutureWarning)
@@ -94,11 +95,13 @@ def _claims_table(rows: list[dict], title: str) -> Table:
 
 def _run_many(figs: list[registry.Figure], preset: str, device: str, seed: int, sets: list[str] | None,
               out: Path, data_root: Path | None, force: bool, plot_only: bool, skip_missing: bool = False) -> None:
-    runnable = []
+    preset = registry.parse_preset(preset).value
+    dev = runner.pick_device(device)
+    root = data_mod.data_root(data_root, out)
+    jobs = []
     for fig in figs:  # validate everything first: bad input writes nothing
-        cfg, dev = runner.prepare(fig, preset, sets or [], device)
-        root = data_mod.data_root(data_root, out)
-        missing = [n for n in (*fig.datasets, *runner.config_datasets(cfg)) if data_mod.locate(n, root) is None]
+        cfg = runner.prepare(fig, preset, sets or [])
+        missing = [n for n in fig.needs(cfg) if data_mod.locate(n, root) is None]
         if missing and skip_missing and not plot_only:
             console.print(f"[yellow]skipped {fig.paper} {fig.key}: dataset {', '.join(missing)} not found under "
                           f"{root} (see `repro data status`)[/]")
@@ -107,14 +110,13 @@ def _run_many(figs: list[registry.Figure], preset: str, device: str, seed: int, 
             console.print(f"[yellow]skipped {fig.paper} {fig.key}: the {preset} preset needs a GPU; run "
                           f"`repro {_short(fig.paper, fig.key)} --preset {preset}` to force it on the CPU[/]")
             continue
-        runnable.append(fig)
-    figs = runnable
+        jobs.append((fig, cfg))
     rows = []
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=console, transient=False) as progress:
-        for fig in figs:
-            res = runner.run_figure(fig, preset=preset, overrides=sets or [], device=device, seed=seed, out=out,
-                                    data_root=data_root, force=force, plot_only=plot_only,
+        for fig, cfg in jobs:
+            res = runner.run_figure(fig, preset=preset, overrides=sets or [], device=dev, cfg=cfg, seed=seed,
+                                    out=out, data_root=data_root, force=force, plot_only=plot_only,
                                     progress=_progress_factory(progress, f"{fig.paper} {fig.key}"))
             progress.console.print(f"[dim]{fig.paper} {fig.key}: {res.computed} computed, {res.cached} cached, "
                                    f"{res.wall_s:.1f} s -> {res.outputs.csv}, {res.outputs.png}[/]")
@@ -124,17 +126,19 @@ def _run_many(figs: list[registry.Figure], preset: str, device: str, seed: int, 
 
 
 def _dry_run(figs: list[registry.Figure], preset: str, device: str, sets: list[str] | None) -> None:
+    preset = registry.parse_preset(preset).value
+    dev = runner.pick_device(device)
     for fig in figs:
-        cfg, dev = runner.prepare(fig, preset, sets or [], device)
+        cfg = runner.prepare(fig, preset, sets or [])
         points = len(fig.grid(cfg))
         if fig.cost is None:
             console.print(f"{_short(fig.paper, fig.key)} ({preset}): {points} grid points; no cost model")
             continue
         with console.status(f"timing a few steps on {dev}"):
             est = fig.cost(cfg, dev)
-        console.print(f"{_short(fig.paper, fig.key)} ({preset}): {est['runs']} {est.get('unit', 'training runs')}; from {est['basis']} "
-                      f"on {dev} -> estimated {est['hours']:.3g} {dev.type.upper()}-hours on this device "
-                      "(sequential, no early abort)")
+        console.print(f"{_short(fig.paper, fig.key)} ({preset}): {est['runs']} {est.get('unit', 'training runs')}; "
+                      f"from {est['basis']} on {dev} -> estimated {est['hours']:.3g} {dev.type.upper()}-hours on "
+                      "this device (sequential, no early abort)")
 
 
 @app.command("figure")
@@ -164,8 +168,7 @@ def all_cmd(paper: PaperOpt = None, preset: Preset = "default", device: Device =
 def verify_cmd(paper: PaperOpt = None, preset: Preset = "default", out: Out = Path(".")) -> None:
     """Check every claim against the CSVs present; write data/claims.csv (all papers present)."""
     with user_errors():
-        if preset not in registry.PRESETS:
-            raise ReproError(f"unknown preset {preset!r}; choose one of {', '.join(registry.PRESETS)}")
+        preset = registry.parse_preset(preset).value
         wanted = {f.paper for f in registry.figures(paper)}
         table = runner.verify(registry.figures(), out, preset)  # claims.csv always covers every paper present
         table = table[table["paper"].isin(wanted)]
@@ -189,20 +192,20 @@ def bench_cmd(paper: Annotated[Optional[str], typer.Argument(help="paper name or
     """Time alternative implementations on the same inputs; print a table, write data/bench/<paper>.csv."""
     with user_errors():
         registry.figures()  # imports every implemented paper, which registers its benchmark
-        names = [registry.paper(paper).name] if paper else [n for n in (p.name for p in registry.PAPERS)
-                                                             if n in bench_mod.BENCHES]
-        missing = [n for n in names if n not in bench_mod.BENCHES]
+        benches = registry.BENCHES
+        names = [registry.paper(paper).name] if paper else [p.name for p in registry.PAPERS if p.name in benches]
+        missing = [n for n in names if n not in benches]
         if missing:
-            raise ReproError(f"no benchmark for {missing[0]}; available: {', '.join(bench_mod.BENCHES) or 'none'}")
+            raise ReproError(f"no benchmark for {missing[0]}; available: {', '.join(benches) or 'none'}")
         try:
             size_list = tuple(int(float(s)) for s in sizes.split(",")) if sizes else None
         except ValueError:
             raise ReproError(f"--sizes must be comma-separated numbers, got {sizes!r}") from None
-        dev = resolve_device(device)
+        dev = runner.pick_device(device)
         measurement_mode()
         for name in names:
             with console.status(f"benchmarking {name} on {dev}"):
-                df = bench_mod.BENCHES[name](dev, size_list, repeats)
+                df = benches[name](dev, size_list, repeats)
             const = [c for c in df.columns if df[c].nunique(dropna=False) == 1 and c != "note"]
             shown = df.drop(columns=const)
             table = Table(title=f"{name} benchmark: " + ", ".join(f"{c}={df[c].iloc[0]}" for c in const))
@@ -211,26 +214,54 @@ def bench_cmd(paper: Annotated[Optional[str], typer.Argument(help="paper name or
             for row in shown.itertuples(index=False):
                 table.add_row(*(f"{v:.3g}" if isinstance(v, float) else str(v) for v in row))
             console.print(table)
-            console.print(f"-> {bench_mod.write(df, out, name)}")
+            path = runner.bench_path(out, name)
+            write_csv(df, path)
+            console.print(f"-> {path}")
 
 
-@app.command("list")
-def list_cmd(markdown: Annotated[bool, typer.Option("--markdown", help="print the README table")] = False) -> None:
-    """List papers and figures: titles, presets with runtimes, data needed."""
-    figs = registry.figures()
-    if markdown:
-        print(markdown_table())
-        return
-    table = Table(title="repro figures")
-    for col in ("paper", "alias", "figure", "title", "runtime smoke / default / paper", "data"):
-        table.add_column(col, overflow="fold")
+def _list_rows() -> list[dict]:
+    """One dict per registered figure (and per paper without figures): what `repro list` shows."""
+    figs, rows = registry.figures(), []
     for p in registry.PAPERS:
         mine = [f for f in figs if f.paper == p.name]
         for f in mine:
-            table.add_row(p.name, p.alias, f.key, f.title, " / ".join(f.runtime.get(k, "?") for k in registry.PRESETS),
-                          ", ".join(f.datasets) or "synthetic")
+            rows.append({"paper": p.name, "alias": p.alias, "figure": f.key, "title": f.title,
+                         "runtime": {k: f.runtime.get(k, "?") for k in registry.PRESETS},
+                         "data": f.needs(f.config()) or ["synthetic"], "source": f.source,
+                         "command": f"repro {p.alias} {f.key}"})
         if not mine:
-            table.add_row(p.name, p.alias, "-", "[dim]not implemented yet[/]", "", "")
+            rows.append({"paper": p.name, "alias": p.alias, "figure": None, "title": "not implemented yet",
+                         "runtime": {}, "data": [], "source": "", "command": ""})
+    return rows
+
+
+@app.command("list")
+def list_cmd(markdown: Annotated[bool, typer.Option("--markdown", help="print the README table")] = False,
+             as_json: Annotated[bool, typer.Option("--json", help="print a JSON list, one object per figure")] = False
+             ) -> None:
+    """List papers and figures: titles, runtimes per preset, data needed (default preset), source file.
+
+    On a terminal a table; piped, one tab-separated line per figure (greppable); --json for scripts.
+    """
+    if markdown:
+        print(markdown_table())
+        return
+    rows = _list_rows()
+    if as_json:
+        print(json.dumps(rows, indent=1))
+        return
+    if not console.is_terminal:
+        for r in rows:
+            runtimes = " / ".join(r["runtime"].values())
+            print("\t".join([r["paper"], r["alias"], r["figure"] or "-", r["title"], runtimes,
+                             ",".join(r["data"]), r["source"]]))
+        return
+    table = Table(title="repro figures")
+    for col in ("paper", "figure", "title", "runtime smoke / default / paper", "data", "source"):
+        table.add_column(col, overflow="fold", no_wrap=col in ("paper", "figure"))
+    for r in rows:
+        table.add_row(f"{r['paper']} ({r['alias']})", r["figure"] or "-", r["title"],
+                      " / ".join(r["runtime"].values()), ", ".join(r["data"]), r["source"])
     console.print(table)
 
 

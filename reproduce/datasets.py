@@ -77,8 +77,8 @@ def status(root: Path) -> list[dict]:
 
 
 def _decode_folder(folder: Path) -> tuple[torch.Tensor, torch.Tensor]:
-    from PIL import Image
     import numpy as np
+    from PIL import Image
     classes = sorted(p.name for p in folder.iterdir() if p.is_dir())
     images, labels = [], []
     for label, cls in enumerate(classes):

@@ -9,8 +9,8 @@ import torch
 from typer.testing import CliRunner
 
 from reproduce import registry, runner
-from reproduce.config import ReproError
 from reproduce.cli import app
+from reproduce.config import ReproError
 from reproduce.readme import markdown_table
 
 cli = CliRunner()

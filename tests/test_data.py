@@ -9,9 +9,9 @@ import torch
 from PIL import Image
 from typer.testing import CliRunner
 
+from reproduce import datasets as data
 from reproduce.cli import app
 from reproduce.config import ReproError
-from reproduce import datasets as data
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 

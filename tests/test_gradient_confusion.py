@@ -10,8 +10,8 @@ import torch
 from torch import nn
 
 from reproduce import claims, registry
-from reproduce.papers.gradient_confusion import confusion as conf
 from reproduce.papers import gradient_confusion as gc
+from reproduce.papers.gradient_confusion import confusion as conf
 from reproduce.runner import Context
 
 D = torch.float64
@@ -95,8 +95,8 @@ def test_fig1_claims_hold_and_can_fail():
 
 
 # ---- core pieces of the CIFAR and MLP figures -------------------------------------------------------------------
-from reproduce.papers.gradient_confusion import convnets, sgd as sgd_mod, stacked_mlp  # noqa: E402
-from reproduce.papers.gradient_confusion import cifar, common  # noqa: E402
+from reproduce.papers.gradient_confusion import cifar, common, convnets, stacked_mlp  # noqa: E402  # noqa: E402
+from reproduce.papers.gradient_confusion import sgd as sgd_mod
 
 
 @pytest.mark.parametrize("variant", list(cifar.VARIANTS))

@@ -5,9 +5,9 @@ import pytest
 import torch
 
 from reproduce.core import ntk
-from reproduce.papers.transition_to_linearity import kernels
 from reproduce.core.gd import batched_gd
 from reproduce.core.hessian import hessian_norm, hessian_norms
+from reproduce.papers.transition_to_linearity import kernels
 
 D = torch.float64
 

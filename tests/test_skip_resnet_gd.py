@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from reproduce import claims, registry
-from reproduce.papers.skip_resnet_gd import model as sr
 from reproduce.papers import skip_resnet_gd as skip
+from reproduce.papers.skip_resnet_gd import model as sr
 from reproduce.runner import Context
 
 D = torch.float64

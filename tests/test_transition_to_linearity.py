@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from reproduce import claims, registry
-from reproduce.papers.transition_to_linearity import kernels
 from reproduce.papers import transition_to_linearity as lin
+from reproduce.papers.transition_to_linearity import kernels
 from reproduce.runner import Context
 
 

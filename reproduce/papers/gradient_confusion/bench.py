@@ -5,12 +5,12 @@ import pandas as pd
 import torch
 from torch.nn import functional as F
 
+from ... import datasets as data_mod
+from ...core.device import generator
 from ...core.timing import measure
 from ...registry import register_bench
-from ... import datasets as data_mod
-from . import sgd as sgd_mod
-from ...core.device import generator
 from . import cifar
+from . import sgd as sgd_mod
 
 PAPER_PAIRS = 100
 

@@ -15,13 +15,13 @@ import pandas as pd
 import torch
 from torch.nn import functional as F
 
-from ...core.timing import measure
+from ... import datasets as data_mod
 from ...config import setting
+from ...core.device import generator, point_seed
+from ...core.timing import measure
 from . import confusion as conf
 from . import convnets
-from ... import datasets as data_mod
 from . import sgd as sgd_mod
-from ...core.device import generator, point_seed
 from .common import cached_run, summary_rows
 
 KEYS = ["variant", "depth", "width"]
@@ -62,13 +62,6 @@ class CifarConfig:
     valid_frac: float = setting(0.8, stated=True, help="an lr needs this fraction of its runs valid (4 of 5)")
     rho_slack: float = setting(0.2, stated=True, size=True,
                                help="rank-correlation bounds moved this far towards 0 (0.2 at reduced scale, SPEC A.8)")
-
-
-def with_defaults(name: str, **defaults) -> type:
-    """A CifarConfig subclass whose listed fields have other defaults (same metadata)."""
-    fields = [(f.name, f.type, dataclasses.field(default=defaults[f.name], metadata=f.metadata))
-              for f in dataclasses.fields(CifarConfig) if f.name in defaults]
-    return dataclasses.make_dataclass(name, fields, bases=(CifarConfig,), frozen=True)
 
 
 @functools.lru_cache(maxsize=1)

@@ -15,8 +15,8 @@ import pandas as pd
 
 from ...claims import need
 from ...config import stable_hash
-from . import confusion as conf
 from ...io import write_csv
+from . import confusion as conf
 
 PAPER = "gradient-confusion"
 SCALARS = ("init_loss", "final_loss", "train_loss_full", "test_acc", "alive")

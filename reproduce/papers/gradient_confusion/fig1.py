@@ -11,13 +11,13 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ... import plotting
 from ...claims import Claim, need
 from ...config import setting
-from . import confusion as conf
 from ...core.device import generator, point_seed
 from ...registry import Figure, register
+from . import confusion as conf
 from .common import PAPER
-
 
 
 @dataclass(frozen=True)
@@ -70,9 +70,8 @@ def fig1_compute(cfg: Fig1Config, point: dict, ctx) -> pd.DataFrame:
     return pd.DataFrame(rows).assign(d=d)
 
 
-def fig1_plot(df: pd.DataFrame):
-    import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(1, 3, figsize=(14, 3.8))
+def fig1_plot(df: pd.DataFrame, cfg: Fig1Config):
+    fig, axes = plotting.subplots(1, 3, figsize=(14, 3.8))
     grid = np.linspace(-1, 1, 512)
     for i, (d, g) in enumerate(df.groupby("d")):
         for ax, q in zip(axes[:2], ("loss", "min_cos")):

@@ -1,4 +1,4 @@
-"""Figs 5 and 6: MLP-beta-l on MNIST (identity / tanh, Glorot / LeCun), depth and width sweeps.
+"""The family of Figs 5 (fig5.py, depth) and 6 (fig6.py, width): MLP-beta-l on MNIST (identity / tanh, Glorot / LeCun), depth and width sweeps.
 
 Every (activation, init, lr, run) of one (depth, width) trains in one stacked model (core.stacked_mlp), which
 is exactly independent training; 1000 (paper) minibatch pairs measure gradient confusion at the end.
@@ -11,17 +11,16 @@ from dataclasses import dataclass
 import pandas as pd
 import torch
 
-from ...core.timing import measure
+from ... import datasets as data_mod
+from ... import plotting
 from ...claims import Claim, need
 from ...config import setting
+from ...core.device import point_seed
+from ...core.timing import measure
 from . import confusion as conf
-from ... import datasets as data_mod
 from . import sgd as sgd_mod
 from . import stacked_mlp
-from ...core.device import point_seed
-from ...registry import Figure, register
-from .common import (PAPER, band, int_ticks, log_y, point_stats, rho_check, select, summary_rows,
-                     sweep_axis)
+from .common import band, int_ticks, log_y, point_stats, rho_check, select, summary_rows, sweep_axis
 
 KEYS = ["act", "init", "depth", "width"]
 PAPER_LRS = (1.0, 0.1, 1e-2, 1e-3, 1e-4, 1e-5, 1e-6)
@@ -161,12 +160,11 @@ def mlp_cost(cfg: MlpConfig, device: torch.device) -> dict:
                      f"{b * 1e9:.2g} ns x width^2)"}
 
 
-def mlp_plot(df: pd.DataFrame):
-    import matplotlib.pyplot as plt
+def mlp_plot(df: pd.DataFrame, cfg: MlpConfig):
     x = sweep_axis(df)
     p = point_stats(df, KEYS)
     combos = [(a, i) for a in ("identity", "tanh") for i in ("glorot", "lecun") if ((p.act == a) & (p.init == i)).any()]
-    fig, axes = plt.subplots(2, len(combos), figsize=(3.6 * len(combos), 6.4), squeeze=False)
+    fig, axes = plotting.subplots(2, len(combos), figsize=(3.6 * len(combos), 6.4), squeeze=False)
     stand_in = " [synthetic stand-in]" if str(df["dataset"].iloc[0]).startswith("synthetic") else ""
     other = "width" if x == "depth" else "depth"
     for j, (a, i) in enumerate(combos):
@@ -213,7 +211,7 @@ def _lr_edge(df):
     return edge, f"== 0 of {len(sel)} points select the smallest or largest lr of the grid (warning only)", edge == 0
 
 
-def _claims(x: str, sign: int, hard_at: int) -> tuple[Claim, ...]:
+def family_claims(x: str, sign: int, hard_at: int) -> tuple[Claim, ...]:
     out = []
     for a in ("identity", "tanh"):
         for i in ("glorot", "lecun"):
@@ -227,31 +225,9 @@ def _claims(x: str, sign: int, hard_at: int) -> tuple[Claim, ...]:
     return tuple(out)
 
 
-@dataclass(frozen=True)
-class Fig5Config(MlpConfig):
-    pass
 
 
-@dataclass(frozen=True)
-class Fig6Config(MlpConfig):
-    depths: tuple[int, ...] = setting((20,), stated=True, size=True,
-                                      help="beta (paper 300; default 20 so width 300 fits a 2-core CPU)")
-    widths: tuple[int, ...] = setting((10, 30, 100, 300), stated=True, size=True,
-                                      help="l (paper 10..1000)")
 
 
 SMOKE = {"dataset": "synthetic-mnist", "steps": 60, "runs": 2, "lrs": (0.01, 0.1), "pairs": 10, "train_size": 2000}
 PAPER_SIZES = {"lrs": PAPER_LRS, "runs": 10, "steps": 40000, "pairs": 1000, "rho_slack": 0.0, "stack": 16}
-
-register(Figure(PAPER, "fig5", "MLP-beta-100 on MNIST: final loss and min gradient cosine vs depth (8 panels)",
-                Fig5Config, mlp_grid, mlp_compute, mlp_plot, _claims("depth", 1, 1000),
-                presets={"smoke": {**SMOKE, "depths": (3, 10, 30), "widths": (16,)},
-                         "paper": {**PAPER_SIZES, "depths": (3, 10, 30, 100, 300, 1000)}},
-                runtime={"smoke": "10 s", "default": "27 min CPU", "paper": "see --dry-run"}, cost=mlp_cost,
-                gpu_presets=("paper",)))
-register(Figure(PAPER, "fig6", "MLP-beta-l on MNIST: final loss and min gradient cosine vs width (8 panels)",
-                Fig6Config, mlp_grid, mlp_compute, mlp_plot, _claims("width", -1, 10),
-                presets={"smoke": {**SMOKE, "depths": (6,), "widths": (8, 32)},
-                         "paper": {**PAPER_SIZES, "depths": (300,), "widths": (10, 30, 100, 300, 1000)}},
-                runtime={"smoke": "10 s", "default": "29 min CPU", "paper": "see --dry-run"}, cost=mlp_cost,
-                gpu_presets=("paper",)))

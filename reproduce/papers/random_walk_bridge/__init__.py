@@ -6,13 +6,16 @@ Claims checked (SPEC-000-002 §1), each against this tool's own CSVs:
   random-walk-bridge model and the measured gradient deflection are both << 1, flat in m, about 1/sqrt(d),
   and close to each other.
 - Fig 3: during SGD on MNIST the node count settles quickly and both quantities stay << 1.
+- Figs 4 (VGG) and 5 (ResNet): nodes are half the hidden units or fewer, growing with depth; GGD and
+  deflection << 1 at init and during training.
 - Fig 6: during training the pair margin comes to exceed the pair fluctuation.
-Break points are enumerated exactly (core.breakpoints), slopes are jvp's inside intervals.
+- Fig 1: outputs and exact gradients along one path of a trained ResNet look like a random walk bridge.
+Break points are enumerated exactly (breakpoints.py), slopes are jvp's inside intervals.
 """
+from . import bench, conv, fig1, fig4, fig5, fig6, models
 from .common import DataSettings, data, mlp, pairs, pooled_by, preprocess
 from .fig2 import Fig2Config, fig2_compute, fig2_grid, fig2_plot, summary
-from . import bench, conv, fig1, fig6, models
 from .fig3 import Fig3Config, fig3_compute, fig3_grid, fig3_plot, path_rows
 
-__all__ = ["bench", "conv", "fig1", "fig6", "models", "DataSettings", "data", "mlp", "pairs", "pooled_by", "preprocess", "Fig2Config", "fig2_compute",
+__all__ = ["bench", "conv", "fig1", "fig4", "fig5", "fig6", "models", "DataSettings", "data", "mlp", "pairs", "pooled_by", "preprocess", "Fig2Config", "fig2_compute",
            "fig2_grid", "fig2_plot", "summary", "Fig3Config", "fig3_compute", "fig3_grid", "fig3_plot", "path_rows"]

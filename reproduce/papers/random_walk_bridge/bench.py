@@ -1,17 +1,16 @@
 """`repro bench bridge`: exact nodes on one VGG-11 path at init: region walk vs verified bisection vs the 1000-point grid."""
 from __future__ import annotations
 
-
 import pandas as pd
 import torch
 
+from ... import datasets as data_mod
 from ...core.timing import measure
 from ...registry import register_bench
 from . import breakpoints as bp
-from ... import datasets as data_mod
-from .piecewise import relu_count
 from .common import DataSettings, data, pairs, spread
 from .models import make
+from .piecewise import relu_count
 
 SIZES = (16, 8)   # VGG-11 channel divisors on CPU (1 = the full 64..512 widths; GPU)
 

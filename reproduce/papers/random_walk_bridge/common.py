@@ -10,9 +10,9 @@ import pandas as pd
 import torch
 from torch import nn
 
-from ...core.timing import seconds
-from ...config import ReproError, setting
 from ... import datasets as data_mod
+from ...config import ReproError, setting
+from ...core.timing import seconds
 from . import path_stats as ps
 from .piecewise import PLReLU
 

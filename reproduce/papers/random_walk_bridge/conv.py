@@ -1,4 +1,5 @@
-"""Figures 4 (VGG) and 5 (ResNet): nodes, GGD and deflection vs depth at init, and during SGD training.
+"""The family of Figs 4 (VGG, fig4.py) and 5 (ResNet, fig5.py): nodes, GGD and deflection vs depth, at init and
+during SGD training.
 
 Every node is found exactly (verified batched bisection); the init panels use raw and normalized outputs, the
 training panels normalized outputs (D12). MNIST is zero-padded to 32 x 32.
@@ -7,23 +8,41 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
 import torch
 
+from ... import plotting
 from ...claims import Claim, need
 from ...config import ReproError, setting
 from ...core.device import DTYPES, generator, point_seed
-from .piecewise import relu_count
-from ...registry import Figure, register
-from .common import (PAPER, REAL, SYNTHETIC, DataSettings, accuracy, checkpoints, data, measure_path, on, pair_seconds,
-                     pairs, pooled_by, probe, resize, sgd_checkpoints, spread, step_seconds)
+from .common import (
+    REAL,
+    SYNTHETIC,
+    DataSettings,
+    accuracy,
+    checkpoints,
+    data,
+    measure_path,
+    on,
+    pair_seconds,
+    pairs,
+    pooled_by,
+    probe,
+    resize,
+    sgd_checkpoints,
+    spread,
+    step_seconds,
+)
 from .models import make
+from .piecewise import relu_count
 
 
 @dataclass(frozen=True)
 class ConvConfig(DataSettings):
+    arch: ClassVar[str] = ""   # "vgg" (Fig 4) or "resnet" (Fig 5); a class constant, not a setting
     datasets: tuple[str, ...] = setting(("mnist", "cifar10", "cifar100"), stated=True, size=True,
                                         choices=REAL + SYNTHETIC, help="init panels (a-c), one curve each")
     networks: int = setting(2, stated=False, size=True, help="networks per depth at init (paper: 100)")
@@ -42,28 +61,13 @@ class ConvConfig(DataSettings):
     n_checkpoints: int = setting(6, stated=False, size=True, help="log-spaced checkpoints (plus 0)")
 
 
-@dataclass(frozen=True)
-class Fig4Config(ConvConfig):
-    depths: tuple[int, ...] = setting((11, 13, 16, 19), stated=False, size=True, choices=(11, 13, 16, 19),
-                                      help="VGG-A/B/D/E = C8L3, C10L3, C13L3, C16L3")
-    pool: str = setting("max", stated=True, choices=("max", "avg"), help="avg: the authors' code")
-    bn: bool = setting(False, stated=False, help="original VGG has no BN")
-    train_dataset: str = setting("cifar10", stated=True, size=True, choices=("cifar10", "synthetic-cifar10"))
-    lr: float = setting(0.01, stated=False, help="SGD learning rate (halve it by hand on divergence)")
 
 
-@dataclass(frozen=True)
-class Fig5Config(ConvConfig):
-    depths: tuple[int, ...] = setting((18, 34, 50, 101, 152), stated=False, size=True, choices=(18, 34, 50, 101, 152),
-                                      help="CIFAR-style ResNets (basic blocks 18/34, bottleneck 50/101/152)")
-    train_dataset: str = setting("cifar100", stated=True, size=True, choices=("cifar100", "synthetic-cifar100"))
-    lr: float = setting(0.05, stated=False, help="SGD learning rate")
 
 
 def build(cfg: ConvConfig, depth: int, name: str, g: torch.Generator, x_calib: torch.Tensor):
     """He-initialized network for `name`'s shape, BN recalibrated on x_calib, in eval mode."""
-    arch = "vgg" if isinstance(cfg, Fig4Config) else "resnet"
-    return make(arch, depth, name, g, x_calib, width=cfg.width, pool=getattr(cfg, "pool", "max"),
+    return make(cfg.arch, depth, name, g, x_calib, width=cfg.width, pool=getattr(cfg, "pool", "max"),
                 bn=getattr(cfg, "bn", False))
 
 
@@ -75,7 +79,7 @@ def images(name: str, cfg: ConvConfig, root, seed: int):
 
 
 def conv_grid(cfg: ConvConfig) -> list[dict]:
-    if isinstance(cfg, Fig4Config) and cfg.image_size != 32:
+    if cfg.arch == "vgg" and cfg.image_size != 32:
         raise ReproError("fig4: VGG needs 32 x 32 inputs (five 2 x 2 pools); leave image_size at 32")
     pts = [{"part": "init", "dataset": ds, "depth": L} for ds in cfg.datasets for L in sorted(cfg.depths)]
     return pts + ([{"part": "train", "dataset": cfg.train_dataset, "depth": L} for L in sorted(cfg.depths)] if cfg.train else [])
@@ -119,7 +123,7 @@ def conv_compute(cfg: ConvConfig, point: dict, ctx) -> pd.DataFrame:
 def conv_cost(cfg: ConvConfig, device: torch.device) -> dict:
     """--dry-run: every exact path measurement and SGD step, timed on this device on a standardized synthetic pair
     at the configured width (pairs at the shallowest and deepest depth by `pair_seconds`, interpolated in depth)."""
-    name = "synthetic-cifar10" if isinstance(cfg, Fig4Config) else "synthetic-cifar100"
+    name = "synthetic-cifar10" if cfg.arch == "vgg" else "synthetic-cifar100"
     (x, y), dt = probe(name, cfg.image_size, device), DTYPES[cfg.dtype]
     x0, x1, g = x[0].to(dt), x[1].to(dt), lambda: torch.Generator().manual_seed(0)  # noqa: E731
     depths = sorted(cfg.depths)
@@ -144,10 +148,9 @@ def summary(df: pd.DataFrame) -> pd.DataFrame:
     return s.merge(extra, on=keys)
 
 
-def conv_plot(df: pd.DataFrame):
-    import matplotlib.pyplot as plt
+def conv_plot(df: pd.DataFrame, cfg: ConvConfig):
     s = summary(df)
-    fig, axes = plt.subplots(2, 3, figsize=(14, 7.5), squeeze=False)
+    fig, axes = plotting.subplots(2, 3, figsize=(14, 7.5), squeeze=False)
     init = s[s.part == "init"]
     for i, (name, g) in enumerate(init.groupby("dataset", sort=False)):
         lab = name if name in REAL else f"{name} (stand-in)"
@@ -177,7 +180,7 @@ def conv_plot(df: pd.DataFrame):
     return fig
 
 
-def conv_needs(cfg: ConvConfig) -> list[str]:
+def conv_datasets(cfg: ConvConfig) -> list[str]:
     """The init panels' datasets, and the training dataset only when the training panels run."""
     return [*cfg.datasets, *([cfg.train_dataset] if cfg.train else [])]
 
@@ -248,22 +251,10 @@ CLAIMS = (
 )
 
 
-def _claims(prefix):
+def family_claims(prefix: str) -> tuple[Claim, ...]:
+    """The family's claims with ids prefixed by the figure (F4-..., F5-...)."""
     return tuple(Claim(f"{prefix}-{c.id}", c.text, c.check) for c in CLAIMS)
 
 
 SMOKE = {"datasets": ("synthetic-mnist", "synthetic-cifar10"), "networks": 1, "pairs_per_net": 1, "width": 1 / 64,
          "grid": 64, "steps": 20, "n_pairs": 1, "n_checkpoints": 1}
-register(Figure(PAPER, "fig4", "VGG nets vs depth: nodes, GGD, deflection at init and during training", Fig4Config,
-                conv_grid, conv_compute, conv_plot, _claims("F4"), cost=conv_cost, needs=conv_needs,
-                presets={"smoke": {**SMOKE, "depths": (11, 13), "train_dataset": "synthetic-cifar10"},
-                         "paper": {"networks": 100, "pairs_per_net": 10}},
-                runtime={"smoke": "20 s", "default": "GPU (see --dry-run); width 1/16, 2 pairs x 3 checkpoints: 22 min CPU", "paper": "not run yet"},
-                gpu_presets=("default", "paper")))
-register(Figure(PAPER, "fig5", "ResNets vs depth: nodes, GGD, deflection at init and during training (CIFAR-100)",
-                Fig5Config, conv_grid, conv_compute, conv_plot, _claims("F5"), cost=conv_cost, needs=conv_needs,
-                presets={"smoke": {**SMOKE, "depths": (18, 34), "train_dataset": "synthetic-cifar100", "image_size": 8,
-                                   "datasets": ("synthetic-mnist", "synthetic-cifar100")},
-                         "paper": {"networks": 100, "pairs_per_net": 10}},
-                runtime={"smoke": "30 s", "default": "GPU (see --dry-run); width 1/16, 2 pairs, init only: 73 min CPU", "paper": "not run yet"},
-                gpu_presets=("default", "paper")))

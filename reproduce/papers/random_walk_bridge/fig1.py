@@ -15,15 +15,28 @@ import pandas as pd
 import torch
 from torch import nn
 
+from ... import plotting
 from ...claims import Claim
 from ...config import ReproError, setting
-from . import breakpoints as bp
 from ...core.device import generator, point_seed
-from .piecewise import PLMaxPool, PLReLU, along
 from ...registry import Figure, register
-from .common import (PAPER, REAL, SYNTHETIC, DataSettings, data, pair_seconds, probe, resize, seconds,
-                     sgd_checkpoints, spread, step_seconds)
+from . import breakpoints as bp
+from .common import (
+    PAPER,
+    REAL,
+    SYNTHETIC,
+    DataSettings,
+    data,
+    pair_seconds,
+    probe,
+    resize,
+    seconds,
+    sgd_checkpoints,
+    spread,
+    step_seconds,
+)
 from .models import make
+from .piecewise import PLMaxPool, PLReLU, along
 
 SOURCES = ("substitute", "resnet152-random", "weights")
 
@@ -138,9 +151,8 @@ def fig1_cost(cfg: Fig1Config, device: torch.device) -> dict:
                      f"of the path: {found} nodes) at width {cfg.width:g}"}
 
 
-def fig1_plot(df: pd.DataFrame):
-    import matplotlib.pyplot as plt
-    fig, (a, b) = plt.subplots(1, 2, figsize=(12, 4))
+def fig1_plot(df: pd.DataFrame, cfg: Fig1Config):
+    fig, (a, b) = plotting.subplots(1, 2, figsize=(12, 4))
     for _, g in df.groupby("component"):
         a.plot(g["t"], g["f"], lw=0.6)
         b.plot(g["t"], g["slope"], lw=0.6)

@@ -8,12 +8,13 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ... import plotting
 from ...claims import Claim, need
 from ...config import setting
-from . import breakpoints as bp
-from . import path_stats as ps
 from ...core.device import generator, point_seed
 from ...registry import Figure, register
+from . import breakpoints as bp
+from . import path_stats as ps
 from .common import PAPER, REAL, SHAPES, SYNTHETIC, DataSettings, data, pairs, pooled_by
 
 
@@ -61,10 +62,9 @@ def summary(df: pd.DataFrame) -> pd.DataFrame:
     return s.merge(extra.reset_index(), on=["dataset", "m"])
 
 
-def fig2_plot(df: pd.DataFrame):
-    import matplotlib.pyplot as plt
+def fig2_plot(df: pd.DataFrame, cfg: Fig2Config):
     s = summary(df)
-    fig, axes = plt.subplots(1, 3, figsize=(14, 4))
+    fig, axes = plotting.subplots(1, 3, figsize=(14, 4))
     for i, (name, g) in enumerate(s.groupby("dataset", sort=False)):
         col, d = f"C{i}", int(g["d"].iloc[0])
         label = name if name in REAL else f"{name} (stand-in)" if name != "gaussian" else "N(0, I) inputs"

@@ -8,13 +8,13 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ... import plotting
 from ...claims import Claim, need
 from ...config import setting
-from . import breakpoints as bp
 from ...core.device import generator, point_seed
 from ...registry import Figure, register
-from .common import (PAPER, DataSettings, accuracy, checkpoints, data, mlp, pairs, pooled_by, sgd_checkpoints,
-                     stats_from)
+from . import breakpoints as bp
+from .common import PAPER, DataSettings, accuracy, checkpoints, data, mlp, pairs, pooled_by, sgd_checkpoints, stats_from
 
 
 @dataclass(frozen=True)
@@ -75,10 +75,9 @@ def summary(df: pd.DataFrame) -> pd.DataFrame:
     return s.merge(df.groupby(["m", "step"])["train_acc"].mean().reset_index(), on=["m", "step"])
 
 
-def fig3_plot(df: pd.DataFrame):
-    import matplotlib.pyplot as plt
+def fig3_plot(df: pd.DataFrame, cfg: Fig3Config):
     s = summary(df)
-    fig, axes = plt.subplots(1, 4, figsize=(17, 3.8))
+    fig, axes = plotting.subplots(1, 4, figsize=(17, 3.8))
     for i, (m, g) in enumerate(s.groupby("m")):
         x = np.maximum(g["step"], 0.5)
         for ax, col in zip(axes, ("K_mean", "ggd_mid", "deflection_mid", "train_acc")):

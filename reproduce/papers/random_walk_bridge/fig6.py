@@ -7,13 +7,30 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ... import plotting
 from ...claims import Claim, need
 from ...config import ReproError, setting
-from . import path_stats as ps
 from ...core.device import generator, point_seed
 from ...registry import Figure, register
-from .common import (PAPER, REAL, SHAPES, SYNTHETIC, DataSettings, accuracy, checkpoints, data, mlp, on, pairs, seconds,
-                     sgd_checkpoints, spread, step_seconds, synthetic)
+from . import path_stats as ps
+from .common import (
+    PAPER,
+    REAL,
+    SHAPES,
+    SYNTHETIC,
+    DataSettings,
+    accuracy,
+    checkpoints,
+    data,
+    mlp,
+    on,
+    pairs,
+    seconds,
+    sgd_checkpoints,
+    spread,
+    step_seconds,
+    synthetic,
+)
 from .models import make
 
 ARCHS = {"mlp": ("mlp", 2), "vgg": ("vgg", 11), "resnet": ("resnet", 34)}
@@ -89,10 +106,9 @@ def fig6_cost(cfg: Fig6Config, device: torch.device) -> dict:
                      f"MLP width {cfg.mlp_width})"}
 
 
-def fig6_plot(df: pd.DataFrame):
-    import matplotlib.pyplot as plt
+def fig6_plot(df: pd.DataFrame, cfg: Fig6Config):
     panels = list(dict.fromkeys(df["panel"]))
-    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.8), squeeze=False)
+    fig, axes = plotting.subplots(1, len(panels), figsize=(5 * len(panels), 3.8), squeeze=False)
     for ax, p in zip(axes[0], panels):
         g = df[df.panel == p].sort_values("step")
         x = np.maximum(g["step"], 0.5)

@@ -9,11 +9,11 @@ Claims checked (SPEC-003-004 Part B), each against this tool's own CSVs:
 - Table 1: the model-output Hessian norm is O(1/sqrt(m)) with a linear output layer and O(1) with a
   softmax/swish output or a bottleneck, while the NTK is Theta(1) in every case (measured at init).
 """
+from . import bench
 from .common import DataSettings, TrainSettings, dataset, kernel_changes, loglog_slope, tracked_rows, train_tracking
 from .fig1 import Fig1Config, fig1_compute, fig1_grid, fig1_plot
 from .fig2 import Fig2Config, fig2_compute, fig2_grid, fig2_plot, fit_inverse_sqrt
 from .table1 import TABLE1_MODELS, TABLE1_PAPER, Table1Config, table1_compute, table1_grid, table1_plot, table1_summary
-from . import bench
 
 __all__ = ["DataSettings", "TrainSettings", "dataset", "kernel_changes", "loglog_slope", "tracked_rows",
            "train_tracking", "Fig1Config", "fig1_compute", "fig1_grid", "fig1_plot", "Fig2Config", "fig2_compute",

@@ -11,9 +11,9 @@ import pandas as pd
 import torch
 from torch.func import jacrev, vmap
 
+from ...core import ntk
 from ...core.timing import measure
 from ...registry import register_bench
-from ...core import ntk
 from . import kernels
 from .common import DataSettings, dataset
 

@@ -6,14 +6,24 @@ from dataclasses import dataclass
 import pandas as pd
 import torch
 
+from ... import plotting
 from ...claims import Claim, need
 from ...config import setting
 from ...core import ntk
-from . import kernels
 from ...core.device import generator, point_seed
 from ...registry import Figure, register
-from .common import (PAPER, TrainSettings, dataset, decreasing, log_errorbar, loglog_slope, sup_means, tracked_rows,
-                     train_tracking)
+from . import kernels
+from .common import (
+    PAPER,
+    TrainSettings,
+    dataset,
+    decreasing,
+    log_errorbar,
+    loglog_slope,
+    sup_means,
+    tracked_rows,
+    train_tracking,
+)
 
 
 @dataclass(frozen=True)
@@ -48,7 +58,7 @@ def fig1_compute(cfg: Fig1Config, point: dict, ctx) -> pd.DataFrame:
             return torch.nn.functional.cross_entropy(f.transpose(1, 2), y.expand(r, n), reduction="none").mean(1)
         return ((kernels.swish(f, cfg.swish_beta) - onehot) ** 2).sum(-1).mean(-1)
 
-    def kernels(q, k):
+    def heads(q, k):
         """Tracked kernels from the logit kernel k of parameters q."""
         f = kernels.shallow_forward(q, x)
         if task == "ce":
@@ -57,15 +67,14 @@ def fig1_compute(cfg: Fig1Config, point: dict, ctx) -> pd.DataFrame:
 
     lr_c = cfg.lr_c_ce if task == "ce" else cfg.lr_c_mse
     ctx.notes.update(kernel_method=ntk.plan(n * c, m * (2 + c), "closed-scan", ntk.free_memory(dev)))
-    tracked = train_tracking(cfg, ctx, p, loss_fn, lambda q: kernels.ntk_shallow_scan(q, x), kernels, lr_c,
+    tracked = train_tracking(cfg, ctx, p, loss_fn, lambda q: kernels.ntk_shallow_scan(q, x), heads, lr_c,
                              trace=m == cfg.right_width)
     rows = tracked_rows(cfg, tracked)
     return pd.DataFrame(rows).assign(task=task, width=m)[["task", "width", *rows[0]]]
 
 
-def fig1_plot(df: pd.DataFrame):
-    import matplotlib.pyplot as plt
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+def fig1_plot(df: pd.DataFrame, cfg: Fig1Config):
+    fig, (left, right) = plotting.subplots(1, 2, figsize=(11, 4.2))
     colors = {"linear": "C0", "softmax": "C3", "swish": "C2"}
     labels = {"linear": "f (linear output)", "softmax": r"$\tilde f_1$ = softmax(f)", "swish": r"$\tilde f_2$ = swish(f)"}
     sup = df[(df.quantity == "dK_sup") & (df.kernel == "full")]

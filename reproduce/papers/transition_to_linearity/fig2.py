@@ -7,15 +7,26 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import torch
+from matplotlib import ticker
 
+from ... import plotting
 from ...claims import Claim, need
 from ...config import setting
 from ...core import ntk
-from . import kernels
 from ...core.device import generator, point_seed
 from ...registry import Figure, register
-from .common import (PAPER, TrainSettings, dataset, decreasing, log_errorbar, loglog_slope, sup_means, tracked_rows,
-                     train_tracking)
+from . import kernels
+from .common import (
+    PAPER,
+    TrainSettings,
+    dataset,
+    decreasing,
+    log_errorbar,
+    loglog_slope,
+    sup_means,
+    tracked_rows,
+    train_tracking,
+)
 
 
 @dataclass(frozen=True)
@@ -62,9 +73,8 @@ def fit_inverse_sqrt(mb: np.ndarray, dk: np.ndarray) -> float:
     return float(np.exp(np.mean(np.log(dk) + 0.5 * np.log(mb))))
 
 
-def fig2_plot(df: pd.DataFrame):
-    import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(6, 4.2))
+def fig2_plot(df: pd.DataFrame, cfg: Fig2Config):
+    fig, ax = plotting.subplots(figsize=(6, 4.2))
     sup = df[(df.quantity == "dK_sup") & (df.kernel == "full")]
     for i, (scale, grp) in enumerate(sup.groupby("scaling")):
         st = grp.groupby("mb")["value"].agg(["mean", "std"]).reset_index()
@@ -79,7 +89,7 @@ def fig2_plot(df: pd.DataFrame):
            title=f"kernel change vs bottleneck width (m = {m}, mean $\\pm$ std)")
     ticks = sorted(sup["mb"].unique())
     ax.set_xticks(ticks, [str(t) for t in ticks])
-    ax.xaxis.set_minor_formatter(plt.NullFormatter())
+    ax.xaxis.set_minor_formatter(ticker.NullFormatter())
     ax.legend(fontsize=8)
     return fig
 

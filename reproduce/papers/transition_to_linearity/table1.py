@@ -8,12 +8,13 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ... import plotting
 from ...claims import Claim, need
 from ...config import setting
-from . import kernels
 from ...core.device import generator, point_seed
-from ...registry import Figure, register
 from ...core.hessian import hessian_norms
+from ...registry import Figure, register
+from . import kernels
 from .common import PAPER, DataSettings, dataset, loglog_slope
 
 TABLE1_MODELS = ("linear", "softmax", "swish", "bottleneck")
@@ -100,10 +101,9 @@ def table1_summary(df: pd.DataFrame) -> pd.DataFrame:
 
 
 
-def table1_plot(df: pd.DataFrame):
-    import matplotlib.pyplot as plt
+def table1_plot(df: pd.DataFrame, cfg: Table1Config):
     sm = table1_summary(df)
-    fig = plt.figure(figsize=(12, 6.2))
+    fig = plotting.figure(figsize=(12, 6.2))
     gs = fig.add_gridspec(2, 2, height_ratios=[2.3, 1])
     ax_h, ax_k, ax_t = fig.add_subplot(gs[0, 0]), fig.add_subplot(gs[0, 1]), fig.add_subplot(gs[1, :])
     cells = []

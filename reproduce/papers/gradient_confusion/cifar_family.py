@@ -1,14 +1,14 @@
-"""Figs 2-4 and 7-15: plots and claims over the CIFAR runs (cifar.py), one registration per figure."""
+"""Plots, claims and presets shared by the CIFAR figures (Figs 2-4, 7-15; runs in cifar.py, one file per figure)."""
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
+from ... import plotting
 from ...claims import Claim, need
-from ...registry import Figure, register
+from ...registry import Figure
 from . import cifar
-from .common import (PAPER, band, chosen, int_ticks, kde_mass, kde_panel, log_y, point_stats, rho_check,
-                     sweep_axis)
+from .common import PAPER, band, chosen, int_ticks, kde_mass, kde_panel, log_y, point_stats, rho_check, sweep_axis
 
 KEYS = cifar.KEYS
 
@@ -37,11 +37,10 @@ def _vs(ax, p: pd.DataFrame, x: str, col: str, std: str, label: str, color: str)
 
 def plot_sweep(df: pd.DataFrame, curves: bool, span: float):
     """Training loss (curves over epochs, or final vs x), min cosine vs x, KDE of the final cosines."""
-    import matplotlib.pyplot as plt
     x = sweep_axis(df)
     sym = "beta" if x == "depth" else "l"
     p, c = point_stats(df, KEYS), chosen(df, KEYS)
-    fig, axes = plt.subplots(1, 3, figsize=(14, 3.9))
+    fig, axes = plotting.subplots(1, 3, figsize=(14, 3.9))
     if curves:
         _curves(axes[0], c, x, "loss", lambda v: f"{sym} = {v}")
         log_y(axes[0])
@@ -65,11 +64,10 @@ def plot_sweep(df: pd.DataFrame, curves: bool, span: float):
 
 def plot_extra(df: pd.DataFrame):
     """Final training loss vs x, test accuracy vs x, min cosine over epochs (Figs 7, 8)."""
-    import matplotlib.pyplot as plt
     x = sweep_axis(df)
     sym = "beta" if x == "depth" else "l"
     p, c = point_stats(df, KEYS), chosen(df, KEYS)
-    fig, axes = plt.subplots(1, 3, figsize=(14, 3.9))
+    fig, axes = plotting.subplots(1, 3, figsize=(14, 3.9))
     _vs(axes[0], p, x, "loss_shown", "loss_std", "selected lr", "C0")
     _vs(axes[1], p, x, "acc", "acc_std", "selected lr", "C1")
     log_y(axes[0])
@@ -86,9 +84,8 @@ def plot_extra(df: pd.DataFrame):
 
 def plot_variants(df: pd.DataFrame):
     """Optimal final loss, min cosine and test accuracy vs depth for the four BN x skip variants (Figs 4, 15)."""
-    import matplotlib.pyplot as plt
     p = point_stats(df, KEYS)
-    fig, axes = plt.subplots(1, 3, figsize=(14, 3.9))
+    fig, axes = plotting.subplots(1, 3, figsize=(14, 3.9))
     for i, v in enumerate(k for k in cifar.VARIANTS if k in set(p.variant)):
         s = p[p.variant == v]
         for ax, col, std in zip(axes, ("loss_shown", "min_cos", "acc"), ("loss_std", "min_cos_std", "acc_std")):
@@ -104,7 +101,8 @@ def plot_variants(df: pd.DataFrame):
     return fig
 
 
-def _rho(col: str, bound: float, x: str | None = None, where: dict | None = None):
+def rho(col: str, bound: float, x: str | None = None, where: dict | None = None):
+    """A rank-correlation check of `col` along the sweep axis (or `x`), rows matching `where`."""
     return lambda df: rho_check(df, KEYS, x or sweep_axis(df), col, bound, where=where)
 
 
@@ -191,18 +189,18 @@ def _acc_range(df):
         0.78 <= a.min() and a.max() <= 0.95
 
 
-DEPTH = (Claim("a-loss", "Deeper -> higher final training loss", _rho("loss", 0.8)),
-         Claim("b-mincos", "Deeper -> more negative min gradient cosine", _rho("min_cos", -0.8)),
+DEPTH = (Claim("a-loss", "Deeper -> higher final training loss", rho("loss", 0.8)),
+         Claim("b-mincos", "Deeper -> more negative min gradient cosine", rho("min_cos", -0.8)),
          Claim("b-gap", "Min cosine at the deepest is below the shallowest by more than a std", _gap),
-         Claim("c-spread", "Deeper -> cosines concentrate less around 0 (larger pooled std)", _rho("pooled_std", 0.8)))
+         Claim("c-spread", "Deeper -> cosines concentrate less around 0 (larger pooled std)", rho("pooled_std", 0.8)))
 SANE = (Claim("d-trainable", "Every depth trains below its initial loss", _all_trainable),
         Claim("e-cosines", "Cosines in [-1, 1]; KDE integrates to 1", _cos_sane))
-WIDTH = (Claim("a-loss", "Wider -> lower final training loss", _rho("loss", -0.8)),
-         Claim("b-mincos", "Wider -> less negative min gradient cosine", _rho("min_cos", 0.8)),
-         Claim("c-spread", "Wider -> cosines concentrate more around 0", _rho("pooled_std", -0.8)))
+WIDTH = (Claim("a-loss", "Wider -> lower final training loss", rho("loss", -0.8)),
+         Claim("b-mincos", "Wider -> less negative min gradient cosine", rho("min_cos", 0.8)),
+         Claim("c-spread", "Wider -> cosines concentrate more around 0", rho("pooled_std", -0.8)))
 VARIANTS = (Claim("a-bn-skip-best", "With BN & skip: highest min-cos and lowest loss at depth >= 52", _variants_deep),
             *(Claim(f"b-mincos-{v}", f"{cifar.LABELS[v]}: deeper -> more negative min cosine",
-                    _rho("min_cos", -0.6, "depth", {"variant": v})) for v in ("cnn", "cnn-bn", "wrn")),
+                    rho("min_cos", -0.6, "depth", {"variant": v})) for v in ("cnn", "cnn-bn", "wrn")),
             Claim("c-bn-skip-flat", "With BN & skip the min cosine barely moves with depth", _range))
 
 SMOKE_DEPTH = {"depths": (10, 16)}
@@ -215,59 +213,28 @@ PAPER_SIZES = {"lrs": cifar.PAPER_LRS, "runs": 5, "epochs": 200, "train_size": 4
 ALL_DEPTHS = (16, 22, 28, 34, 40, 52, 76, 100)
 
 
-def _register(key, title, cls, plot, claims, smoke, paper, runtime):
+GPU = {"smoke": "20 s", "default": "GPU (target <= 20 min on one H100; not yet run on one)",
+       "paper": "see --dry-run"}
+CPU_LOOK = {**GPU, "default": GPU["default"] + "; depths 16,28,40, lr 0.03, 2 runs: 86 min CPU"}
+
+
+def cifar_figure(key: str, title: str, cls: type, plot, claims: tuple[Claim, ...], smoke: dict, paper: dict,
+                 runtime: dict = GPU) -> Figure:
+    """A CIFAR figure: the family's grid, compute and cost; smoke on the stand-in of the config's dataset."""
     ds = cls().dataset
-    register(Figure(PAPER, key, title, cls, cifar.grid, cifar.compute, plot, claims,
-                    presets={"smoke": {**SMOKE, **smoke, "dataset": f"synthetic-{ds}"}, "paper": {**PAPER_SIZES, **paper}},
-                    runtime=runtime, cost=cifar.cost, gpu_presets=("default", "paper")))
+    return Figure(PAPER, key, title, cls, cifar.grid, cifar.compute, plot, claims,
+                  presets={"smoke": {**SMOKE, **smoke, "dataset": f"synthetic-{ds}"}, "paper": {**PAPER_SIZES, **paper}},
+                  runtime=runtime, cost=cifar.cost, gpu_presets=("default", "paper"))
 
-
-for ds, n in (("cifar10", ""), ("cifar100", "100")):
-    c = "C-100" if n else "C-10"
-    depth_cls = cifar.with_defaults(f"Depth{c}", dataset=ds)
-    width_cls = cifar.with_defaults(f"Width{c}", dataset=ds, depths=(16,), widths=(2, 4, 6))
-    wrn_depth = cifar.with_defaults(f"WrnDepth{c}", dataset=ds, variants=("wrn",), depths=(16, 28, 52))
-    wrn_width = cifar.with_defaults(f"WrnWidth{c}", dataset=ds, variants=("wrn",), depths=(16,), widths=(2, 4, 6))
-    variants = cifar.with_defaults(f"Variants{c}", dataset=ds, variants=tuple(cifar.VARIANTS), depths=(16, 28, 52))
-    gpu = {"smoke": "20 s", "default": "GPU (target <= 20 min on one H100; not yet run on one)",
-           "paper": "see --dry-run"}
-    cpu_look = {**gpu, "default": gpu["default"] + "; depths 16,28,40, lr 0.03, 2 runs: 86 min CPU"}
-    if not n:
-        _register("fig2", "Depth: CNN-beta-2 on CIFAR-10 (loss curves, min cosine, KDE)", depth_cls,
-                  lambda df: plot_sweep(df, True, 0.4), DEPTH + SANE, SMOKE_DEPTH, {}, cpu_look)
-        _register("fig3", "Width: CNN-16-l on CIFAR-10 (loss curves, min cosine, KDE)", width_cls,
-                  lambda df: plot_sweep(df, True, 0.15), WIDTH, SMOKE_WIDTH, {"widths": (2, 3, 4, 5, 6)}, gpu)
-        _register("fig4", "BN x skip: CNN/WRN-beta-2 on CIFAR-10 (loss, min cosine, test accuracy vs depth)", variants,
-                  plot_variants, VARIANTS + (Claim("d-acc-kept", "BN & skip keeps test accuracy at depth", _acc_kept),),
-                  SMOKE_VARIANTS, {"depths": ALL_DEPTHS}, gpu)
-        _register("fig7", "Depth, extra panels: CNN-beta-2 on CIFAR-10 (loss, test accuracy, min cosine per epoch)",
-                  depth_cls, plot_extra,
-                  (Claim("a-acc", "Deeper -> lower test accuracy", _rho("acc", -0.6)), DEPTH[1],
-                   Claim("c-curves", "Min-cos curves recorded without NaN", _no_nan_curves)), SMOKE_DEPTH, {}, cpu_look)
-        _register("fig8", "Width, extra panels: CNN-16-l on CIFAR-10 (loss, test accuracy, min cosine per epoch)",
-                  width_cls, plot_extra,
-                  (Claim("a-acc", "Wider -> higher test accuracy", _rho("acc", 0.6)),
-                   Claim("b-acc-range", "Test accuracy of a correct pipeline (paper scale)", _acc_range)),
-                  SMOKE_WIDTH, {"widths": (2, 3, 4, 5, 6)}, gpu)
-    else:
-        _register("fig9", "Depth: CNN-beta-2 on CIFAR-100 (final loss, min cosine, KDE)", depth_cls,
-                  lambda df: plot_sweep(df, False, 0.4), DEPTH, SMOKE_DEPTH, {}, gpu)
-        _register("fig10", "Width: CNN-16-l on CIFAR-100 (final loss, min cosine, KDE)", width_cls,
-                  lambda df: plot_sweep(df, False, 0.10),
-                  (Claim("a-loss", "Wider -> lower final training loss", _rho("loss", -0.6)), WIDTH[2]),
-                  SMOKE_WIDTH, {"widths": (2, 3, 4, 5, 6)}, gpu)
-        _register("fig15", "BN x skip on CIFAR-100 (loss, min cosine, test accuracy vs depth)", variants,
-                  plot_variants, VARIANTS, SMOKE_VARIANTS, {"depths": ALL_DEPTHS}, gpu)
-    fig_d, fig_w = ("fig11", "fig13") if not n else ("fig12", "fig14")
-    _register(fig_d, f"Depth: WRN-beta-2 (no BN) on CIFAR-{n or 10} (final loss, min cosine, KDE)", wrn_depth,
-              lambda df: plot_sweep(df, False, 0.4),
-              (Claim("a-mincos", "Deeper -> more negative min gradient cosine", _rho("min_cos", -0.8)),
-               Claim("b-loss", "Deeper -> higher final training loss", _rho("loss", 0.6)),
-               Claim("c-spread", "Deeper -> larger pooled cosine std", _rho("pooled_std", 0.6))),
-              SMOKE_DEPTH, {"depths": ALL_DEPTHS}, gpu)
-    _register(fig_w, f"Width: WRN-16-l (no BN) on CIFAR-{n or 10} (final loss, min cosine, KDE)", wrn_width,
-              lambda df: plot_sweep(df, False, 0.15),
-              (Claim("a-mincos", "Widest has a higher min cosine than narrowest", _extreme("min_cos", "higher")),
-               Claim("b-loss", "Widest has a lower final loss than narrowest", _extreme("loss", "lower")),
-               Claim("c-spread", "Widest has a smaller pooled cosine std", _extreme("pooled_std", "lower"))),
-              SMOKE_WIDTH, {"widths": (2, 3, 4, 5, 6)}, gpu)
+DEPTH_EXTRA = (Claim("a-acc", "Deeper -> lower test accuracy", rho("acc", -0.6)), DEPTH[1],
+               Claim("c-curves", "Min-cos curves recorded without NaN", _no_nan_curves))
+WIDTH_EXTRA = (Claim("a-acc", "Wider -> higher test accuracy", rho("acc", 0.6)),
+               Claim("b-acc-range", "Test accuracy of a correct pipeline (paper scale)", _acc_range))
+WRN_DEPTH = (Claim("a-mincos", "Deeper -> more negative min gradient cosine", rho("min_cos", -0.8)),
+             Claim("b-loss", "Deeper -> higher final training loss", rho("loss", 0.6)),
+             Claim("c-spread", "Deeper -> larger pooled cosine std", rho("pooled_std", 0.6)))
+WRN_WIDTH = (Claim("a-mincos", "Widest has a higher min cosine than narrowest", _extreme("min_cos", "higher")),
+             Claim("b-loss", "Widest has a lower final loss than narrowest", _extreme("loss", "lower")),
+             Claim("c-spread", "Widest has a smaller pooled cosine std", _extreme("pooled_std", "lower")))
+ACC_KEPT = Claim("d-acc-kept", "BN & skip keeps test accuracy at depth", _acc_kept)
+WIDTHS_PAPER = {"widths": (2, 3, 4, 5, 6)}

@@ -1,0 +1,25 @@
+"""Fig 10: Width: CNN-16-l on CIFAR-100 (final loss, min cosine, KDE)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ...claims import Claim
+from ...config import like
+from ...registry import register
+from . import cifar_family as fam
+from .fig3 import Fig3Config
+
+
+@dataclass(frozen=True)
+class Fig10Config(Fig3Config):
+    dataset: str = like(Fig3Config, "dataset", "cifar100")
+
+
+def fig10_plot(df, cfg: Fig10Config):
+    return fam.plot_sweep(df, False, 0.10)
+
+
+register(fam.cifar_figure(
+    "fig10", "Width: CNN-16-l on CIFAR-100 (final loss, min cosine, KDE)",
+    Fig10Config, fig10_plot, (Claim("a-loss", "Wider -> lower final training loss", fam.rho("loss", -0.6)), fam.WIDTH[2]),
+    smoke=fam.SMOKE_WIDTH, paper=fam.WIDTHS_PAPER, runtime=fam.GPU))

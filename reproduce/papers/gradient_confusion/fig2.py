@@ -1,0 +1,23 @@
+"""Fig 2: Depth: CNN-beta-2 on CIFAR-10 (loss curves, min cosine, KDE)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ...registry import register
+from . import cifar_family as fam
+from .cifar import CifarConfig
+
+
+@dataclass(frozen=True)
+class Fig2Config(CifarConfig):
+    """CNN-beta-2 at depths 16 ... 40 on CIFAR-10: the family's defaults."""
+
+
+def fig2_plot(df, cfg: Fig2Config):
+    return fam.plot_sweep(df, True, 0.4)
+
+
+register(fam.cifar_figure(
+    "fig2", "Depth: CNN-beta-2 on CIFAR-10 (loss curves, min cosine, KDE)",
+    Fig2Config, fig2_plot, fam.DEPTH + fam.SANE,
+    smoke=fam.SMOKE_DEPTH, paper={}, runtime=fam.CPU_LOOK))

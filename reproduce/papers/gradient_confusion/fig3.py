@@ -1,0 +1,25 @@
+"""Fig 3: Width: CNN-16-l on CIFAR-10 (loss curves, min cosine, KDE)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ...config import like
+from ...registry import register
+from . import cifar_family as fam
+from .cifar import CifarConfig
+
+
+@dataclass(frozen=True)
+class Fig3Config(CifarConfig):
+    depths: tuple[int, ...] = like(CifarConfig, "depths", (16,))
+    widths: tuple[int, ...] = like(CifarConfig, "widths", (2, 4, 6))
+
+
+def fig3_plot(df, cfg: Fig3Config):
+    return fam.plot_sweep(df, True, 0.15)
+
+
+register(fam.cifar_figure(
+    "fig3", "Width: CNN-16-l on CIFAR-10 (loss curves, min cosine, KDE)",
+    Fig3Config, fig3_plot, fam.WIDTH,
+    smoke=fam.SMOKE_WIDTH, paper=fam.WIDTHS_PAPER, runtime=fam.GPU))

@@ -1,0 +1,24 @@
+"""Fig 9: Depth: CNN-beta-2 on CIFAR-100 (final loss, min cosine, KDE)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ...config import like
+from ...registry import register
+from . import cifar_family as fam
+from .fig2 import Fig2Config
+
+
+@dataclass(frozen=True)
+class Fig9Config(Fig2Config):
+    dataset: str = like(Fig2Config, "dataset", "cifar100")
+
+
+def fig9_plot(df, cfg: Fig9Config):
+    return fam.plot_sweep(df, False, 0.4)
+
+
+register(fam.cifar_figure(
+    "fig9", "Depth: CNN-beta-2 on CIFAR-100 (final loss, min cosine, KDE)",
+    Fig9Config, fig9_plot, fam.DEPTH,
+    smoke=fam.SMOKE_DEPTH, paper={}, runtime=fam.GPU))

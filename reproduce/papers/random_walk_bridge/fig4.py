@@ -1,0 +1,29 @@
+"""Fig 4: VGG nets vs depth: exact nodes, gradient gap deviation and deflection, at init and during SGD."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from ...config import setting
+from ...registry import Figure, register
+from .common import PAPER
+from .conv import SMOKE, ConvConfig, conv_compute, conv_cost, conv_datasets, conv_grid, conv_plot, family_claims
+
+
+@dataclass(frozen=True)
+class Fig4Config(ConvConfig):
+    arch: ClassVar[str] = "vgg"
+    depths: tuple[int, ...] = setting((11, 13, 16, 19), stated=False, size=True, choices=(11, 13, 16, 19),
+                                      help="VGG-A/B/D/E = C8L3, C10L3, C13L3, C16L3")
+    pool: str = setting("max", stated=True, choices=("max", "avg"), help="avg: the authors' code")
+    bn: bool = setting(False, stated=False, help="original VGG has no BN")
+    train_dataset: str = setting("cifar10", stated=True, size=True, choices=("cifar10", "synthetic-cifar10"))
+    lr: float = setting(0.01, stated=False, help="SGD learning rate (halve it by hand on divergence)")
+
+
+register(Figure(PAPER, "fig4", "VGG nets vs depth: nodes, GGD, deflection at init and during training", Fig4Config,
+                conv_grid, conv_compute, conv_plot, family_claims("F4"), cost=conv_cost, datasets=conv_datasets,
+                presets={"smoke": {**SMOKE, "depths": (11, 13), "train_dataset": "synthetic-cifar10"},
+                         "paper": {"networks": 100, "pairs_per_net": 10}},
+                runtime={"smoke": "20 s", "default": "GPU (see --dry-run); width 1/16, 2 pairs x 3 checkpoints: 22 min CPU", "paper": "not run yet"},
+                gpu_presets=("default", "paper")))

@@ -1,0 +1,28 @@
+"""Fig 5: ResNets vs depth: exact nodes, gradient gap deviation and deflection, at init and during SGD."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from ...config import setting
+from ...registry import Figure, register
+from .common import PAPER
+from .conv import SMOKE, ConvConfig, conv_compute, conv_cost, conv_datasets, conv_grid, conv_plot, family_claims
+
+
+@dataclass(frozen=True)
+class Fig5Config(ConvConfig):
+    arch: ClassVar[str] = "resnet"
+    depths: tuple[int, ...] = setting((18, 34, 50, 101, 152), stated=False, size=True, choices=(18, 34, 50, 101, 152),
+                                      help="CIFAR-style ResNets (basic blocks 18/34, bottleneck 50/101/152)")
+    train_dataset: str = setting("cifar100", stated=True, size=True, choices=("cifar100", "synthetic-cifar100"))
+    lr: float = setting(0.05, stated=False, help="SGD learning rate")
+
+
+register(Figure(PAPER, "fig5", "ResNets vs depth: nodes, GGD, deflection at init and during training (CIFAR-100)",
+                Fig5Config, conv_grid, conv_compute, conv_plot, family_claims("F5"), cost=conv_cost, datasets=conv_datasets,
+                presets={"smoke": {**SMOKE, "depths": (18, 34), "train_dataset": "synthetic-cifar100", "image_size": 8,
+                                   "datasets": ("synthetic-mnist", "synthetic-cifar100")},
+                         "paper": {"networks": 100, "pairs_per_net": 10}},
+                runtime={"smoke": "30 s", "default": "GPU (see --dry-run); width 1/16, 2 pairs, init only: 73 min CPU", "paper": "not run yet"},
+                gpu_presets=("default", "paper")))
