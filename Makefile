@@ -4,10 +4,10 @@ PYTHON ?= python3
 REPRO  := $(VENV)/bin/repro
 PAPERS := random-walk-bridge norm-preservation skip-resnet-gd gradient-confusion transition-to-linearity
 
-.PHONY: help setup all smoke paper test gpu-check verify bench data readme clean $(PAPERS)
+.PHONY: help setup all smoke paper test test-fast lint smoke-diff gpu-check verify bench data readme clean $(PAPERS)
 
 help:
-	@echo "make all | smoke | paper | test | gpu-check | verify | bench | data | readme | clean | <paper name>"
+	@echo "make all | smoke | paper | test | test-fast | lint | smoke-diff BASE=rev | gpu-check | verify | bench | data | readme | clean | <paper name>"
 
 $(REPRO): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,17 @@ verify: $(REPRO)
 
 test: $(REPRO)
 	$(VENV)/bin/python -m pytest -q
+
+test-fast: $(REPRO)
+	$(VENV)/bin/python -m pytest -q -m "not slow"
+
+lint: $(REPRO)
+	$(VENV)/bin/ruff check reproduce tests tools
+
+# every figure's smoke CSV, byte for byte, against revision BASE (default: the previous commit)
+BASE ?= HEAD~1
+smoke-diff: $(REPRO)
+	$(VENV)/bin/python tools/compare_smoke.py $(BASE)
 
 gpu-check: $(REPRO)
 	$(VENV)/bin/python -m pytest -q -rs tests/test_cuda.py

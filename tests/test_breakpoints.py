@@ -1,4 +1,6 @@
-"""The exact break-point engine (SPEC-000 §1.3 [H] 1-8): closed form, two algorithms, jvp slopes, bridge theory."""
+"""The exact break-point engine: closed form, two algorithms, jvp slopes, bridge theory.
+
+The "[H] tests" 1-8 of ../shared/papers/SPEC-000-002.md §1.3."""
 import math
 
 import pytest
@@ -48,7 +50,8 @@ def test_two_layer_closed_form_equals_both_algorithms(gen):
     for nodes in (bp.region_walk(net, x0, x1), bp.bisect(net, x0, x1, grid=4)):
         assert len(nodes.t) == len(t) and nodes.unresolved == 0
         torch.testing.assert_close(nodes.t, t, rtol=0, atol=1e-10)
-    # closed-form slopes (R_0 plus cumulative gaps) equal the jvp slopes at interval midpoints: [H] 2 telescoping
+    # closed-form slopes (R_0 plus cumulative gaps) equal the jvp slopes at interval midpoints: SPEC-000-002.md §1.3 [H]
+    # test 2, telescoping
     torch.testing.assert_close(bp.slopes(net, x0, x1, t)["R"], R, rtol=1e-9, atol=1e-12)
 
 
@@ -109,7 +112,7 @@ def test_conv_net_with_max_pool_and_batch_norm_dense_grid_and_float32(gen):
     assert len(w.t) == len(b.t) and b.unresolved == 0 and (~w.relu).sum() > 0
     torch.testing.assert_close(w.t, b.t, rtol=0, atol=1e-10)
     assert torch.equal(w.layer, b.layer) and torch.equal(w.relu, b.relu)
-    # [H] 7: brute force on a dense grid counts the same ReLU switches
+    # SPEC-000-002.md §1.3 [H] test 7: brute force on a dense grid counts the same ReLU switches
     ts = torch.linspace(0, 1, 400_001, dtype=D)
     codes, relu_cols = [], None
     for i in range(0, len(ts), 50_000):
@@ -130,7 +133,7 @@ def test_slopes_jvp_masked_product_integral_and_finite_differences(gen):
     nodes = bp.region_walk(net, x0, x1)
     s = bp.slopes(net, x0, x1, nodes.t)
     R, edges = s["R"], torch.cat([torch.zeros(1, dtype=D), nodes.t, torch.ones(1, dtype=D)])
-    # [H] 3 integral
+    # SPEC-000-002.md §1.3 [H] test 3: integral
     torch.testing.assert_close(s["f_ends"][1] - s["f_ends"][0], v.norm() * (R * torch.diff(edges)[:, None]).sum(0),
                                rtol=1e-8, atol=1e-12)
     mids = (edges[1:] + edges[:-1]) / 2
@@ -139,9 +142,9 @@ def test_slopes_jvp_masked_product_integral_and_finite_differences(gen):
         x = x0 + mids[k] * v
         g1 = (w1 @ x > 0).to(D)
         g2 = (w2 @ (g1 * (w1 @ x)) > 0).to(D)
-        masked = w3 @ (g2 * (w2 @ (g1 * (w1 @ (v / v.norm())))))       # [H] 4: W_L G W G W xi
+        masked = w3 @ (g2 * (w2 @ (g1 * (w1 @ (v / v.norm())))))       # §1.3 [H] test 4: W_L G W G W xi
         torch.testing.assert_close(R[k], masked, rtol=1e-10, atol=1e-12)
-        h = (edges[k + 1] - edges[k]) / 4                                # [H] 5: finite differences inside
+        h = (edges[k + 1] - edges[k]) / 4                                # §1.3 [H] test 5: finite differences inside
         fd = (net(x0 + (mids[k] + h) * v) - net(x0 + (mids[k] - h) * v)) / (2 * h * v.norm())
         torch.testing.assert_close(fd, R[k], rtol=1e-6, atol=1e-9)
 
@@ -155,7 +158,9 @@ def test_grid_estimate_is_a_lower_bound(gen):
 
 
 def test_random_walk_bridge_deviation_matches_theory(gen):
-    """[H] 8: i.i.d. gaps -> RMS of T_{K/2} = sigma sqrt(K)/2 within 5%; `pooled` reproduces it from sums."""
+    """SPEC-000-002.md §1.3 [H] test 8: i.i.d. gaps -> RMS of T_{K/2} = sigma sqrt(K)/2 within 5%.
+
+    `pooled` reproduces it from sums."""
     k, sigma, n = 400, 0.3, 4000
     z = torch.randn(n, k, generator=gen, dtype=D) * sigma
     s = torch.cumsum(z, 1)
@@ -199,7 +204,8 @@ def test_overlapping_padded_max_pool_walk_equals_bisection(gen):
         for p in net.parameters():
             p.normal_(generator=gen)
     x0, x1 = ends(gen, 1, 8, 8)
-    assert torch.equal(net(x0[None]), torch.nn.functional.max_pool2d(net[1](net[0](x0[None])), 3, 2, 1).flatten(1) @ net[4].weight.T + net[4].bias)
+    assert torch.equal(net(x0[None]), torch.nn.functional.max_pool2d(net[1](net[0](x0[None])), 3, 2, 1).flatten(1) @
+    net[4].weight.T + net[4].bias)
     w, b = bp.region_walk(net, x0, x1), bp.bisect(net, x0, x1, grid=8)
     assert len(w.t) == len(b.t) > 10 and (~w.relu).sum() > 0 and b.unresolved == 0
     torch.testing.assert_close(w.t, b.t, rtol=0, atol=1e-10)

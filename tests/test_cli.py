@@ -228,7 +228,8 @@ def test_figures_carry_their_provenance_line():
 
 
 def test_a_figure_needs_only_the_datasets_it_reads(tmp_path):
-    # fig5's training panels read CIFAR-100; without them (train=false) a missing CIFAR-100 must not stop the init panels
+    # fig5's training panels read CIFAR-100; without them (train=false) a missing CIFAR-100 must not stop the init
+    # panels
     fig = registry.figure("bridge", "fig5")
     cfg, _ = runner.prepare(fig, "smoke", ["datasets=mnist", "train=false"], "cpu")
     assert fig.needs(cfg) == ["mnist"]

@@ -53,7 +53,8 @@ def test_cosines_symmetric_unit_diagonal_and_pairwise_match(gen):
 
 
 def test_linear_regression_cosines_are_exact(gen):
-    x, w, y = torch.randn(7, 4, generator=gen, dtype=D), torch.randn(4, generator=gen, dtype=D), torch.randn(7, generator=gen, dtype=D)
+    x = torch.randn(7, 4, generator=gen, dtype=D)
+    w, y = torch.randn(4, generator=gen, dtype=D), torch.randn(7, generator=gen, dtype=D)
     r = x @ w - y
     torch.testing.assert_close(conf.linreg_cosines(x, r), conf.all_pair_cosines(r[:, None] * x))
 
@@ -95,8 +96,8 @@ def test_fig1_claims_hold_and_can_fail():
 
 
 # ---- core pieces of the CIFAR and MLP figures -------------------------------------------------------------------
-from reproduce.papers.gradient_confusion import cifar, common, convnets, stacked_mlp  # noqa: E402  # noqa: E402
-from reproduce.papers.gradient_confusion import sgd as sgd_mod
+from reproduce.papers.gradient_confusion import cifar, common, convnets, stacked_mlp  # noqa: E402
+from reproduce.papers.gradient_confusion import sgd as sgd_mod  # noqa: E402
 
 
 @pytest.mark.parametrize("variant", list(cifar.VARIANTS))
@@ -166,8 +167,9 @@ def _stack_train(specs, steps=25, dtype=D):
 
 
 def test_stacked_mlp_runs_equal_separate_runs():
-    specs = [{"act": "tanh", "init": "glorot", "lr": 0.1, "seed": 1}, {"act": "identity", "init": "lecun", "lr": 0.03,
-                                                                         "seed": 2}, {"act": "tanh", "init": "lecun", "lr": 0.2, "seed": 3}]
+    specs = [{"act": "tanh", "init": "glorot", "lr": 0.1, "seed": 1},
+             {"act": "identity", "init": "lecun", "lr": 0.03, "seed": 2},
+             {"act": "tanh", "init": "lecun", "lr": 0.2, "seed": 3}]
     together, hist, _ = _stack_train(specs)
     for k, s in enumerate(specs):
         alone, h1, _ = _stack_train([s])

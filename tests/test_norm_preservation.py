@@ -1,4 +1,4 @@
-"""Paper 001 [H] invariants (SPEC-000-002 §2) at small sizes, and claims that can fail."""
+"""Paper 001 [H] invariants (../shared/papers/SPEC-000-002.md §2) at small sizes, and claims that can fail."""
 import math
 from pathlib import Path
 
@@ -85,7 +85,8 @@ def _results(fig_key, df):
 
 
 def test_fig1_claims_fail_and_are_inconclusive_when_they_should():
-    rows = [{"seed": 0, "init": init, "width": m, "layer": i, "quantity": q, "mean": mean, "std": 0.5 * (5 * i / m) ** .5}
+    rows = [{"seed": 0, "init": init, "width": m, "layer": i, "quantity": q, "mean": mean,
+             "std": 0.5 * (5 * i / m) ** .5}
             for init, mean in (("he", 1.3), ("glorot", 0.5)) for m in (500, 2000)
             for i in range(1, 11) for q in ("forward", "backward")]
     r = _results("fig1", pd.DataFrame(rows))

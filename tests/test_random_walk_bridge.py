@@ -19,7 +19,9 @@ def ctx(seed=0):
 
 
 def test_gaussian_inputs_match_theorem_and_erratum_e1():
-    """[H] fig2(b): X ~ N(0, I_d): K/m ~ 1/2, sigma^2 m d / 4 ~ 1 + 2/pi, GGD sqrt(d) ~ 0.905 (not 1, E1)."""
+    """SPEC-000-002.md 000-fig2, [H] (b): X ~ N(0, I_d): K/m ~ 1/2, sigma^2 m d / 4 ~ 1 + 2/pi.
+
+    GGD sqrt(d) ~ 0.905 (not 1: erratum E1 of §1.5)."""
     cfg = rwb.Fig2Config(datasets=("gaussian",), widths=(500,), networks=4, pairs_per_net=10)
     df = rwb.fig2_compute(cfg, {"dataset": "gaussian", "m": 500}, ctx())
     s = rwb.summary(df).iloc[0]
@@ -41,7 +43,7 @@ def test_node_count_follows_the_angle_and_the_half_claim_can_fail():
 
 
 def test_pair_margin_is_negative_and_fluctuation_nonnegative_at_init():
-    """[H] fig6: untrained 10-class nets have mean PM < 0 and PF >= 0."""
+    """SPEC-000-002.md 000-fig6, [H]: untrained 10-class nets have mean PM < 0 and PF >= 0."""
     cfg = fig6.Fig6Config(panels=("mlp",), datasets=("synthetic-mnist",), mlp_width=200, steps=1, n_pairs=200,
                           n_checkpoints=1)
     df = fig6.fig6_compute(cfg, fig6.fig6_grid(cfg)[0], ctx())

@@ -1,4 +1,6 @@
-"""Paper 002 at small sizes: the hand-written backward, the [H] items of SPEC §3, and claims that can fail."""
+"""Paper 002 at small sizes: the hand-written backward, hard invariants, and claims that can fail.
+
+The invariants are the [H] items of ../shared/papers/SPEC-000-002.md §3."""
 from pathlib import Path
 
 import numpy as np
@@ -100,7 +102,7 @@ def test_depth_buckets():
 
 
 def test_gd_reaches_zero_loss_at_depth_2_where_rf_cannot():
-    """[H]-style check of the SPEC reference: at L = 2 nn fits f* (one neuron), rf plateaus."""
+    """A hard-invariant check of SPEC-000-002.md §3.3, 002-fig1: at L = 2 nn fits f* (one neuron), rf plateaus."""
     cfg = skip.Fig1Config(n_test=200, steps=3000, seeds=1, lr_grid=(4.0,))
     df = skip.fig1_compute(cfg, {"depths": [2]}, ctx())
     final = df[(df.step == 3000) & (df.quantity == "train_loss")].set_index("model")["value"]

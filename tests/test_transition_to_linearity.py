@@ -114,7 +114,7 @@ def test_fig2_claims_follow_the_data():
 
 
 def test_table1_linear_hessian_matches_closed_form():
-    """Every measured eq. 43 Hessian norm equals sqrt(1 + x^2) / sqrt(m) (SPEC B.5), from the CSV rows."""
+    """Every measured eq. 43 Hessian norm equals sqrt(1 + x^2) / sqrt(m) (SPEC-003-004.md §B.5), from the CSV rows."""
     cfg = lin.Table1Config(widths=(50,), runs=2)
     df = lin.table1_compute(cfg, {"model": "linear", "width": 50}, ctx())
     h = df[df.quantity == "hessian_norm"]

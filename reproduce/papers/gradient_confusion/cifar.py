@@ -61,7 +61,8 @@ class CifarConfig:
     msra_mode: str = setting("fan_out", stated=False, choices=("fan_out", "fan_in"), help="ZK MSRinit fan mode")
     valid_frac: float = setting(0.8, stated=True, help="an lr needs this fraction of its runs valid (4 of 5)")
     rho_slack: float = setting(0.2, stated=True, size=True,
-                               help="rank-correlation bounds moved this far towards 0 (0.2 at reduced scale, SPEC A.8)")
+                               help="rank-correlation bounds moved this far towards 0 "
+                                    "(0.2 at reduced scale, SPEC-003-004.md §A.8)")
 
 
 @functools.lru_cache(maxsize=1)
@@ -207,7 +208,8 @@ def epoch_seconds(device: torch.device, train_size: int = 40000, steps: int = 10
 
 
 def cost(cfg, device: torch.device) -> dict:
-    """Run count and device-hours: a measured CNN-16-2 epoch, scaled by beta_r l^2 (3x3 convs dominate, SPEC A.8),
+    """Run count and device-hours: a measured CNN-16-2 epoch, scaled by beta_r l^2
+    (3x3 convs dominate, SPEC-003-004.md §A.8),
     epochs, and the measurement's 2 * pairs extra backward passes per measured epoch."""
     runs = grid(cfg)
     sec = epoch_seconds(device, steps=3 if device.type == "cpu" else 20, base=cfg.base, batch=cfg.batch)

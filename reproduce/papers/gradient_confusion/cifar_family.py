@@ -141,7 +141,8 @@ def _extreme(col: str, better: str):
         lo, hi = p.iloc[0], p.iloc[-1]
         d = float(hi[col] - lo[col])
         holds = d > 0 if better == "higher" else d < 0
-        return d, f"{'>' if better == 'higher' else '<'} 0 ({col} at width {int(hi.width)} minus {int(lo.width)})", holds
+        sign = ">" if better == "higher" else "<"
+        return d, f"{sign} 0 ({col} at width {int(hi.width)} minus {int(lo.width)})", holds
     return check
 
 
@@ -223,7 +224,8 @@ def cifar_figure(key: str, title: str, cls: type, plot, claims: tuple[Claim, ...
     """A CIFAR figure: the family's grid, compute and cost; smoke on the stand-in of the config's dataset."""
     ds = cls().dataset
     return Figure(PAPER, key, title, cls, cifar.grid, cifar.compute, plot, claims,
-                  presets={"smoke": {**SMOKE, **smoke, "dataset": f"synthetic-{ds}"}, "paper": {**PAPER_SIZES, **paper}},
+                  presets={"smoke": {**SMOKE, **smoke, "dataset": f"synthetic-{ds}"},
+                           "paper": {**PAPER_SIZES, **paper}},
                   runtime=runtime, cost=cifar.cost, gpu_presets=("default", "paper"))
 
 DEPTH_EXTRA = (Claim("a-acc", "Deeper -> lower test accuracy", rho("acc", -0.6)), DEPTH[1],

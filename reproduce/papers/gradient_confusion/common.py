@@ -44,7 +44,7 @@ def summary_rows(cos, epoch: int) -> list[dict]:
 
 def runs_table(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     """One row per run: the scalars, min/std of the last measured cosines, and valid = finished and below its
-    initial loss (SPEC A.4)."""
+    initial loss (SPEC-003-004.md §A.4)."""
     idx = keys + ["lr", "run"]
     t = df[df.quantity.isin(SCALARS)].set_index(idx + ["quantity"])["value"].unstack()
     cos = df[df.quantity.isin(("min_cos", "std_cos"))]

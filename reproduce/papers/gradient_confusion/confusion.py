@@ -70,7 +70,8 @@ def summary(c: torch.Tensor) -> dict[str, float]:
                 "frac_negative": np.nan, "nan": int(len(c))}
     q = torch.quantile(ok, ok.new_tensor([0.05, 0.5, 0.95]))
     return {"min": float(ok.min()), "p05": float(q[0]), "p50": float(q[1]), "p95": float(q[2]),
-            "mean": float(ok.mean()), "std": float(ok.std()) if len(ok) > 1 else np.nan, "frac_negative": float((ok < 0).double().mean()),
+            "mean": float(ok.mean()), "std": float(ok.std()) if len(ok) > 1 else np.nan, "frac_negative": float((ok <
+            0).double().mean()),
             "nan": int(len(c) - len(ok))}
 
 

@@ -1,4 +1,6 @@
-"""The family of Figs 5 (fig5.py, depth) and 6 (fig6.py, width): MLP-beta-l on MNIST (identity / tanh, Glorot / LeCun), depth and width sweeps.
+"""The family of Figs 5 (fig5.py, depth) and 6 (fig6.py, width): MLP-beta-l on MNIST.
+
+Identity / tanh activations, Glorot / LeCun init, depth and width sweeps.
 
 Every (activation, init, lr, run) of one (depth, width) trains in one stacked model (core.stacked_mlp), which
 is exactly independent training; 1000 (paper) minibatch pairs measure gradient confusion at the end.
@@ -47,7 +49,8 @@ class MlpConfig:
     valid_frac: float = setting(0.8, stated=True, help="an lr needs this fraction of its runs valid (8 of 10)")
     stack: int = setting(64, stated=False, size=True, help="most runs trained together in one stacked model")
     rho_slack: float = setting(0.2, stated=True, size=True,
-                               help="rank-correlation bounds moved this far towards 0 (0.2 at reduced scale, SPEC A.8)")
+                               help="rank-correlation bounds moved this far towards 0 "
+                                    "(0.2 at reduced scale, SPEC-003-004.md §A.8)")
 
 
 def mnist(cfg: MlpConfig, root, device) -> tuple[torch.Tensor, ...]:
@@ -220,7 +223,8 @@ def family_claims(x: str, sign: int, hard_at: int) -> tuple[Claim, ...]:
                              "min gradient cosine", _rho("min_cos", -0.8 * sign, a, i)))
             out.append(Claim(f"b-loss-{tag}", f"{tag}: {'deeper' if x == 'depth' else 'narrower'} -> higher final "
                              "training loss", _rho("loss", 0.8 * sign, a, i)))
-    out.append(Claim("c-tanh-untrainable", f"tanh MLP at {x} {hard_at} is effectively untrainable", _untrainable(hard_at)))
+    out.append(Claim("c-tanh-untrainable", f"tanh MLP at {x} {hard_at} is effectively untrainable",
+                     _untrainable(hard_at)))
     out.append(Claim("LR-edge", "the selected lr is never at the edge of the grid", _lr_edge))
     return tuple(out)
 

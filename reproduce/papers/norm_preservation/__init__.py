@@ -1,6 +1,6 @@
 """Paper 001 (Arpit & Bengio): norm preservation in deep ReLU nets at He initialization.
 
-Claims checked (SPEC-000-002 §2), each against this tool's own CSVs:
+Claims checked (../shared/papers/SPEC-000-002.md §2), each against this tool's own CSVs:
 - Fig 1: with He init (variance 2/fan-out) ||h_i||/||x|| ~ 1 and ||dl/dW_i||_F / (||delta|| ||x||) ~ 1 at every
   layer, closer with width (std ~ 1/2 sqrt(5 i / m)); Glorot init shrinks both.
 - Fig 2: the width bound of Lemma 2 / Lemma 5 (inverted at failure probability 0.05) over-estimates the

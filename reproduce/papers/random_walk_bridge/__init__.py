@@ -1,6 +1,6 @@
 """Paper 000 (Kubo, Banno, Manabe, Minoji): the gradient along an input path is a random walk bridge.
 
-Claims checked (SPEC-000-002 §1), each against this tool's own CSVs:
+Claims checked (../shared/papers/SPEC-000-002.md §1), each against this tool's own CSVs:
 - Fig 2: for 2-layer ReLU MLPs at He init, the number of break points (nodes) on the segment between two
   samples is about half the hidden units (exactly m E[theta]/pi), and the gradient gap deviation of the
   random-walk-bridge model and the measured gradient deflection are both << 1, flat in m, about 1/sqrt(d),
@@ -17,5 +17,6 @@ from .common import DataSettings, data, mlp, pairs, pooled_by, preprocess
 from .fig2 import Fig2Config, fig2_compute, fig2_grid, fig2_plot, summary
 from .fig3 import Fig3Config, fig3_compute, fig3_grid, fig3_plot, path_rows
 
-__all__ = ["bench", "conv", "fig1", "fig4", "fig5", "fig6", "models", "DataSettings", "data", "mlp", "pairs", "pooled_by", "preprocess", "Fig2Config", "fig2_compute",
+__all__ = ["bench", "conv", "fig1", "fig4", "fig5", "fig6", "models", "DataSettings", "data", "mlp", "pairs",
+           "pooled_by", "preprocess", "Fig2Config", "fig2_compute",
            "fig2_grid", "fig2_plot", "summary", "Fig3Config", "fig3_compute", "fig3_grid", "fig3_plot", "path_rows"]

@@ -1,4 +1,6 @@
-"""`repro bench bridge`: exact nodes on one VGG-11 path at init: region walk vs verified bisection vs the 1000-point grid."""
+"""`repro bench bridge`: exact nodes on one VGG-11 path at init.
+
+Region walk vs verified bisection vs the authors' 1000-point grid."""
 from __future__ import annotations
 
 import pandas as pd
@@ -24,7 +26,8 @@ def bench(device: torch.device, sizes: tuple[int, ...] | None = None, repeats: i
     i, j = pairs(y, 1, "random", g)[0].tolist()
     rows = []
     for div in sizes or ((1,) if device.type == "cuda" else SIZES):
-        net = make("vgg", 11, name, torch.Generator().manual_seed(div), x[spread(len(y), 500)], width=1 / div).double().to(device)
+        net = make("vgg", 11, name, torch.Generator().manual_seed(div), x[spread(len(y), 500)],
+                   width=1 / div).double().to(device)
         x0, x1 = x[i].double().to(device), x[j].double().to(device)
         n_relu = relu_count(net, x0[None])
         engines = {"bisection": lambda: bp.bisect(net, x0, x1, grid=256, batch=128),
@@ -40,7 +43,8 @@ def bench(device: torch.device, sizes: tuple[int, ...] | None = None, repeats: i
         for r in rows[-3:]:
             res = out[r["engine"]]
             found = res if r["engine"] == "grid 1000" else int(res.relu.sum())
-            r.update(K_relu=found, K_all=None if r["engine"] == "grid 1000" else len(res.t), grid_missed=exact - found, bisection_equals_walk=same,
+            r.update(K_relu=found, K_all=None if r["engine"] == "grid 1000" else len(res.t), grid_missed=exact - found,
+                     bisection_equals_walk=same,
                      speedup_vs_walk=rows[-2]["wall_s"] / r["wall_s"], data=name)
     return pd.DataFrame(rows)
 

@@ -1,4 +1,6 @@
-"""Every break point of a piecewise-linear network on the segment X(t) = (1 - t) X0 + t X1, exactly (SPEC 1.3).
+"""Every break point of a piecewise-linear network on the segment X(t) = (1 - t) X0 + t X1, exactly.
+
+See ../shared/papers/SPEC-000-002.md §1.3.
 
 Two algorithms that must agree: `region_walk` (reference: hold the pattern, jump to the nearest crossing, flip)
 and `bisect` (batched: patterns on a grid; an interval is one node when the first exits from its two ends meet;
@@ -48,7 +50,8 @@ def _end_tol(dtype: torch.dtype) -> float:
     """End zones [0, tol], [1 - tol, 1]: a switch there is a tie at X0 or X1 (e.g. equal pixels), no interior node.
 
     Both algorithms measure t in [tol, 1 - tol]. In float64, 1e-9 resolves ties that diverge at relative rate 1e-7
-    (MNIST's background ties a pool window at X0 whose entries separate at slope 1e-4: equal in float64 to t ~ 1e-12)."""
+    (MNIST's background ties a pool window at X0 whose entries separate at slope 1e-4: equal in float64 to t ~
+    1e-12)."""
     return 1e-9 if dtype == torch.float64 else 1e-5
 
 
@@ -77,7 +80,8 @@ def region_walk(model: nn.Module, x0: torch.Tensor, x1: torch.Tensor, max_nodes:
                 idx = pat.flatten(1)[..., None]
                 za, da = z.gather(-1, idx), d.gather(-1, idx)
                 rate = d - da
-                s = torch.where((rate > 0) & torch.isfinite(z), t + ((za - z) / rate).clamp_min(0), INF)  # padding: -inf
+                # padding: -inf
+                s = torch.where((rate > 0) & torch.isfinite(z), t + ((za - z) / rate).clamp_min(0), INF)
             j = int(torch.argmin(s))
             if float(s.flatten()[j]) < best[0]:
                 best = (float(s.flatten()[j]), i, j)
@@ -138,7 +142,8 @@ def _first_exit(layout, code: torch.Tensor, z: torch.Tensor, d: torch.Tensor) ->
 
 def bisect(model: nn.Module, x0: torch.Tensor, x1: torch.Tensor, grid: int = 64, batch: int = 256,
            rtol: float | None = None, min_len: float = 1e-12) -> Nodes:
-    """Batched bisection with verification (SPEC 1.3): exact node list, `unresolved` counts give-ups (< min_len).
+    """Batched bisection with verification (SPEC-000-002.md §1.3): exact node list, `unresolved` counts give-ups (<
+    min_len).
 
     Pending intervals are processed `batch` at a time, vectorized: patterns at both ends, first exits from both
     ends; an interval whose two first exits meet holds exactly one node (all its switches at that t); the rest
@@ -215,7 +220,8 @@ def bisect(model: nn.Module, x0: torch.Tensor, x1: torch.Tensor, grid: int = 64,
     return Nodes(t[order], layer[order], ~pool[order], unresolved)
 
 
-def two_layer(w1: torch.Tensor, w2: torch.Tensor, x0: torch.Tensor, x1: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def two_layer(w1: torch.Tensor, w2: torch.Tensor, x0: torch.Tensor,
+              x1: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Closed form for f = W2 relu(W1 x): nodes a/(a - b) where ab < 0, sorted (K,), and slopes R (K+1, c).
 
     a = W1 x0, b = W1 x1, s = W1 xi; R_0 = W2 diag(a > 0) s and the gap at unit i is W2[:, i] |s_i|.
@@ -241,9 +247,12 @@ def grid_count(model: nn.Module, x0: torch.Tensor, x1: torch.Tensor, points: int
 
 def slopes(model: nn.Module, x0: torch.Tensor, x1: torch.Tensor, t_nodes: torch.Tensor,
            batch: int = 256) -> dict[str, torch.Tensor]:
-    """R_k = J(X(t)) xi on every interval (K+1, c) by jvp at interval midpoints; f at the nodes (K, c) and ends (2, c)."""
+    """R_k = J(X(t)) xi on every interval (K+1, c) by jvp at interval midpoints.
+
+    Also f at the nodes (K, c) and the ends (2, c)."""
     v = x1 - x0
-    edges = torch.cat([torch.zeros(1, dtype=torch.float64), t_nodes.to(torch.float64), torch.ones(1, dtype=torch.float64)])
+    edges = torch.cat([torch.zeros(1, dtype=torch.float64), t_nodes.to(torch.float64),
+                       torch.ones(1, dtype=torch.float64)])
     mids = (edges[1:] + edges[:-1]) / 2
     pts = torch.cat([mids, edges])
     fs, fds = [], []

@@ -31,7 +31,7 @@ class DataSettings:
                                    "per-pixel standardization, then ||x|| = sqrt(D)")
     pairs_from: str = setting("train", stated=True, choices=("train", "test"), help="where X0, X1 are drawn (E3)")
     pair_type: str = setting("random", stated=False, choices=("random", "same_class"),
-                             help="random: X0 != X1 uniformly (D5); same_class: the authors' code")
+                             help="random: X0 != X1 uniformly (SPEC-000-002.md D5); same_class: the authors' code")
 
 
 def synthetic(name: str, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -71,7 +71,9 @@ def preprocess(x: torch.Tensor, ref: torch.Tensor, how: str) -> torch.Tensor:
 
 @functools.lru_cache(maxsize=1)   # grid points of one figure share the loaded, preprocessed split (read-only)
 def data(name: str, cfg: DataSettings, root, seed: int = 0):
-    """Preprocessed train split (x, y) and the split pairs come from, float32; gaussian: N(0, I) 'images' (1, 28, 28)."""
+    """Preprocessed train split (x, y) and the split pairs come from, float32.
+
+    gaussian: N(0, I) 'images' (1, 28, 28)."""
     if name == "gaussian":
         g = torch.Generator().manual_seed(seed)
         x, y = torch.randn(4000, 1, 28, 28, generator=g), torch.randint(0, 10, (4000,), generator=g)
@@ -96,14 +98,15 @@ def pairs(y: torch.Tensor, n: int, kind: str, g: torch.Generator) -> torch.Tenso
     while len(out) < n:
         i = int(torch.randint(len(y), (1,), generator=g))
         pool = torch.nonzero(y == y[i])[:, 0] if kind == "same_class" else None
-        j = int(pool[torch.randint(len(pool), (1,), generator=g)]) if pool is not None else int(torch.randint(len(y), (1,), generator=g))
+        j = int(pool[torch.randint(len(pool), (1,), generator=g)]) if pool is not None else int(torch.randint(len(y),
+        (1,), generator=g))
         if i != j:
             out.append((i, j))
     return torch.tensor(out)
 
 
 def mlp(d: int, m: int, c: int, depth: int = 2, *, generator: torch.Generator, dtype=torch.float64) -> nn.Sequential:
-    """D1/D3: bias-free ReLU MLP with depth - 1 hidden layers of width m, He fan-in init N(0, 2/fan_in)."""
+    """SPEC-000-002.md D1/D3: bias-free ReLU MLP, depth - 1 hidden layers of width m, He init N(0, 2/fan_in)."""
     dims, layers = [d] + [m] * (depth - 1), []
     for a, b in zip(dims, dims[1:]):
         layers += [nn.Linear(a, b, bias=False), PLReLU()]
@@ -151,7 +154,8 @@ def accuracy(net: nn.Module, x: torch.Tensor, y: torch.Tensor, chunk: int = 4096
 
 
 def pooled_by(df: pd.DataFrame, keys: list[str], prefix: str = "") -> pd.DataFrame:
-    """D10/D11 pooled over the pair rows of each group: one row per group with K_mean, sigma, ggd_mid, deflections."""
+    """SPEC-000-002.md D10/D11 pooled over the pair rows of each group: one row per group with K_mean, sigma, ggd_mid,
+    deflections."""
     cols = {"K": "K", "c": "c", "gap_sq": f"{prefix}gap_sq", "gap_sum": f"{prefix}gap_sum",
             **{f"defl_{k}_sq": f"{prefix}defl_{k}_sq" for k in ("mid", "index", "half")}}
     out = []
@@ -163,7 +167,8 @@ def pooled_by(df: pd.DataFrame, keys: list[str], prefix: str = "") -> pd.DataFra
 
 def stats_from(t: torch.Tensor, R: torch.Tensor, f_mid: torch.Tensor, f_nodes: torch.Tensor, f_ends: torch.Tensor,
                norm: str = "unit") -> dict:
-    """Raw and normalized (D12) pair statistics from nodes t (K,), slopes R (K+1, c) and f at mids/nodes/ends."""
+    """Raw and normalized (SPEC-000-002.md D12) pair statistics from nodes t (K,), slopes R (K+1, c) and f at
+    mids/nodes/ends."""
     if norm == "unit":
         rn, gaps = ps.normalize_slopes(f_mid, R), ps.normalize_slopes(f_nodes, R[1:] - R[:-1])
     else:
@@ -173,8 +178,11 @@ def stats_from(t: torch.Tensor, R: torch.Tensor, f_mid: torch.Tensor, f_nodes: t
     return {**raw, **{f"norm_{k}": v for k, v in normed.items() if k not in ("K", "c")}}
 
 
-def measure_path(net: nn.Module, x0: torch.Tensor, x1: torch.Tensor, *, grid: int, batch: int, norm: str = "unit") -> dict:
-    """Exact nodes by verified bisection, jvp slopes, and `stats_from`; K counts every slope change, K_relu ReLU ones."""
+def measure_path(net: nn.Module, x0: torch.Tensor, x1: torch.Tensor, *, grid: int, batch: int,
+                 norm: str = "unit") -> dict:
+    """Exact nodes by verified bisection, jvp slopes, and `stats_from`.
+
+    K counts every slope change, K_relu the ReLU ones."""
     from . import breakpoints as bp
     nodes = bp.bisect(net, x0, x1, grid=grid, batch=batch)
     s = {k: v.double().cpu() for k, v in bp.slopes(net, x0, x1, nodes.t, batch=batch).items()}  # stats on the host

@@ -2,7 +2,7 @@
 during SGD training.
 
 Every node is found exactly (verified batched bisection); the init panels use raw and normalized outputs, the
-training panels normalized outputs (D12). MNIST is zero-padded to 32 x 32.
+training panels normalized outputs (SPEC-000-002.md D12). MNIST is zero-padded to 32 x 32.
 """
 from __future__ import annotations
 
@@ -51,7 +51,7 @@ class ConvConfig(DataSettings):
     grid: int = setting(256, stated=False, size=True, help="initial bisection grid points")
     batch: int = setting(128, stated=False, size=True, help="path points (and pending intervals) per batched pass")
     dtype: str = setting("float64", stated=False, choices=("float32", "float64"),
-                         help="float32 uses the looser verification tolerance 1e-4 (SPEC 1.3)")
+                         help="float32 uses the looser verification tolerance 1e-4 (SPEC-000-002.md §1.3)")
     image_size: int = setting(32, stated=False, size=True, help="input resolution; VGG needs 32 (five 2x2 pools)")
     train: bool = setting(True, stated=True, size=True, help="also run the training panels (d-f)")
     steps: int = setting(3910, stated=False, size=True, help="SGD steps (10 epochs of CIFAR at batch 128)")
@@ -82,7 +82,8 @@ def conv_grid(cfg: ConvConfig) -> list[dict]:
     if cfg.arch == "vgg" and cfg.image_size != 32:
         raise ReproError("fig4: VGG needs 32 x 32 inputs (five 2 x 2 pools); leave image_size at 32")
     pts = [{"part": "init", "dataset": ds, "depth": L} for ds in cfg.datasets for L in sorted(cfg.depths)]
-    return pts + ([{"part": "train", "dataset": cfg.train_dataset, "depth": L} for L in sorted(cfg.depths)] if cfg.train else [])
+    train = [{"part": "train", "dataset": cfg.train_dataset, "depth": L} for L in sorted(cfg.depths)]
+    return pts + (train if cfg.train else [])
 
 
 def conv_compute(cfg: ConvConfig, point: dict, ctx) -> pd.DataFrame:
@@ -101,7 +102,8 @@ def conv_compute(cfg: ConvConfig, point: dict, ctx) -> pd.DataFrame:
             net = build(cfg, depth, name, g, x_cal).to(dt)
             n_relu = relu_count(net, xp[:1].to(dt))
             for p, (i, j) in enumerate(pairs(ypc, cfg.pairs_per_net, cfg.pair_type, g).tolist()):
-                rows.append({"net": n, "pair": p, "step": 0, "N_relu": n_relu, **measure(net, xp[i].to(dt), xp[j].to(dt))})
+                rows.append({"net": n, "pair": p, "step": 0, "N_relu": n_relu,
+                             **measure(net, xp[i].to(dt), xp[j].to(dt))})
             ctx.tick(f"network {n + 1}/{cfg.networks}")
         return pd.DataFrame(rows).assign(**point)
     g = generator(torch.device("cpu"), point_seed(ctx.seed, point))
@@ -135,9 +137,11 @@ def conv_cost(cfg: ConvConfig, device: torch.device) -> dict:
     steps = sum(cfg.steps * step_seconds(build(cfg, L, name, g(), x), x[:cfg.batch_train], y[:cfg.batch_train])
                 for L in depths) if cfg.train else 0.0
     taus = ", ".join(f"{fit[e][1]:.2g} ({fit[e][2]} nodes)" for e in ends)
-    return {"runs": sum(n.values()), "unit": "exact path measurements", "hours": (sum(n[L] * per_pair[L] for L in depths) + steps) / 3600,
+    seconds = sum(n[L] * per_pair[L] for L in depths) + steps
+    return {"runs": sum(n.values()), "unit": "exact path measurements", "hours": seconds / 3600,
             "basis": f"a standardized synthetic pair at width {cfg.width:g}, timed on a fraction of the path "
-                     f"at depths {ends}: {taus}, plus {cfg.steps if cfg.train else 0} SGD steps per depth timed at the same width"}
+                     f"at depths {ends}: {taus}, plus {cfg.steps if cfg.train else 0} SGD steps per depth timed at "
+                     "the same width"}
 
 
 def summary(df: pd.DataFrame) -> pd.DataFrame:
@@ -160,7 +164,8 @@ def conv_plot(df: pd.DataFrame, cfg: ConvConfig):
         axes[0, 1].plot(g["depth"], g["ggd_mid_raw"], "x--", color=f"C{i}", lw=1, label=f"{lab} raw")
         axes[0, 2].plot(g["depth"], g["deflection_mid"], "o-", color=f"C{i}", label=f"{lab} normalized")
         axes[0, 2].plot(g["depth"], g["deflection_mid_raw"], "x--", color=f"C{i}", lw=1, label=f"{lab} raw")
-    for ax, t in zip(axes[0], ("(a) nodes K_relu at init (dotted N_relu/2)", "(b) GGD at init", "(c) deflection at init")):
+    titles = ("(a) nodes K_relu at init (dotted N_relu/2)", "(b) GGD at init", "(c) deflection at init")
+    for ax, t in zip(axes[0], titles):
         ax.set(xlabel="layers", title=t, yscale="log")
         ax.legend(fontsize=6)
     tr = s[s.part == "train"]
@@ -169,7 +174,8 @@ def conv_plot(df: pd.DataFrame, cfg: ConvConfig):
         for ax, col in zip(axes[1], ("K_relu", "ggd_mid", "deflection_mid")):
             ax.plot(x, g[col], "o-", ms=3, color=f"C{i}", label=f"depth {depth}")
     name = tr["dataset"].iloc[0] if len(tr) else "-"
-    for ax, t in zip(axes[1], ("(d) nodes", "(e) GGD at k = K/2 (normalized)", "(f) deflection at k = K/2 (normalized)")):
+    titles = ("(d) nodes", "(e) GGD at k = K/2 (normalized)", "(f) deflection at k = K/2 (normalized)")
+    for ax, t in zip(axes[1], titles):
         ax.set(xscale="log", xlabel=f"SGD step on {name} (0 drawn at 0.5)", title=t)
         if len(tr):
             ax.legend(fontsize=7)

@@ -105,8 +105,8 @@ def model_and_pair(cfg: Fig1Config, ctx) -> tuple[nn.Module, torch.Tensor, str]:
     i = int(torch.randint(len(yt), (1,), generator=g))
     j = int(torch.nonzero(yt != yt[i])[int(torch.randint(int((yt != yt[i]).sum()), (1,), generator=g)), 0])
     label = cfg.dataset if cfg.dataset in REAL else f"{cfg.dataset} (stand-in)"
-    return net.eval(), xt[[i, j]], (f"SUBSTITUTE: ResNet-{cfg.depth} (width {cfg.width:g}) trained here on {label} ({cfg.steps} SGD steps), "
-                                   "two test images")
+    return net.eval(), xt[[i, j]], (f"SUBSTITUTE: ResNet-{cfg.depth} (width {cfg.width:g}) trained here on {label} "
+                                   f"({cfg.steps} SGD steps), two test images")
 
 
 def fig1_grid(cfg: Fig1Config) -> list[dict]:
@@ -166,7 +166,8 @@ def fig1_plot(df: pd.DataFrame, cfg: Fig1Config):
 
 FIG1_CLAIMS = (
     Claim("F1-a-near-linear", "Outputs are nearly linear between the samples (NL < 0.5)",
-          lambda df: (float(df["NL"].iloc[0]), "< 0.5 (RMS deviation from the chord / RMS change)", float(df["NL"].iloc[0]) < 0.5)),
+          lambda df: (float(df["NL"].iloc[0]), "< 0.5 (RMS deviation from the chord / RMS change)",
+                      float(df["NL"].iloc[0]) < 0.5)),
     Claim("F1-b-gradients-vary", "Gradients vary visibly along the path (report K and RMS)",
           lambda df: (float(df["grad_rms"].iloc[0]), f"> 0 (K = {int(df['K_relu'].iloc[0])} nodes)",
                       float(df["grad_rms"].iloc[0]) > 0 and int(df["K_relu"].iloc[0]) > 0)),
@@ -174,8 +175,9 @@ FIG1_CLAIMS = (
 
 register(Figure(PAPER, "fig1", "Outputs and exact gradients along one path (ResNet; substitute unless weights given)",
                 Fig1Config, fig1_grid, fig1_compute, fig1_plot, FIG1_CLAIMS, cost=fig1_cost,
-                presets={"smoke": {"dataset": "synthetic-cifar100", "depth": 18, "width": 1 / 32, "steps": 20, "image_size": 8,
-                                   "points": 101, "components": 10, "grid": 32}},
-                runtime={"smoke": "10 s", "default": "GPU; needs CIFAR-100 (--set dataset=cifar10 --set width=0.0625: 9 min CPU)",
+                presets={"smoke": {"dataset": "synthetic-cifar100", "depth": 18, "width": 1 / 32, "steps": 20,
+                                   "image_size": 8, "points": 101, "components": 10, "grid": 32}},
+                runtime={"smoke": "10 s",
+                         "default": "GPU; needs CIFAR-100 (--set dataset=cifar10 --set width=0.0625: 9 min CPU)",
                          "paper": "not run yet"},
                 gpu_presets=("default", "paper")))

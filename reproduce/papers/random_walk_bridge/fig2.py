@@ -57,7 +57,8 @@ def fig2_compute(cfg: Fig2Config, point: dict, ctx) -> pd.DataFrame:
 
 def summary(df: pd.DataFrame) -> pd.DataFrame:
     s = pooled_by(df, ["dataset", "m"])
-    extra = df.groupby(["dataset", "m"]).agg(d=("d", "first"), theta_pi=("theta", lambda v: float(np.mean(v)) / math.pi),
+    extra = df.groupby(["dataset", "m"]).agg(d=("d", "first"),
+                                             theta_pi=("theta", lambda v: float(np.mean(v)) / math.pi),
                                              K_se=("K", lambda v: float(np.std(v, ddof=1) / math.sqrt(len(v)))))
     return s.merge(extra.reset_index(), on=["dataset", "m"])
 
@@ -80,7 +81,8 @@ def fig2_plot(df: pd.DataFrame, cfg: Fig2Config):
     axes[0].set(xscale="log", yscale="log", xlabel="hidden units m", ylabel="mean number of nodes K", title="(a) nodes")
     axes[1].set(xscale="log", yscale="log", xlabel="hidden units m", ylabel="GGD at k = K/2",
                 title="(b) gradient gap deviation\n(dotted 1/sqrt(d), paper; dashed 0.905/sqrt(d), E1)")
-    axes[2].set(xscale="log", yscale="log", xlabel="hidden units m", ylabel="deflection", title="(c) gradient deflection")
+    axes[2].set(xscale="log", yscale="log", xlabel="hidden units m", ylabel="deflection",
+                title="(c) gradient deflection")
     for ax in axes:
         ax.legend(fontsize=7)
     fig.tight_layout()
@@ -92,7 +94,8 @@ def _per_dataset(df, fn, threshold, ok):
     s = s[s.dataset != "gaussian"]
     need(len(s) > 0, "no dataset rows")
     vals = {name: fn(g) for name, g in s.groupby("dataset", sort=False)}
-    return max(vals.values()), threshold + " (" + ", ".join(f"{k} {v:.3g}" for k, v in vals.items()) + ")", all(ok(v) for v in vals.values())
+    listed = ", ".join(f"{k} {v:.3g}" for k, v in vals.items())
+    return max(vals.values()), f"{threshold} ({listed})", all(ok(v) for v in vals.values())
 
 
 def _half(df):
@@ -106,7 +109,8 @@ def _half(df):
 def _theta(df):
     s = summary(df)
     dev = (s["K_mean"] - s["m"] * s["theta_pi"]).abs() / np.maximum(0.01 * s["m"], 4 * s["K_se"])
-    return float(dev.max()), "<= 1: |K - m E[theta]/pi| / max(0.01 m, 4 SE), every dataset and m", bool((dev <= 1).all())
+    return float(dev.max()), "<= 1: |K - m E[theta]/pi| / max(0.01 m, 4 SE), every dataset and m", bool((dev <=
+    1).all())
 
 
 def _ratio(col_a, col_b):

@@ -36,7 +36,7 @@ class Fig3Config(TrainSettings):
     networks: int = setting(1, stated=False, size=True, help="networks per m (paper profile 5)")
     n_pairs: int = setting(100, stated=False, size=True, help="fixed training pairs, reused at every checkpoint")
     norm: str = setting("unit", stated=False, choices=("unit", "pair"),
-                        help="unit: f/||f|| pointwise (D12); pair: f / mean(||f(X0)||, ||f(X1)||)")
+                        help="unit: f/||f|| pointwise (SPEC-000-002.md D12); pair: f / mean(||f(X0)||, ||f(X1)||)")
 
 
 def path_rows(w1: torch.Tensor, w2: torch.Tensor, x0: torch.Tensor, x1: torch.Tensor, norm: str) -> dict:

@@ -25,5 +25,7 @@ register(Figure(PAPER, "fig4", "VGG nets vs depth: nodes, GGD, deflection at ini
                 conv_grid, conv_compute, conv_plot, family_claims("F4"), cost=conv_cost, datasets=conv_datasets,
                 presets={"smoke": {**SMOKE, "depths": (11, 13), "train_dataset": "synthetic-cifar10"},
                          "paper": {"networks": 100, "pairs_per_net": 10}},
-                runtime={"smoke": "20 s", "default": "GPU (see --dry-run); width 1/16, 2 pairs x 3 checkpoints: 22 min CPU", "paper": "not run yet"},
+                runtime={"smoke": "20 s",
+                         "default": "GPU (see --dry-run); width 1/16, 2 pairs x 3 checkpoints: 22 min CPU",
+                         "paper": "not run yet"},
                 gpu_presets=("default", "paper")))

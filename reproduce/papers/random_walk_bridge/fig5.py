@@ -20,9 +20,11 @@ class Fig5Config(ConvConfig):
 
 
 register(Figure(PAPER, "fig5", "ResNets vs depth: nodes, GGD, deflection at init and during training (CIFAR-100)",
-                Fig5Config, conv_grid, conv_compute, conv_plot, family_claims("F5"), cost=conv_cost, datasets=conv_datasets,
+                Fig5Config, conv_grid, conv_compute, conv_plot, family_claims("F5"), cost=conv_cost,
+                datasets=conv_datasets,
                 presets={"smoke": {**SMOKE, "depths": (18, 34), "train_dataset": "synthetic-cifar100", "image_size": 8,
                                    "datasets": ("synthetic-mnist", "synthetic-cifar100")},
                          "paper": {"networks": 100, "pairs_per_net": 10}},
-                runtime={"smoke": "30 s", "default": "GPU (see --dry-run); width 1/16, 2 pairs, init only: 73 min CPU", "paper": "not run yet"},
+                runtime={"smoke": "30 s", "default": "GPU (see --dry-run); width 1/16, 2 pairs, init only: 73 min CPU",
+                         "paper": "not run yet"},
                 gpu_presets=("default", "paper")))

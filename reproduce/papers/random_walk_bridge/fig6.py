@@ -1,4 +1,6 @@
-"""Figure 6: pair margin PM vs pair fluctuation PF during SGD (D13): MLP/MNIST, VGG11/CIFAR-10, ResNet34/CIFAR-100."""
+"""Figure 6: pair margin PM vs pair fluctuation PF during SGD (SPEC-000-002.md D13).
+
+Panels: MLP/MNIST, VGG11/CIFAR-10, ResNet34/CIFAR-100."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -79,7 +81,8 @@ def fig6_compute(cfg: Fig6Config, point: dict, ctx) -> pd.DataFrame:
     def at(step, net):
         f0, fh, f1 = (torch.cat([net(t[i:i + 500]) for i in range(0, len(t), 500)]) for t in (x0, (x0 + x1) / 2, x1))
         r = ps.pair_margin_fluctuation(f0.double(), fh.double(), f1.double(), y0, y1)
-        rows.append({"step": step, **{k: float(v.mean()) for k, v in r.items()}, "PM_sem": float(r["PM"].std() / len(y0) ** 0.5),
+        rows.append({"step": step, **{k: float(v.mean()) for k, v in r.items()},
+                     "PM_sem": float(r["PM"].std() / len(y0) ** 0.5),
                      "train_acc": accuracy(net, x_acc, y_acc), "val_acc": accuracy(net, xv, yv)})
     sgd_checkpoints(net, x, y, steps=cfg.steps, lr=point["lr"], momentum=cfg.momentum, batch=cfg.batch,
                     at=checkpoints(cfg.steps, cfg.n_checkpoints), g=g, on_checkpoint=at, tick=ctx.tick)
@@ -132,20 +135,21 @@ def _ends(df):
 
 def _rises(df):
     gains = {p: g["PM"].iloc[-1] - g["PM"].iloc[0] for p, g in _ends(df).items()}
-    return min(gains.values()), "> 0: PM(T) - PM(0), every panel (" + ", ".join(f"{k} {v:.3g}" for k, v in gains.items()) + ")", \
-        all(v > 0 for v in gains.values())
+    listed = ", ".join(f"{k} {v:.3g}" for k, v in gains.items())
+    return min(gains.values()), f"> 0: PM(T) - PM(0), every panel ({listed})", all(v > 0 for v in gains.values())
 
 
 def _crossing(df):
     ok, parts, worst = True, [], np.inf
     for p, g in _ends(df).items():
         above = g[g["PM"] > g["PF_mean"]]
-        first = f"first PM > PF at step {int(above['step'].iloc[0])} (val acc {above['val_acc'].iloc[0]:.3f})" if len(above) else "never"
+        first = (f"first PM > PF at step {int(above['step'].iloc[0])} (val acc {above['val_acc'].iloc[0]:.3f})"
+                 if len(above) else "never")
         cross = g["PM"].iloc[0] < g["PF_mean"].iloc[0] and g["PM"].iloc[-1] > g["PF_mean"].iloc[-1]
         ok &= bool(cross)
         worst = min(worst, g["PM"].iloc[-1] - g["PF_mean"].iloc[-1])
         parts.append(f"{p}: {first}")
-    return float(worst), "PM(0) < PF(0) and PM(T) > PF(T), every panel; value PM(T) - PF(T) (" + "; ".join(parts) + ")", ok
+    return float(worst), f"PM(0) < PF(0) and PM(T) > PF(T), every panel; value PM(T) - PF(T) ({'; '.join(parts)})", ok
 
 
 FIG6_CLAIMS = (
@@ -157,5 +161,7 @@ register(Figure(PAPER, "fig6", "Pair margin vs pair fluctuation during SGD", Fig
                 fig6_plot, FIG6_CLAIMS, cost=fig6_cost,
                 presets={"smoke": {"panels": ("mlp", "vgg"), "datasets": ("synthetic-mnist", "synthetic-cifar10"),
                                    "mlp_width": 100, "width": 1 / 16, "steps": 40, "n_pairs": 50, "n_checkpoints": 3}},
-                runtime={"smoke": "10 s", "default": "48 min CPU (MLP + VGG panels; ResNet panel needs CIFAR-100 and a GPU)", "paper": "not run yet"},
+                runtime={"smoke": "10 s",
+                         "default": "48 min CPU (MLP + VGG panels; ResNet panel needs CIFAR-100 and a GPU)",
+                         "paper": "not run yet"},
                 gpu_presets=("default", "paper")))

@@ -1,4 +1,5 @@
-"""VGG (configs A/B/D/E = C8L3, C10L3, C13L3, C16L3) and CIFAR-style ResNets built from PL layers (SPEC 000-fig4/5)."""
+"""VGG (configs A/B/D/E = C8L3, C10L3, C13L3, C16L3) and CIFAR-style ResNets built from PL layers (SPEC-000-002.md,
+000-fig4/5)."""
 from __future__ import annotations
 
 import torch
@@ -18,21 +19,26 @@ def _w(ch: int, width: float) -> int:
     return max(1, round(ch * width))
 
 
-def vgg(depth: int, in_ch: int, classes: int, *, width: float = 1.0, pool: str = "max", bn: bool = False) -> nn.Sequential:
+def vgg(depth: int, in_ch: int, classes: int, *, width: float = 1.0, pool: str = "max",
+        bn: bool = False) -> nn.Sequential:
     """VGG-depth for 32x32 inputs: 3x3 convs (padding 1), 2x2 pools, then Linear-ReLU-Linear-ReLU-Linear (512 wide)."""
     layers, ch = [], in_ch
     for v in VGG[depth]:
         if v == "M":
             layers.append(PLMaxPool(2) if pool == "max" else nn.AvgPool2d(2))
             continue
-        layers += [nn.Conv2d(ch, _w(v, width), 3, padding=1)] + ([nn.BatchNorm2d(_w(v, width))] if bn else []) + [PLReLU()]
+        layers += [nn.Conv2d(ch, _w(v, width), 3,
+                             padding=1)] + ([nn.BatchNorm2d(_w(v, width))] if bn else []) + [PLReLU()]
         ch = _w(v, width)
     f = _w(512, width)
-    return nn.Sequential(*layers, nn.Flatten(), nn.Linear(ch, f), PLReLU(), nn.Linear(f, f), PLReLU(), nn.Linear(f, classes))
+    return nn.Sequential(*layers, nn.Flatten(), nn.Linear(ch, f), PLReLU(), nn.Linear(f, f), PLReLU(),
+                         nn.Linear(f, classes))
 
 
 class Block(nn.Module):
-    """Basic (two 3x3) or bottleneck (1x1, 3x3, 1x1 x4) residual block with BN; projection shortcut when shapes change."""
+    """Basic (two 3x3) or bottleneck (1x1, 3x3, 1x1 x4) residual block with BN.
+
+    A projection shortcut when shapes change."""
 
     def __init__(self, kind: str, cin: int, ch: int, stride: int):
         super().__init__()
@@ -70,7 +76,7 @@ def resnet(depth: int, in_ch: int, classes: int, *, width: float = 1.0) -> nn.Se
 
 
 def he_init(net: nn.Module, generator: torch.Generator) -> nn.Module:
-    """D3 for conv nets: every conv/linear weight N(0, 2/fan_in), biases 0, BN gamma 1 beta 0."""
+    """SPEC-000-002.md D3 for conv nets: every conv/linear weight N(0, 2/fan_in), biases 0, BN gamma 1 beta 0."""
     with torch.no_grad():
         for mod in net.modules():
             if isinstance(mod, (nn.Conv2d, nn.Linear)):
@@ -85,7 +91,9 @@ def he_init(net: nn.Module, generator: torch.Generator) -> nn.Module:
 
 
 def recalibrate_bn(net: nn.Module, x: torch.Tensor, batch: int = 500) -> nn.Module:
-    """Running BN statistics from x with no weight change (cumulative average), then eval mode (SPEC 1.3)."""
+    """Running BN statistics from x with no weight change (cumulative average), then eval mode.
+
+    See SPEC-000-002.md §1.3."""
     bns = [m for m in net.modules() if isinstance(m, nn.BatchNorm2d)]
     if not bns:
         return net.eval()

@@ -1,4 +1,4 @@
-"""Statistics of the slopes along an input path (SPEC-000 D8-D13): gaps, bridge deviation, deflection, margins.
+"""Statistics of the slopes along an input path (SPEC-000-002.md D8-D13): gaps, bridge deviation, deflection, margins.
 
 Per pair: node positions t (K,) and slopes R (K+1, c) (R_k on the interval after node k). `pair_stats` reduces
 one pair to sums that pool across pairs; `pooled` turns those sums into sigma-hat, K-bar, GGD_mid and deflection.
@@ -18,7 +18,8 @@ def normalize_slopes(f: torch.Tensor, R: torch.Tensor) -> torch.Tensor:
 
 
 def deflections(t: torch.Tensor, R: torch.Tensor) -> dict[str, torch.Tensor]:
-    """D11 at the node midpoint k* = floor(K/2): chord at t-hat (default), index form k*/K, and literal D(1/2): (c,) each."""
+    """SPEC-000-002.md D11 at the node midpoint k* = floor(K/2): chord at t-hat (default), index form k*/K, and literal
+    D(1/2): (c,) each."""
     k = len(t)
     ks = k // 2
     edges = torch.cat([t.new_zeros(1), t, t.new_ones(1)])
@@ -39,7 +40,9 @@ def pair_stats(t: torch.Tensor, R: torch.Tensor, gaps: torch.Tensor | None = Non
 
 
 def pooled(rows) -> dict[str, float]:
-    """D10/D11 pooled over pairs (rows: dicts or a DataFrame of `pair_stats`): sigma, mu, K-bar, GGD_mid, deflections."""
+    """SPEC-000-002.md D10/D11 pooled over pairs (rows: dicts or a DataFrame of `pair_stats`).
+
+    Returns sigma, mu, K-bar, GGD_mid and the deflections."""
     get = (lambda k: rows[k].to_numpy()) if hasattr(rows, "to_numpy") else (lambda k: [r[k] for r in rows])
     K, c = [float(x) for x in get("K")], [float(x) for x in get("c")]
     n_pairs, total_k, comps = len(K), sum(K), c[0] if c else 1.0
@@ -47,7 +50,8 @@ def pooled(rows) -> dict[str, float]:
     kbar = total_k / n_pairs if n_pairs else math.nan
     ks = math.floor(kbar / 2)
     ggd = math.sqrt(sigma2 * ks * (1 - ks / kbar)) if kbar > 0 else math.nan
-    out = {"K_mean": kbar, "sigma": math.sqrt(sigma2), "mu": sum(get("gap_sum")) / (comps * total_k) if total_k else math.nan,
+    out = {"K_mean": kbar, "sigma": math.sqrt(sigma2),
+           "mu": sum(get("gap_sum")) / (comps * total_k) if total_k else math.nan,
            "ggd_mid": ggd, "ggd_half": 0.5 * math.sqrt(sum(get("gap_sq")) / (n_pairs * comps))}
     for form in ("mid", "index", "half"):
         out[f"deflection_{form}"] = math.sqrt(sum(get(f"defl_{form}_sq")) / (n_pairs * comps))
@@ -56,7 +60,7 @@ def pooled(rows) -> dict[str, float]:
 
 def pair_margin_fluctuation(f0: torch.Tensor, fh: torch.Tensor, f1: torch.Tensor, y0: torch.Tensor,
                             y1: torch.Tensor) -> dict[str, torch.Tensor]:
-    """D13 on normalized outputs: PM (P,), and PF (P,) as mean / max / l2 over the c components."""
+    """SPEC-000-002.md D13 on normalized outputs: PM (P,), and PF (P,) as mean / max / l2 over the c components."""
     n0, nh, n1 = (f / f.norm(dim=-1, keepdim=True) for f in (f0, fh, f1))
 
     def margin(f, y):

@@ -3,10 +3,11 @@
 Models built from `PLReLU` and `PLMaxPool` behave as plain ReLU / max-pool networks. Inside `trace(...)` every
 such layer records its input z (the ReLU pre-activations, or the values of every pool window); with `frozen=`
 patterns the layers apply a fixed on/off mask (ReLU) or argmax (pool) instead, which makes the network affine in
-its input (SPEC D2, 1.3). Linear, Conv2d, AvgPool, residual adds, Flatten and eval-mode BatchNorm are affine.
-Directional derivatives are exact products through the indicator matrices (D6): a second pass pushes v through
-the network's linear part (biases, BN shifts and running means set to zero) with the first pass's pattern. This
-equals forward-mode AD (`torch.func.jvp`, pinned in the tests) at about the cost of one forward pass.
+its input (SPEC-000-002.md D2, §1.3). Linear, Conv2d, AvgPool, residual adds, Flatten and eval-mode BatchNorm
+are affine. Directional derivatives are exact products through the indicator matrices (SPEC-000-002.md D6): a second
+pass pushes v through the network's linear part (biases, BN shifts and running means set to zero) with the first
+pass's pattern. This equals forward-mode AD (`torch.func.jvp`, pinned in the tests) at about the cost of one forward
+pass.
 A pattern is a list, one entry per PL layer in call order: bool masks (N, *z.shape[1:]) or argmax (N, C, H', W').
 """
 from __future__ import annotations
@@ -103,7 +104,7 @@ def linear_part(model: nn.Module) -> dict[str, torch.Tensor]:
             out[pre + "bias"] = torch.zeros_like(mod.bias)
         elif isinstance(mod, nn.modules.batchnorm._BatchNorm):
             if mod.training:
-                raise ValueError("BatchNorm must be in eval mode for path measurements (SPEC 1.3)")
+                raise ValueError("BatchNorm must be in eval mode for path measurements (SPEC-000-002.md §1.3)")
             out[pre + "running_mean"] = torch.zeros_like(mod.running_mean)
             if mod.bias is not None:
                 out[pre + "bias"] = torch.zeros_like(mod.bias)
@@ -114,7 +115,7 @@ def along(model: nn.Module, x0: torch.Tensor, v: torch.Tensor, ts: torch.Tensor,
           frozen: list | None = None) -> tuple[torch.Tensor, torch.Tensor, Trace]:
     """Outputs f(X(t)) (T, c), slopes d f(X(t))/dt = J v (T, c), and the trace, at X(t) = x0 + t v for ts (T,).
 
-    x0, v: one input each (no batch dimension). Slopes are per unit t; divide by ||v|| for SPEC D6.
+    x0, v: one input each (no batch dimension). Slopes are per unit t; divide by ||v|| for SPEC-000-002.md D6.
     The trace's zdot holds every recorded value's slope (the linear part applied to v under the same pattern).
     """
     shape = (len(ts),) + (1,) * x0.dim()

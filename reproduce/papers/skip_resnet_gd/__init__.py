@@ -1,6 +1,6 @@
 """Paper 002 (E, Ma, Wang, Wu): GD on a deep ResNet with skip connections vs its random-feature twin.
 
-Claims checked (SPEC-000-002 §3), each against this tool's own CSVs:
+Claims checked (../shared/papers/SPEC-000-002.md §3), each against this tool's own CSVs:
 - Fig 1: GD drives the training loss of the m = 1 ResNet (A.1) to ~0 at every depth, and for deep nets its
   trajectory is close to that of the compositional random-feature model (the same net with V frozen).
 - Fig 2: the unregularized GD solution's test error settles at a finite value as depth grows, while the

@@ -90,7 +90,8 @@ def train(U, V, xtr, ytr, xte, yte, *, steps, evals, lr, train_v, adam=None, lam
         f, saved = sr.forward(U, V, xtr)
         loss = ((f - ytr) ** 2).sum(-1) / (2 * n)
         if t in want:
-            out.append({"step": t, "train": loss.clone(), "test": risk(U, V, xte, yte), "path_norm": sr.path_norm(U, V)})
+            out.append({"step": t, "train": loss.clone(), "test": risk(U, V, xte, yte),
+                        "path_norm": sr.path_norm(U, V)})
         if t == steps:
             break
         du, dv = sr.backward(U, V, saved, (f - ytr) / n)
@@ -135,7 +136,8 @@ def sweep(cfg: Settings, depths, runs: list[dict], evals: list[int], ctx) -> pd.
     lr = torch.tensor([cfg.adam_lr if r["kind"] == "regularized" else r["lr_c"] / r["depth"] for r in runs],
                       dtype=torch.float64, device=dev)
     recs = train(U, V, xtr, ytr, xte, yte, steps=cfg.steps, evals=evals, lr=lr, adam=reg,
-                 train_v=torch.tensor([r["model"] == "nn" for r in runs], device=dev), lam=reg * getattr(cfg, "lam", 0.0),
+                 train_v=torch.tensor([r["model"] == "nn" for r in runs],
+                                      device=dev), lam=reg * getattr(cfg, "lam", 0.0),
                  tick=lambda t: ctx.tick(f"step {t}"))
     recs = [{k: v.cpu() if torch.is_tensor(v) else v for k, v in rec.items()} for rec in recs]
     lr, reg = lr.cpu(), reg.cpu()
@@ -150,7 +152,8 @@ def sweep(cfg: Settings, depths, runs: list[dict], evals: list[int], ctx) -> pd.
                & (df.kind == "unregularized")]
     means = final.groupby(["depth", "lr_c"])["value"].mean()
     pick = {L: lrc for L, (_, lrc) in means.groupby(level=0).idxmin().items()}
-    return df.assign(chosen=[kind == "regularized" or pick.get(L) == c for L, kind, c in zip(df.depth, df.kind, df.lr_c)])
+    return df.assign(chosen=[kind == "regularized" or pick.get(L) == c for L, kind,
+                             c in zip(df.depth, df.kind, df.lr_c)])
 
 
 def _final(df: pd.DataFrame, quantity: str, **where) -> pd.DataFrame:

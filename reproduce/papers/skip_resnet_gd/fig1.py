@@ -37,7 +37,8 @@ def fig1_plot(df: pd.DataFrame, cfg: Fig1Config):
         for mdl, color in (("nn", "C0"), ("rf", "C3")):
             for q, style in (("train_loss", "-"), ("test_error", "--")):
                 m = sel[(sel.model == mdl) & (sel.quantity == q)].groupby("step")["value"].median()
-                ax.plot(np.maximum(m.index, 0.8), m.to_numpy(), style, color=color, label=f"{mdl} {q.replace('_', ' ')}")
+                ax.plot(np.maximum(m.index, 0.8), m.to_numpy(), style, color=color,
+                        label=f"{mdl} {q.replace('_', ' ')}")
         lr = sel["lr"].iloc[0] if len(sel) else math.nan
         ax.set(xscale="log", yscale="log", xlabel="GD iteration", title=f"depth L = {L} (lr {lr:.3g})")
     axes[0][0].set_ylabel("loss (median over seeds)")

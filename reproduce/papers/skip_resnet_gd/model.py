@@ -87,7 +87,8 @@ def path_norm(U: torch.Tensor, V: torch.Tensor, grad: bool = False):
     au, av = U.abs(), V.abs()
     q0 = torch.ones_like(V[0, 0])
     q0[-1] = 0.0                                                   # |V0| 1 = (1, ..., 1, 0)
-    a = torch.eye(V.shape[1], dtype=V.dtype, device=V.device) - torch.tril(av @ au.transpose(1, 2), diagonal=-1)   # (B, K, K)
+    # (B, K, K)
+    a = torch.eye(V.shape[1], dtype=V.dtype, device=V.device) - torch.tril(av @ au.transpose(1, 2), diagonal=-1)
     p = (av @ q0)[..., None]                                       # (B, K, 1)
     c = torch.linalg.solve_triangular(a, p, upper=False, unitriangular=True)
     w = au[:, :, -1, None]                                         # (B, K, 1): |u_l[D]|

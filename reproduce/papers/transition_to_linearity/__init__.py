@@ -1,6 +1,6 @@
 """Paper 004 (Liu, Zhu, Belkin): transition to linearity, and where it fails.
 
-Claims checked (SPEC-003-004 Part B), each against this tool's own CSVs:
+Claims checked (../shared/papers/SPEC-003-004.md, Part B), each against this tool's own CSVs:
 - Fig 1: with a linear output layer (eq. 43, NTK parameterisation) the relative change of the tangent
   kernel during full-batch GD, Delta K, decreases with width like 1/sqrt(m); with a softmax output (same
   trajectory) or a swish output (own trajectory) Delta K stays Theta(1) at every width.

@@ -1,7 +1,8 @@
 """`repro bench linearity`: the eq. 43 tangent kernel by four engines on the same inputs.
 
-closed (per-layer closed form, matmuls) vs closed-scan (prefix sums over sorted ReLU thresholds) vs jacobian (J_p J_p^T one parameter tensor at a time) vs columns
-(vjp then jvp, no Jacobian) vs the plain torch.func baseline (vmap(jacrev) over samples, then einsum).
+closed (per-layer closed form, matmuls) vs closed-scan (prefix sums over sorted ReLU thresholds) vs jacobian
+(J_p J_p^T one parameter tensor at a time) vs columns (vjp then jvp, no Jacobian) vs the plain torch.func
+baseline (vmap(jacrev) over samples, then einsum).
 """
 from __future__ import annotations
 
@@ -38,7 +39,8 @@ def bench(device: torch.device, sizes: tuple[int, ...] | None = None, repeats: i
              for k, sh in (("w", (m,)), ("b", (m,)), ("V", (c, m)))}
         batched = {k: v[None] for k, v in q.items()}
         f = lambda p: kernels.shallow_forward({k: v[None] for k, v in p.items()}, x)[0]  # noqa: E731
-        f_single = lambda p, xi: kernels.shallow_forward({k: v[None] for k, v in p.items()}, xi[None])[0, 0]  # noqa: E731
+        def f_single(p, xi):
+            return kernels.shallow_forward({k: v[None] for k, v in p.items()}, xi[None])[0, 0]
         jac_bytes = n * c * m * (2 + c) * x.element_size()
         engines = {"closed": lambda: kernels.ntk_shallow(batched, x)[0],
                    "closed-scan": lambda: kernels.ntk_shallow_scan(batched, x)[0],

@@ -76,7 +76,8 @@ def fig1_compute(cfg: Fig1Config, point: dict, ctx) -> pd.DataFrame:
 def fig1_plot(df: pd.DataFrame, cfg: Fig1Config):
     fig, (left, right) = plotting.subplots(1, 2, figsize=(11, 4.2))
     colors = {"linear": "C0", "softmax": "C3", "swish": "C2"}
-    labels = {"linear": "f (linear output)", "softmax": r"$\tilde f_1$ = softmax(f)", "swish": r"$\tilde f_2$ = swish(f)"}
+    labels = {"linear": "f (linear output)", "softmax": r"$\tilde f_1$ = softmax(f)",
+              "swish": r"$\tilde f_2$ = swish(f)"}
     sup = df[(df.quantity == "dK_sup") & (df.kernel == "full")]
     for s, grp in sup.groupby("series"):
         st = grp.groupby("width")["value"].agg(["mean", "std"]).reset_index()

@@ -53,7 +53,7 @@ def fig2_compute(cfg: Fig2Config, point: dict, ctx) -> pd.DataFrame:
     if cfg.bneck_bias == "none":
         del shapes["b1"]
         ctx.notes.update(warning="bneck_bias=none: a bias-free ReLU net is positively homogeneous in x, "
-                                 "so the stop loss cannot be reached (SPEC B.2)")
+                                 "so the stop loss cannot be reached (SPEC-003-004.md §B.2)")
     p = {k: torch.randn(r, *sh, generator=g, dtype=dt, device=dev) for k, sh in shapes.items()}
 
     def loss_fn(q):
