@@ -45,6 +45,8 @@ def test_smoke_every_figure(paper, key, tmp_path):
     assert (figs / f"{key}.png").stat().st_size > 0 and (figs / f"{key}.pdf").exists()
     meta = json.loads((data / f"{key}.meta.json").read_text())
     assert meta["preset"] == "smoke" and meta["device"] == "cpu"
+    assert meta["tf32"]["cuda_matmul"] is False and meta["tf32"]["cudnn"] is False   # read back from torch.backends
+    assert meta["source"] == registry.figure(paper, key).source and (ROOT / meta["source"]).is_file()
     assert any(v["source"] == "not_stated" for v in meta["config"].values())
     assert {"git", "torch", "wall_time_s", "peak_memory", "seed"} <= set(meta)
     assert "claims" in res.output
@@ -101,7 +103,7 @@ def test_cuda_without_cuda_exits_2(tmp_path):
 
 
 def test_missing_dataset_is_one_line_exit_2(tmp_path, monkeypatch):
-    fig = dataclasses.replace(registry.figure("norm", "2"), datasets=("cifar100",))
+    fig = dataclasses.replace(registry.figure("norm", "2"), datasets=lambda cfg: ["cifar100"])
     with pytest.raises(Exception) as exc:
         runner.run_figure(fig, preset="smoke", device="cpu", out=tmp_path, data_root=tmp_path / "nowhere")
     assert "cifar100" in str(exc.value) and "repro data fetch" in str(exc.value)
@@ -153,7 +155,7 @@ def test_resume_after_interrupt(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         runner.run_figure(dataclasses.replace(fig, compute=lambda c, p, x: counting(c, p, x, 2)), **kw)
     assert not runner.outputs(fig, tmp_path / "r", "smoke").csv.exists()
-    total = len(fig.grid(runner.prepare(fig, "smoke", [], "cpu")[0]))
+    total = len(fig.grid(runner.prepare(fig, "smoke", [])))
     done = list(calls)
     res = runner.run_figure(dataclasses.replace(fig, compute=counting), **kw)
     assert len(calls) - len(done) == total - 2 and res.cached == 2 and res.computed == total - 2
@@ -231,11 +233,43 @@ def test_a_figure_needs_only_the_datasets_it_reads(tmp_path):
     # fig5's training panels read CIFAR-100; without them (train=false) a missing CIFAR-100 must not stop the init
     # panels
     fig = registry.figure("bridge", "fig5")
-    cfg, _ = runner.prepare(fig, "smoke", ["datasets=mnist", "train=false"], "cpu")
+    cfg = runner.prepare(fig, "smoke", ["datasets=mnist", "train=false"])
     assert fig.needs(cfg) == ["mnist"]
-    cfg, _ = runner.prepare(fig, "smoke", ["datasets=mnist", "train_dataset=cifar100"], "cpu")
+    cfg = runner.prepare(fig, "smoke", ["datasets=mnist", "train_dataset=cifar100"])
     assert fig.needs(cfg) == ["mnist", "cifar100"]
     with pytest.raises(ReproError, match="cifar100"):
         runner.run_figure(fig, preset="smoke", overrides=["datasets=synthetic-mnist", "train_dataset=cifar100"],
                           device="cpu", out=tmp_path, data_root=tmp_path / "nowhere")
     assert files_under(tmp_path) == []
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("train", [False, True])
+def test_all_and_figure_agree_on_the_datasets_fig5_needs(tmp_path, monkeypatch, train):
+    # one Figure.needs for both commands: without its training panels fig5 does not read CIFAR-100
+    sets = ["--set", "datasets=synthetic-mnist", "--set", f"train={str(train).lower()}",
+            "--set", "train_dataset=cifar100"]
+    common = ["--preset", "smoke", "--device", "cpu", "--data-root", tmp_path / "nowhere", *sets]
+    fig5 = registry.figure("bridge", "fig5")
+    monkeypatch.setattr(registry, "figures", lambda paper=None: [fig5])
+    by_all = repro("all", "--paper", "bridge", "--out", tmp_path / "all", *common)
+    by_fig = repro("bridge", "fig5", "--out", tmp_path / "fig", *common)
+    assert by_all.exit_code == 0, by_all.output
+    if train:
+        assert "skipped random-walk-bridge fig5: dataset cifar100 not found" in by_all.output
+        assert by_fig.exit_code == 2 and "cifar100" in by_fig.output
+        assert files_under(tmp_path / "all") == files_under(tmp_path / "fig") == []
+    else:
+        assert "skipped" not in by_all.output and by_fig.exit_code == 0, by_fig.output
+        rel = Path("data/smoke/random-walk-bridge/fig5.csv")
+        assert (tmp_path / "all" / rel).read_bytes() == (tmp_path / "fig" / rel).read_bytes()
+
+
+def test_list_is_greppable_when_piped_and_parses_as_json():
+    lines = [ln for ln in repro("list").output.splitlines() if "norm-preservation" in ln]
+    assert [ln.split("\t")[2] for ln in lines] == [f.key for f in registry.figures("norm")]
+    assert all(ln.split("\t")[-1].startswith("reproduce/papers/norm_preservation/fig") for ln in lines)
+    rows = json.loads(repro("list", "--json").output)
+    assert {(r["paper"], r["figure"]) for r in rows} == set(FIGS)
+    fig3 = next(r for r in rows if r["paper"] == "random-walk-bridge" and r["figure"] == "fig3")
+    assert fig3["data"] == ["mnist"] and fig3["source"] == "reproduce/papers/random_walk_bridge/fig3.py"

@@ -20,7 +20,8 @@ def test_smoke_every_figure_on_cuda(paper, key, tmp_path):
     fig = registry.figure(paper, key)
     res = runner.run_figure(fig, preset="smoke", device="cuda", out=tmp_path)
     meta = json.loads(res.outputs.meta.read_text())
-    assert meta["device"] == "cuda" and meta["tf32"] is False
+    assert meta["device"] == "cuda"
+    assert meta["tf32"] == {"cuda_matmul": False, "cudnn": False, "float32_matmul_precision_highest": True}
     assert len(pd.read_csv(res.outputs.csv)) > 0 and res.outputs.png.exists()
     assert meta["peak_memory"].get("cuda_max_allocated_mb", 0) > 0, "nothing was put on the GPU"
 

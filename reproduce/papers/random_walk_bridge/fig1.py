@@ -84,7 +84,18 @@ def _imagenet(paths) -> torch.Tensor:
     return torch.stack(out)
 
 
-def model_and_pair(cfg: Fig1Config, ctx) -> tuple[nn.Module, torch.Tensor, str]:
+def model_title(cfg: Fig1Config) -> str:
+    """What the figure shows, from the config alone (the plot's title and the meta.json note)."""
+    if cfg.source == "weights":
+        return "ResNet-152 (user weights) on the user's two images"
+    if cfg.source != "substitute":
+        return "SUBSTITUTE: untrained torchvision ResNet-152 on two synthetic N(0, 1) images"
+    label = cfg.dataset if cfg.dataset in REAL else f"{cfg.dataset} (stand-in)"
+    return (f"SUBSTITUTE: ResNet-{cfg.depth} (width {cfg.width:g}) trained here on {label} ({cfg.steps} SGD steps), "
+            "two test images")
+
+
+def model_and_pair(cfg: Fig1Config, ctx) -> tuple[nn.Module, torch.Tensor]:
     g = generator(torch.device("cpu"), point_seed(ctx.seed, {"fig": 1}))
     if cfg.source != "substitute":
         import torchvision
@@ -93,9 +104,8 @@ def model_and_pair(cfg: Fig1Config, ctx) -> tuple[nn.Module, torch.Tensor, str]:
             if not cfg.weights or len(cfg.images) != 2 or not all(Path(p).exists() for p in (cfg.weights, *cfg.images)):
                 raise ReproError("source=weights needs --set weights=FILE --set images=A,B (existing files)")
             net.load_state_dict(torch.load(cfg.weights, map_location="cpu"))
-            return net.to(ctx.device), _imagenet(cfg.images), "ResNet-152 (user weights) on the user's two images"
-        return net.to(ctx.device), torch.randn(2, 3, 224, 224, generator=g), \
-            "SUBSTITUTE: untrained torchvision ResNet-152 on two synthetic N(0, 1) images"
+            return net.to(ctx.device), _imagenet(cfg.images)
+        return net.to(ctx.device), torch.randn(2, 3, 224, 224, generator=g)
     (x, y), (xt, yt) = data(cfg.dataset, DataSettings(cfg.preprocess, "test", cfg.pair_type), ctx.data_root, ctx.seed)
     x, xt = resize(x, cfg.image_size), resize(xt, cfg.image_size)
     x, y = x.to(ctx.device), y.to(ctx.device)
@@ -104,9 +114,7 @@ def model_and_pair(cfg: Fig1Config, ctx) -> tuple[nn.Module, torch.Tensor, str]:
                     on_checkpoint=lambda s, n: None, tick=ctx.tick)
     i = int(torch.randint(len(yt), (1,), generator=g))
     j = int(torch.nonzero(yt != yt[i])[int(torch.randint(int((yt != yt[i]).sum()), (1,), generator=g)), 0])
-    label = cfg.dataset if cfg.dataset in REAL else f"{cfg.dataset} (stand-in)"
-    return net.eval(), xt[[i, j]], (f"SUBSTITUTE: ResNet-{cfg.depth} (width {cfg.width:g}) trained here on {label} "
-                                   f"({cfg.steps} SGD steps), two test images")
+    return net.eval(), xt[[i, j]]
 
 
 def fig1_grid(cfg: Fig1Config) -> list[dict]:
@@ -114,7 +122,8 @@ def fig1_grid(cfg: Fig1Config) -> list[dict]:
 
 
 def fig1_compute(cfg: Fig1Config, point: dict, ctx) -> pd.DataFrame:
-    net, pair, title = model_and_pair(cfg, ctx)
+    net, pair = model_and_pair(cfg, ctx)
+    title = model_title(cfg)
     net = net.double()
     x0, x1 = (p.to(ctx.device, torch.float64) for p in pair)
     ts = torch.linspace(0, 1, cfg.points, dtype=torch.float64)
@@ -128,8 +137,9 @@ def fig1_compute(cfg: Fig1Config, point: dict, ctx) -> pd.DataFrame:
     ctx.notes.update(title=title, substitute=title.startswith("SUBSTITUTE"))
     rows = pd.DataFrame({"t": ts.repeat_interleave(len(keep)).numpy(), "component": keep.repeat(len(ts)).numpy(),
                          "f": f[:, keep].reshape(-1).numpy(), "slope": slope[:, keep].reshape(-1).numpy()})
+    # the claims' evidence stays in the CSV; the title is rebuilt from the config (meta.json)
     return rows.assign(K_relu=int(nodes.relu.sum()), K_all=len(nodes.t), unresolved=nodes.unresolved, NL=nl,
-                       grad_rms=grad_rms, title=title)
+                       grad_rms=grad_rms)
 
 
 def fig1_cost(cfg: Fig1Config, device: torch.device) -> dict:
@@ -159,7 +169,7 @@ def fig1_plot(df: pd.DataFrame, cfg: Fig1Config):
     a.set(xlabel="t", ylabel="f_j(X(t))", title=f"(a) outputs along the path (NL = {df['NL'].iloc[0]:.3f})")
     b.set(xlabel="t", ylabel="directional derivative (exact)",
           title=f"(b) gradients: K = {int(df['K_relu'].iloc[0])} ReLU nodes")
-    fig.suptitle(df["title"].iloc[0], fontsize=10)
+    fig.suptitle(model_title(cfg), fontsize=10)
     fig.tight_layout()
     return fig
 
