@@ -105,6 +105,7 @@ def test_slowly_separating_ties_at_the_ends(gen):
     agree_both_ways(net, x0, x1, atol=1e-10)
 
 
+@pytest.mark.slow
 def test_conv_net_with_max_pool_and_batch_norm_dense_grid_and_float32(gen):
     net = tiny_conv(gen)
     x0, x1 = ends(gen, 2, 8, 8)

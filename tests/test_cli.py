@@ -35,6 +35,7 @@ def test_list_shows_every_figure():
         assert "not implemented yet" in repro("list", "--markdown").output
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("paper,key", FIGS)
 def test_smoke_every_figure(paper, key, tmp_path):
     res = repro(paper, key, "--preset", "smoke", "--device", "cpu", "--out", tmp_path)
@@ -82,6 +83,7 @@ def test_bad_input_exits_2_and_writes_nothing(args, tmp_path):
     assert files_under(tmp_path) == []
 
 
+@pytest.mark.slow
 def test_dry_run_prints_a_cost_and_writes_nothing(tmp_path):
     res = repro("figure", "4", "--paper", "confusion", "--preset", "smoke", "--dry-run", "--device", "cpu",
                 "--out", tmp_path)

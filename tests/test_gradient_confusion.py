@@ -81,6 +81,7 @@ def test_measuring_does_not_change_training(gen):
     assert run(True) == run(False)
 
 
+@pytest.mark.slow
 def test_fig1_claims_hold_and_can_fail():
     g = torch.Generator().manual_seed(0)
     ctx = Context(torch.device("cpu"), 0, g, Path("."))

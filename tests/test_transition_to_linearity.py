@@ -41,6 +41,7 @@ def test_kernel_changes_bookkeeping(gen):
         torch.testing.assert_close(d, torch.full((2,), 2.0, dtype=torch.float64)), v
 
 
+@pytest.mark.slow
 def test_linear_kernel_moves_less_at_larger_width():
     """The paper's mechanism at small scale: Delta K of the linear-output kernel shrinks with width."""
     cfg = lin.Fig1Config(widths=(30, 3000), right_width=30, runs=3, max_steps=400, tasks=("ce",))
@@ -124,6 +125,7 @@ def test_table1_linear_hessian_matches_closed_form():
     assert len(k) == 2 and (k > 0).all()
 
 
+@pytest.mark.slow
 def test_table1_nonlinear_outputs_do_not_decay():
     """Softmax / swish / bottleneck Hessians stay O(1) while the linear one drops by sqrt(10)."""
     cfg = lin.Table1Config(widths=(100, 1000), runs=1, power_iters=60)

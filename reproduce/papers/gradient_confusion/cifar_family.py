@@ -6,9 +6,10 @@ import pandas as pd
 
 from ... import plotting
 from ...claims import Claim, need
+from ...plotting import band, int_ticks, log_y
 from ...registry import Figure
 from . import cifar
-from .common import PAPER, band, chosen, int_ticks, kde_mass, kde_panel, log_y, point_stats, rho_check, sweep_axis
+from .common import PAPER, chosen, kde_mass, kde_panel, point_stats, rho_check, sweep_axis
 
 KEYS = cifar.KEYS
 

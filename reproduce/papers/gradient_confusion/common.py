@@ -129,34 +129,9 @@ def rho_check(df: pd.DataFrame, keys: list[str], x: str, col: str, bound: float,
     return rho, text, (rho >= b) if bound > 0 else (rho <= b)
 
 
-def band(ax, x, mean, std, label: str, color: str, hollow=None, **kw) -> None:
-    """mean +- std as a line with error bars; points flagged in `hollow` drawn as open markers."""
-    x, mean, std = np.asarray(x, float), np.asarray(mean, float), np.nan_to_num(np.asarray(std, float))
-    ax.errorbar(x, mean, yerr=std, color=color, marker="o", capsize=3, label=label, **kw)
-    if hollow is not None and np.any(hollow):
-        h = np.asarray(hollow, bool)
-        ax.plot(x[h], mean[h], "o", mfc="white", mec=color, ms=9, zorder=5)
-
-
 def sweep_axis(df: pd.DataFrame) -> str:
     """'depth' when the CSV sweeps depth, else 'width'."""
     return "depth" if df["depth"].nunique() > 1 else "width"
-
-
-def int_ticks(ax, xs) -> None:
-    """x ticks exactly at the swept values, labelled as integers, no minor ticks (also on log axes)."""
-    from matplotlib import ticker
-    xs = sorted(set(xs))
-    ax.set_xticks(xs, [str(int(v)) for v in xs])
-    ax.xaxis.set_minor_locator(ticker.NullLocator())
-
-
-def log_y(ax) -> None:
-    """Log y axis that labels minor ticks too, so a range inside one decade still has numbers."""
-    from matplotlib import ticker
-    ax.set_yscale("log")
-    ax.yaxis.set_minor_formatter(ticker.LogFormatterSciNotation(labelOnlyBase=False, minor_thresholds=(2, 0.5)))
-    ax.tick_params(axis="y", which="minor", labelsize=7)
 
 
 def kde_panel(ax, end: pd.DataFrame, series: str, span: float, label: Callable[[object], str]) -> None:

@@ -19,10 +19,11 @@ from ...claims import Claim, need
 from ...config import setting
 from ...core.device import point_seed
 from ...core.timing import measure
+from ...plotting import band, int_ticks, log_y
 from . import confusion as conf
 from . import sgd as sgd_mod
 from . import stacked_mlp
-from .common import band, int_ticks, log_y, point_stats, rho_check, select, summary_rows, sweep_axis
+from .common import point_stats, rho_check, select, summary_rows, sweep_axis
 
 KEYS = ["act", "init", "depth", "width"]
 PAPER_LRS = (1.0, 0.1, 1e-2, 1e-3, 1e-4, 1e-5, 1e-6)

@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ... import plotting
 from ...claims import need
 from ...config import setting
 from ...core import ntk
@@ -109,9 +110,8 @@ def rank_trend(values: pd.Series) -> float:
 
 
 def log_errorbar(ax, st: pd.DataFrame, x: str, **kw) -> None:
-    """Mean +- std on log axes (the lower bar clipped above zero)."""
-    std = st["std"].fillna(0)
-    ax.errorbar(st[x], st["mean"], yerr=[np.minimum(std, 0.9 * st["mean"]), std], marker="o", capsize=3, **kw)
+    """Mean +- std of the summary `st` against column `x` on log axes (plotting.log_errorbar)."""
+    plotting.log_errorbar(ax, st[x], st["mean"], st["std"], **kw)
 
 
 def sup_means(df: pd.DataFrame, by: str, **where) -> pd.Series:
