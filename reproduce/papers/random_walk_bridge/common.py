@@ -29,7 +29,8 @@ class DataSettings:
                               help="standardize: per-channel train mean/std; pixel_center: per-pixel mean removed; "
                                    "raw01: pixels in [0,1]; authors: 28x28 (antialiased bicubic for their Lanczos), "
                                    "per-pixel standardization, then ||x|| = sqrt(D)")
-    pairs_from: str = setting("train", stated=True, choices=("train", "test"), help="where X0, X1 are drawn (E3)")
+    pairs_from: str = setting("train", stated=True, choices=("train", "test"),
+                              help="where X0, X1 are drawn (SPEC-000-002.md §1.5, E3)")
     pair_type: str = setting("random", stated=False, choices=("random", "same_class"),
                              help="random: X0 != X1 uniformly (SPEC-000-002.md D5); same_class: the authors' code")
 

@@ -80,7 +80,7 @@ def fig2_plot(df: pd.DataFrame, cfg: Fig2Config):
     axes[0].plot(m, m / 2, "k--", lw=1, label="m/2 (dotted: m E[theta]/pi)")
     axes[0].set(xscale="log", yscale="log", xlabel="hidden units m", ylabel="mean number of nodes K", title="(a) nodes")
     axes[1].set(xscale="log", yscale="log", xlabel="hidden units m", ylabel="GGD at k = K/2",
-                title="(b) gradient gap deviation\n(dotted 1/sqrt(d), paper; dashed 0.905/sqrt(d), E1)")
+                title="(b) gradient gap deviation\n(dotted 1/sqrt(d), paper; dashed 0.905/sqrt(d), SPEC E1)")
     axes[2].set(xscale="log", yscale="log", xlabel="hidden units m", ylabel="deflection",
                 title="(c) gradient deflection")
     for ax in axes:
