@@ -52,7 +52,7 @@ def compare(base: Path, new: Path) -> list[str]:
         if a == b:
             lines.append(f"same       {rel}")
         elif rel in MOVED and _rows_without(a.decode(), MOVED[rel]) == _rows_without(b.decode(), ()):
-            lines.append(f"same       {rel} (columns moved to meta.json: {', '.join(MOVED[rel])})")
+            lines.append(f"same       {rel} (columns left out on purpose: {', '.join(MOVED[rel])})")
         else:
             lines.append(f"DIFFERENT  {rel}")
     return lines
