@@ -38,6 +38,8 @@ def evaluate(claim: Claim, df: pd.DataFrame) -> ClaimResult:
         value, threshold, holds = claim.check(df)
     except Inconclusive as exc:
         return ClaimResult(claim.id, claim.text, math.nan, "", INCONCLUSIVE, str(exc))
+    except KeyError as exc:   # a CSV from another version of the figure
+        return ClaimResult(claim.id, claim.text, math.nan, "", INCONCLUSIVE, f"the CSV has no column {exc}")
     value = float(value)
     if math.isnan(value):
         return ClaimResult(claim.id, claim.text, value, threshold, INCONCLUSIVE, "value is NaN")

@@ -1,7 +1,9 @@
 """The `repro` command line: the only layer that prints (rich progress bars and tables)."""
 from __future__ import annotations
 
+import dataclasses
 import json
+import os
 import sys
 import time
 import warnings
@@ -12,7 +14,7 @@ from typing import Annotated, Iterator, Optional
 import pandas as pd
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
 from . import datasets as data_mod
@@ -46,6 +48,9 @@ DataRoot = Annotated[Optional[Path], typer.Option("--data-root", help="datasets 
                                                   "(default: $REPRO_DATA, else <out>/data/datasets)")]
 PlotOnly = Annotated[bool, typer.Option("--plot-only", help="replot and re-check claims from the CSV")]
 Force = Annotated[bool, typer.Option("--force", help="ignore cached sweep points and recompute")]
+Promote = Annotated[bool, typer.Option("--promote", help="with --set or --seed: write the figure's canonical "
+                                       "result (data/<paper>/figN.csv) instead of a variant beside it "
+                                       "(data/<paper>/variants/figN-<tag>.csv)")]
 DryRun = Annotated[bool, typer.Option("--dry-run", help="print the run count and an estimated cost (from a "
                                       "measured step time on this device); train nothing, write nothing")]
 PaperOpt = Annotated[Optional[str], typer.Option("--paper", "-P", help="paper name or alias, e.g. norm")]
@@ -93,36 +98,97 @@ def _claims_table(rows: list[dict], title: str) -> Table:
     return table
 
 
-def _run_many(figs: list[registry.Figure], preset: str, device: str, seed: int, sets: list[str] | None,
-              out: Path, data_root: Path | None, force: bool, plot_only: bool, skip_missing: bool = False) -> None:
-    preset = registry.parse_preset(preset).value
-    dev = runner.pick_device(device)
-    root = data_mod.data_root(data_root, out)
-    jobs = []
+@dataclasses.dataclass
+class RunOptions:
+    """The options every run command shares."""
+    preset: str = "default"
+    device: str = "auto"
+    seed: int = 0
+    sets: list[str] = dataclasses.field(default_factory=list)
+    out: Path = Path(".")
+    data_root: Path | None = None
+    force: bool = False
+    plot_only: bool = False
+    promote: bool = False
+
+
+def _check_out(out: Path) -> None:
+    """--out must be a folder we can write to (or one we can create), checked before any work."""
+    probe = out
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if out.exists() and not out.is_dir():
+        raise ReproError(f"--out {out} is a file, not a folder")
+    if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
+        raise ReproError(f"--out {out}: {probe} is not a writable folder")
+
+
+def _unpack_missing(names: set[str], root: Path) -> None:
+    """`repro all`: unpack, once, the missing datasets that the offline folder (../shared/datasets) holds."""
+    src = data_mod.offline_source()
+    for name in sorted(names):
+        if data_mod.locate(name, root) is None and data_mod.offline(name, src):
+            with console.status(f"unpacking {name} from {src}"):
+                console.print(data_mod.unpack(name, src, root), highlight=False)
+
+
+def _run_many(figs: list[registry.Figure], o: RunOptions, skip_missing: bool = False) -> None:
+    preset = registry.parse_preset(o.preset).value
+    dev = runner.pick_device(o.device)
+    root = data_mod.data_root(o.data_root, o.out)
+    _check_out(o.out)
+    jobs, skipped, checked = [], [], []
     for fig in figs:  # validate everything first: bad input writes nothing
-        cfg = runner.prepare(fig, preset, sets or [])
+        checked.append((fig, runner.prepare(fig, preset, o.sets)))
+        runner.check_memory(fig, *checked[-1][1:], dev)
+    if skip_missing and not o.plot_only:
+        _unpack_missing({n for fig, cfg in checked for n in fig.needs(cfg)}, root)
+    for fig, cfg in checked:
         missing = [n for n in fig.needs(cfg) if data_mod.locate(n, root) is None]
-        if missing and skip_missing and not plot_only:
-            console.print(f"[yellow]skipped {fig.paper} {fig.key}: dataset {', '.join(missing)} not found under "
-                          f"{root} (see `repro data status`)[/]")
-            continue
-        if skip_missing and not plot_only and preset in fig.gpu_presets and dev.type == "cpu":
-            console.print(f"[yellow]skipped {fig.paper} {fig.key}: the {preset} preset needs a GPU; run "
-                          f"`repro {_short(fig.paper, fig.key)} --preset {preset}` to force it on the CPU[/]")
-            continue
-        jobs.append((fig, cfg))
-    rows = []
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=console, transient=False) as progress:
+        if missing and skip_missing and not o.plot_only:
+            skipped.append(f"skipped {fig.paper} {fig.key}: dataset {', '.join(missing)} not found under {root} "
+                           "(see `repro data status`)")
+        elif skip_missing and not o.plot_only and preset in fig.gpu_presets and dev.type == "cpu":
+            skipped.append(f"skipped {fig.paper} {fig.key}: the {preset} preset needs a GPU; run "
+                           f"`repro {_short(fig.paper, fig.key)} --preset {preset}` to force it on the CPU")
+        else:
+            jobs.append((fig, cfg))
+    for line in skipped:
+        console.print(f"[yellow]{line}[/]", highlight=False)
+    rows, done = [], []
+
+    def warn(msg: str) -> None:
+        console.print(f"[yellow]warning: {msg}[/]", highlight=False)
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+               TextColumn("ETA"), TimeRemainingColumn())
+    with Progress(*columns, console=console, transient=False) as progress:
         for fig, cfg in jobs:
-            res = runner.run_figure(fig, preset=preset, overrides=sets or [], device=dev, cfg=cfg, seed=seed,
-                                    out=out, data_root=data_root, force=force, plot_only=plot_only,
-                                    progress=_progress_factory(progress, f"{fig.paper} {fig.key}"))
+            try:
+                res = runner.run_figure(fig, preset=preset, overrides=o.sets, device=dev, cfg=cfg, seed=o.seed,
+                                        out=o.out, data_root=o.data_root, force=o.force, plot_only=o.plot_only,
+                                        promote=o.promote, warn=warn,
+                                        progress=_progress_factory(progress, f"{fig.paper} {fig.key}"))
+            except KeyboardInterrupt:
+                progress.stop()
+                kept = f" ({len(done)} figure(s) already written)" if done else ""
+                err_console.print(f"interrupted in {fig.paper} {fig.key}: every finished sweep point is kept in "
+                                  f"{runner.cache_dir(o.out)}; run the same command again to resume{kept}",
+                                  highlight=False, soft_wrap=True)
+                raise typer.Exit(130) from None
+            done.append(res)
             progress.console.print(f"[dim]{fig.paper} {fig.key}: {res.computed} computed, {res.cached} cached, "
                                    f"{res.wall_s:.1f} s -> {res.outputs.csv}, {res.outputs.png}[/]")
             rows += [{"figure": _short(fig.paper, fig.key), **vars(c)} for c in res.claims]
     if rows:
         console.print(_claims_table(rows, f"claims ({preset} preset)"))
+    if skip_missing:
+        console.print(f"{len(done)} figure(s) made, {len(skipped)} skipped (see the lines above)", highlight=False)
+    variants = [r for r in done if r.variant]
+    if variants:
+        console.print(f"variant result (--set/--seed), written beside the canonical one: {variants[0].outputs.csv}"
+                      f"{' and others' if len(variants) > 1 else ''}; add --promote to make it the figure's result",
+                      highlight=False, soft_wrap=True)
 
 
 def _dry_run(figs: list[registry.Figure], preset: str, device: str, sets: list[str] | None) -> None:
@@ -146,21 +212,28 @@ def figure_cmd(number: Annotated[str, typer.Argument(help="figure number (2, fig
                paper: Annotated[str, typer.Option("--paper", "-P", help="paper name or alias")],
                preset: Preset = "default", device: Device = "auto", seed: Seed = 0, set_: Sets = None,
                out: Out = Path("."), data_root: DataRoot = None, plot_only: PlotOnly = False,
-               force: Force = False, dry_run: DryRun = False) -> None:
-    """Compute one figure: CSV + meta.json + PNG/PDF, then check its claims."""
+               force: Force = False, dry_run: DryRun = False, promote: Promote = False) -> None:
+    """Compute one figure: CSV + meta.json + PNG/PDF, then check its claims.
+
+    With --set or --seed the result is a variant written beside the canonical one (--promote replaces it)."""
     with user_errors():
         if dry_run:
             return _dry_run([registry.figure(paper, number)], preset, device, set_)
-        _run_many([registry.figure(paper, number)], preset, device, seed, set_, out, data_root, force, plot_only)
+        _run_many([registry.figure(paper, number)],
+                  RunOptions(preset, device, seed, set_ or [], out, data_root, force, plot_only, promote))
 
 
 @app.command("all")
 def all_cmd(paper: PaperOpt = None, preset: Preset = "default", device: Device = "auto", seed: Seed = 0,
             set_: Sets = None, out: Out = Path("."), data_root: DataRoot = None, plot_only: PlotOnly = False,
-            force: Force = False) -> None:
-    """Compute every registered figure (of one paper with --paper); figures whose datasets are missing are skipped."""
+            force: Force = False, promote: Promote = False) -> None:
+    """Compute every registered figure (of one paper with --paper).
+
+    Figures whose datasets are missing, or whose preset needs a GPU on a CPU-only machine, are skipped with one
+    line each; a summary ends the run."""
     with user_errors():
-        _run_many(registry.figures(paper), preset, device, seed, set_, out, data_root, force, plot_only,
+        _run_many(registry.figures(paper),
+                  RunOptions(preset, device, seed, set_ or [], out, data_root, force, plot_only, promote),
                   skip_missing=True)
 
 
@@ -288,26 +361,33 @@ def data_fetch(name: Annotated[str, typer.Argument(help="mnist | fashion-mnist |
 
 @data_app.command("unpack")
 def data_unpack(source: Annotated[Optional[Path], typer.Option("--from", help="folder with the offline "
-                                                     "archives and unpack.sh [default: ../shared/datasets]")] = None,
+                                                     "archives and SHA256SUMS [default: ../shared/datasets]")] = None,
                 data_root: DataRoot = None, out: Out = Path(".")) -> None:
-    """Unpack the offline datasets (MNIST, Fashion-MNIST, CIFAR-10 JPEG) into the data root."""
+    """Unpack the offline datasets (MNIST and Fashion-MNIST idx files, CIFAR-10 JPEG) into the data root.
+
+    Only the forms the figures read are unpacked; each file is checked against SHA256SUMS first."""
     with user_errors():
-        if source is None and not Path("../shared/datasets").is_dir():
-            console.print("no ../shared/datasets here: nothing to unpack (use `repro data fetch NAME` online)")
-            return
-        data_mod.unpack(source or Path("../shared/datasets"), data_mod.data_root(data_root, out))
+        src = data_mod.offline_source(source)
+        if src is None:
+            raise ReproError(f"no offline datasets (a folder with SHA256SUMS) at {source or '../shared/datasets'}; "
+                             "use --from DIR, or `repro data fetch NAME` online")
+        root = data_mod.data_root(data_root, out)
+        for name in data_mod.OFFLINE:
+            if data_mod.offline(name, src):
+                with console.status(f"unpacking {name}"):
+                    console.print(data_mod.unpack(name, src, root), highlight=False)
 
 
 def _paper_command(p: registry.Paper, hidden: bool):
     def cmd(fig: Annotated[str, typer.Argument(help="fig1, fig2, ..., table1, or all")],
             preset: Preset = "default", device: Device = "auto", seed: Seed = 0, set_: Sets = None,
             out: Out = Path("."), data_root: DataRoot = None, plot_only: PlotOnly = False,
-            force: Force = False, dry_run: DryRun = False) -> None:
+            force: Force = False, dry_run: DryRun = False, promote: Promote = False) -> None:
         with user_errors():
             figs = registry.figures(p.name) if fig.lower() == "all" else [registry.figure(p.name, fig)]
             if dry_run:
                 return _dry_run(figs, preset, device, set_)
-            _run_many(figs, preset, device, seed, set_, out, data_root, force, plot_only)
+            _run_many(figs, RunOptions(preset, device, seed, set_ or [], out, data_root, force, plot_only, promote))
     cmd.__doc__ = f"{p.title} (alias {p.alias}). Run one figure, or all."
     app.command(p.alias if hidden else p.name, hidden=hidden)(cmd)
 

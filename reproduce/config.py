@@ -20,10 +20,12 @@ class ReproError(Exception):
 
 
 def setting(default: Any, *, stated: bool, size: bool = False,
-            choices: Sequence[Any] | None = None, help: str = "") -> Any:
-    """Declare a config field with its provenance (stated / not stated)."""
+            choices: Sequence[Any] | None = None, help: str = "", low: float | None = None) -> Any:
+    """Declare a config field with its provenance (stated / not stated).
+
+    Numbers may not be negative; a size must be > 0 unless `low` allows less (e.g. low=0)."""
     meta = {"source": "stated" if stated else "not_stated", "size": size,
-            "choices": tuple(choices) if choices else None, "help": help}
+            "choices": tuple(choices) if choices else None, "help": help, "low": low}
     return dataclasses.field(default=default, metadata=meta)
 
 
@@ -82,7 +84,15 @@ def _check(cls: type, key: str, value: Any) -> None:
         raise ReproError(f"{key}={value!r} is not one of {', '.join(map(str, choices))}")
     typ = _types(cls)[key]
     base = typing.get_args(typ)[0] if typing.get_origin(typ) is tuple else typ
-    if base in (int, float) and any(isinstance(v, (int, float)) and v < 0 for v in values):
+    numbers = [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    if base not in (int, float) or not numbers:
+        return
+    low = f.metadata.get("low")
+    if low is not None and min(numbers) < low:
+        raise ReproError(f"{key}={value!r}: must be >= {low:g}")
+    if low is None and f.metadata.get("size") and min(numbers) <= 0:
+        raise ReproError(f"{key}={value!r}: a size must be > 0")
+    if min(numbers) < 0:
         raise ReproError(f"{key}={value!r}: must not be negative")
 
 

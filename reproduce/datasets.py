@@ -7,8 +7,13 @@ except by `fetch`, which the user calls explicitly.
 """
 from __future__ import annotations
 
+import gzip
+import hashlib
+import math
 import os
-import subprocess
+import shutil
+import tarfile
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,13 +66,42 @@ def locate(name: str, root: Path) -> str | None:
     return None
 
 
+def _idx_problem(path: Path) -> str | None:
+    """Why an idx file (MNIST layout) is unusable, from its header: missing, or not as long as its dimensions say."""
+    if not path.exists():
+        return "missing"
+    with open(path, "rb") as fh:
+        head = fh.read(4)
+        if len(head) < 4 or head[0] or head[1] or head[2] != 0x08:
+            return "not an uint8 idx file"
+        dims = [int.from_bytes(fh.read(4), "big") for _ in range(head[3])]
+    expected = 4 + 4 * len(dims) + math.prod(dims)
+    size = path.stat().st_size
+    return None if size == expected else f"{size} bytes, its header says {expected}"
+
+
+def check_files(name: str, root: Path) -> None:
+    """A one-line ReproError when a present dataset's files are truncated or damaged (idx files: by their headers)."""
+    d = info(name)
+    if locate(name, root) != "torchvision" or not d.tv_marker.endswith("-ubyte"):
+        return
+    raw = (root / d.tv_marker).parent
+    for stem in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
+                 "t10k-labels-idx1-ubyte"):
+        problem = _idx_problem(raw / stem)
+        if problem:
+            raise ReproError(f"dataset {d.name}: {raw / stem} is damaged ({problem}); run `repro data unpack` "
+                             f"(offline copies) or `repro data fetch {d.name}` to restore it")
+
+
 def require(name: str, root: Path) -> None:
-    """A one-line ReproError naming both ways to get a missing dataset."""
+    """A one-line ReproError naming both ways to get a missing dataset, or the damaged file of a present one."""
     if locate(name, root) is None:
         d = info(name)
         raise ReproError(
             f"dataset {d.name} not found under {root} ({d.note or 'missing'}): run `repro data unpack` "
             f"(offline copies) or `repro data fetch {d.name}` (online), or point --data-root / REPRO_DATA at it")
+    check_files(name, root)
 
 
 def status(root: Path) -> list[dict]:
@@ -106,8 +140,12 @@ def load(name: str, root: Path, train: bool = True) -> tuple[torch.Tensor, torch
         tmp = cache.with_suffix(".tmp")
         torch.save({"x": x, "y": y}, tmp)
         os.replace(tmp, cache)
-    blob = torch.load(cache)
-    return blob["x"], blob["y"]
+    try:
+        blob = torch.load(cache)
+        return blob["x"], blob["y"]
+    except (OSError, RuntimeError, EOFError, KeyError, ValueError) as exc:
+        raise ReproError(f"dataset {name}: {cache} could not be read ({type(exc).__name__}); delete it to decode "
+                         f"the images again, or run `repro data unpack`") from None
 
 
 def to_device(name: str, root: Path, device: torch.device, dtype: torch.dtype = torch.float32,
@@ -136,10 +174,71 @@ def fetch(name: str, root: Path) -> None:
         getattr(tvd, d.tv_class)(str(root), train=train, download=True)
 
 
-def unpack(source: Path, root: Path) -> None:
-    """Unpack the offline dataset folder (with its unpack.sh) into the data root."""
-    script = source / "unpack.sh"
-    if not script.exists():
-        raise ReproError(f"no offline datasets at {source} (expected {script})")
-    root.mkdir(parents=True, exist_ok=True)
-    subprocess.run(["bash", str(script), str(root)], check=True)
+# what each dataset needs from an offline folder (../shared/datasets), in the form the figures read
+OFFLINE = {
+    "mnist": [f"MNIST/raw/{s}.gz" for s in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+                                            "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")],
+    "fashion-mnist": [f"FashionMNIST/raw/{s}.gz" for s in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+                                                           "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")],
+    "cifar10": ["cifar10-jpeg.tar.gz"],
+}
+
+
+def offline_source(explicit: Path | None = None) -> Path | None:
+    """The offline datasets folder: `explicit`, else ../shared/datasets beside the checkout or the working folder."""
+    candidates = [explicit] if explicit is not None else [
+        Path(__file__).resolve().parents[2] / "shared" / "datasets", Path("..") / "shared" / "datasets"]
+    return next((c for c in candidates if (c / "SHA256SUMS").is_file()), None)
+
+
+def offline(name: str, source: Path | None) -> bool:
+    """Whether `source` holds every file `name` needs."""
+    return source is not None and name in OFFLINE and all((source / f).is_file() for f in OFFLINE[name])
+
+
+def _checked(source: Path, rel: str) -> Path:
+    """source/rel after its SHA256SUMS line matched (a ReproError names the damaged file)."""
+    sums = dict(reversed(line.split(maxsplit=1)) for line in (source / "SHA256SUMS").read_text().splitlines()
+                if line.strip())
+    path, want = source / rel, sums.get(rel)
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    if want is None or digest.hexdigest() != want:
+        raise ReproError(f"offline copy {path} does not match {source / 'SHA256SUMS'}; get a fresh copy")
+    return path
+
+
+def unpack(name: str, source: Path, root: Path) -> str:
+    """Unpack one dataset from the offline folder into the data root, only in the form the figures read
+    (MNIST / Fashion-MNIST: the idx files; CIFAR-10: the JPEG folders). Returns a one-line summary."""
+    if not offline(name, source):
+        raise ReproError(f"dataset {name} is not in the offline folder {source}; use `repro data fetch {name}`")
+    if name == "cifar10":
+        archive = _checked(source, OFFLINE[name][0])
+        tmp = Path(tempfile.mkdtemp(prefix=".cifar10-", dir=_made(root)))
+        try:
+            with tarfile.open(archive) as tar:
+                tar.extractall(tmp, members=[m for m in tar.getmembers() if m.name.startswith("cifar10-jpeg/")],
+                               filter="data")
+            target = root / "cifar10-jpeg"
+            if target.exists():
+                shutil.rmtree(target)
+            os.replace(tmp / "cifar10-jpeg", target)   # whole folder at once: never a half-unpacked tree
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        return f"unpacked cifar10 ({archive.name}) into {target}"
+    for rel in OFFLINE[name]:
+        gz = _checked(source, rel)
+        target = _made(root / Path(rel).parent) / Path(rel).stem
+        part = target.with_suffix(".part")
+        with gzip.open(gz, "rb") as fin, open(part, "wb") as fout:
+            shutil.copyfileobj(fin, fout)
+        os.replace(part, target)
+    return f"unpacked {name} (idx files) into {root / Path(OFFLINE[name][0]).parent}"
+
+
+def _made(folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder

@@ -73,6 +73,11 @@ def log_y(ax) -> None:
     ax.tick_params(axis="y", which="minor", labelsize=7)
 
 
+def close_all() -> None:
+    """Close every open figure (after a plot that failed half way)."""
+    plt.close("all")
+
+
 def save(fig, path_png: Path, footer: str | None = None) -> list[Path]:
     """Stamp `footer` (grey, under the axes), save as .png and .pdf side by side (atomically), close."""
     if footer:

@@ -80,6 +80,7 @@ class Figure:
     - `presets`: size overrides for `smoke` and `paper` (`default` is the dataclass defaults).
     - `datasets(cfg)`: the datasets this config reads (default: the values of every field named *dataset*);
       `needs(cfg)` keeps the real ones, for `repro all` and `repro <paper> figN` alike.
+    - `memory(cfg)`: optional estimate of the peak allocation; a run that cannot fit is refused before it starts.
     - `source`: the file that registered the figure (filled in by `register`).
     """
     paper: str
@@ -95,6 +96,7 @@ class Figure:
     runtime: Mapping[str, str] = field(default_factory=dict)
     gpu_presets: tuple[str, ...] = ()  # presets too big for a CPU: `repro all` skips them there (one line each)
     cost: Callable[[Any, Any], dict] | None = None  # cost(cfg, device) -> {"runs", "hours", ...} for --dry-run
+    memory: Callable[[Any], tuple[int, str]] | None = None  # memory(cfg) -> (peak bytes estimate, what holds them)
     source: str = ""
 
     def preset(self, name: str | Preset) -> Mapping[str, Any]:

@@ -1,7 +1,9 @@
 """The runner: config -> cached sweep -> CSV + meta.json -> plot -> claims."""
 from __future__ import annotations
 
+import csv as csvlib
 import dataclasses
+import io
 import json
 import platform
 import resource
@@ -14,11 +16,13 @@ from typing import Callable, Sequence
 import pandas as pd
 import torch
 
+from . import cache as cache_mod
 from . import claims as claims_mod
 from . import datasets as data_mod
 from . import plotting, registry
 from .config import ReproError, describe, from_values, resolve, stable_hash
-from .core.device import DTYPES, generator, measurement_mode, point_seed, resolve_device, tf32_flags
+from .core.device import DTYPES, free_memory, generator, measurement_mode, point_seed, resolve_device, tf32_flags
+from .core.timing import host_peak_kb, reset_host_peak
 from .io import write_csv, write_json
 from .registry import Figure, Preset, parse_preset
 
@@ -33,6 +37,7 @@ class Context:
     generator: torch.Generator  # seeded from (seed, point): independent of sweep order
     data_root: Path
     tick: Callable[[str], None] = lambda msg: None  # optional progress text for long points
+    warn: Callable[[str], None] = lambda msg: None  # one-line warnings (e.g. a cache entry recomputed)
     notes: dict = dataclasses.field(default_factory=dict)  # per-point facts for meta.json (e.g. method chosen)
     cache_dir: Path | None = None  # data/.cache: runs shared between figures are cached under it by the paper
     version: str = ""              # code version (part of every cache key)
@@ -56,6 +61,7 @@ class RunResult:
     computed: int = 0
     cached: int = 0
     wall_s: float = 0.0
+    variant: str | None = None   # set when overrides or a seed made this a variant of the canonical result
 
 
 def _preset_dir(preset: str | Preset) -> Path:
@@ -64,12 +70,22 @@ def _preset_dir(preset: str | Preset) -> Path:
     return Path() if p is Preset.default else Path(p.value)
 
 
-def outputs(fig: Figure, out: Path, preset: str | Preset) -> Outputs:
-    """data/<paper>/figN.csv for the default preset, data/<preset>/<paper>/figN.csv otherwise."""
+def outputs(fig: Figure, out: Path, preset: str | Preset, variant: str | None = None) -> Outputs:
+    """data/<paper>/figN.csv for the default preset, data/<preset>/<paper>/figN.csv otherwise; a variant
+    (overrides or a seed, not promoted) goes to .../<paper>/variants/figN-<variant>.csv instead."""
     sub = _preset_dir(preset) / fig.paper
+    name = fig.key
+    if variant:
+        sub, name = sub / "variants", f"{fig.key}-{variant}"
     data = out / "data" / sub
-    return Outputs(data / f"{fig.key}.csv", data / f"{fig.key}.meta.json",
-                   out / "figures" / sub / f"{fig.key}.png")
+    return Outputs(data / f"{name}.csv", data / f"{name}.meta.json", out / "figures" / sub / f"{name}.png")
+
+
+def variant_tag(overrides: Sequence[str], seed: int) -> str | None:
+    """None for the canonical result (no overrides, seed 0), else a short tag naming the overrides and seed."""
+    if not overrides and seed == 0:
+        return None
+    return stable_hash([sorted(overrides), seed])[:8]
 
 
 def claims_path(out: Path, preset: str | Preset) -> Path:
@@ -115,16 +131,40 @@ def _git() -> dict:
     return {"sha": sha or None, "dirty": bool(dirty) if sha else None}
 
 
-def _peak_memory(device: torch.device) -> dict:
-    peak = {"host_max_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+def reset_peak_memory(device: torch.device) -> float:
+    """Start a figure's peak-memory count (the process's peak RSS on Linux, CUDA's peak allocation); returns the
+    resident set in MiB at the start."""
+    reset_host_peak()
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    return round(host_peak_kb() / 1024, 1)
+
+
+def _peak_memory(device: torch.device, start_mb: float) -> dict:
+    peak = {"host_max_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            "host_rss_start_mb": start_mb,                          # when this figure started
+            "host_peak_rss_mb": round(host_peak_kb() / 1024, 1)}   # the largest since then
     if device.type == "cuda":
         peak["cuda_max_allocated_mb"] = round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
     return peak
 
 
+def read_result(csv: Path) -> pd.DataFrame:
+    """A figure's CSV, refused (one-line ReproError) when it is cut off, ragged or unreadable."""
+    try:
+        raw = csv.read_bytes()
+        rows = list(csvlib.reader(io.StringIO(raw.decode())))
+    except (OSError, UnicodeDecodeError, csvlib.Error) as exc:
+        raise ReproError(f"{csv} cannot be read ({type(exc).__name__}); rerun the figure") from None
+    if not raw.endswith(b"\n") or len(rows) < 2 or any(len(r) != len(rows[0]) for r in rows):
+        raise ReproError(f"{csv} is cut off or ragged (a row with a different number of fields, or no rows); "
+                         "rerun the figure")
+    return pd.read_csv(io.StringIO(raw.decode()))
+
+
 def evaluate_claims(fig: Figure, csv: Path) -> list[claims_mod.ClaimResult]:
     """Claims read only the CSV."""
-    df = pd.read_csv(csv)
+    df = read_result(csv)
     return [claims_mod.evaluate(c, df) for c in fig.claims]
 
 
@@ -137,14 +177,39 @@ def provenance(meta: dict) -> str:
             f"  |  git {sha}")
 
 
-def plot_from_csv(fig: Figure, csv: Path, png: Path, cfg=None) -> list[Path]:
-    """The plot reads only the CSV, and the config and provenance line from the meta.json beside it."""
+def plot_from_csv(fig: Figure, csv: Path, png: Path, cfg=None, existing: bool = False) -> list[Path]:
+    """The plot reads only the CSV, and the config and provenance line from the meta.json beside it.
+
+    `existing`: the CSV was not just written by this run (--plot-only); a CSV the plot cannot use is then a
+    one-line ReproError, and the old PNG stays."""
     meta_path = csv.with_suffix(".meta.json")
-    meta = json.loads(meta_path.read_text()) if meta_path.exists() else None
-    if meta is not None:
-        cfg = from_values(fig.config, {k: v["value"] for k, v in meta["config"].items()})
-    mpl_fig = fig.plot(pd.read_csv(csv), cfg)
+    try:
+        meta = json.loads(meta_path.read_text()) if meta_path.exists() else None
+        if meta is not None:
+            cfg = from_values(fig.config, {k: v["value"] for k, v in meta["config"].items()})
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise ReproError(f"{meta_path} cannot be read ({type(exc).__name__}: {exc}); rerun the figure") from None
+    df = read_result(csv)
+    try:
+        mpl_fig = fig.plot(df, cfg)
+    except (KeyError, ValueError, IndexError, TypeError, AttributeError) as exc:
+        if not existing:
+            raise
+        plotting.close_all()
+        raise ReproError(f"{fig.paper} {fig.key}: {csv} cannot be plotted ({type(exc).__name__}: {exc}); the old "
+                         "figure is kept; rerun the figure") from None
     return plotting.save(mpl_fig, png, footer=provenance(meta) if meta else None)
+
+
+def check_memory(fig: Figure, cfg, dev: torch.device) -> None:
+    """Refuse, before any work, a config whose estimated peak allocation exceeds the device's free memory."""
+    if fig.memory is None:
+        return
+    need, what = fig.memory(cfg)
+    free = free_memory(dev)
+    if need > free:
+        raise ReproError(f"{fig.paper} {fig.key}: this config needs about {need / 2**30:.3g} GiB ({what}) but "
+                         f"{dev.type} has {free / 2**30:.3g} GiB free; choose smaller sizes with --set")
 
 
 def prepare(fig: Figure, preset: str | Preset, overrides: Sequence[str]):
@@ -154,29 +219,31 @@ def prepare(fig: Figure, preset: str | Preset, overrides: Sequence[str]):
 
 def run_figure(fig: Figure, *, preset: str | Preset = "default", overrides: Sequence[str] = (),
                device: str | torch.device = "auto", cfg=None, seed: int = 0, out: Path = Path("."),
-               data_root: Path | None = None, force: bool = False, plot_only: bool = False,
-               progress: Callable | None = None) -> RunResult:
+               data_root: Path | None = None, force: bool = False, plot_only: bool = False, promote: bool = False,
+               progress: Callable | None = None, warn: Callable[[str], None] = lambda msg: None) -> RunResult:
     """Run one figure end to end. `cfg` and a torch `device`, when given, are used as resolved by the caller.
 
-    `progress(total)` returns advance(description, n_done) or None.
+    Overrides or a non-zero seed make a variant, written beside the canonical result unless `promote`.
+    `progress(total)` returns advance(description, n_done) or None; `warn(line)` gets one-line warnings.
     """
     preset = parse_preset(preset).value
     cfg = prepare(fig, preset, overrides) if cfg is None else cfg
     dev = device if isinstance(device, torch.device) else pick_device(device)
-    paths = outputs(fig, out, preset)
+    variant = None if promote else variant_tag(overrides, seed)
+    paths = outputs(fig, out, preset, variant)
     root = data_mod.data_root(data_root, out)
     if plot_only:
         if not paths.csv.exists():
             raise ReproError(f"--plot-only: {paths.csv} does not exist; run the figure first")
-        plot_from_csv(fig, paths.csv, paths.png, cfg)
-        return RunResult(fig, paths, evaluate_claims(fig, paths.csv))
+        plot_from_csv(fig, paths.csv, paths.png, cfg, existing=True)
+        return RunResult(fig, paths, evaluate_claims(fig, paths.csv), variant=variant)
     needed = fig.needs(cfg)
     for name in needed:
         data_mod.require(name, root)
+    check_memory(fig, cfg, dev)
 
     measurement_mode()
-    if dev.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(dev)
+    start_mb = reset_peak_memory(dev)
     start = time.perf_counter()
     points = fig.grid(cfg)
     version, git = code_version(fig), _git()   # both taken before any work: the code that ran
@@ -187,22 +254,20 @@ def run_figure(fig: Figure, *, preset: str | Preset = "default", overrides: Sequ
     for point in points:
         label = ", ".join(f"{k}={v}" for k, v in point.items())
         key = stable_hash([fig.paper, fig.key, resolved, point, seed, dev.type, version])
-        point_csv = cache / key / "point.csv"
-        if point_csv.exists() and not force:
-            frame, cached = pd.read_csv(point_csv), cached + 1
-            info = json.loads(point_csv.with_name("point.json").read_text())
-        else:
+
+        def compute(point=point, label=label):
             ctx = Context(dev, seed, generator(dev, point_seed(seed, point)), root, cache_dir=cache,
-                          version=version)
+                          version=version, warn=warn)
             if advance:
-                ctx.tick = lambda msg, label=label: advance(f"{label} {msg}", 0)
+                advance(f"{label} (running)", 0)
+                ctx.tick = lambda msg: advance(f"{label} {msg}", 0)
             frame = fig.compute(cfg, point, ctx)
             if "seed" not in frame:
                 frame.insert(0, "seed", seed)
-            info = {"figure": f"{fig.paper}/{fig.key}", "point": point, "seed": seed, "notes": ctx.notes}
-            write_json(info, point_csv.with_name("point.json"))
-            write_csv(frame, point_csv)  # written last: its presence marks the point as finished
-            frame, computed = pd.read_csv(point_csv), computed + 1  # identical dtypes whether cached or not
+            return frame, {"figure": f"{fig.paper}/{fig.key}", "point": point, "seed": seed, "notes": ctx.notes}
+
+        frame, info, fresh = cache_mod.cached(cache / key / "point.csv", version, compute, force=force, warn=warn)
+        computed, cached = computed + fresh, cached + (not fresh)
         frames.append(frame)
         if info.get("notes"):
             notes.append({"point": point, **info["notes"]})
@@ -214,7 +279,7 @@ def run_figure(fig: Figure, *, preset: str | Preset = "default", overrides: Sequ
     meta = {
         "paper": fig.paper, "figure": fig.key, "title": fig.title, "preset": preset,
         "config": resolved,
-        "overrides": list(overrides), "seed": seed, "grid_points": len(points),
+        "overrides": list(overrides), "seed": seed, "variant": variant, "grid_points": len(points),
         "points_computed": computed, "points_from_cache": cached,
         "device": dev.type,
         "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda"
@@ -222,13 +287,13 @@ def run_figure(fig: Figure, *, preset: str | Preset = "default", overrides: Sequ
         "dtype": getattr(cfg, "dtype", "float32"), "torch": torch.__version__, "cuda": torch.version.cuda,
         "tf32": tf32_flags(),
         "python": platform.python_version(), "git": git, "code_version": version,
-        "wall_time_s": round(wall, 2), "peak_memory": _peak_memory(dev),
+        "wall_time_s": round(wall, 2), "peak_memory": _peak_memory(dev, start_mb),
         "point_notes": notes, "datasets": needed, "data_root": str(root) if needed else None,
         "source": fig.source,
     }
     write_json(meta, paths.meta)
     plot_from_csv(fig, paths.csv, paths.png, cfg)
-    return RunResult(fig, paths, evaluate_claims(fig, paths.csv), computed, cached, wall)
+    return RunResult(fig, paths, evaluate_claims(fig, paths.csv), computed, cached, wall, variant)
 
 
 def verify(figs: Sequence[Figure], out: Path, preset: str) -> pd.DataFrame:

@@ -8,6 +8,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
+from reproduce import datasets as data_mod
 from reproduce import registry, runner
 from reproduce.cli import app
 from reproduce.config import ReproError
@@ -126,7 +127,7 @@ def test_deterministic_csv(tmp_path):
         assert repro("norm", "fig1", "--preset", "smoke", "--out", tmp_path / d).exit_code == 0
     rel = Path("data/smoke/norm-preservation/fig1.csv")
     assert (tmp_path / "a" / rel).read_bytes() == (tmp_path / "b" / rel).read_bytes()
-    res = repro("norm", "fig1", "--preset", "smoke", "--seed", "1", "--out", tmp_path / "c")
+    res = repro("norm", "fig1", "--preset", "smoke", "--seed", "1", "--promote", "--out", tmp_path / "c")
     assert res.exit_code == 0
     assert (tmp_path / "c" / rel).read_bytes() != (tmp_path / "a" / rel).read_bytes()
 
@@ -135,9 +136,15 @@ def test_set_override_changes_results_and_is_recorded(tmp_path):
     res = repro("norm", "fig3", "--preset", "smoke", "--set", "variations=1,30", "-s", "head_variance=1",
                 "--out", tmp_path)
     assert res.exit_code == 0, res.output
-    df = pd.read_csv(tmp_path / "data/smoke/norm-preservation/fig3.csv")
+    tag = runner.variant_tag(["variations=1,30", "head_variance=1"], 0)
+    variants = tmp_path / "data/smoke/norm-preservation/variants"
+    assert str(variants / f"fig3-{tag}.csv") in res.output.replace("\n", "") and "--promote" in res.output
+    assert not (tmp_path / "data/smoke/norm-preservation/fig3.csv").exists()   # the canonical result is not touched
+    df = pd.read_csv(variants / f"fig3-{tag}.csv")
     assert sorted(df["v"].unique()) == [1, 30]
-    meta = json.loads((tmp_path / "data/smoke/norm-preservation/fig3.meta.json").read_text())
+    assert (tmp_path / f"figures/smoke/norm-preservation/variants/fig3-{tag}.png").exists()
+    meta = json.loads((variants / f"fig3-{tag}.meta.json").read_text())
+    assert meta["variant"] == tag
     assert meta["config"]["head_variance"] == {"value": "1", "source": "not_stated",
                                                "help": meta["config"]["head_variance"]["help"]}
     assert meta["overrides"] == ["variations=1,30", "head_variance=1"]
@@ -207,7 +214,8 @@ def test_bench_runs_small_and_rejects_bad_input(tmp_path):
         assert not (tmp_path / "bad").exists()
 
 
-def test_all_skips_figures_whose_datasets_are_missing(tmp_path):
+def test_all_skips_figures_whose_datasets_are_missing(tmp_path, monkeypatch):
+    monkeypatch.setattr(data_mod, "offline_source", lambda explicit=None: None)   # nothing to unpack either
     res = repro("all", "--paper", "bridge", "--data-root", tmp_path / "nowhere", "--out", tmp_path)
     assert res.exit_code == 0, res.output
     assert res.output.count("skipped") == len(registry.figures("bridge"))
@@ -263,7 +271,8 @@ def test_all_and_figure_agree_on_the_datasets_fig5_needs(tmp_path, monkeypatch, 
         assert files_under(tmp_path / "all") == files_under(tmp_path / "fig") == []
     else:
         assert "skipped" not in by_all.output and by_fig.exit_code == 0, by_fig.output
-        rel = Path("data/smoke/random-walk-bridge/fig5.csv")
+        tag = runner.variant_tag([s for s in sets if s != "--set"], 0)
+        rel = Path(f"data/smoke/random-walk-bridge/variants/fig5-{tag}.csv")
         assert (tmp_path / "all" / rel).read_bytes() == (tmp_path / "fig" / rel).read_bytes()
 
 

@@ -48,3 +48,14 @@ def generator(device: torch.device, seed: int) -> torch.Generator:
     g = torch.Generator(device=device)
     g.manual_seed(seed)
     return g
+
+
+def free_memory(device: torch.device) -> int:
+    """Free bytes on `device` (CUDA: cudaMemGetInfo; CPU: MemAvailable)."""
+    if device.type == "cuda":
+        return torch.cuda.mem_get_info(device)[0]
+    with open("/proc/meminfo") as fh:
+        for line in fh:
+            if line.startswith("MemAvailable"):
+                return int(line.split()[1]) * 1024
+    return 1 << 32

@@ -10,6 +10,8 @@ from typing import Callable
 import torch
 from torch.func import jacrev, jvp, vjp, vmap
 
+from .device import free_memory  # noqa: F401  (re-exported: the engines' planning uses it)
+
 Params = dict[str, torch.Tensor]
 
 
@@ -43,17 +45,6 @@ def plan(n_outputs: int, n_params: int, closed_form: str | None, free_bytes: int
     if closed_form:
         return closed_form
     return "jacobian" if 3 * n_outputs * n_params * itemsize < free_bytes else "columns"
-
-
-def free_memory(device: torch.device) -> int:
-    """Free bytes on `device` (CUDA: cudaMemGetInfo; CPU: MemAvailable)."""
-    if device.type == "cuda":
-        return torch.cuda.mem_get_info(device)[0]
-    with open("/proc/meminfo") as fh:
-        for line in fh:
-            if line.startswith("MemAvailable"):
-                return int(line.split()[1]) * 1024
-    return 1 << 32
 
 
 def relative_change(k: torch.Tensor, k0: torch.Tensor) -> torch.Tensor:

@@ -7,7 +7,8 @@ from typing import Any, Callable
 import torch
 
 
-def _host_peak_kb() -> int:
+def host_peak_kb() -> int:
+    """The process's peak resident set in KiB (VmHWM)."""
     with open("/proc/self/status") as fh:
         return next(int(line.split()[1]) for line in fh if line.startswith("VmHWM"))
 
@@ -17,7 +18,8 @@ def _host_now_kb() -> int:
         return next(int(line.split()[1]) for line in fh if line.startswith("VmRSS"))
 
 
-def _reset_host_peak() -> None:
+def reset_host_peak() -> None:
+    """Reset the peak resident set to the current one (Linux; a no-op where that is not allowed)."""
     try:
         with open("/proc/self/clear_refs", "w") as fh:
             fh.write("5")  # Linux: reset VmHWM to the current RSS
@@ -46,12 +48,12 @@ def measure(fn: Callable[[], Any], device: torch.device, repeats: int = 3) -> tu
         base = torch.cuda.memory_allocated(device)
         torch.cuda.reset_peak_memory_stats(device)
     else:
-        _reset_host_peak()
+        reset_host_peak()
         base = _host_now_kb() * 1024
     out = fn()
     if device.type == "cuda":
         torch.cuda.synchronize(device)
-    peak = (torch.cuda.max_memory_allocated(device) if device.type == "cuda" else _host_peak_kb() * 1024) - base
+    peak = (torch.cuda.max_memory_allocated(device) if device.type == "cuda" else host_peak_kb() * 1024) - base
     best = min(seconds(fn, device) for _ in range(repeats))
     return best, max(peak, 0) / 2**20, out
 

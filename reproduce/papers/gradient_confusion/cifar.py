@@ -60,7 +60,7 @@ class CifarConfig:
                                  help="augmentation of the measured minibatches (train: what SGD sees)")
     msra_mode: str = setting("fan_out", stated=False, choices=("fan_out", "fan_in"), help="ZK MSRinit fan mode")
     valid_frac: float = setting(0.8, stated=True, help="an lr needs this fraction of its runs valid (4 of 5)")
-    rho_slack: float = setting(0.2, stated=True, size=True,
+    rho_slack: float = setting(0.2, stated=True, size=True, low=0,
                                help="rank-correlation bounds moved this far towards 0 "
                                     "(0.2 at reduced scale, SPEC-003-004.md §A.8)")
 

@@ -13,9 +13,9 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
+from ... import cache
 from ...claims import need
 from ...config import stable_hash
-from ...io import write_csv
 from . import confusion as conf
 
 PAPER = "gradient-confusion"
@@ -23,15 +23,14 @@ SCALARS = ("init_loss", "final_loss", "train_loss_full", "test_acc", "alive")
 
 
 def cached_run(ctx, spec: dict, compute: Callable[[], pd.DataFrame]) -> pd.DataFrame:
-    """One training run cached by its full spec under data/.cache/runs, so figures that share runs reuse them."""
+    """One training run cached by its full spec under data/.cache/runs, so figures that share runs reuse them.
+
+    The entry is verified on read (reproduce.cache): a truncated or edited run is trained again, with a warning."""
     if ctx.cache_dir is None:
         return compute()
-    path = ctx.cache_dir / "runs" / stable_hash([spec, ctx.seed, ctx.device.type, ctx.version]) / "run.csv"
-    if path.exists():
-        return pd.read_csv(path)
-    df = compute()
-    write_csv(df, path)
-    return pd.read_csv(path)
+    folder = ctx.cache_dir / "runs" / stable_hash([spec, ctx.seed, ctx.device.type, ctx.version])
+    frame, _, _ = cache.cached(folder / "run.csv", ctx.version, lambda: (compute(), {"spec": spec}), warn=ctx.warn)
+    return frame
 
 
 def summary_rows(cos, epoch: int) -> list[dict]:

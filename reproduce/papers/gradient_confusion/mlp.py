@@ -49,7 +49,7 @@ class MlpConfig:
     train_size: int = setting(40000, stated=True, size=True, help="training split (fixed permutation, seed 0)")
     valid_frac: float = setting(0.8, stated=True, help="an lr needs this fraction of its runs valid (8 of 10)")
     stack: int = setting(64, stated=False, size=True, help="most runs trained together in one stacked model")
-    rho_slack: float = setting(0.2, stated=True, size=True,
+    rho_slack: float = setting(0.2, stated=True, size=True, low=0,
                                help="rank-correlation bounds moved this far towards 0 "
                                     "(0.2 at reduced scale, SPEC-003-004.md §A.8)")
 

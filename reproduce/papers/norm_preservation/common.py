@@ -73,3 +73,11 @@ def _sel(df: pd.DataFrame, **kw) -> pd.DataFrame:
     for k, v in kw.items():
         df = df[df[k] == v]
     return df
+
+
+def net_bytes(cfg: NetSettings, widths: list[int], n: int) -> tuple[int, str]:
+    """Peak bytes of `_ratios` on widths [n_0, ..., n_L]: every weight at once plus a few (N, n_l) activations."""
+    item = 8 if cfg.dtype == "float64" else 4
+    weights = sum(a * b for a, b in zip(widths[:-1], widths[1:])) * item
+    acts = n * max(widths) * (4 * item + len(widths))
+    return weights + acts, f"{len(widths) - 1} weight matrices up to {max(widths)} x {max(widths)} and {n} samples"

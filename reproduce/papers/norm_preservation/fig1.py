@@ -10,7 +10,7 @@ from ... import plotting
 from ...claims import Claim, need
 from ...config import setting
 from ...registry import Figure, register
-from .common import INIT_RULES, PAPER, NetSettings, _layer_rows, _ratios, _sel
+from .common import INIT_RULES, PAPER, NetSettings, _layer_rows, _ratios, _sel, net_bytes
 
 
 @dataclass(frozen=True)
@@ -100,5 +100,6 @@ FIG1_CLAIMS = (
 
 register(Figure(PAPER, "fig1", "Norm ratios per layer at init, He vs Glorot", Fig1Config,
                 fig1_grid, fig1_compute, fig1_plot, FIG1_CLAIMS,
+                memory=lambda cfg: net_bytes(cfg, [cfg.input_dim] + [max(cfg.widths)] * cfg.depth, cfg.n_samples),
                 presets={"smoke": {"widths": (50, 100), "n_samples": 100, "input_dim": 50}},
                 runtime={"smoke": "4 s", "default": "45 s CPU", "paper": "45 s CPU"}))

@@ -13,7 +13,7 @@ from ...claims import Claim, need
 from ...config import setting
 from ...core.init import gaussian_weight
 from ...registry import Figure, register
-from .common import INIT_RULES, PAPER, NetSettings, _ratios, _sel
+from .common import INIT_RULES, PAPER, NetSettings, _ratios, _sel, net_bytes
 
 
 @dataclass(frozen=True)
@@ -153,5 +153,6 @@ FIG2_CLAIMS = (
 
 register(Figure(PAPER, "fig2", "Tightness of the Lemma 2 / Lemma 5 width bounds", Fig2Config,
                 fig2_grid, fig2_compute, fig2_plot, FIG2_CLAIMS,
+                memory=lambda cfg: net_bytes(cfg, [cfg.input_dim] + [max(cfg.widths)] * 2, cfg.n_samples),
                 presets={"smoke": {"widths": (100, 200), "n_samples": 200, "theory_step": 20}},
                 runtime={"smoke": "4 s", "default": "10 s CPU", "paper": "10 s CPU"}))

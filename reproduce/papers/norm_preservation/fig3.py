@@ -11,12 +11,13 @@ from ... import plotting
 from ...claims import Claim, need
 from ...config import setting
 from ...registry import Figure, register
-from .common import INIT_RULES, PAPER, NetSettings, _layer_rows, _ratios, _sel
+from .common import INIT_RULES, PAPER, NetSettings, _layer_rows, _ratios, _sel, net_bytes
 
 
 @dataclass(frozen=True)
 class Fig3Config(NetSettings):
-    variations: tuple[int, ...] = setting((1, 200, 500), stated=True, size=True, help="v in U(w-v, w+v)")
+    variations: tuple[int, ...] = setting((1, 200, 500), stated=True, size=True, low=0,
+                                         help="v in U(w-v, w+v)")
     base_width: int = setting(1000, stated=True, size=True)
     depth: int = setting(20, stated=True, size=True)
     n_samples: int = setting(1000, stated=True, size=True)
@@ -100,6 +101,8 @@ FIG3_CLAIMS = (
 
 register(Figure(PAPER, "fig3", "Non-uniform width vs gradient-norm equality", Fig3Config,
                 fig3_grid, fig3_compute, fig3_plot, FIG3_CLAIMS,
+                memory=lambda cfg: net_bytes(cfg, [cfg.input_dim] + [cfg.base_width + max(cfg.variations)] * cfg.depth,
+                                             cfg.n_samples),
                 presets={"smoke": {"variations": (1, 20, 50), "base_width": 100, "n_samples": 100,
                                    "input_dim": 50}},
                 runtime={"smoke": "4 s", "default": "5 s CPU", "paper": "5 s CPU"}))

@@ -58,7 +58,7 @@ class ConvConfig(DataSettings):
     momentum: float = setting(0.9, stated=False, help="SGD momentum")
     batch_train: int = setting(128, stated=False, help="SGD minibatch")
     n_pairs: int = setting(20, stated=False, size=True, help="fixed pairs measured at every training checkpoint")
-    n_checkpoints: int = setting(6, stated=False, size=True, help="log-spaced checkpoints (plus 0)")
+    n_checkpoints: int = setting(6, stated=False, size=True, low=0, help="log-spaced checkpoints (plus 0)")
 
 
 

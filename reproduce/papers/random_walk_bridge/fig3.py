@@ -25,7 +25,7 @@ class TrainSettings(DataSettings):
     lr: float = setting(0.01, stated=False, help="SGD learning rate")
     momentum: float = setting(0.9, stated=False, help="the paper says momentum and vanilla SGD agree")
     batch: int = setting(128, stated=False, help="minibatch size")
-    n_checkpoints: int = setting(10, stated=False, size=True, help="log-spaced checkpoints (plus 0)")
+    n_checkpoints: int = setting(10, stated=False, size=True, low=0, help="log-spaced checkpoints (plus 0)")
     train_dtype: str = setting("float32", stated=False, choices=("float32", "float64"),
                                help="training precision; every path measurement is float64")
 

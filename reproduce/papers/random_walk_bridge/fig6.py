@@ -51,7 +51,7 @@ class Fig6Config(DataSettings):
     momentum: float = setting(0.9, stated=False, help="SGD momentum")
     batch: int = setting(128, stated=False, help="SGD minibatch")
     n_pairs: int = setting(1000, stated=False, size=True, help="fixed training pairs")
-    n_checkpoints: int = setting(12, stated=False, size=True, help="log-spaced checkpoints (plus 0)")
+    n_checkpoints: int = setting(12, stated=False, size=True, low=0, help="log-spaced checkpoints (plus 0)")
 
 
 def fig6_grid(cfg: Fig6Config) -> list[dict]:

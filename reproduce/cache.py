@@ -1,0 +1,80 @@
+"""The on-disk cache of finished work: one CSV per entry, verified on read, computed once across processes.
+
+An entry is a folder holding `<name>.csv` and, written last, `<name>.json` with the CSV's sha256 and row
+count, the code version, and what the caller records. An entry whose JSON is missing, unreadable, or does
+not match its CSV (truncated, edited, other code) is recomputed. A lock file per entry (flock, released by
+the kernel when a process dies) makes a second process wait for the first instead of computing it again.
+"""
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Callable, Iterator
+
+import pandas as pd
+
+from .io import write_csv, write_json
+
+
+@contextmanager
+def locked(folder: Path) -> Iterator[None]:
+    """Hold an exclusive lock on `folder/.lock` (blocking); a killed holder's lock is released by the kernel."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / ".lock", "a+") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def read(csv: Path, version: str) -> tuple[pd.DataFrame | None, dict, str | None]:
+    """(frame, info, problem): the entry if it verifies; otherwise None and why ('' when there is no entry)."""
+    marker = csv.with_suffix(".json")
+    if not csv.exists() and not marker.exists():
+        return None, {}, ""
+    try:
+        info = json.loads(marker.read_text())
+        check = info["check"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None, {}, "no valid checksum record"
+    if not csv.exists():
+        return None, {}, "its CSV is missing"
+    if check.get("code_version") != version:
+        return None, {}, "it was made by other code"
+    if _digest(csv) != check.get("sha256"):
+        return None, {}, "its CSV does not match its checksum"
+    frame = pd.read_csv(csv)
+    if len(frame) != check.get("rows"):
+        return None, {}, f"its CSV has {len(frame)} rows, not {check.get('rows')}"
+    return frame, info, None
+
+
+def write(frame: pd.DataFrame, csv: Path, info: dict, version: str) -> pd.DataFrame:
+    """Write the CSV, then the JSON with its checksum (last: it marks the entry as finished); the frame as read back."""
+    write_csv(frame, csv)
+    back = pd.read_csv(csv)             # identical dtypes whether an entry was just computed or read from the cache
+    write_json({**info, "check": {"sha256": _digest(csv), "rows": len(back), "code_version": version}},
+               csv.with_suffix(".json"))
+    return back
+
+
+def cached(csv: Path, version: str, compute: Callable[[], tuple[pd.DataFrame, dict]], *, force: bool = False,
+           warn: Callable[[str], None] = lambda msg: None) -> tuple[pd.DataFrame, dict, bool]:
+    """The verified entry at `csv`, else compute() -> (frame, info) stored there. Returns (frame, info, computed)."""
+    with locked(csv.parent):
+        if not force:
+            frame, info, problem = read(csv, version)
+            if frame is not None:
+                return frame, info, False
+            if problem:
+                warn(f"cache entry {csv.parent.name} recomputed: {problem}")
+        frame, info = compute()
+        return write(frame, csv, info, version), info, True

@@ -1,0 +1,220 @@
+"""Faults a user meets: damaged caches, bad input, concurrent and killed runs, offline data (one line, exit 2,
+nothing written; a damaged cache entry is recomputed, never trusted)."""
+import dataclasses
+import gzip
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from reproduce import datasets as data_mod
+from reproduce import registry, runner
+from reproduce.cli import app
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def repro(*args):
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+def files_under(path: Path) -> list[Path]:
+    return sorted(p for p in path.rglob("*") if p.is_file()) if path.exists() else []
+
+
+def one_line_error(res) -> bool:
+    lines = res.output.strip().splitlines()
+    return res.exit_code == 2 and len(lines) == 1 and lines[0].startswith("error:") and "Traceback" not in res.output
+
+
+def points(out: Path) -> list[Path]:
+    return sorted((out / "data" / ".cache").glob("*/point.csv"))
+
+
+@pytest.mark.parametrize("damage", ["truncate", "garble", "no-checksum"])
+def test_a_damaged_cache_point_is_recomputed_with_a_warning(tmp_path, damage):
+    args = ("norm", "fig1", "--preset", "smoke", "--out", tmp_path)
+    assert repro(*args).exit_code == 0
+    csv = tmp_path / "data/smoke/norm-preservation/fig1.csv"
+    good = csv.read_bytes()
+    point = points(tmp_path)[0]
+    if damage == "truncate":
+        point.write_text(point.read_text().splitlines()[0] + "\n-1\n")
+    elif damage == "garble":
+        text = point.read_text()
+        point.write_text(text.replace("0.", "9.", 1))                  # same length, other number
+    else:
+        point.with_suffix(".json").unlink()
+    res = repro(*args)
+    assert res.exit_code == 0, res.output
+    assert "warning: cache entry" in res.output and "recomputed" in res.output
+    assert "1 computed" in res.output
+    assert csv.read_bytes() == good
+
+
+@pytest.mark.slow
+def test_a_damaged_shared_training_run_is_retrained(tmp_path):
+    args = ("confusion", "fig3", "--preset", "smoke", "--out", tmp_path)
+    assert repro(*args).exit_code == 0
+    csv = tmp_path / "data/smoke/gradient-confusion/fig3.csv"
+    good = csv.read_bytes()
+    for p in points(tmp_path):             # the figure's points must come from the run cache again
+        p.unlink()
+    run = sorted((tmp_path / "data/.cache/runs").glob("*/run.csv"))[0]
+    run.write_text(run.read_text()[: len(run.read_text()) // 2])
+    res = repro(*args)
+    assert res.exit_code == 0, res.output
+    assert "warning: cache entry" in res.output and csv.read_bytes() == good
+
+
+@pytest.mark.parametrize("args", [
+    ["norm", "fig1", "--set", "widths=0"],
+    ["norm", "fig1", "--set", "widths=100000000"],
+    ["norm", "fig3", "--set", "n_samples=0"],
+    ["bridge", "fig2", "--set", "widths=-5"],
+])
+def test_bad_sizes_are_refused_before_any_work(tmp_path, args):
+    res = repro(*args, "--preset", "smoke", "--out", tmp_path)
+    assert one_line_error(res), res.output
+    assert files_under(tmp_path) == []
+
+
+def test_out_that_is_a_file_is_refused(tmp_path):
+    target = tmp_path / "file"
+    target.write_text("x")
+    res = repro("norm", "fig1", "--preset", "smoke", "--out", target)
+    assert one_line_error(res) and "is a file" in res.output
+    assert files_under(tmp_path) == [target]
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes anywhere")
+def test_out_that_is_not_writable_is_refused(tmp_path):
+    locked = tmp_path / "ro"
+    locked.mkdir(mode=0o555)
+    res = repro("norm", "fig1", "--preset", "smoke", "--out", locked / "out")
+    assert one_line_error(res) and "not a writable folder" in res.output
+
+
+def idx(path: Path, dims: list[int], payload: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    head = bytes([0, 0, 8, len(dims)]) + b"".join(d.to_bytes(4, "big") for d in dims)
+    path.write_bytes(head + payload)
+
+
+def fake_mnist(raw: Path, n: int = 20, truncate: bool = False) -> None:
+    idx(raw / "train-images-idx3-ubyte", [n, 28, 28], bytes(n * 784 - (100 if truncate else 0)))
+    idx(raw / "train-labels-idx1-ubyte", [n], bytes(i % 10 for i in range(n)))
+    idx(raw / "t10k-images-idx3-ubyte", [n, 28, 28], bytes(n * 784))
+    idx(raw / "t10k-labels-idx1-ubyte", [n], bytes(i % 10 for i in range(n)))
+
+
+def test_a_truncated_dataset_file_is_named(tmp_path):
+    fake_mnist(tmp_path / "data-root" / "MNIST" / "raw", truncate=True)
+    res = repro("bridge", "fig3", "--data-root", tmp_path / "data-root", "--out", tmp_path / "out")
+    assert one_line_error(res), res.output
+    assert "train-images-idx3-ubyte" in res.output and "repro data unpack" in res.output
+    assert files_under(tmp_path / "out") == []
+
+
+@pytest.mark.parametrize("damage", ["missing-column", "cut-mid-row", "empty"])
+def test_plot_only_on_a_bad_csv_keeps_the_old_figure(tmp_path, damage):
+    assert repro("norm", "fig1", "--preset", "smoke", "--out", tmp_path).exit_code == 0
+    csv = tmp_path / "data/smoke/norm-preservation/fig1.csv"
+    png = tmp_path / "figures/smoke/norm-preservation/fig1.png"
+    before = png.read_bytes()
+    if damage == "missing-column":
+        pd.read_csv(csv).drop(columns=["quantity"]).to_csv(csv, index=False)
+    elif damage == "cut-mid-row":
+        csv.write_bytes(csv.read_bytes()[:-7])
+    else:
+        csv.write_text("")
+    res = repro("norm", "fig1", "--preset", "smoke", "--plot-only", "--out", tmp_path)
+    assert one_line_error(res), res.output
+    assert png.read_bytes() == before
+
+
+def run_cli(*args: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "reproduce.cli", *args], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+
+
+@pytest.mark.slow
+def test_two_runs_side_by_side_compute_each_point_once(tmp_path):
+    args = ("linearity", "table1", "--preset", "smoke", "--device", "cpu", "--out", str(tmp_path / "shared"))
+    a, b = run_cli(*args), run_cli(*args)
+    outs = [p.communicate(timeout=600)[0] for p in (a, b)]
+    assert a.returncode == b.returncode == 0, outs
+    fig = registry.figure("linearity", "table1")
+    total = len(fig.grid(runner.prepare(fig, "smoke", [])))
+    computed = [int(o.split(" computed")[0].rsplit(" ", 1)[-1]) for o in outs]
+    assert sum(computed) == total, outs
+    clean = run_cli("linearity", "table1", "--preset", "smoke", "--device", "cpu", "--out", str(tmp_path / "clean"))
+    clean.communicate(timeout=600)
+    rel = "data/smoke/transition-to-linearity/table1.csv"
+    assert (tmp_path / "shared" / rel).read_bytes() == (tmp_path / "clean" / rel).read_bytes()
+
+
+@pytest.mark.slow
+def test_kill_9_then_rerun_gives_the_same_csv(tmp_path):
+    args = ["linearity", "fig2", "--preset", "smoke", "--device", "cpu"]
+    clean = run_cli(*args, "--out", str(tmp_path / "clean"))
+    clean.communicate(timeout=600)
+    killed = run_cli(*args, "--out", str(tmp_path / "k"))
+    deadline = time.time() + 300
+    while not list((tmp_path / "k" / "data" / ".cache").glob("*/point.json")) and time.time() < deadline:
+        time.sleep(0.2)
+    killed.send_signal(signal.SIGKILL)
+    killed.wait()
+    rerun = run_cli(*args, "--out", str(tmp_path / "k"))
+    out = rerun.communicate(timeout=600)[0]
+    assert rerun.returncode == 0 and " cached" in out and " 0 cached" not in out, out
+    rel = "data/smoke/transition-to-linearity/fig2.csv"
+    assert (tmp_path / "k" / rel).read_bytes() == (tmp_path / "clean" / rel).read_bytes()
+
+
+def offline_folder(path: Path) -> Path:
+    """A miniature ../shared/datasets: fake MNIST idx files, gzipped, with SHA256SUMS."""
+    fake_mnist(path / "plain")
+    lines = []
+    for f in sorted((path / "plain").iterdir()):
+        gz = path / "MNIST" / "raw" / f"{f.name}.gz"
+        gz.parent.mkdir(parents=True, exist_ok=True)
+        gz.write_bytes(gzip.compress(f.read_bytes()))
+        lines.append(f"{hashlib.sha256(gz.read_bytes()).hexdigest()}  MNIST/raw/{gz.name}")
+    (path / "SHA256SUMS").write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_data_unpack_takes_only_what_figures_read_and_checks_sums(tmp_path):
+    src = offline_folder(tmp_path / "offline")
+    res = repro("data", "unpack", "--from", src, "--data-root", tmp_path / "root")
+    assert res.exit_code == 0, res.output
+    assert data_mod.locate("mnist", tmp_path / "root") == "torchvision"
+    data_mod.check_files("mnist", tmp_path / "root")
+    assert sorted(p.name for p in (tmp_path / "root").rglob("*") if p.is_file()) == sorted(
+        p.name for p in (src / "plain").iterdir())
+    gz = src / "MNIST" / "raw" / "train-labels-idx1-ubyte.gz"
+    gz.write_bytes(gz.read_bytes()[:-1])
+    res = repro("data", "unpack", "--from", src, "--data-root", tmp_path / "root2")
+    assert one_line_error(res) and "SHA256SUMS" in res.output
+    assert one_line_error(repro("data", "unpack", "--from", tmp_path / "nowhere"))
+
+
+def test_repro_all_unpacks_missing_offline_data_first(tmp_path, monkeypatch):
+    src = offline_folder(tmp_path / "offline")
+    monkeypatch.setattr(data_mod, "offline_source", lambda explicit=None: src)
+    fig = dataclasses.replace(registry.figure("norm", "fig1"), datasets=lambda cfg: ["mnist"])
+    monkeypatch.setattr(registry, "figures", lambda paper=None: [fig])
+    res = repro("all", "--preset", "smoke", "--data-root", tmp_path / "root", "--out", tmp_path / "out")
+    assert res.exit_code == 0, res.output
+    assert "unpacked mnist" in res.output and "1 figure(s) made, 0 skipped" in res.output
+    meta = json.loads((tmp_path / "out/data/smoke/norm-preservation/fig1.meta.json").read_text())
+    assert meta["datasets"] == ["mnist"]
