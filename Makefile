@@ -16,8 +16,10 @@ $(REPRO): pyproject.toml
 
 setup: $(REPRO)
 
+# make all PRESET=smoke runs every figure in seconds; missing datasets are unpacked from ../shared/datasets first
+PRESET ?= default
 all: $(REPRO)
-	$(REPRO) all --preset default
+	$(REPRO) all --preset $(PRESET)
 
 smoke: $(REPRO)
 	$(REPRO) all --preset smoke

@@ -5,6 +5,7 @@ import gzip
 import hashlib
 import json
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -218,3 +219,25 @@ def test_repro_all_unpacks_missing_offline_data_first(tmp_path, monkeypatch):
     assert "unpacked mnist" in res.output and "1 figure(s) made, 0 skipped" in res.output
     meta = json.loads((tmp_path / "out/data/smoke/norm-preservation/fig1.meta.json").read_text())
     assert meta["datasets"] == ["mnist"]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (ROOT.parent / "shared" / "datasets").is_dir(), reason="needs ../shared beside the checkout")
+def test_make_all_on_a_fresh_clone_runs_every_figure(tmp_path):
+    clone = tmp_path / "work" / "repo"
+    subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
+    (tmp_path / "work" / "shared").symlink_to(ROOT.parent / "shared")
+    venv = Path(sys.executable).parents[1]       # this venv, running the clone's code (PYTHONPATH), not rebuilt
+    env = {**os.environ, "PYTHONPATH": str(clone), "CI": "true"}
+    env.pop("REPRO_DATA", None)
+    res = subprocess.run(["make", "-C", str(clone), "all", "PRESET=smoke", f"VENV={venv}", "-o", f"{venv}/bin/repro"],
+                         env=env, capture_output=True, text=True, timeout=1500)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    figs = registry.figures()
+    assert f"{len(figs)} figure(s) made, 0 skipped" in res.stdout
+    for fig in figs:
+        assert (clone / "data" / "smoke" / fig.paper / f"{fig.key}.csv").is_file(), fig.key
+    # the largest process this test session waited for (here: every smoke figure in one process, ~570 MB of it
+    # importing torch) stays under the ceiling
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    assert peak < 1.5 * 2**20, f"a smoke run peaked at {peak / 1024:.0f} MB"
