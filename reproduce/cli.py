@@ -5,6 +5,7 @@ import dataclasses
 import json
 import os
 import sys
+import threading
 import time
 import warnings
 from contextlib import contextmanager
@@ -66,19 +67,36 @@ def user_errors() -> Iterator[None]:
         raise typer.Exit(2)
 
 
+HEARTBEAT_S = 60.0
+
+
 def _progress_factory(progress: Progress, title: str):
-    """Live bar on a terminal; in a log (no terminal) one plain line per finished point instead."""
+    """Live bar on a terminal (the running point's label, elapsed time and ETA); in a log (no terminal) one plain
+    line per finished point, and a heartbeat line every HEARTBEAT_S seconds while a point runs."""
     def start(total: int):
-        task, t0, done = progress.add_task(title, total=total), time.perf_counter(), 0
+        task, t0, done, current = progress.add_task(title, total=total), time.perf_counter(), 0, ""
+        stop = threading.Event()
+        start.stops.append(stop)
+
+        def heartbeat() -> None:
+            while not stop.wait(HEARTBEAT_S):
+                progress.console.print(f"{title} {done}/{total} still running {current} "
+                                       f"({time.perf_counter() - t0:.0f} s)", highlight=False, soft_wrap=True)
+
+        if not progress.console.is_terminal:
+            threading.Thread(target=heartbeat, daemon=True).start()
 
         def advance(desc: str, n: int = 1) -> None:
-            nonlocal done
+            nonlocal done, current
             progress.update(task, advance=n, description=f"{title} [dim]{desc}[/]")
-            done += n
+            done, current = done + n, desc
             if n and not progress.console.is_terminal:
                 progress.console.print(f"{title} {done}/{total} {desc} ({time.perf_counter() - t0:.0f} s)",
                                        highlight=False, soft_wrap=True)
+            if done >= total:
+                stop.set()
         return advance
+    start.stops = []   # set them all to end the heartbeats (a figure that failed half way)
     return start
 
 
@@ -164,11 +182,11 @@ def _run_many(figs: list[registry.Figure], o: RunOptions, skip_missing: bool = F
                TextColumn("ETA"), TimeRemainingColumn())
     with Progress(*columns, console=console, transient=False) as progress:
         for fig, cfg in jobs:
+            bar = _progress_factory(progress, f"{fig.paper} {fig.key}")
             try:
                 res = runner.run_figure(fig, preset=preset, overrides=o.sets, device=dev, cfg=cfg, seed=o.seed,
                                         out=o.out, data_root=o.data_root, force=o.force, plot_only=o.plot_only,
-                                        promote=o.promote, warn=warn,
-                                        progress=_progress_factory(progress, f"{fig.paper} {fig.key}"))
+                                        promote=o.promote, warn=warn, progress=bar)
             except KeyboardInterrupt:
                 progress.stop()
                 kept = f" ({len(done)} figure(s) already written)" if done else ""
@@ -176,6 +194,9 @@ def _run_many(figs: list[registry.Figure], o: RunOptions, skip_missing: bool = F
                                   f"{runner.cache_dir(o.out)}; run the same command again to resume{kept}",
                                   highlight=False, soft_wrap=True)
                 raise typer.Exit(130) from None
+            finally:
+                for stop in bar.stops:
+                    stop.set()
             done.append(res)
             progress.console.print(f"[dim]{fig.paper} {fig.key}: {res.computed} computed, {res.cached} cached, "
                                    f"{res.wall_s:.1f} s -> {res.outputs.csv}, {res.outputs.png}[/]")

@@ -241,3 +241,27 @@ def test_make_all_on_a_fresh_clone_runs_every_figure(tmp_path):
     # importing torch) stays under the ceiling
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     assert peak < 1.5 * 2**20, f"a smoke run peaked at {peak / 1024:.0f} MB"
+
+
+def test_logs_get_a_heartbeat_and_ctrl_c_says_how_to_resume(tmp_path, monkeypatch):
+    from reproduce import cli
+    fig = registry.figure("norm", "fig3")
+
+    def slow(cfg, point, ctx):
+        time.sleep(0.3)
+        return fig.compute(cfg, point, ctx)
+
+    monkeypatch.setattr(cli, "HEARTBEAT_S", 0.1)
+    monkeypatch.setattr(registry, "figures", lambda paper=None: [dataclasses.replace(fig, compute=slow)])
+    res = repro("all", "--preset", "smoke", "--out", tmp_path)
+    assert res.exit_code == 0 and "still running v=" in res.output, res.output
+
+    def interrupted(cfg, point, ctx):
+        if point["v"] == 20:
+            raise KeyboardInterrupt
+        return fig.compute(cfg, point, ctx)
+
+    monkeypatch.setattr(registry, "figures", lambda paper=None: [dataclasses.replace(fig, compute=interrupted)])
+    res = repro("all", "--preset", "smoke", "--force", "--out", tmp_path / "i")
+    assert res.exit_code == 130 and "run the same command again to resume" in res.output, res.output
+    assert len(points(tmp_path / "i")) == 1            # the finished point was kept
