@@ -261,7 +261,16 @@ def run_figure(fig: Figure, *, preset: str | Preset = "default", overrides: Sequ
             if advance:
                 advance(f"{label} (running)", 0)
                 ctx.tick = lambda msg: advance(f"{label} {msg}", 0)
-            frame = fig.compute(cfg, point, ctx)
+            try:
+                frame = fig.compute(cfg, point, ctx)
+            except (MemoryError, torch.OutOfMemoryError) as exc:
+                raise ReproError(f"{fig.paper} {fig.key} ran out of memory at {label} ({type(exc).__name__}); "
+                                 "choose smaller sizes with --set") from None
+            except RuntimeError as exc:
+                if "allocate" not in str(exc):
+                    raise
+                raise ReproError(f"{fig.paper} {fig.key} ran out of memory at {label} "
+                                 f"({str(exc).splitlines()[0][:160]}); choose smaller sizes with --set") from None
             if "seed" not in frame:
                 frame.insert(0, "seed", seed)
             return frame, {"figure": f"{fig.paper}/{fig.key}", "point": point, "seed": seed, "notes": ctx.notes}
