@@ -41,9 +41,11 @@ app.add_typer(data_app, name="data")
 Preset = Annotated[str, typer.Option("--preset", "-p", help="smoke (seconds, CI) | default (every trend, "
                                      "reduced scale) | paper (the paper's own settings)")]
 Device = Annotated[str, typer.Option("--device", help="auto (cuda if available) | cpu | cuda")]
-Seed = Annotated[int, typer.Option("--seed", help="base seed; each grid point derives its own from it")]
+Seed = Annotated[int, typer.Option("--seed", help="base seed; each grid point derives its own from it "
+                                    "(a seed other than 0 makes a variant unless --promote)")]
 Sets = Annotated[Optional[list[str]], typer.Option("--set", "-s", help="override a setting: key=value "
-                                                   "(lists comma-separated); repeatable")]
+                                                   "(lists comma-separated); repeatable; the result is a variant "
+                                                   "written beside the canonical one unless --promote")]
 Out = Annotated[Path, typer.Option("--out", help="root folder for data/ and figures/")]
 DataRoot = Annotated[Optional[Path], typer.Option("--data-root", help="datasets folder "
                                                   "(default: $REPRO_DATA, else <out>/data/datasets)")]
