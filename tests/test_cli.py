@@ -92,7 +92,8 @@ def test_dry_run_prints_a_cost_and_writes_nothing(tmp_path):
     assert "8 training runs" in res.output and "CPU-hours" in res.output   # 4 variants x 2 depths x 1 run
     assert files_under(tmp_path) == []
     # paper 000: 2 datasets x 2 depths x 1 net x 1 pair at init + 2 depths x 1 pair x 3 checkpoints (0, 1, 20)
-    res = repro("bridge", "fig4", "--preset", "smoke", "--dry-run", "--device", "cpu", "--out", tmp_path)
+    res = repro("bridge", "fig4", "--preset", "smoke", "--dry-run", "--set", "train=true", "--device", "cpu",
+                "--out", tmp_path)
     assert res.exit_code == 0, res.output
     assert "10 exact path measurements" in " ".join(res.output.split()) and "CPU-hours" in res.output
     assert files_under(tmp_path) == []
@@ -218,7 +219,8 @@ def test_all_skips_figures_whose_datasets_are_missing(tmp_path, monkeypatch):
     monkeypatch.setattr(data_mod, "offline_source", lambda explicit=None: None)   # nothing to unpack either
     res = repro("all", "--paper", "bridge", "--data-root", tmp_path / "nowhere", "--out", tmp_path)
     assert res.exit_code == 0, res.output
-    assert res.output.count("skipped") == len(registry.figures("bridge"))
+    assert res.output.count("skipped random-walk-bridge") == len(registry.figures("bridge"))
+    assert f"0 figure(s) made, {len(registry.figures('bridge'))} skipped" in res.output
     assert files_under(tmp_path) == []
 
 
@@ -270,7 +272,7 @@ def test_all_and_figure_agree_on_the_datasets_fig5_needs(tmp_path, monkeypatch, 
         assert by_fig.exit_code == 2 and "cifar100" in by_fig.output
         assert files_under(tmp_path / "all") == files_under(tmp_path / "fig") == []
     else:
-        assert "skipped" not in by_all.output and by_fig.exit_code == 0, by_fig.output
+        assert "skipped random-walk-bridge" not in by_all.output and by_fig.exit_code == 0, by_fig.output
         tag = runner.variant_tag([s for s in sets if s != "--set"], 0)
         rel = Path(f"data/smoke/random-walk-bridge/variants/fig5-{tag}.csv")
         assert (tmp_path / "all" / rel).read_bytes() == (tmp_path / "fig" / rel).read_bytes()
