@@ -8,66 +8,46 @@ import sys
 import threading
 import time
 import warnings
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Iterator, Optional
+from typing import Annotated, Optional
 
 import pandas as pd
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
 from . import datasets as data_mod
 from . import registry, runner
+from .cli_data import data_app
+from .cli_options import (
+    DataRoot,
+    Device,
+    DryRun,
+    Force,
+    Out,
+    PaperOpt,
+    PlotOnly,
+    Preset,
+    Promote,
+    Seed,
+    Sets,
+    console,
+    err_console,
+    user_errors,
+)
 from .config import ReproError
 from .core.device import measurement_mode
 from .io import write_csv
 from .readme import markdown_table
 
 warnings.filterwarnings("ignore", message=".*torch.jit.script.*is deprecated", category=FutureWarning)
-console = Console()
-err_console = Console(stderr=True)
-
 app = typer.Typer(
     help="Reproduce the figures of five deep-learning-theory papers and check their claims.\n\n"
          "Examples: `repro list`, `repro figure 2 --paper norm`, `repro norm fig1 --preset smoke`, "
          "`repro all`, `repro verify`.",
     no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"], "token_normalize_func": str.lower})
-data_app = typer.Typer(help="Datasets: status, offline unpacking, online fetching.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
-
-Preset = Annotated[str, typer.Option("--preset", "-p", help="smoke (seconds, CI) | default (every trend, "
-                                     "reduced scale) | paper (the paper's own settings)")]
-Device = Annotated[str, typer.Option("--device", help="auto (cuda if available) | cpu | cuda")]
-Seed = Annotated[int, typer.Option("--seed", help="base seed; each grid point derives its own from it "
-                                    "(a seed other than 0 makes a variant unless --promote)")]
-Sets = Annotated[Optional[list[str]], typer.Option("--set", "-s", help="override a setting: key=value "
-                                                   "(lists comma-separated); repeatable; the result is a variant "
-                                                   "written beside the canonical one unless --promote")]
-Out = Annotated[Path, typer.Option("--out", help="root folder for data/ and figures/")]
-DataRoot = Annotated[Optional[Path], typer.Option("--data-root", help="datasets folder "
-                                                  "(default: $REPRO_DATA, else <out>/data/datasets)")]
-PlotOnly = Annotated[bool, typer.Option("--plot-only", help="replot and re-check claims from the CSV")]
-Force = Annotated[bool, typer.Option("--force", help="ignore cached sweep points and recompute")]
-Promote = Annotated[bool, typer.Option("--promote", help="with --set or --seed: write the figure's canonical "
-                                       "result (data/<paper>/figN.csv) instead of a variant beside it "
-                                       "(data/<paper>/variants/figN-<tag>.csv)")]
-DryRun = Annotated[bool, typer.Option("--dry-run", help="print the run count and an estimated cost (from a "
-                                      "measured step time on this device); train nothing, write nothing")]
-PaperOpt = Annotated[Optional[str], typer.Option("--paper", "-P", help="paper name or alias, e.g. norm")]
-
-
-@contextmanager
-def user_errors() -> Iterator[None]:
-    """ReproError -> one line on stderr, exit code 2."""
-    try:
-        yield
-    except ReproError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-        raise typer.Exit(2)
-
 
 HEARTBEAT_S = 60.0
 
@@ -359,46 +339,6 @@ def list_cmd(markdown: Annotated[bool, typer.Option("--markdown", help="print th
         table.add_row(f"{r['paper']} ({r['alias']})", r["figure"] or "-", r["title"],
                       " / ".join(r["runtime"].values()), ", ".join(r["data"]), r["source"])
     console.print(table)
-
-
-@data_app.command("status")
-def data_status(data_root: DataRoot = None, out: Out = Path(".")) -> None:
-    """Show which datasets are present under the data root."""
-    root = data_mod.data_root(data_root, out)
-    table = Table(title=f"datasets under {root}")
-    for col in ("dataset", "present", "source", "note"):
-        table.add_column(col)
-    for r in data_mod.status(root):
-        table.add_row(r["dataset"], "[green]yes[/]" if r["present"] else "[red]no[/]", r["source"], r["note"])
-    console.print(table)
-
-
-@data_app.command("fetch")
-def data_fetch(name: Annotated[str, typer.Argument(help="mnist | fashion-mnist | cifar10 | cifar100")],
-               data_root: DataRoot = None, out: Out = Path(".")) -> None:
-    """Download a dataset through torchvision (needs internet)."""
-    with user_errors():
-        data_mod.info(name)
-        data_mod.fetch(name, data_mod.data_root(data_root, out))
-
-
-@data_app.command("unpack")
-def data_unpack(source: Annotated[Optional[Path], typer.Option("--from", help="folder with the offline "
-                                                     "archives and SHA256SUMS [default: ../shared/datasets]")] = None,
-                data_root: DataRoot = None, out: Out = Path(".")) -> None:
-    """Unpack the offline datasets (MNIST and Fashion-MNIST idx files, CIFAR-10 JPEG) into the data root.
-
-    Only the forms the figures read are unpacked; each file is checked against SHA256SUMS first."""
-    with user_errors():
-        src = data_mod.offline_source(source)
-        if src is None:
-            raise ReproError(f"no offline datasets (a folder with SHA256SUMS) at {source or '../shared/datasets'}; "
-                             "use --from DIR, or `repro data fetch NAME` online")
-        root = data_mod.data_root(data_root, out)
-        for name in data_mod.OFFLINE:
-            if data_mod.offline(name, src):
-                with console.status(f"unpacking {name}"):
-                    console.print(data_mod.unpack(name, src, root), highlight=False)
 
 
 def _paper_command(p: registry.Paper, hidden: bool):

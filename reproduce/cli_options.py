@@ -1,0 +1,46 @@
+"""What every `repro` command shares: the consoles, the option types, and one-line errors (exit 2)."""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Iterator, Optional
+
+import typer
+from rich.console import Console
+
+from .config import ReproError
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+
+Preset = Annotated[str, typer.Option("--preset", "-p", help="smoke (seconds, CI) | default (every trend, "
+                                     "reduced scale) | paper (the paper's own settings)")]
+Device = Annotated[str, typer.Option("--device", help="auto (cuda if available) | cpu | cuda")]
+Seed = Annotated[int, typer.Option("--seed", help="base seed; each grid point derives its own from it "
+                                    "(a seed other than 0 makes a variant unless --promote)")]
+Sets = Annotated[Optional[list[str]], typer.Option("--set", "-s", help="override a setting: key=value "
+                                                   "(lists comma-separated); repeatable; the result is a variant "
+                                                   "written beside the canonical one unless --promote")]
+Out = Annotated[Path, typer.Option("--out", help="root folder for data/ and figures/")]
+DataRoot = Annotated[Optional[Path], typer.Option("--data-root", help="datasets folder "
+                                                  "(default: $REPRO_DATA, else <out>/data/datasets)")]
+PlotOnly = Annotated[bool, typer.Option("--plot-only", help="replot and re-check claims from the CSV")]
+Force = Annotated[bool, typer.Option("--force", help="ignore cached sweep points and recompute")]
+Promote = Annotated[bool, typer.Option("--promote", help="with --set or --seed: write the figure's canonical "
+                                       "result (data/<paper>/figN.csv) instead of a variant beside it "
+                                       "(data/<paper>/variants/figN-<tag>.csv)")]
+DryRun = Annotated[bool, typer.Option("--dry-run", help="print the run count and an estimated cost (from a "
+                                      "measured step time on this device); train nothing, write nothing")]
+PaperOpt = Annotated[Optional[str], typer.Option("--paper", "-P", help="paper name or alias, e.g. norm")]
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """ReproError -> one line on stderr, exit code 2."""
+    try:
+        yield
+    except ReproError as exc:
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2)
