@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import io
 import json
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,7 +17,7 @@ from typing import Callable, Iterator
 
 import pandas as pd
 
-from .io import write_csv, write_json
+from .io import atomic_path, write_json
 
 
 @contextmanager
@@ -31,8 +32,8 @@ def locked(folder: Path) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def _digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+def _digest(raw: bytes) -> str:
+    return hashlib.sha256(raw).hexdigest()
 
 
 def read(csv: Path, version: str) -> tuple[pd.DataFrame | None, dict, str | None]:
@@ -49,9 +50,10 @@ def read(csv: Path, version: str) -> tuple[pd.DataFrame | None, dict, str | None
         return None, {}, "its CSV is missing"
     if check.get("code_version") != version:
         return None, {}, "it was made by other code"
-    if _digest(csv) != check.get("sha256"):
+    raw = csv.read_bytes()
+    if _digest(raw) != check.get("sha256"):
         return None, {}, "its CSV does not match its checksum"
-    frame = pd.read_csv(csv)
+    frame = pd.read_csv(io.BytesIO(raw))
     if len(frame) != check.get("rows"):
         return None, {}, f"its CSV has {len(frame)} rows, not {check.get('rows')}"
     return frame, info, None
@@ -59,9 +61,11 @@ def read(csv: Path, version: str) -> tuple[pd.DataFrame | None, dict, str | None
 
 def write(frame: pd.DataFrame, csv: Path, info: dict, version: str) -> pd.DataFrame:
     """Write the CSV, then the JSON with its checksum (last: it marks the entry as finished); the frame as read back."""
-    write_csv(frame, csv)
-    back = pd.read_csv(csv)             # identical dtypes whether an entry was just computed or read from the cache
-    write_json({**info, "check": {"sha256": _digest(csv), "rows": len(back), "code_version": version}},
+    raw = frame.to_csv(index=False).encode()
+    with atomic_path(csv) as tmp:
+        tmp.write_bytes(raw)
+    back = pd.read_csv(io.BytesIO(raw))   # identical dtypes whether an entry was just computed or read from the cache
+    write_json({**info, "check": {"sha256": _digest(raw), "rows": len(back), "code_version": version}},
                csv.with_suffix(".json"))
     return back
 

@@ -139,8 +139,9 @@ def _run_many(figs: list[registry.Figure], o: RunOptions, skip_missing: bool = F
     _check_out(o.out)
     jobs, skipped, checked = [], [], []
     for fig in figs:  # validate everything first: bad input writes nothing
-        checked.append((fig, runner.prepare(fig, preset, o.sets)))
-        runner.check_memory(fig, *checked[-1][1:], dev)
+        cfg = runner.prepare(fig, preset, o.sets)
+        runner.check_memory(fig, cfg, dev)
+        checked.append((fig, cfg))
     if skip_missing and not o.plot_only:
         _unpack_missing({n for fig, cfg in checked for n in fig.needs(cfg)}, root)
     for fig, cfg in checked:

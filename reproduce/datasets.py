@@ -196,10 +196,8 @@ def offline(name: str, source: Path | None) -> bool:
     return source is not None and name in OFFLINE and all((source / f).is_file() for f in OFFLINE[name])
 
 
-def _checked(source: Path, rel: str) -> Path:
-    """source/rel after its SHA256SUMS line matched (a ReproError names the damaged file)."""
-    sums = dict(reversed(line.split(maxsplit=1)) for line in (source / "SHA256SUMS").read_text().splitlines()
-                if line.strip())
+def _checked(source: Path, rel: str, sums: dict[str, str]) -> Path:
+    """source/rel after its line in SHA256SUMS (`sums`: path -> digest) matched (a ReproError names the file)."""
     path, want = source / rel, sums.get(rel)
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
@@ -215,8 +213,10 @@ def unpack(name: str, source: Path, root: Path) -> str:
     (MNIST / Fashion-MNIST: the idx files; CIFAR-10: the JPEG folders). Returns a one-line summary."""
     if not offline(name, source):
         raise ReproError(f"dataset {name} is not in the offline folder {source}; use `repro data fetch {name}`")
+    sums = dict(reversed(line.split(maxsplit=1)) for line in (source / "SHA256SUMS").read_text().splitlines()
+                if line.strip())
     if name == "cifar10":
-        archive = _checked(source, OFFLINE[name][0])
+        archive = _checked(source, OFFLINE[name][0], sums)
         tmp = Path(tempfile.mkdtemp(prefix=".cifar10-", dir=_made(root)))
         try:
             with tarfile.open(archive) as tar:
@@ -230,7 +230,7 @@ def unpack(name: str, source: Path, root: Path) -> str:
             shutil.rmtree(tmp, ignore_errors=True)
         return f"unpacked cifar10 ({archive.name}) into {target}"
     for rel in OFFLINE[name]:
-        gz = _checked(source, rel)
+        gz = _checked(source, rel, sums)
         target = _made(root / Path(rel).parent) / Path(rel).stem
         part = target.with_suffix(".part")
         with gzip.open(gz, "rb") as fin, open(part, "wb") as fout:

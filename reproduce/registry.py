@@ -81,7 +81,7 @@ class Figure:
     - `datasets(cfg)`: the datasets this config reads (default: the values of every field named *dataset*);
       `needs(cfg)` keeps the real ones, for `repro all` and `repro <paper> figN` alike.
     - `memory(cfg)`: optional estimate of the peak allocation; a run that cannot fit is refused before it starts.
-    - `source`: the file that registered the figure (filled in by `register`).
+    - `source`: the figure's file (where its config class is defined).
     """
     paper: str
     key: str
@@ -97,10 +97,15 @@ class Figure:
     gpu_presets: tuple[str, ...] = ()  # presets too big for a CPU: `repro all` skips them there (one line each)
     cost: Callable[[Any, Any], dict] | None = None  # cost(cfg, device) -> {"runs", "hours", ...} for --dry-run
     memory: Callable[[Any], tuple[int, str]] | None = None  # memory(cfg) -> (peak bytes estimate, what holds them)
-    source: str = ""
 
     def preset(self, name: str | Preset) -> Mapping[str, Any]:
         return self.presets.get(parse_preset(name).value, {})
+
+    @property
+    def source(self) -> str:
+        """The figure's file: where its config class is defined (every figure states its own)."""
+        path = Path(sys.modules[self.config.__module__].__file__).resolve()
+        return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
 
     def needs(self, cfg: Any) -> list[str]:
         """The real datasets (not synthetic stand-ins) this config reads, without repeats, in order."""
@@ -118,10 +123,7 @@ def register_bench(paper: str, fn: Callable[..., pd.DataFrame]) -> None:
 
 
 def register(fig: Figure) -> Figure:
-    """Add a figure; presets may only touch fields declared as sizes. Records the registering file."""
-    if not fig.source:
-        path = Path(sys._getframe(1).f_globals.get("__file__", ""))
-        fig = dataclasses.replace(fig, source=str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path))
+    """Add a figure; presets may only touch fields declared as sizes."""
     allowed = size_fields(fig.config)
     names = {f.name for f in dataclasses.fields(fig.config)}
     for preset, values in fig.presets.items():

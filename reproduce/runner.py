@@ -152,19 +152,18 @@ def _peak_memory(device: torch.device, start_mb: float) -> dict:
 def read_result(csv: Path) -> pd.DataFrame:
     """A figure's CSV, refused (one-line ReproError) when it is cut off, ragged or unreadable."""
     try:
-        raw = csv.read_bytes()
-        rows = list(csvlib.reader(io.StringIO(raw.decode())))
+        text = csv.read_bytes().decode()
+        rows = list(csvlib.reader(io.StringIO(text)))
     except (OSError, UnicodeDecodeError, csvlib.Error) as exc:
         raise ReproError(f"{csv} cannot be read ({type(exc).__name__}); rerun the figure") from None
-    if not raw.endswith(b"\n") or len(rows) < 2 or any(len(r) != len(rows[0]) for r in rows):
+    if not text.endswith("\n") or len(rows) < 2 or any(len(r) != len(rows[0]) for r in rows):
         raise ReproError(f"{csv} is cut off or ragged (a row with a different number of fields, or no rows); "
                          "rerun the figure")
-    return pd.read_csv(io.StringIO(raw.decode()))
+    return pd.read_csv(io.StringIO(text))
 
 
-def evaluate_claims(fig: Figure, csv: Path) -> list[claims_mod.ClaimResult]:
-    """Claims read only the CSV."""
-    df = read_result(csv)
+def evaluate_claims(fig: Figure, df: pd.DataFrame) -> list[claims_mod.ClaimResult]:
+    """Claims read only the CSV (`df` as `read_result` returns it)."""
     return [claims_mod.evaluate(c, df) for c in fig.claims]
 
 
@@ -177,8 +176,9 @@ def provenance(meta: dict) -> str:
             f"  |  git {sha}")
 
 
-def plot_from_csv(fig: Figure, csv: Path, png: Path, cfg=None, existing: bool = False) -> list[Path]:
-    """The plot reads only the CSV, and the config and provenance line from the meta.json beside it.
+def plot_from_csv(fig: Figure, csv: Path, df: pd.DataFrame, png: Path, cfg=None, existing: bool = False) -> list[Path]:
+    """The plot reads only the CSV (`df`, as `read_result(csv)` returns it), and the config and provenance line from
+    the meta.json beside it.
 
     `existing`: the CSV was not just written by this run (--plot-only); a CSV the plot cannot use is then a
     one-line ReproError, and the old PNG stays."""
@@ -189,7 +189,6 @@ def plot_from_csv(fig: Figure, csv: Path, png: Path, cfg=None, existing: bool = 
             cfg = from_values(fig.config, {k: v["value"] for k, v in meta["config"].items()})
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise ReproError(f"{meta_path} cannot be read ({type(exc).__name__}: {exc}); rerun the figure") from None
-    df = read_result(csv)
     try:
         mpl_fig = fig.plot(df, cfg)
     except (KeyError, ValueError, IndexError, TypeError, AttributeError) as exc:
@@ -235,8 +234,9 @@ def run_figure(fig: Figure, *, preset: str | Preset = "default", overrides: Sequ
     if plot_only:
         if not paths.csv.exists():
             raise ReproError(f"--plot-only: {paths.csv} does not exist; run the figure first")
-        plot_from_csv(fig, paths.csv, paths.png, cfg, existing=True)
-        return RunResult(fig, paths, evaluate_claims(fig, paths.csv), variant=variant)
+        df = read_result(paths.csv)
+        plot_from_csv(fig, paths.csv, df, paths.png, cfg, existing=True)
+        return RunResult(fig, paths, evaluate_claims(fig, df), variant=variant)
     needed = fig.needs(cfg)
     for name in needed:
         data_mod.require(name, root)
@@ -301,8 +301,9 @@ def run_figure(fig: Figure, *, preset: str | Preset = "default", overrides: Sequ
         "source": fig.source,
     }
     write_json(meta, paths.meta)
-    plot_from_csv(fig, paths.csv, paths.png, cfg)
-    return RunResult(fig, paths, evaluate_claims(fig, paths.csv), computed, cached, wall, variant)
+    df = read_result(paths.csv)   # the plot and the claims read what was written, once
+    plot_from_csv(fig, paths.csv, df, paths.png, cfg)
+    return RunResult(fig, paths, evaluate_claims(fig, df), computed, cached, wall, variant)
 
 
 def verify(figs: Sequence[Figure], out: Path, preset: str) -> pd.DataFrame:
@@ -312,7 +313,7 @@ def verify(figs: Sequence[Figure], out: Path, preset: str) -> pd.DataFrame:
         csv = outputs(fig, out, preset).csv
         if not csv.exists():
             continue
-        for r in evaluate_claims(fig, csv):
+        for r in evaluate_claims(fig, read_result(csv)):
             rows.append({"paper": fig.paper, "figure": fig.key, **dataclasses.asdict(r)})
     table = pd.DataFrame(rows, columns=["paper", "figure", "id", "text", "value", "threshold", "verdict", "detail"])
     if rows:

@@ -14,21 +14,12 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from typer.testing import CliRunner
+from test_cli import files_under, repro
 
 from reproduce import datasets as data_mod
 from reproduce import registry, runner
-from reproduce.cli import app
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def repro(*args):
-    return CliRunner().invoke(app, [str(a) for a in args])
-
-
-def files_under(path: Path) -> list[Path]:
-    return sorted(p for p in path.rglob("*") if p.is_file()) if path.exists() else []
 
 
 def one_line_error(res) -> bool:

@@ -10,8 +10,6 @@ from typing import Callable
 import torch
 from torch.func import jacrev, jvp, vjp, vmap
 
-from .device import free_memory  # noqa: F401  (re-exported: the engines' planning uses it)
-
 Params = dict[str, torch.Tensor]
 
 

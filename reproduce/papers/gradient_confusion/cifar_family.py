@@ -6,7 +6,7 @@ import pandas as pd
 
 from ... import plotting
 from ...claims import Claim, need
-from ...plotting import band, int_ticks, log_y
+from ...plotting import band, fill, int_ticks, log_y
 from ...registry import Figure
 from . import cifar
 from .common import PAPER, chosen, kde_mass, kde_panel, point_stats, rho_check, sweep_axis
@@ -24,9 +24,7 @@ def _curves(ax, c: pd.DataFrame, by: str, quantity: str, label) -> None:
     """Mean +- std over the chosen runs of `quantity` against epoch, one line per value of `by`."""
     for i, (v, g) in enumerate(c[c.quantity == quantity].groupby(by)):
         s = g.groupby("epoch")["value"].agg(["mean", "std"])
-        ax.plot(s.index, s["mean"], color=f"C{i}", label=label(v))
-        ax.fill_between(s.index, s["mean"] - s["std"].fillna(0), s["mean"] + s["std"].fillna(0), color=f"C{i}",
-                        alpha=0.2)
+        fill(ax, s.index, s["mean"], s["std"], f"C{i}", label=label(v))
     ax.set(xlabel="epoch")
     ax.legend(fontsize=7)
 

@@ -76,8 +76,7 @@ def fig1_plot(df: pd.DataFrame, cfg: Fig1Config):
     for i, (d, g) in enumerate(df.groupby("d")):
         for ax, q in zip(axes[:2], ("loss", "min_cos")):
             s = g[g.quantity == q].groupby("epoch")["value"].agg(["mean", "std"])
-            ax.plot(s.index, s["mean"], color=f"C{i}", label=f"d = {d}")
-            ax.fill_between(s.index, s["mean"] - s["std"], s["mean"] + s["std"], color=f"C{i}", alpha=0.2)
+            plotting.fill(ax, s.index, s["mean"], s["std"], f"C{i}", label=f"d = {d}")
         axes[2].plot(grid, conf.kde(g[g.quantity == "cos_end"]["value"].to_numpy(), grid), color=f"C{i}",
                      label=f"d = {d}")
     axes[0].set(yscale="log", xlabel="epoch", ylabel="training loss F(w)", title="(a) loss (mean ± std over runs)")

@@ -13,6 +13,7 @@ import torch
 from torch.func import jacrev, vmap
 
 from ...core import ntk
+from ...core.device import free_memory
 from ...core.timing import measure
 from ...registry import register_bench
 from . import kernels
@@ -49,7 +50,7 @@ def bench(device: torch.device, sizes: tuple[int, ...] | None = None, repeats: i
                    "vmap(jacrev) baseline": lambda: baseline_ntk(f_single, q, x)}
         ref = None
         for name, fn in engines.items():
-            if not name.startswith("closed") and 4 * jac_bytes > ntk.free_memory(device):
+            if not name.startswith("closed") and 4 * jac_bytes > free_memory(device):
                 rows.append({"width": m, "method": name, "seconds": math.nan, "peak_mib": math.nan,
                              "max_abs_diff": math.nan, "note": "skipped: Jacobian does not fit in memory"})
                 continue

@@ -10,7 +10,7 @@ from ... import plotting
 from ...claims import Claim, need
 from ...config import setting
 from ...core import ntk
-from ...core.device import generator, point_seed
+from ...core.device import free_memory, generator, point_seed
 from ...registry import Figure, register
 from . import kernels
 from .common import (
@@ -66,7 +66,7 @@ def fig1_compute(cfg: Fig1Config, point: dict, ctx) -> pd.DataFrame:
         return {"swish": kernels.swish_kernel(k, f, cfg.swish_beta)}
 
     lr_c = cfg.lr_c_ce if task == "ce" else cfg.lr_c_mse
-    ctx.notes.update(kernel_method=ntk.plan(n * c, m * (2 + c), "closed-scan", ntk.free_memory(dev)))
+    ctx.notes.update(kernel_method=ntk.plan(n * c, m * (2 + c), "closed-scan", free_memory(dev)))
     tracked = train_tracking(cfg, ctx, p, loss_fn, lambda q: kernels.ntk_shallow_scan(q, x), heads, lr_c,
                              trace=m == cfg.right_width)
     rows = tracked_rows(cfg, tracked)

@@ -13,7 +13,7 @@ from ... import plotting
 from ...claims import Claim, need
 from ...config import setting
 from ...core import ntk
-from ...core.device import generator, point_seed
+from ...core.device import free_memory, generator, point_seed
 from ...registry import Figure, register
 from . import kernels
 from .common import (
@@ -61,7 +61,7 @@ def fig2_compute(cfg: Fig2Config, point: dict, ctx) -> pd.DataFrame:
         return torch.nn.functional.cross_entropy(f.transpose(1, 2), y.expand(r, n), reduction="none").mean(1)
 
     ctx.notes.update(kernel_method=ntk.plan(n * c, sum(math.prod(sh) for sh in shapes.values()), "closed",
-                                            ntk.free_memory(dev)))
+                                            free_memory(dev)))
     tracked = train_tracking(cfg, ctx, p, loss_fn, lambda q: kernels.ntk_bottleneck(q, x, scale),
                              lambda q, k: {"linear": k}, cfg.lr_c_ce, trace=False)
     rows = tracked_rows(cfg, tracked)
