@@ -1,25 +1,103 @@
-"""Claims: a paper's statements as predicates over a figure's CSV (never stored by hand)."""
+"""Claims: a paper's statements as measures over a figure's CSV, judged with their uncertainty.
+
+A claim is a measure (a statistic of the CSV, e.g. the mean over networks of a deviation, or a log-log slope of
+per-width means) plus a bound. The CSV keeps one row (or block of rows) per independent unit (seed, network,
+pair, run); the verdict comes from a seeded cluster bootstrap over those units:
+
+- PASS when the whole confidence interval lies inside the bound,
+- FAIL when it lies wholly outside,
+- INCONCLUSIVE when it straddles the bound, when there are too few units, or when the CSV lacks what the
+  claim needs; the `cause` says which.
+
+`exact=True` marks a deterministic check (an identity, a solver residual, a count of NaNs): no resampling, the
+interval is the value itself.
+"""
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Sequence
 
+import numpy as np
 import pandas as pd
 
 PASS, FAIL, INCONCLUSIVE = "PASS", "FAIL", "INCONCLUSIVE"
+LEVEL, DRAWS = 0.95, 400
 
 
 class Inconclusive(Exception):
-    """Raised by a check when the CSV lacks what the claim needs (e.g. a smoke run with fewer widths)."""
+    """Raised by a measure when the CSV lacks what the claim needs (e.g. a smoke run with fewer widths)."""
+
+
+def need(condition: bool, why: str) -> None:
+    """Raise Inconclusive(why) unless `condition`."""
+    if not condition:
+        raise Inconclusive(why)
+
+
+def _num(x: float) -> str:
+    return f"{x:.4g}"
+
+
+@dataclass(frozen=True)
+class Bound:
+    """An interval [lo, hi] (either end may be infinite) the measure must lie in; renders its own text."""
+    lo: float = -math.inf
+    hi: float = math.inf
+    what: str = ""       # what the measure is, e.g. "(RMS deviation from the chord / RMS change)"
+
+    def text(self) -> str:
+        if math.isinf(self.lo):
+            core = f"<= {_num(self.hi)}"
+        elif math.isinf(self.hi):
+            core = f">= {_num(self.lo)}"
+        else:
+            core = f"in [{_num(self.lo)}, {_num(self.hi)}]"
+        return f"{core} {self.what}".strip()
+
+    def contains(self, x: float) -> bool:
+        return self.lo <= x <= self.hi
+
+    def judge(self, low: float, high: float) -> str:
+        """PASS when [low, high] lies inside, FAIL when wholly outside, INCONCLUSIVE when it straddles an end."""
+        if self.lo <= low and high <= self.hi:
+            return PASS
+        if high < self.lo or low > self.hi:
+            return FAIL
+        return INCONCLUSIVE
+
+
+def below(x: float, what: str = "") -> Bound:
+    """measure <= x."""
+    return Bound(hi=x, what=what)
+
+
+def above(x: float, what: str = "") -> Bound:
+    """measure >= x."""
+    return Bound(lo=x, what=what)
+
+
+def between(lo: float, hi: float, what: str = "") -> Bound:
+    """lo <= measure <= hi."""
+    return Bound(lo, hi, what)
 
 
 @dataclass(frozen=True)
 class Claim:
-    """`check(df)` returns (value, threshold text, holds); raising Inconclusive gives INCONCLUSIVE."""
+    """`measure(df)` -> float on the CSV (or a bootstrap resample of its units); `bound` (or `bound(df)`, when
+    it depends on a setting stored in the CSV) decides. `unit`: the columns whose distinct values are the
+    independent units; `strata`: columns within which units are resampled (independent networks per width);
+    `info(df)`: optional context appended to the threshold text (e.g. per-dataset values)."""
     id: str
     text: str
-    check: Callable[[pd.DataFrame], tuple[float, str, bool]]
+    measure: Callable[[pd.DataFrame], float]
+    bound: Bound | Callable[[pd.DataFrame], Bound] | None = None   # LEGACY None: measure returns (v, text, ok)
+    unit: tuple[str, ...] = ("seed",)
+    strata: tuple[str, ...] = ()
+    exact: bool = False
+    min_units: int = 3
+    info: Callable[[pd.DataFrame], str] | None = None
 
 
 @dataclass(frozen=True)
@@ -27,26 +105,114 @@ class ClaimResult:
     id: str
     text: str
     value: float
+    ci_low: float
+    ci_high: float
+    units: int
     threshold: str
     verdict: str
-    detail: str = ""
+    cause: str = ""
 
 
-def evaluate(claim: Claim, df: pd.DataFrame) -> ClaimResult:
+def _clusters(df: pd.DataFrame, unit: Sequence[str], strata: Sequence[str]) -> list[list[np.ndarray]]:
+    """Row positions of every unit, grouped by stratum: [[rows of unit 1, rows of unit 2, ...], ...]."""
+    keys = list(strata) + list(unit)
+    codes = df.groupby(keys, sort=True, dropna=False).ngroup().to_numpy()
+    rows = [np.flatnonzero(codes == c) for c in range(codes.max() + 1)] if len(codes) else []
+    if not strata:
+        return [rows]
+    scodes = df.groupby(list(strata), sort=True, dropna=False).ngroup().to_numpy()
+    out: dict[int, list[np.ndarray]] = {}
+    for r in rows:
+        out.setdefault(int(scodes[r[0]]), []).append(r)
+    return [out[k] for k in sorted(out)]
+
+
+def _resample(df: pd.DataFrame, clusters: list[list[np.ndarray]], unit: Sequence[str],
+              rng: np.random.Generator) -> pd.DataFrame:
+    """One bootstrap copy: units drawn with replacement within each stratum, each draw a new unit id."""
+    parts, ids = [], []
+    for stratum in clusters:
+        for j in rng.integers(0, len(stratum), len(stratum)):
+            parts.append(stratum[j])
+            ids.append(np.full(len(stratum[j]), len(ids)))
+    out = df.iloc[np.concatenate(parts)]
+    return out.assign(**{unit[0]: np.concatenate(ids)})
+
+
+def claim_seed(claim_id: str, seed: int) -> int:
+    """The bootstrap's seed: the base seed and the claim id (so claims do not share draws)."""
+    return int.from_bytes(hashlib.sha256(f"{seed}:{claim_id}".encode()).digest()[:8], "little")
+
+
+def bootstrap(df: pd.DataFrame, measure: Callable[[pd.DataFrame], float], unit: Sequence[str],
+              strata: Sequence[str] = (), level: float = LEVEL, draws: int = DRAWS, seed: int = 0
+              ) -> tuple[float, float, int]:
+    """Percentile interval of `measure` over `draws` cluster-bootstrap copies of `df`; also the number of
+    draws where the measure was undefined (a resample missing what it needs)."""
+    clusters = _clusters(df, unit, strata)
+    rng = np.random.default_rng(seed)
+    values, bad = [], 0
+    for _ in range(draws):
+        try:
+            v = float(measure(_resample(df, clusters, unit, rng)))
+        except (Inconclusive, LookupError, ValueError, ZeroDivisionError, FloatingPointError):
+            v = math.nan   # this resample lacks what the measure needs (e.g. every drawn run diverged)
+        if math.isfinite(v):
+            values.append(v)
+        else:
+            bad += 1
+    if not values:
+        return math.nan, math.nan, bad
+    a = (1 - level) / 2
+    lo, hi = np.quantile(values, [a, 1 - a])
+    return float(lo), float(hi), bad
+
+
+def count_units(df: pd.DataFrame, unit: Sequence[str], strata: Sequence[str] = ()) -> tuple[int, int]:
+    """(all units, units in the smallest stratum)."""
+    clusters = _clusters(df, unit, strata)
+    sizes = [len(s) for s in clusters] or [0]
+    return sum(sizes), min(sizes)
+
+
+def evaluate(claim: Claim, df: pd.DataFrame, seed: int = 0, level: float = LEVEL,
+             draws: int = DRAWS) -> ClaimResult:
     """Run one claim on a DataFrame read from the CSV."""
+    def result(value=math.nan, lo=math.nan, hi=math.nan, n=0, threshold="", verdict=INCONCLUSIVE, cause=""):
+        return ClaimResult(claim.id, claim.text, value, lo, hi, n, threshold, verdict, cause)
+
+    if claim.bound is None:  # LEGACY
+        try:
+            v, t, ok = claim.measure(df)
+        except (Inconclusive, KeyError) as exc:
+            return result(cause=str(exc))
+        return result(float(v), threshold=t, verdict=PASS if ok else FAIL, cause="LEGACY")
     try:
-        value, threshold, holds = claim.check(df)
+        bound = claim.bound(df) if callable(claim.bound) else claim.bound
+        threshold = bound.text() + (f"; {claim.info(df)}" if claim.info else "")
+        value = float(claim.measure(df))
+        n, smallest = count_units(df, claim.unit, claim.strata)
     except Inconclusive as exc:
-        return ClaimResult(claim.id, claim.text, math.nan, "", INCONCLUSIVE, str(exc))
+        return result(cause=str(exc))
     except KeyError as exc:   # a CSV from another version of the figure
-        return ClaimResult(claim.id, claim.text, math.nan, "", INCONCLUSIVE, f"the CSV has no column {exc}")
-    value = float(value)
+        return result(cause=f"the CSV has no column {exc}")
     if math.isnan(value):
-        return ClaimResult(claim.id, claim.text, value, threshold, INCONCLUSIVE, "value is NaN")
-    return ClaimResult(claim.id, claim.text, value, threshold, PASS if holds else FAIL)
-
-
-def need(condition: bool, why: str) -> None:
-    """Raise Inconclusive(why) unless `condition`."""
-    if not condition:
-        raise Inconclusive(why)
+        return result(n=n, threshold=threshold, cause="the measure is NaN")
+    if claim.exact:
+        ok = bound.contains(value)
+        return result(value, value, value, n, threshold, PASS if ok else FAIL,
+                      "" if ok else f"{_num(value)} is outside the bound (deterministic check)")
+    small = n < claim.min_units or (claim.strata and smallest < 2)
+    if small:
+        per = f", {smallest} in the smallest {'/'.join(claim.strata)}" if claim.strata else ""
+        return result(value, n=n, threshold=threshold,
+                      cause=f"too few units to judge: {n} {'/'.join(claim.unit)}{per} (needs {claim.min_units}"
+                            f"{' and 2 per stratum' if claim.strata else ''})")
+    lo, hi, bad = bootstrap(df, claim.measure, claim.unit, claim.strata, level, draws, claim_seed(claim.id, seed))
+    if bad > draws // 10:
+        return result(value, lo, hi, n, threshold,
+                      cause=f"the measure is undefined on {bad} of {draws} bootstrap resamples")
+    verdict = bound.judge(lo, hi)
+    cause = {PASS: "", FAIL: f"the {level:.0%} interval over {n} units lies outside the bound",
+             INCONCLUSIVE: f"the {level:.0%} interval over {n} units straddles the bound"}[verdict]
+    return result(value, lo, hi, n, threshold, verdict, cause)

@@ -89,12 +89,14 @@ def _short(paper: str, key: str) -> str:
 def _claims_table(rows: list[dict], title: str) -> Table:
     colors = {"PASS": "green", "FAIL": "red", "INCONCLUSIVE": "yellow"}
     table = Table(title=title, show_lines=False)
-    for col in ("figure", "claim", "value", "threshold", "verdict"):
+    for col in ("figure", "claim", "value [95% interval]", "units", "bound", "verdict"):
         table.add_column(col, overflow="fold")
     for r in rows:
-        value = "-" if r["value"] != r["value"] else f"{r['value']:.4g}"
-        table.add_row(r["figure"], f"{r['id']}\n[dim]{r['text']}[/]", value, r["threshold"] or r["detail"],
-                      f"[{colors[r['verdict']]}]{r['verdict']}[/]")
+        fmt = lambda v: "-" if v != v else f"{v:.4g}"  # noqa: E731
+        value = fmt(r["value"]) + ("" if r["ci_low"] != r["ci_low"] or r["ci_low"] == r["ci_high"]
+                                   else f"\n[{fmt(r['ci_low'])}, {fmt(r['ci_high'])}]")
+        verdict = f"[{colors[r['verdict']]}]{r['verdict']}[/]" + (f"\n[dim]{r['cause']}[/]" if r["cause"] else "")
+        table.add_row(r["figure"], f"{r['id']}\n[dim]{r['text']}[/]", value, str(r["units"]), r["threshold"], verdict)
     return table
 
 

@@ -41,6 +41,17 @@ class Context:
     notes: dict = dataclasses.field(default_factory=dict)  # per-point facts for meta.json (e.g. method chosen)
     cache_dir: Path | None = None  # data/.cache: runs shared between figures are cached under it by the paper
     version: str = ""              # code version (part of every cache key)
+    point: dict = dataclasses.field(default_factory=dict)  # the grid point being computed
+
+    def seed_for(self, purpose: str, *, per_point: bool = True, **keys) -> int:
+        """The one door for randomness: a seed from the base seed, the point (unless per_point=False: draws
+        shared by every point, e.g. a fixed training subset) and what it is for."""
+        return point_seed(self.seed, {**(self.point if per_point else {}), **keys, "purpose": purpose})
+
+    def rng(self, purpose: str, *, device: torch.device | None = None, per_point: bool = True,
+            **keys) -> torch.Generator:
+        """A torch.Generator on `device` (default: the run's) seeded by `seed_for`."""
+        return generator(device or self.device, self.seed_for(purpose, per_point=per_point, **keys))
 
     def dtype(self, name: str) -> torch.dtype:
         return DTYPES[name]
@@ -257,7 +268,7 @@ def run_figure(fig: Figure, *, preset: str | Preset = "default", overrides: Sequ
 
         def compute(point=point, label=label):
             ctx = Context(dev, seed, generator(dev, point_seed(seed, point)), root, cache_dir=cache,
-                          version=version, warn=warn)
+                          version=version, warn=warn, point=point)
             if advance:
                 advance(f"{label} (running)", 0)
                 ctx.tick = lambda msg: advance(f"{label} {msg}", 0)
@@ -315,7 +326,8 @@ def verify(figs: Sequence[Figure], out: Path, preset: str) -> pd.DataFrame:
             continue
         for r in evaluate_claims(fig, read_result(csv)):
             rows.append({"paper": fig.paper, "figure": fig.key, **dataclasses.asdict(r)})
-    table = pd.DataFrame(rows, columns=["paper", "figure", "id", "text", "value", "threshold", "verdict", "detail"])
+    cols = ["paper", "figure"] + [f.name for f in dataclasses.fields(claims_mod.ClaimResult)]
+    table = pd.DataFrame(rows, columns=cols)
     if rows:
         write_csv(table, claims_path(out, preset))
     return table

@@ -31,6 +31,9 @@ class NetSettings:
     he_mode: str = setting("fan_out", stated=False, choices=("fan_out", "fan_in"),
                            help="He variance 2/fan_out (theorems) or 2/fan_in (PyTorch default)")
     dtype: str = setting("float64", stated=False, choices=("float64", "float32"), help="compute precision")
+    networks: int = setting(5, stated=False, size=True,
+                            help="independent networks per point (the paper plots one; the figure shows network 0, "
+                                 "the claims judge all of them)")
 
 
 def _inputs(cfg: NetSettings, n: int, ctx) -> tuple[torch.Tensor, torch.Tensor]:
@@ -67,6 +70,16 @@ def _ratios(cfg: NetSettings, widths: list[int], rule: str, n: int, ctx) -> tupl
 def _layer_rows(fwd: np.ndarray, bwd: np.ndarray, **cols) -> list[dict]:
     return [{**cols, "layer": i + 1, "quantity": q, "mean": float(r[:, i].mean()), "std": float(r[:, i].std())}
             for q, r in (("forward", fwd), ("backward", bwd)) for i in range(r.shape[1])]
+
+
+def with_nets(points: list[dict], cfg: NetSettings) -> list[dict]:
+    """Every grid point once per network (`net` is part of the point, so each network has its own draws)."""
+    return [{**p, "net": k} for p in points for k in range(cfg.networks)]
+
+
+def per_net(df: pd.DataFrame, stat) -> float:
+    """Mean over networks of `stat(rows of one network)`."""
+    return float(np.mean([stat(g) for _, g in df.groupby("net")]))
 
 
 def _sel(df: pd.DataFrame, **kw) -> pd.DataFrame:

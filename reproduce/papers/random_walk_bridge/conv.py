@@ -259,7 +259,7 @@ CLAIMS = (
 
 def family_claims(prefix: str) -> tuple[Claim, ...]:
     """The family's claims with ids prefixed by the figure (F4-..., F5-...)."""
-    return tuple(Claim(f"{prefix}-{c.id}", c.text, c.check) for c in CLAIMS)
+    return tuple(Claim(f"{prefix}-{c.id}", c.text, c.measure) for c in CLAIMS)
 
 
 SMOKE = {"datasets": ("synthetic-mnist", "synthetic-cifar10"), "networks": 1, "pairs_per_net": 1, "width": 1 / 64,

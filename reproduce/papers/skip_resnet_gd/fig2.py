@@ -4,10 +4,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from ... import plotting
-from ...claims import Claim, need
+from ...claims import Claim, above, below, between, need
 from ...config import setting
 from ...registry import Figure, register
 from .common import PAPER, Settings, _final, depth_buckets, sweep
@@ -58,52 +59,51 @@ def fig2_plot(df: pd.DataFrame, cfg: Fig2Config):
     return fig
 
 
-def _reg_small(df):
-    reg = _final(df, "test_error", kind="regularized")
-    need(len(reg) > 0, "no regularized rows")
-    d = int(df["d"].iloc[0])
-    worst = float(reg.groupby("depth")["value"].median().max())
-    bound = 0.01 / (4 * d)
-    return worst, f"<= 0.01 x 1/(4d) = {bound:.3g} at every depth (median over seeds)", worst <= bound
+def _medians(df, quantity: str, kind: str) -> pd.Series:
+    """Median over seeds of the final value, per depth."""
+    sel = _final(df, quantity, kind=kind)
+    need(len(sel) > 0, f"no {kind} {quantity} rows")
+    return sel.groupby("depth")["value"].median().sort_index()
 
 
 def _reg_beats_unreg(df):
-    reg = _final(df, "test_error", kind="regularized").groupby("depth")["value"].median()
-    unreg = _final(df, "test_error", kind="unregularized").groupby("depth")["value"].median()
+    reg, unreg = _medians(df, "test_error", "regularized"), _medians(df, "test_error", "unregularized")
     deep = [L for L in reg.index if L >= 50 and L in unreg.index]
     need(len(deep) > 0, "needs depths >= 50")
-    ratio = float(min(unreg[L] / reg[L] for L in deep))
-    return ratio, ">= 10 (unregularized / regularized test error, every depth >= 50)", ratio >= 10
+    return float(min(np.log10(unreg[L] / reg[L]) for L in deep))
 
 
-def _unreg_settles(df):
-    unreg = _final(df, "test_error", kind="unregularized").groupby("depth")["value"].median().sort_index()
-    need(len(unreg) >= 2, "needs >= 2 depths")
-    a, b = unreg.iloc[-2], unreg.iloc[-1]
-    rel = abs(b - a) / a
-    return float(rel), f"<= 0.5 between the two largest depths, and value >= 1e-4 (value {b:.3g})", \
-        rel <= 0.5 and b >= 1e-4
+def _unreg_slope(df):
+    unreg = _medians(df, "test_error", "unregularized")
+    unreg = unreg[unreg.index >= 20]
+    need(len(unreg) >= 2, "needs >= 2 depths >= 20")
+    return float(np.polyfit(np.log10(unreg.index.to_numpy(float)), np.log10(unreg.to_numpy()), 1)[0])
 
 
-def _path_norm(df):
-    pn = _final(df, "path_norm", kind="regularized")
-    need(len(pn) > 0, "no path-norm rows")
-    med = pn.groupby("depth")["value"].median()
-    lo, hi = float(med.min()), float(med.max())
-    return hi, f"in [0.8, 1.3] at every depth (range {lo:.3g}-{hi:.3g}; ||f*||_P = 1)", 0.8 <= lo and hi <= 1.3
+def _path_norm_worst(df):
+    med = _medians(df, "path_norm", "regularized")
+    return float(med.iloc[int(np.argmax(np.abs(np.log(med.to_numpy()))))])
 
 
+UNIT = dict(unit=("run",))
 FIG2_CLAIMS = (
-    Claim("F2-1-regularized-small", "Regularized test error is consistently very small", _reg_small),
-    Claim("F2-2-regularized-wins", "Regularized beats unregularized by 10x for deep nets", _reg_beats_unreg),
+    Claim("F2-1-regularized-small", "Regularized test error is consistently very small",
+          lambda df: float(_medians(df, "test_error", "regularized").max()),
+          lambda df: below(0.01 / (4 * int(df["d"].iloc[0])), "(= 0.01 x 1/(4d); worst depth, median over seeds)"),
+          **UNIT),
+    Claim("F2-2-regularized-wins", "Regularized beats unregularized by 10x for deep nets", _reg_beats_unreg,
+          above(1, "(log10 unregularized / regularized test error, worst depth >= 50)"), **UNIT),
     Claim("F2-3-unregularized-settles", "Unregularized test error settles to a finite value with depth",
-          _unreg_settles),
-    Claim("F2-4-path-norm", "Regularized path norm is close to that of f* (= 1)", _path_norm),
+          _unreg_slope, between(-0.5, 0.5, "(log-log slope of the median unregularized test error over L >= 20)"),
+          info=lambda df: "medians " + ", ".join(f"L={L}: {v:.3g}" for L, v in
+                                                 _medians(df, "test_error", "unregularized").items()), **UNIT),
+    Claim("F2-4-path-norm", "Regularized path norm is close to that of f* (= 1)", _path_norm_worst,
+          between(0.8, 1.3, "(median over seeds at the depth farthest from 1; ||f*||_P = 1)"), **UNIT),
 )
 
 register(Figure(PAPER, "fig2", "Test error vs depth: unregularized GD vs path-norm regularized (Adam)", Fig2Config,
                 fig2_grid, fig2_compute, fig2_plot, FIG2_CLAIMS,
-                presets={"smoke": {"depths": (2, 5, 10), "steps": 300, "seeds": 1, "lr_grid": (5.0,),
+                presets={"smoke": {"depths": (2, 5, 10), "steps": 300, "seeds": 3, "lr_grid": (5.0,),
                                    "n_test": 500},
                          "paper": {"seeds": 10, "lr_grid": (0.625, 1.25, 2.5, 5.0, 10.0, 20.0)}},
                 runtime={"smoke": "10 s", "default": "223 s CPU", "paper": "not run yet"}))

@@ -1,0 +1,103 @@
+"""The claim machinery on synthetic frames: each bound type lands PASS, FAIL and INCONCLUSIVE as built."""
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from reproduce import claims
+from reproduce.claims import Claim, above, below, between
+
+
+def units(values, unit="seed", **cols) -> pd.DataFrame:
+    """One row per unit with the given values."""
+    return pd.DataFrame({unit: range(len(values)), "v": values, **cols})
+
+
+def mean_claim(bound, **kw) -> Claim:
+    return Claim("c", "test", lambda d: d["v"].mean(), bound, **kw)
+
+
+def spread(center: float, half: float, n: int = 20) -> list[float]:
+    """n values centred on `center`, uniformly within +- half."""
+    return list(center + np.linspace(-half, half, n))
+
+
+@pytest.mark.parametrize("bound, inside, outside, across", [
+    (below(1.0), 0.5, 1.5, 1.0),
+    (above(1.0), 1.5, 0.5, 1.0),
+    (between(1.0, 2.0), 1.5, 3.0, 2.0),
+])
+def test_each_bound_gives_each_verdict(bound, inside, outside, across):
+    c = mean_claim(bound)
+    assert claims.evaluate(c, units(spread(inside, 0.1))).verdict == claims.PASS
+    assert claims.evaluate(c, units(spread(outside, 0.1))).verdict == claims.FAIL
+    r = claims.evaluate(c, units(spread(across, 0.5)))
+    assert r.verdict == claims.INCONCLUSIVE and "straddles" in r.cause
+    assert r.ci_low < across < r.ci_high and r.units == 20
+
+
+def test_the_interval_is_the_mean_uncertainty():
+    rng = np.random.default_rng(0)
+    v = rng.normal(1.0, 1.0, 400)
+    r = claims.evaluate(mean_claim(below(10)), units(v))
+    se = v.std(ddof=1) / math.sqrt(len(v))
+    assert r.ci_low == pytest.approx(v.mean() - 1.96 * se, abs=0.3 * se)
+    assert r.ci_high == pytest.approx(v.mean() + 1.96 * se, abs=0.3 * se)
+
+
+def test_one_lucky_draw_does_not_decide():
+    """Units that straddle the bound: the mean alone would pass, the verdict does not."""
+    r = claims.evaluate(mean_claim(below(0.15)), units([0.136, 0.089, 0.182, 0.215]))
+    assert r.value == pytest.approx(0.1555) and r.verdict == claims.INCONCLUSIVE
+    r = claims.evaluate(mean_claim(below(0.16)), units([0.136, 0.089, 0.182, 0.215][:2]))
+    assert r.verdict == claims.INCONCLUSIVE and "too few units" in r.cause
+
+
+def test_bootstrap_is_deterministic_for_a_seed_and_differs_across_seeds():
+    df = units(list(np.random.default_rng(1).normal(size=30)))
+    c = mean_claim(below(5))
+    a, b, other = claims.evaluate(c, df, seed=3), claims.evaluate(c, df, seed=3), claims.evaluate(c, df, seed=4)
+    assert (a.ci_low, a.ci_high) == (b.ci_low, b.ci_high)
+    assert (a.ci_low, a.ci_high) != (other.ci_low, other.ci_high)
+
+
+def test_units_are_resampled_whole():
+    """Rows of one unit move together: a unit with many rows does not count as many units."""
+    df = pd.DataFrame({"net": np.repeat(range(2), 50), "v": np.r_[np.zeros(50), np.ones(50)]})
+    r = claims.evaluate(mean_claim(below(2), unit=("net",)), df)
+    assert r.units == 2 and r.verdict == claims.INCONCLUSIVE and "too few units" in r.cause
+
+
+def test_strata_keep_every_stratum_in_each_resample():
+    """A slope over widths with independent networks per width: each resample has every width."""
+    rng = np.random.default_rng(0)
+    widths = [100, 400, 1600, 6400]
+    rows = [(w, n, w ** -0.5 * (1 + 0.05 * rng.normal())) for w in widths for n in range(5)]
+    df = pd.DataFrame(rows, columns=["width", "net", "v"])
+
+    def slope(d):
+        m = d.groupby("width")["v"].mean()
+        claims.need(len(m) == len(widths), "a width is missing")
+        return np.polyfit(np.log(m.index), np.log(m.values), 1)[0]
+
+    c = Claim("s", "slope", slope, between(-0.55, -0.45), unit=("net",), strata=("width",))
+    r = claims.evaluate(c, df)
+    assert r.verdict == claims.PASS and r.units == 20
+    assert claims.evaluate(Claim("s", "slope", slope, between(-0.3, 0), unit=("net",), strata=("width",)),
+                           df).verdict == claims.FAIL
+
+
+def test_exact_checks_and_missing_inputs():
+    exact = Claim("e", "exact", lambda d: d["v"].max(), below(0), exact=True)
+    assert claims.evaluate(exact, units([0, 0, 0])).verdict == claims.PASS
+    r = claims.evaluate(exact, units([0, 1e-3]))
+    assert r.verdict == claims.FAIL and "deterministic" in r.cause
+    r = claims.evaluate(Claim("k", "col", lambda d: d["missing"].mean(), below(1)), units([1, 2, 3]))
+    assert r.verdict == claims.INCONCLUSIVE and "no column" in r.cause
+
+
+def test_bound_text_is_rendered_once_from_the_number():
+    assert below(0.15, "(mean deviation)").text() == "<= 0.15 (mean deviation)"
+    assert above(2).text() == ">= 2"
+    assert between(-0.55, -0.45).text() == "in [-0.55, -0.45]"
