@@ -178,13 +178,26 @@ def evaluate_claims(fig: Figure, df: pd.DataFrame) -> list[claims_mod.ClaimResul
     return [claims_mod.evaluate(c, df) for c in fig.claims]
 
 
+def reductions(fig: Figure, cfg) -> dict[str, str]:
+    """Stated settings whose value here differs from the paper preset's: {name: "paper N, here n"}."""
+    paper = fig.presets.get("paper", {})
+    out = {}
+    for f in dataclasses.fields(cfg):
+        here = getattr(cfg, f.name)
+        if f.metadata.get("source") == "stated" and f.name in paper and paper[f.name] != here:
+            show = lambda v: ", ".join(map(str, v)) if isinstance(v, (tuple, list)) else str(v)  # noqa: E731
+            out[f.name] = f"paper {show(paper[f.name])}, here {show(here)}"
+    return out
+
+
 def provenance(meta: dict) -> str:
     """One line under every figure: the command that made it (preset and overrides), the device and the commit."""
     sets = "".join(f" --set {o}" for o in meta.get("overrides", []))
     git = meta.get("git") or {}
     sha = (git.get("sha") or "?")[:7] + ("+dirty" if git.get("dirty") else "")
+    reduced = "; ".join(f"{k}: {v}" for k, v in (meta.get("reduced") or {}).items())
     return (f"repro {meta['paper']} {meta['figure']} --preset {meta['preset']}{sets}  |  {meta.get('device', '?')}"
-            f"  |  git {sha}")
+            f"  |  git {sha}" + (f"\nreduced: {reduced}" if reduced else ""))
 
 
 def plot_from_csv(fig: Figure, csv: Path, df: pd.DataFrame, png: Path, cfg=None, existing: bool = False) -> list[Path]:
@@ -309,7 +322,7 @@ def run_figure(fig: Figure, *, preset: str | Preset = "default", overrides: Sequ
         "python": platform.python_version(), "git": git, "code_version": version,
         "wall_time_s": round(wall, 2), "peak_memory": _peak_memory(dev, start_mb),
         "point_notes": notes, "datasets": needed, "data_root": str(root) if needed else None,
-        "source": fig.source,
+        "source": fig.source, "reduced": reductions(fig, cfg),
     }
     write_json(meta, paths.meta)
     df = read_result(paths.csv)   # the plot and the claims read what was written, once
