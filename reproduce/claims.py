@@ -92,7 +92,7 @@ class Claim:
     id: str
     text: str
     measure: Callable[[pd.DataFrame], float]
-    bound: Bound | Callable[[pd.DataFrame], Bound] | None = None   # LEGACY None: measure returns (v, text, ok)
+    bound: Bound | Callable[[pd.DataFrame], Bound]
     unit: tuple[str, ...] = ("seed",)
     strata: tuple[str, ...] = ()
     exact: bool = False
@@ -181,12 +181,6 @@ def evaluate(claim: Claim, df: pd.DataFrame, seed: int = 0, level: float = LEVEL
     def result(value=math.nan, lo=math.nan, hi=math.nan, n=0, threshold="", verdict=INCONCLUSIVE, cause=""):
         return ClaimResult(claim.id, claim.text, value, lo, hi, n, threshold, verdict, cause)
 
-    if claim.bound is None:  # LEGACY
-        try:
-            v, t, ok = claim.measure(df)
-        except (Inconclusive, KeyError) as exc:
-            return result(cause=str(exc))
-        return result(float(v), threshold=t, verdict=PASS if ok else FAIL, cause="LEGACY")
     try:
         bound = claim.bound(df) if callable(claim.bound) else claim.bound
         threshold = bound.text() + (f"; {claim.info(df)}" if claim.info else "")

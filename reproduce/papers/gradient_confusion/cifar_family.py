@@ -1,15 +1,17 @@
 """Plots, claims and presets shared by the CIFAR figures (Figs 2-4, 7-15; runs in cifar.py, one file per figure)."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 
 from ... import plotting
-from ...claims import Claim, need
+from ...claims import Claim, above, below, between, need
 from ...plotting import band, fill, int_ticks, log_y
 from ...registry import Figure
 from . import cifar
-from .common import PAPER, chosen, kde_mass, kde_panel, point_stats, rho_check, sweep_axis
+from .common import PAPER, chosen, kde_mass, kde_panel, point_stats, rho_bound, rho_measure, sweep_axis
 
 KEYS = cifar.KEYS
 
@@ -100,27 +102,31 @@ def plot_variants(df: pd.DataFrame):
     return fig
 
 
-def rho(col: str, bound: float, x: str | None = None, where: dict | None = None):
-    """A rank-correlation check of `col` along the sweep axis (or `x`), rows matching `where`."""
-    return lambda df: rho_check(df, KEYS, x or sweep_axis(df), col, bound, where=where)
+RUN = dict(unit=("run",))
+
+
+def rho(cid: str, text: str, col: str, bound: float, x: str | None = None, where: dict | None = None) -> Claim:
+    """A rank-correlation claim of `col` along the sweep axis (or `x`), rows matching `where`, units = runs."""
+    return Claim(cid, text, rho_measure(KEYS, x, col, where), rho_bound(bound), **RUN)
 
 
 def _gap(df):
     x = sweep_axis(df)
     p = point_stats(df, KEYS).sort_values(x)
     need(len(p) >= 2, "needs two points")
-    lo, hi = p.iloc[0], p.iloc[-1]
-    margin = max(lo.min_cos_std, hi.min_cos_std)
-    need(bool(np.isfinite(margin)), "needs a std at both ends (2 or more valid runs of the selected lr)")
-    value = float(lo.min_cos - hi.min_cos)
-    return value, f"> {margin:.3g} (min-cos at {x} {int(lo[x])} minus at {int(hi[x])}, > the larger std)", \
-        value > margin
+    return float(p.iloc[0].min_cos - p.iloc[-1].min_cos)
 
 
-def _all_trainable(df):
+def _untrainable(df):
     p = point_stats(df, KEYS)
-    bad = p[~p.trainable | ~(p.loss < p.loss0)]
-    return len(bad), f"== 0 points without a valid lr or not below their initial loss (of {len(p)})", len(bad) == 0
+    return float((~p.trainable | ~(p.loss < p.loss0)).sum())
+
+
+def _untrainable_info(df):
+    p = point_stats(df, KEYS)
+    bad = p[~p.trainable]
+    return f"of {len(p)} points; untrainable: " + (", ".join(
+        f"{r.variant}-{r.depth}-{r.width} (loss {r.loss_shown:.4g})" for r in bad.itertuples()) or "none")
 
 
 def _cos_sane(df):
@@ -129,20 +135,16 @@ def _cos_sane(df):
     v = cos["value"].dropna()
     outside = int(((v < -1 - 1e-9) | (v > 1 + 1e-9)).sum())
     mass = kde_mass(chosen(df, KEYS).query("quantity == 'cos_end'")[["depth", "width", "variant", "value"]])
-    return mass, f"<= 0.02 (|KDE integral - 1|); cosines outside [-1, 1]: {outside}", mass <= 0.02 and outside == 0
+    return mass if outside == 0 else math.inf
 
 
-def _extreme(col: str, better: str):
-    """Claim for Figs 13/14: the widest point beats the narrowest (higher min-cos, lower loss, lower std)."""
-    def check(df):
+def _extreme(col: str):
+    """Figs 13/14: widest minus narrowest point of `col`."""
+    def measure(df):
         p = point_stats(df, KEYS).sort_values("width")
         need(p["width"].nunique() >= 2, "needs two widths")
-        lo, hi = p.iloc[0], p.iloc[-1]
-        d = float(hi[col] - lo[col])
-        holds = d > 0 if better == "higher" else d < 0
-        sign = ">" if better == "higher" else "<"
-        return d, f"{sign} 0 ({col} at width {int(hi.width)} minus {int(lo.width)})", holds
-    return check
+        return float(p.iloc[-1][col] - p.iloc[0][col])
+    return measure
 
 
 def _variants_deep(df):
@@ -153,55 +155,54 @@ def _variants_deep(df):
     for d in deep:
         s = p[p.depth == d].set_index("variant")
         wins += int(s.min_cos.idxmax() == "wrn-bn" and s.loss_shown.idxmin() == "wrn-bn")
-    return wins, f"== {len(deep)} depths >= 52 where BN & skip has the highest min-cos and lowest loss", \
-        wins == len(deep)
+    return wins / len(deep)
 
 
 def _range(df):
     p = point_stats(df, KEYS)
     need(p.variant.nunique() == 4 and p.depth.nunique() >= 2, "needs the four variants at two depths")
     r = p.groupby("variant")["min_cos"].agg(lambda s: s.max() - s.min())
-    others = float(r.drop("wrn-bn").min())
-    return float(r["wrn-bn"]), f"< {0.5 * others:.3g} (0.5 x the smallest min-cos range of the other variants)", \
-        r["wrn-bn"] < 0.5 * others
+    return float(r["wrn-bn"] / r.drop("wrn-bn").min())
 
 
 def _acc_kept(df):
     p = point_stats(df, KEYS)
     s = p[p.variant == "wrn-bn"].sort_values("depth")
     need(len(s) >= 2, "needs BN & skip at two depths")
-    d = float(s.acc.iloc[-1] - s.acc.iloc[0])
-    return d, f">= -0.02 (test accuracy, BN & skip, depth {int(s.depth.iloc[-1])} minus {int(s.depth.iloc[0])})", \
-        d >= -0.02
+    return float(s.acc.iloc[-1] - s.acc.iloc[0])
 
 
 def _no_nan_curves(df):
     m = df[df.quantity == "min_cos"]
     need(len(m) > 0, "no min-cos rows")
-    bad = int(chosen(df, KEYS).query("quantity == 'min_cos'")["value"].isna().sum())
-    return bad, "== 0 NaN min-cos values in the selected runs' curves", bad == 0
+    return float(chosen(df, KEYS).query("quantity == 'min_cos'")["value"].isna().sum())
 
 
 def _acc_range(df):
     need(float(df["rho_slack"].iloc[0]) == 0, "paper scale only")
-    a = point_stats(df, KEYS)["acc"]
-    return float(a.min()), f"in [0.78, 0.95] (test accuracy of every width; max {a.max():.3f})", \
-        0.78 <= a.min() and a.max() <= 0.95
+    return float(point_stats(df, KEYS)["acc"].min())
 
 
-DEPTH = (Claim("a-loss", "Deeper -> higher final training loss", rho("loss", 0.8)),
-         Claim("b-mincos", "Deeper -> more negative min gradient cosine", rho("min_cos", -0.8)),
-         Claim("b-gap", "Min cosine at the deepest is below the shallowest by more than a std", _gap),
-         Claim("c-spread", "Deeper -> cosines concentrate less around 0 (larger pooled std)", rho("pooled_std", 0.8)))
-SANE = (Claim("d-trainable", "Every depth trains below its initial loss", _all_trainable),
-        Claim("e-cosines", "Cosines in [-1, 1]; KDE integrates to 1", _cos_sane))
-WIDTH = (Claim("a-loss", "Wider -> lower final training loss", rho("loss", -0.8)),
-         Claim("b-mincos", "Wider -> less negative min gradient cosine", rho("min_cos", 0.8)),
-         Claim("c-spread", "Wider -> cosines concentrate more around 0", rho("pooled_std", -0.8)))
-VARIANTS = (Claim("a-bn-skip-best", "With BN & skip: highest min-cos and lowest loss at depth >= 52", _variants_deep),
-            *(Claim(f"b-mincos-{v}", f"{cifar.LABELS[v]}: deeper -> more negative min cosine",
-                    rho("min_cos", -0.6, "depth", {"variant": v})) for v in ("cnn", "cnn-bn", "wrn")),
-            Claim("c-bn-skip-flat", "With BN & skip the min cosine barely moves with depth", _range))
+DEPTH = (rho("a-loss", "Deeper -> higher final training loss", "loss", 0.8),
+         rho("b-mincos", "Deeper -> more negative min gradient cosine", "min_cos", -0.8),
+         Claim("b-gap", "Min cosine at the deepest is below the shallowest", _gap,
+               above(0, "(mean min-cos at the shallowest minus at the deepest)"), **RUN),
+         rho("c-spread", "Deeper -> cosines concentrate less around 0 (larger pooled std)", "pooled_std", 0.8))
+SANE = (Claim("d-trainable", "Every point trains clearly below its initial loss", _untrainable,
+              below(0, "(points without a valid lr: no run ended below 99% of its initial loss)"),
+              info=_untrainable_info, exact=True),
+        Claim("e-cosines", "Cosines in [-1, 1]; KDE integrates to 1", _cos_sane,
+              below(0.02, "(|KDE integral - 1|; infinite if a cosine lies outside [-1, 1])"), exact=True))
+WIDTH = (rho("a-loss", "Wider -> lower final training loss", "loss", -0.8),
+         rho("b-mincos", "Wider -> less negative min gradient cosine", "min_cos", 0.8),
+         rho("c-spread", "Wider -> cosines concentrate more around 0", "pooled_std", -0.8))
+VARIANTS = (Claim("a-bn-skip-best", "With BN & skip: highest min-cos and lowest loss at depth >= 52", _variants_deep,
+                  above(1, "(fraction of depths >= 52 where BN & skip is best on both)"), **RUN),
+            *(rho(f"b-mincos-{v}", f"{cifar.LABELS[v]}: deeper -> more negative min cosine", "min_cos", -0.6,
+                  "depth", {"variant": v}) for v in ("cnn", "cnn-bn", "wrn")),
+            Claim("c-bn-skip-flat", "With BN & skip the min cosine barely moves with depth", _range,
+                  below(0.5, "(min-cos range over depth of BN & skip / smallest range of the other variants)"),
+                  **RUN))
 
 SMOKE_DEPTH = {"depths": (10, 16)}
 SMOKE_VARIANTS = {"depths": (10, 16), "runs": 1}
@@ -227,15 +228,21 @@ def cifar_figure(key: str, title: str, cls: type, plot, claims: tuple[Claim, ...
                            "paper": {**PAPER_SIZES, **paper}},
                   runtime=runtime, cost=cifar.cost, gpu_presets=("default", "paper"))
 
-DEPTH_EXTRA = (Claim("a-acc", "Deeper -> lower test accuracy", rho("acc", -0.6)), DEPTH[1],
-               Claim("c-curves", "Min-cos curves recorded without NaN", _no_nan_curves))
-WIDTH_EXTRA = (Claim("a-acc", "Wider -> higher test accuracy", rho("acc", 0.6)),
-               Claim("b-acc-range", "Test accuracy of a correct pipeline (paper scale)", _acc_range))
-WRN_DEPTH = (Claim("a-mincos", "Deeper -> more negative min gradient cosine", rho("min_cos", -0.8)),
-             Claim("b-loss", "Deeper -> higher final training loss", rho("loss", 0.6)),
-             Claim("c-spread", "Deeper -> larger pooled cosine std", rho("pooled_std", 0.6)))
-WRN_WIDTH = (Claim("a-mincos", "Widest has a higher min cosine than narrowest", _extreme("min_cos", "higher")),
-             Claim("b-loss", "Widest has a lower final loss than narrowest", _extreme("loss", "lower")),
-             Claim("c-spread", "Widest has a smaller pooled cosine std", _extreme("pooled_std", "lower")))
-ACC_KEPT = Claim("d-acc-kept", "BN & skip keeps test accuracy at depth", _acc_kept)
+DEPTH_EXTRA = (rho("a-acc", "Deeper -> lower test accuracy", "acc", -0.6), DEPTH[1],
+               Claim("c-curves", "Min-cos curves recorded without NaN", _no_nan_curves,
+                     below(0, "(NaN min-cos values in the selected runs' curves)"), exact=True))
+WIDTH_EXTRA = (rho("a-acc", "Wider -> higher test accuracy", "acc", 0.6),
+               Claim("b-acc-range", "Test accuracy of a correct pipeline (paper scale)", _acc_range,
+                     between(0.78, 0.95, "(test accuracy of the worst width)"), **RUN))
+WRN_DEPTH = (rho("a-mincos", "Deeper -> more negative min gradient cosine", "min_cos", -0.8),
+             rho("b-loss", "Deeper -> higher final training loss", "loss", 0.6),
+             rho("c-spread", "Deeper -> larger pooled cosine std", "pooled_std", 0.6))
+WRN_WIDTH = (Claim("a-mincos", "Widest has a higher min cosine than narrowest", _extreme("min_cos"),
+                   above(0, "(widest minus narrowest)"), **RUN),
+             Claim("b-loss", "Widest has a lower final loss than narrowest", _extreme("loss"),
+                   below(0, "(widest minus narrowest)"), **RUN),
+             Claim("c-spread", "Widest has a smaller pooled cosine std", _extreme("pooled_std"),
+                   below(0, "(widest minus narrowest)"), **RUN))
+ACC_KEPT = Claim("d-acc-kept", "BN & skip keeps test accuracy at depth", _acc_kept,
+                 above(-0.02, "(test accuracy, BN & skip, deepest minus shallowest)"), **RUN)
 WIDTHS_PAPER = {"widths": (2, 3, 4, 5, 6)}

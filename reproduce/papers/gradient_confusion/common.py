@@ -14,12 +14,13 @@ import numpy as np
 import pandas as pd
 
 from ... import cache
-from ...claims import need
+from ...claims import above, below, need
 from ...config import stable_hash
 from . import confusion as conf
 
 PAPER = "gradient-confusion"
 SCALARS = ("init_loss", "final_loss", "train_loss_full", "test_acc", "alive")
+TRAINED_BELOW = 0.99   # a run trained when its final loss is below 99% of its initial loss (not within 1% of it)
 
 
 def cached_run(ctx, spec: dict, compute: Callable[[], pd.DataFrame]) -> pd.DataFrame:
@@ -42,14 +43,14 @@ def summary_rows(cos, epoch: int) -> list[dict]:
 
 
 def runs_table(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
-    """One row per run: the scalars, min/std of the last measured cosines, and valid = finished and below its
-    initial loss (SPEC-003-004.md §A.4)."""
+    """One row per run: the scalars, min/std of the last measured cosines, and valid = finished and clearly below
+    its initial loss (SPEC-003-004.md §A.4; a run within 1% of its initial loss did not train)."""
     idx = keys + ["lr", "run"]
     t = df[df.quantity.isin(SCALARS)].set_index(idx + ["quantity"])["value"].unstack()
     cos = df[df.quantity.isin(("min_cos", "std_cos"))]
     last = cos[cos.epoch == cos.groupby(idx)["epoch"].transform("max")]
     t = t.join(last.set_index(idx + ["quantity"])["value"].unstack(), how="left")
-    t["valid"] = (t["alive"] > 0) & (t["final_loss"] < t["init_loss"])
+    t["valid"] = (t["alive"] > 0) & (t["final_loss"] < TRAINED_BELOW * t["init_loss"])
     return t.reset_index()
 
 
@@ -111,21 +112,27 @@ def strictly_monotone(y) -> str:
     return "increasing" if (d > 0).all() else "decreasing" if (d < 0).all() else "no"
 
 
-def rho_check(df: pd.DataFrame, keys: list[str], x: str, col: str, bound: float, where: dict | None = None,
-              points: Callable[[pd.DataFrame], pd.DataFrame] = point_stats):
-    """Spearman rho(x, col) over trainable points (optionally of one series): holds when rho >= bound (bound > 0)
-    or rho <= bound (bound < 0), the bound moved towards 0 by the CSV's rho_slack (0.2 at default scale)."""
-    slack = float(df["rho_slack"].iloc[0])
-    p = points(df, keys)
-    for k, v in (where or {}).items():
-        p = p[p[k] == v]
-    p = p[p.trainable].sort_values(x)
-    need(len(p) >= 3, f"needs 3 trainable points of {x}, has {len(p)}")
-    rho = spearman(p[x], p[col])
-    b = bound - slack if bound > 0 else bound + slack
-    text = f"{'>=' if bound > 0 else '<='} {b:g} (rho over {x} = {list(p[x])}; strictly monotone: " \
-           f"{strictly_monotone(p[col])})"
-    return rho, text, (rho >= b) if bound > 0 else (rho <= b)
+def rho_measure(keys: list[str], x: str | None, col: str, where: dict | None = None,
+                points: Callable[[pd.DataFrame], pd.DataFrame] = point_stats):
+    """Measure: Spearman rho(x, col) over the trainable points (optionally of one series); x None = sweep axis."""
+    def measure(df):
+        axis = x or sweep_axis(df)
+        p = points(df, keys)
+        for k, v in (where or {}).items():
+            p = p[p[k] == v]
+        p = p[p.trainable].sort_values(axis)
+        need(len(p) >= 3, f"needs 3 trainable points of {axis}, has {len(p)}")
+        return spearman(p[axis], p[col])
+    return measure
+
+
+def rho_bound(bound: float):
+    """Bound for a rank correlation: rho >= bound (bound > 0) or rho <= bound, moved towards 0 by the CSV's
+    rho_slack (0.2 at default scale, SPEC-003-004.md §A.8)."""
+    def make(df):
+        slack = float(df["rho_slack"].iloc[0])
+        return above(bound - slack, "(Spearman rho)") if bound > 0 else below(bound + slack, "(Spearman rho)")
+    return make
 
 
 def sweep_axis(df: pd.DataFrame) -> str:

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ...claims import Claim
 from ...config import like
 from ...registry import register
 from . import cifar_family as fam
@@ -21,6 +20,6 @@ def fig10_plot(df, cfg: Fig10Config):
 
 register(fam.cifar_figure(
     "fig10", "Width: CNN-16-l on CIFAR-100 (final loss, min cosine, KDE)",
-    Fig10Config, fig10_plot, (Claim("a-loss", "Wider -> lower final training loss", fam.rho("loss", -0.6)),
+    Fig10Config, fig10_plot, (fam.rho("a-loss", "Wider -> lower final training loss", "loss", -0.6),
                               fam.WIDTH[2]),
     smoke=fam.SMOKE_WIDTH, paper=fam.WIDTHS_PAPER, runtime=fam.GPU))

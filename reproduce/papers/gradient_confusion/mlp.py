@@ -15,7 +15,7 @@ import torch
 
 from ... import datasets as data_mod
 from ... import plotting
-from ...claims import Claim, need
+from ...claims import Claim, above, below, need
 from ...config import setting
 from ...core.device import point_seed
 from ...core.timing import measure
@@ -23,7 +23,7 @@ from ...plotting import band, int_ticks, log_y
 from . import confusion as conf
 from . import sgd as sgd_mod
 from . import stacked_mlp
-from .common import point_stats, rho_check, select, summary_rows, sweep_axis
+from .common import point_stats, rho_bound, rho_measure, select, summary_rows, sweep_axis
 
 KEYS = ["act", "init", "depth", "width"]
 PAPER_LRS = (1.0, 0.1, 1e-2, 1e-3, 1e-4, 1e-5, 1e-6)
@@ -192,46 +192,38 @@ def mlp_plot(df: pd.DataFrame, cfg: MlpConfig):
     return fig
 
 
-def _rho(col: str, bound: float, act: str, init: str):
-    return lambda df: rho_check(df, KEYS, sweep_axis(df), col, bound, where={"act": act, "init": init})
-
-
 def _untrainable(at: int):
-    def check(df):
+    def measure(df):
         x = sweep_axis(df)
         p = point_stats(df, KEYS)
         p = p[(p.act == "tanh") & (p[x] == at)]
         need(len(p) > 0, f"needs tanh at {x} = {at}")
-        worst = float(p["loss_shown"].min())
-        return worst, f">= {0.5 * math.log(10):.3f} (0.5 ln 10; tanh, {x} = {at}, min over inits)", \
-            worst >= 0.5 * math.log(10)
-    return check
+        return float(p["loss_shown"].min())
+    return measure
 
 
 def _lr_edge(df):
     sel = select(df, KEYS)
     need(df["lr"].nunique() > 2, "needs an lr grid of 3 or more")
-    edge = int(sel["lr_edge"].sum())
-    return edge, f"== 0 of {len(sel)} points select the smallest or largest lr of the grid (warning only)", edge == 0
+    return float(sel["lr_edge"].sum())
 
 
 def family_claims(x: str, sign: int, hard_at: int) -> tuple[Claim, ...]:
-    out = []
+    out, run = [], dict(unit=("run",))
     for a in ("identity", "tanh"):
         for i in ("glorot", "lecun"):
-            tag = f"{'linear' if a == 'identity' else 'tanh'}-{i}"
-            out.append(Claim(f"a-mincos-{tag}", f"{tag}: {'deeper' if x == 'depth' else 'narrower'} -> more negative "
-                             "min gradient cosine", _rho("min_cos", -0.8 * sign, a, i)))
-            out.append(Claim(f"b-loss-{tag}", f"{tag}: {'deeper' if x == 'depth' else 'narrower'} -> higher final "
-                             "training loss", _rho("loss", 0.8 * sign, a, i)))
+            tag, where = f"{'linear' if a == 'identity' else 'tanh'}-{i}", {"act": a, "init": i}
+            more = "deeper" if x == "depth" else "narrower"
+            out.append(Claim(f"a-mincos-{tag}", f"{tag}: {more} -> more negative min gradient cosine",
+                             rho_measure(KEYS, None, "min_cos", where), rho_bound(-0.8 * sign), **run))
+            out.append(Claim(f"b-loss-{tag}", f"{tag}: {more} -> higher final training loss",
+                             rho_measure(KEYS, None, "loss", where), rho_bound(0.8 * sign), **run))
     out.append(Claim("c-tanh-untrainable", f"tanh MLP at {x} {hard_at} is effectively untrainable",
-                     _untrainable(hard_at)))
-    out.append(Claim("LR-edge", "the selected lr is never at the edge of the grid", _lr_edge))
+                     _untrainable(hard_at), above(0.5 * math.log(10), f"(= 0.5 ln 10; final loss of tanh at {x} "
+                                                                       f"{hard_at}, better init)"), **run))
+    out.append(Claim("LR-edge", "the selected lr is never at the edge of the grid", _lr_edge,
+                     below(0, "(points whose selected lr is the grid's smallest or largest)"), exact=True))
     return tuple(out)
-
-
-
-
 
 
 SMOKE = {"dataset": "synthetic-mnist", "steps": 60, "runs": 2, "lrs": (0.01, 0.1), "pairs": 10, "train_size": 2000}
