@@ -113,30 +113,36 @@ class ClaimResult:
     cause: str = ""
 
 
-def _clusters(df: pd.DataFrame, unit: Sequence[str], strata: Sequence[str]) -> list[list[np.ndarray]]:
-    """Row positions of every unit, grouped by stratum: [[rows of unit 1, rows of unit 2, ...], ...]."""
+def _clusters(df: pd.DataFrame, unit: Sequence[str], strata: Sequence[str]
+              ) -> tuple[list[list[np.ndarray]], np.ndarray]:
+    """Row positions of every unit, grouped by stratum ([[rows of unit 1, rows of unit 2, ...], ...]), and the
+    shared rows (no unit value, e.g. a theory curve), which every resample keeps."""
     keys = list(strata) + list(unit)
-    codes = df.groupby(keys, sort=True, dropna=False).ngroup().to_numpy()
-    rows = [np.flatnonzero(codes == c) for c in range(codes.max() + 1)] if len(codes) else []
+    shared = df[list(unit)].isna().all(axis=1).to_numpy()
+    codes = df.groupby(keys, sort=True, dropna=False).ngroup().to_numpy().copy()
+    codes[shared] = -1
+    rows = [r for r in (np.flatnonzero(codes == c) for c in np.unique(codes[codes >= 0]))]
     if not strata:
-        return [rows]
+        return [rows], np.flatnonzero(shared)
     scodes = df.groupby(list(strata), sort=True, dropna=False).ngroup().to_numpy()
     out: dict[int, list[np.ndarray]] = {}
     for r in rows:
         out.setdefault(int(scodes[r[0]]), []).append(r)
-    return [out[k] for k in sorted(out)]
+    return [out[k] for k in sorted(out)], np.flatnonzero(shared)
 
 
-def _resample(df: pd.DataFrame, clusters: list[list[np.ndarray]], unit: Sequence[str],
+def _resample(df: pd.DataFrame, clusters: list[list[np.ndarray]], shared: np.ndarray, unit: Sequence[str],
               rng: np.random.Generator) -> pd.DataFrame:
     """One bootstrap copy: units drawn with replacement within each stratum, each draw a new unit id."""
-    parts, ids = [], []
+    parts, ids = [shared], [np.full(len(shared), -1)]
     for stratum in clusters:
         for j in rng.integers(0, len(stratum), len(stratum)):
             parts.append(stratum[j])
             ids.append(np.full(len(stratum[j]), len(ids)))
     out = df.iloc[np.concatenate(parts)]
-    return out.assign(**{unit[0]: np.concatenate(ids)})
+    new = np.concatenate(ids).astype(float)
+    new[: len(shared)] = np.nan
+    return out.assign(**{unit[0]: new})
 
 
 def claim_seed(claim_id: str, seed: int) -> int:
@@ -149,12 +155,12 @@ def bootstrap(df: pd.DataFrame, measure: Callable[[pd.DataFrame], float], unit: 
               ) -> tuple[float, float, int]:
     """Percentile interval of `measure` over `draws` cluster-bootstrap copies of `df`; also the number of
     draws where the measure was undefined (a resample missing what it needs)."""
-    clusters = _clusters(df, unit, strata)
+    clusters, shared = _clusters(df, unit, strata)
     rng = np.random.default_rng(seed)
     values, bad = [], 0
     for _ in range(draws):
         try:
-            v = float(measure(_resample(df, clusters, unit, rng)))
+            v = float(measure(_resample(df, clusters, shared, unit, rng)))
         except (Inconclusive, LookupError, ValueError, ZeroDivisionError, FloatingPointError):
             v = math.nan   # this resample lacks what the measure needs (e.g. every drawn run diverged)
         if math.isfinite(v):
@@ -170,7 +176,7 @@ def bootstrap(df: pd.DataFrame, measure: Callable[[pd.DataFrame], float], unit: 
 
 def count_units(df: pd.DataFrame, unit: Sequence[str], strata: Sequence[str] = ()) -> tuple[int, int]:
     """(all units, units in the smallest stratum)."""
-    clusters = _clusters(df, unit, strata)
+    clusters, _ = _clusters(df, unit, strata)
     sizes = [len(s) for s in clusters] or [0]
     return sum(sizes), min(sizes)
 
@@ -185,7 +191,8 @@ def evaluate(claim: Claim, df: pd.DataFrame, seed: int = 0, level: float = LEVEL
         bound = claim.bound(df) if callable(claim.bound) else claim.bound
         threshold = bound.text() + (f"; {claim.info(df)}" if claim.info else "")
         value = float(claim.measure(df))
-        n, smallest = count_units(df, claim.unit, claim.strata)
+        has_units = set(claim.unit) | set(claim.strata) <= set(df.columns)
+        n, smallest = count_units(df, claim.unit, claim.strata) if has_units or not claim.exact else (1, 1)
     except Inconclusive as exc:
         return result(cause=str(exc))
     except KeyError as exc:   # a CSV from another version of the figure

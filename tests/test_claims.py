@@ -101,3 +101,15 @@ def test_bound_text_is_rendered_once_from_the_number():
     assert below(0.15, "(mean deviation)").text() == "<= 0.15 (mean deviation)"
     assert above(2).text() == ">= 2"
     assert between(-0.55, -0.45).text() == "in [-0.55, -0.45]"
+
+
+def test_rows_without_a_unit_are_kept_in_every_resample():
+    """A theory curve (no network) is shared by every resample; only the networks are drawn."""
+    df = pd.concat([units(spread(1.0, 0.1, 10), unit="net").assign(kind="empirical"),
+                    pd.DataFrame({"net": [np.nan], "v": [3.0], "kind": ["theory"]})])
+
+    def ratio(d):
+        return d[d.kind == "theory"]["v"].iloc[0] / d[d.kind == "empirical"]["v"].mean()
+
+    r = claims.evaluate(Claim("t", "theory above", ratio, above(2), unit=("net",)), df)
+    assert r.verdict == claims.PASS and r.units == 10 and "undefined" not in r.cause

@@ -255,4 +255,4 @@ def test_logs_get_a_heartbeat_and_ctrl_c_says_how_to_resume(tmp_path, monkeypatc
     monkeypatch.setattr(registry, "figures", lambda paper=None: [dataclasses.replace(fig, compute=interrupted)])
     res = repro("all", "--preset", "smoke", "--force", "--out", tmp_path / "i")
     assert res.exit_code == 130 and "run the same command again to resume" in res.output, res.output
-    assert len(points(tmp_path / "i")) == 1            # the finished point was kept
+    assert len(points(tmp_path / "i")) == 3            # the finished points (v = 1, three networks) were kept

@@ -215,13 +215,26 @@ def test_lr_selection_rule_and_untrainable_points():
     assert p.loc[40, "loss_shown"] == pytest.approx(2.0)     # untrainable: shown at its initial loss
 
 
-def test_gap_claim_needs_a_std_at_both_ends():
+def test_an_untrained_run_is_untrainable():
+    """A run that ends within 1% of its initial loss did not train (CNN-40-2 at 2.3015 against ln 10 = 2.3026):
+    its point is untrainable, leaves the rank checks and fails d-trainable."""
+    df = _toy_runs({(16, 0.1): [0.1, 0.2, 0.1, 0.3, 0.2], (40, 0.1): [1.99, 1.985, 1.99, 1.99, 1.99]})
+    sel = common.select(df, cifar.KEYS).set_index("depth")
+    assert sel.loc[16, "trainable"] and not sel.loc[40, "trainable"]
+    trained = _toy_runs({(16, 0.1): [0.1, 0.2, 0.1, 0.3, 0.2], (40, 0.1): [1.97] * 5})
+    assert common.select(trained, cifar.KEYS).set_index("depth").loc[40, "trainable"]
+    check = next(c for c in registry.figure("confusion", "fig2").claims if c.id == "d-trainable")
+    assert claims.evaluate(check, df).verdict == claims.FAIL
+    assert claims.evaluate(check, trained).verdict == claims.PASS
+
+
+def test_gap_claim_needs_several_runs():
     gap = next(c for c in registry.figure("confusion", "fig2").claims if c.id == "b-gap")
     five = _toy_runs({(16, 0.1): [0.1] * 5, (40, 0.1): [0.2] * 5})   # min-cos -1.6 vs -4.0, std 0
     assert claims.evaluate(gap, five).verdict == claims.PASS
     flipped = five.assign(value=np.where(five.quantity == "min_cos", -five.value, five.value))
     assert claims.evaluate(gap, flipped).verdict == claims.FAIL
-    one = _toy_runs({(16, 0.1): [0.1], (40, 0.1): [0.2]})            # a single run: no std, no verdict
+    one = _toy_runs({(16, 0.1): [0.1], (40, 0.1): [0.2]})            # a single run: no interval, no verdict
     assert claims.evaluate(gap, one.assign(valid_frac=1.0)).verdict == claims.INCONCLUSIVE
 
 

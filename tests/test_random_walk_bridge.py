@@ -33,12 +33,12 @@ def test_gaussian_inputs_match_theorem_and_erratum_e1():
 
 def test_node_count_follows_the_angle_and_the_half_claim_can_fail():
     """On non-centred data (raw pixels in [0, 1]) K = m E[theta]/pi holds and K = m/2 does not."""
-    cfg = rwb.Fig2Config(datasets=("synthetic-mnist",), widths=(200, 800), networks=3, pairs_per_net=10,
+    cfg = rwb.Fig2Config(datasets=("synthetic-mnist",), widths=(200, 800), networks=8, pairs_per_net=20,
                          preprocess="raw01")
     df = __import__("pandas").concat([rwb.fig2_compute(cfg, {"dataset": "synthetic-mnist", "m": m}, ctx())
                                       for m in (200, 800)])
     res = {r.id: r for r in (claims.evaluate(c, df) for c in registry.figure("bridge", "fig2").claims)}
-    assert res["F2-a-theta"].verdict == claims.PASS
+    assert res["F2-a-theta"].verdict != claims.FAIL and res["F2-a-theta"].value < 0.01, res["F2-a-theta"]
     assert res["F2-a-half"].verdict == claims.FAIL, res["F2-a-half"]
 
 
