@@ -14,7 +14,6 @@ import torch
 from ... import plotting
 from ...claims import Claim, above, below, between, need
 from ...config import setting
-from ...core.device import generator, point_seed
 from ...registry import Figure, register
 from . import confusion as conf
 from .common import PAPER
@@ -38,7 +37,7 @@ def fig1_grid(cfg: Fig1Config) -> list[dict]:
 def fig1_compute(cfg: Fig1Config, point: dict, ctx) -> pd.DataFrame:
     d, n, r = point["d"], cfg.n, cfg.runs
     ctx.notes["compute_device"] = "cpu: a toy of scalar SGD steps, faster on the host than on any GPU"
-    g = generator(torch.device("cpu"), point_seed(ctx.seed, point))
+    g = ctx.rng("data-and-order", device=torch.device("cpu"))
     x = torch.randn(r, n, d, generator=g, dtype=torch.float64) / math.sqrt(d)
     y = (torch.randn(r, n, generator=g, dtype=torch.float64) if cfg.target == "noise"
          else (x @ torch.randn(r, d, 1, generator=g, dtype=torch.float64))[..., 0])

@@ -11,7 +11,6 @@ import torch
 from ... import plotting
 from ...claims import Claim, below, between, need
 from ...config import setting
-from ...core.device import generator, point_seed
 from ...registry import Figure, register
 from . import breakpoints as bp
 from . import path_stats as ps
@@ -41,9 +40,9 @@ def fig2_compute(cfg: Fig2Config, point: dict, ctx) -> pd.DataFrame:
     c = 10 if name == "gaussian" else SHAPES[name.removeprefix("synthetic-")][3]
     d, rows = x.shape[1], []
     for net in range(cfg.networks):
-        pg = generator(torch.device("cpu"), point_seed(ctx.seed, {"dataset": name, "net": net}))  # same pairs for all m
+        pg = ctx.rng("pairs", device=torch.device("cpu"), per_point=False, dataset=name, net=net)  # same for all m
         idx = pairs(y, cfg.pairs_per_net, cfg.pair_type, pg)
-        g = generator(torch.device("cpu"), point_seed(ctx.seed, {"dataset": name, "m": m, "net": net}))
+        g = ctx.rng("init", device=torch.device("cpu"), net=net)
         w1 = (torch.randn(m, d, generator=g, dtype=torch.float64) * math.sqrt(2 / d)).to(ctx.device)
         w2 = (torch.randn(c, m, generator=g, dtype=torch.float64) * math.sqrt(2 / m)).to(ctx.device)
         for p, (i, j) in enumerate(idx.tolist()):

@@ -11,7 +11,6 @@ import torch
 from ... import plotting
 from ...claims import Claim, above, below, need
 from ...config import setting
-from ...core.device import generator, point_seed
 from ...registry import Figure, register
 from . import breakpoints as bp
 from .common import PAPER, DataSettings, accuracy, checkpoints, data, mlp, pairs, pooled_by, sgd_checkpoints, stats_from
@@ -53,10 +52,10 @@ def fig3_grid(cfg: Fig3Config) -> list[dict]:
 
 def fig3_compute(cfg: Fig3Config, point: dict, ctx) -> pd.DataFrame:
     (x, y), (xp, yp) = data(cfg.dataset, cfg, ctx.data_root, ctx.seed)
-    idx = pairs(yp, cfg.n_pairs, cfg.pair_type, generator(torch.device("cpu"), point_seed(ctx.seed, {"pairs": 0})))
+    idx = pairs(yp, cfg.n_pairs, cfg.pair_type, ctx.rng("pairs", device=torch.device("cpu"), per_point=False))
     x, y = x.flatten(1).to(ctx.device, ctx.dtype(cfg.train_dtype)), y.to(ctx.device)
     xp = xp.flatten(1).to(ctx.device, torch.float64)
-    g = generator(torch.device("cpu"), point_seed(ctx.seed, point))
+    g = ctx.rng("init-and-sgd", device=torch.device("cpu"))
     net = mlp(x.shape[1], point["m"], 10, generator=g, dtype=x.dtype).to(ctx.device)
     rows = []
 

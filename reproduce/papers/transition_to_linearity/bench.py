@@ -32,7 +32,7 @@ def baseline_ntk(f_single, q: dict, x: torch.Tensor) -> torch.Tensor:
 def bench(device: torch.device, sizes: tuple[int, ...] | None = None, repeats: int = 3) -> pd.DataFrame:
     """Wall time, peak memory and max |K - K_closed| per engine and width m; float64, N = 60, C = 3."""
     cfg = DataSettings()
-    x, _ = dataset(cfg, device)
+    x, _ = dataset(cfg, device, torch.Generator().manual_seed(cfg.data_seed))
     n, c, rows = cfg.n_data, 3, []
     for m in sizes or SIZES:
         g = torch.Generator(device=device).manual_seed(m)

@@ -11,7 +11,6 @@ from ... import plotting
 from ...claims import need
 from ...config import setting
 from ...core import ntk
-from ...core.device import generator
 from ...core.gd import batched_gd, eval_schedule
 
 PAPER = "transition-to-linearity"
@@ -40,9 +39,13 @@ class TrainSettings(DataSettings):
                               help="kernel every step to 100, every k to 1e4, then every 10k")
 
 
-def dataset(cfg: DataSettings, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+def data_rng(ctx, cfg: DataSettings) -> torch.Generator:
+    """The dataset's generator (CPU): one draw per base seed and data_seed, shared by every point."""
+    return ctx.rng("data", device=torch.device("cpu"), per_point=False, data_seed=cfg.data_seed)
+
+
+def dataset(cfg: DataSettings, device: torch.device, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
     """Eq. 42, drawn on the CPU from `data_seed` so every device sees the same points: x (N,), y (N,)."""
-    g = generator(torch.device("cpu"), cfg.data_seed)
     y = torch.randint(3, (cfg.n_data,), generator=g)
     x = torch.randn(cfg.n_data, generator=g, dtype=torch.float64) + torch.tensor([0.0, 10.0, -10.0])[y].double()
     return x.to(device, getattr(torch, cfg.dtype)), y.to(device)

@@ -10,13 +10,14 @@ from ... import plotting
 from ...claims import Claim, above, below, between, need
 from ...config import like, setting
 from ...core import ntk
-from ...core.device import free_memory, generator, point_seed
+from ...core.device import free_memory
 from ...registry import Figure, register
 from . import kernels
 from .common import (
     PAPER,
     TrainSettings,
     converged_fraction,
+    data_rng,
     dataset,
     dk_means,
     log_errorbar,
@@ -45,9 +46,9 @@ def fig1_grid(cfg: Fig1Config) -> list[dict]:
 
 def fig1_compute(cfg: Fig1Config, point: dict, ctx) -> pd.DataFrame:
     task, m, dev, dt = point["task"], point["width"], ctx.device, ctx.dtype(cfg.dtype)
-    x, y = dataset(cfg, dev)
+    x, y = dataset(cfg, dev, data_rng(ctx, cfg))
     n, c, r = cfg.n_data, 3, cfg.runs
-    g = generator(dev, point_seed(ctx.seed, {"width": m}))  # same inits for both tasks at a width
+    g = ctx.rng("init", per_point=False, width=m)  # same inits for both tasks at a width
     p = {"w": torch.randn(r, m, generator=g, dtype=dt, device=dev),
          "b": torch.randn(r, m, generator=g, dtype=dt, device=dev) * (cfg.bias_init == "normal"),
          "V": torch.randn(r, c, m, generator=g, dtype=dt, device=dev)}

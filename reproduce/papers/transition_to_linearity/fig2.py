@@ -13,13 +13,14 @@ from ... import plotting
 from ...claims import Claim, above, below, between, need
 from ...config import setting
 from ...core import ntk
-from ...core.device import free_memory, generator, point_seed
+from ...core.device import free_memory
 from ...registry import Figure, register
 from . import kernels
 from .common import (
     PAPER,
     TrainSettings,
     converged_fraction,
+    data_rng,
     dataset,
     dk_means,
     log_errorbar,
@@ -47,9 +48,9 @@ def fig2_grid(cfg: Fig2Config) -> list[dict]:
 
 def fig2_compute(cfg: Fig2Config, point: dict, ctx) -> pd.DataFrame:
     scale, mb, m, dev, dt = point["scaling"], point["mb"], cfg.width, ctx.device, ctx.dtype(cfg.dtype)
-    x, y = dataset(cfg, dev)
+    x, y = dataset(cfg, dev, data_rng(ctx, cfg))
     n, c, r = cfg.n_data, 3, cfg.runs
-    g = generator(dev, point_seed(ctx.seed, {"mb": mb}))  # same inits for both scalings at an m_b
+    g = ctx.rng("init", per_point=False, mb=mb)  # same inits for both scalings at an m_b
     shapes = {"W1": (m,), "b1": (m,), "W2": (mb, m), "W3": (m, mb), "W4": (c, m)}
     if cfg.bneck_bias == "none":
         del shapes["b1"]

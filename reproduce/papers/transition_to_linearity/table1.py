@@ -11,11 +11,10 @@ import torch
 from ... import plotting
 from ...claims import Claim, above, below, between, need
 from ...config import setting
-from ...core.device import generator, point_seed
 from ...core.hessian import hessian_norms
 from ...registry import Figure, register
 from . import kernels
-from .common import PAPER, DataSettings, dataset, loglog_slope
+from .common import PAPER, DataSettings, data_rng, dataset, loglog_slope
 
 TABLE1_MODELS = ("linear", "softmax", "swish", "bottleneck")
 TABLE1_PAPER = {  # the paper's Table 1, as printed
@@ -52,9 +51,9 @@ def _probe(x: torch.Tensor, y: torch.Tensor, n: int) -> torch.Tensor:
 
 def table1_compute(cfg: Table1Config, point: dict, ctx) -> pd.DataFrame:
     model, m, dev, dt = point["model"], point["width"], ctx.device, ctx.dtype(cfg.dtype)
-    x, y = dataset(cfg, dev)
+    x, y = dataset(cfg, dev, data_rng(ctx, cfg))
     idx, c, r = _probe(x, y, cfg.n_probe), 3, cfg.runs
-    g = generator(dev, point_seed(ctx.seed, {"width": m}))  # the three eq. 43 rows share their inits
+    g = ctx.rng("init", per_point=False, width=m)  # the three eq. 43 rows share their inits
     if model == "bottleneck":
         mb = cfg.bottleneck_mb
         shapes = {"W1": (m,), "b1": (m,), "W2": (mb, m), "W3": (m, mb), "W4": (c, m)}
@@ -82,7 +81,7 @@ def table1_compute(cfg: Table1Config, point: dict, ctx) -> pd.DataFrame:
             return out(logits(q, x[idx]))[0].reshape(-1)                                   # (n_probe * C,)
         flat = torch.cat([p[k_][run].reshape(-1) for k_ in shapes])
         norms, residual, used = hessian_norms(f, flat, iters=cfg.power_iters, tol=cfg.power_tol,
-                                              generator=generator(dev, point_seed(ctx.seed, {"run": run})))
+                                              generator=ctx.rng("power-iteration", run=run))
         rows += [{"run": run, "probe": int(idx[i // c]), "x": float(x[idx[i // c]]), "output": i % c,
                   "quantity": "hessian_norm", "value": float(norms[i]), "residual": float(residual[i]),
                   "iterations": int(used[i])} for i in range(len(norms))]
