@@ -111,6 +111,7 @@ class ClaimResult:
     threshold: str
     verdict: str
     cause: str = ""
+    draws: int = 0            # bootstrap resamples behind the interval (0: not resampled)
 
 
 def _clusters(df: pd.DataFrame, unit: Sequence[str], strata: Sequence[str]
@@ -184,8 +185,8 @@ def count_units(df: pd.DataFrame, unit: Sequence[str], strata: Sequence[str] = (
 def evaluate(claim: Claim, df: pd.DataFrame, seed: int = 0, level: float = LEVEL,
              draws: int = DRAWS) -> ClaimResult:
     """Run one claim on a DataFrame read from the CSV."""
-    def result(value=math.nan, lo=math.nan, hi=math.nan, n=0, threshold="", verdict=INCONCLUSIVE, cause=""):
-        return ClaimResult(claim.id, claim.text, value, lo, hi, n, threshold, verdict, cause)
+    def result(value=math.nan, lo=math.nan, hi=math.nan, n=0, threshold="", verdict=INCONCLUSIVE, cause="", b=0):
+        return ClaimResult(claim.id, claim.text, value, lo, hi, n, threshold, verdict, cause, b)
 
     try:
         bound = claim.bound(df) if callable(claim.bound) else claim.bound
@@ -212,8 +213,8 @@ def evaluate(claim: Claim, df: pd.DataFrame, seed: int = 0, level: float = LEVEL
     lo, hi, bad = bootstrap(df, claim.measure, claim.unit, claim.strata, level, draws, claim_seed(claim.id, seed))
     if bad > draws // 10:
         return result(value, lo, hi, n, threshold,
-                      cause=f"the measure is undefined on {bad} of {draws} bootstrap resamples")
+                      cause=f"the measure is undefined on {bad} of {draws} bootstrap resamples", b=draws)
     verdict = bound.judge(lo, hi)
     cause = {PASS: "", FAIL: f"the {level:.0%} interval over {n} units lies outside the bound",
              INCONCLUSIVE: f"the {level:.0%} interval over {n} units straddles the bound"}[verdict]
-    return result(value, lo, hi, n, threshold, verdict, cause)
+    return result(value, lo, hi, n, threshold, verdict, cause, draws)

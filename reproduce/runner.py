@@ -173,9 +173,14 @@ def read_result(csv: Path) -> pd.DataFrame:
     return pd.read_csv(io.StringIO(text))
 
 
-def evaluate_claims(fig: Figure, df: pd.DataFrame) -> list[claims_mod.ClaimResult]:
+def bootstrap_draws(preset: str | Preset) -> int:
+    """Bootstrap draws per claim: fewer at the smoke preset (a plumbing check, seconds on CI), DRAWS otherwise."""
+    return 100 if parse_preset(preset) is Preset.smoke else claims_mod.DRAWS
+
+
+def evaluate_claims(fig: Figure, df: pd.DataFrame, preset: str | Preset) -> list[claims_mod.ClaimResult]:
     """Claims read only the CSV (`df` as `read_result` returns it)."""
-    return [claims_mod.evaluate(c, df) for c in fig.claims]
+    return [claims_mod.evaluate(c, df, draws=bootstrap_draws(preset)) for c in fig.claims]
 
 
 def reductions(fig: Figure, cfg) -> dict[str, str]:
@@ -260,7 +265,7 @@ def run_figure(fig: Figure, *, preset: str | Preset = "default", overrides: Sequ
             raise ReproError(f"--plot-only: {paths.csv} does not exist; run the figure first")
         df = read_result(paths.csv)
         plot_from_csv(fig, paths.csv, df, paths.png, cfg, existing=True)
-        return RunResult(fig, paths, evaluate_claims(fig, df), variant=variant)
+        return RunResult(fig, paths, evaluate_claims(fig, df, preset), variant=variant)
     needed = fig.needs(cfg)
     for name in needed:
         data_mod.require(name, root)
@@ -327,7 +332,7 @@ def run_figure(fig: Figure, *, preset: str | Preset = "default", overrides: Sequ
     write_json(meta, paths.meta)
     df = read_result(paths.csv)   # the plot and the claims read what was written, once
     plot_from_csv(fig, paths.csv, df, paths.png, cfg)
-    return RunResult(fig, paths, evaluate_claims(fig, df), computed, cached, wall, variant)
+    return RunResult(fig, paths, evaluate_claims(fig, df, preset), computed, cached, wall, variant)
 
 
 def verify(figs: Sequence[Figure], out: Path, preset: str) -> pd.DataFrame:
@@ -337,7 +342,7 @@ def verify(figs: Sequence[Figure], out: Path, preset: str) -> pd.DataFrame:
         csv = outputs(fig, out, preset).csv
         if not csv.exists():
             continue
-        for r in evaluate_claims(fig, read_result(csv)):
+        for r in evaluate_claims(fig, read_result(csv), preset):
             rows.append({"paper": fig.paper, "figure": fig.key, **dataclasses.asdict(r)})
     cols = ["paper", "figure"] + [f.name for f in dataclasses.fields(claims_mod.ClaimResult)]
     table = pd.DataFrame(rows, columns=cols)
