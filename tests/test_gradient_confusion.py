@@ -254,7 +254,7 @@ def test_measuring_does_not_perturb_cifar_training(tmp_path):
 
 def test_allpairs_mode_gives_every_pair_of_the_minibatches(tmp_path):
     cfg = cifar.CifarConfig(dataset="synthetic-cifar10", image_size=16, train_size=256, base=4)
-    xp, y, *_ = cifar._data(cfg.dataset, cfg.train_size, cfg.image_size, str(tmp_path), "cpu")
+    xp, y, *_ = cifar._data(cfg.dataset, cfg.train_size, cfg.image_size, str(tmp_path), "cpu", 0)
     net = cifar.build(cfg, "cnn-bn", 10, 1, 10, 0, torch.device("cpu"))
     cos = cifar.pair_cosines(net, xp, y, 5, 16, torch.Generator().manual_seed(0), False, "allpairs")
     assert cos.shape == (10,) and bool((cos.abs() <= 1).all())

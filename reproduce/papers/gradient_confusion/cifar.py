@@ -17,7 +17,7 @@ from torch.nn import functional as F
 
 from ... import datasets as data_mod
 from ...config import setting
-from ...core.device import generator, point_seed
+from ...core.device import generator
 from ...core.timing import measure
 from . import confusion as conf
 from . import convnets
@@ -66,7 +66,7 @@ class CifarConfig:
 
 
 @functools.lru_cache(maxsize=1)
-def _data(dataset: str, train_size: int, image_size: int, root: str, device: str):
+def _data(dataset: str, train_size: int, image_size: int, root: str, device: str, subset_seed: int):
     """(padded uint8 train (N, 3, S+8, S+8), y_train, normalised test (M, 3, S, S), y_test, classes) on device."""
     classes = 100 if "100" in dataset else 10
     if dataset.startswith("synthetic-"):
@@ -75,7 +75,7 @@ def _data(dataset: str, train_size: int, image_size: int, root: str, device: str
         x, xt = (x * 255).round().to(torch.uint8), (xt * 255).round().to(torch.uint8)
     else:
         (x, y), (xt, yt) = data_mod.load(dataset, Path(root), True), data_mod.load(dataset, Path(root), False)
-    perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(0))[:train_size]
+    perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(subset_seed))[:train_size]
     dev = torch.device(device)
     return (sgd_mod.pad_reflect(x[perm]).to(dev), y[perm].to(dev), normalize(xt.to(dev)), yt.to(dev), classes)
 
@@ -107,9 +107,9 @@ def _eval(net, x, y, train_mode: bool = False) -> tuple[float, float]:
 
 
 def build(cfg, variant: str, depth: int, width: int, classes: int, seed: int, device) -> torch.nn.Module:
+    """The network, initialised on the host from `seed` (ctx.seed_for("init", ...) in a run)."""
     bn, skip = VARIANTS[variant]
-    g = torch.Generator().manual_seed(point_seed(seed, {"use": "init", "variant": variant, "depth": depth,
-                                                        "width": width}))
+    g = torch.Generator().manual_seed(seed)
     return convnets.make(depth, width, bn=bn, skip=skip, classes=classes, base=cfg.base, msra_mode=cfg.msra_mode,
                          generator=g).to(device)
 
@@ -137,11 +137,14 @@ def pair_cosines(net, xp: torch.Tensor, y: torch.Tensor, pairs: int, batch: int,
 def train_run(cfg, spec: dict, ctx) -> pd.DataFrame:
     """One SGD run with per-epoch confusion: rows of loss per epoch, cosine summaries, scalars, final cosines."""
     dev = ctx.device
-    xp, y, xt, yt, classes = _data(cfg.dataset, cfg.train_size, cfg.image_size, str(ctx.data_root), str(dev))
-    seed = ctx.seed + spec["run"]
-    net = build(cfg, spec["variant"], spec["depth"], spec["width"], classes, seed, dev)
+    xp, y, xt, yt, classes = _data(cfg.dataset, cfg.train_size, cfg.image_size, str(ctx.data_root), str(dev),
+                                   ctx.seed_for("train-subset", per_point=False))
+    run = spec["run"]   # shared between figures: every draw is keyed by the run's spec, not the figure's point
+    init = ctx.seed_for("init", per_point=False, variant=spec["variant"], depth=spec["depth"], width=spec["width"],
+                        run=run)
+    net = build(cfg, spec["variant"], spec["depth"], spec["width"], classes, init, dev)
     params = [p for p in net.parameters() if p.requires_grad]
-    g = generator(dev, point_seed(seed, {"use": "data"}))     # data order and augmentation: same for every lr
+    g = ctx.rng("data", per_point=False, run=run)     # data order and augmentation: same for every lr and model
     n, rows = len(y), []
     clean = _images(xp, torch.arange(min(n, 1000), device=dev), g, False)
     init_loss = torch.tensor([_eval(net, clean, y[:len(clean)], train_mode=True)[0]], device=dev)
@@ -149,7 +152,7 @@ def train_run(cfg, spec: dict, ctx) -> pd.DataFrame:
     def measure(epoch: int, alive=None) -> None:
         if epoch % cfg.measure_every and epoch != cfg.epochs and (alive is None or bool(alive.all())):
             return
-        mg = generator(dev, point_seed(seed, {"use": "measure", "epoch": epoch}))   # never the training generator
+        mg = ctx.rng("measure", per_point=False, run=run, epoch=epoch)   # never the training generator
         cos = pair_cosines(net, xp, y, cfg.pairs, cfg.batch, mg, cfg.confusion_aug == "train", cfg.confusion_mode)
         rows.extend(summary_rows(cos, epoch))
         if epoch == cfg.epochs or (alive is not None and not bool(alive.all())):

@@ -18,7 +18,7 @@ import torch
 from ... import plotting
 from ...claims import Claim, below, need
 from ...config import ReproError, setting
-from ...core.device import DTYPES, generator, point_seed
+from ...core.device import DTYPES
 from .common import (
     REAL,
     SYNTHETIC,
@@ -99,7 +99,7 @@ def conv_compute(cfg: ConvConfig, point: dict, ctx) -> pd.DataFrame:
     rows, measure = [], lambda net, a, b: measure_path(net, a, b, grid=cfg.grid, batch=cfg.batch)
     if point["part"] == "init":
         for n in range(cfg.networks):
-            g = generator(torch.device("cpu"), point_seed(ctx.seed, {**point, "net": n}))
+            g = ctx.rng("init-and-pairs", device=torch.device("cpu"), net=n)
             net = build(cfg, depth, name, g, x_cal).to(dt)
             n_relu = relu_count(net, xp[:1].to(dt))
             for p, (i, j) in enumerate(pairs(ypc, cfg.pairs_per_net, cfg.pair_type, g).tolist()):
@@ -107,9 +107,9 @@ def conv_compute(cfg: ConvConfig, point: dict, ctx) -> pd.DataFrame:
                              **measure(net, xp[i].to(dt), xp[j].to(dt))})
             ctx.tick(f"network {n + 1}/{cfg.networks}")
         return pd.DataFrame(rows).assign(**point)
-    g = generator(torch.device("cpu"), point_seed(ctx.seed, point))
+    g = ctx.rng("init-and-sgd", device=torch.device("cpu"))
     net = build(cfg, depth, name, g, x_cal)
-    idx = pairs(ypc, cfg.n_pairs, cfg.pair_type, generator(torch.device("cpu"), point_seed(ctx.seed, {"pairs": 1})))
+    idx = pairs(ypc, cfg.n_pairs, cfg.pair_type, ctx.rng("pairs", device=torch.device("cpu"), per_point=False))
     n_relu = relu_count(net, xp[:1])
 
     def at(step, net):

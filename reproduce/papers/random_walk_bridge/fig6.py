@@ -12,7 +12,6 @@ import torch
 from ... import plotting
 from ...claims import Claim, above, need
 from ...config import ReproError, setting
-from ...core.device import generator, point_seed
 from ...registry import Figure, register
 from . import path_stats as ps
 from .common import (
@@ -66,12 +65,12 @@ def fig6_compute(cfg: Fig6Config, point: dict, ctx) -> pd.DataFrame:
     if arch != "mlp" and x.shape[-1] == 28:
         x, xv = (torch.nn.functional.pad(t, (2, 2, 2, 2)) for t in (x, xv))
     idx = pairs(y if cfg.pairs_from == "train" else yv, cfg.n_pairs, cfg.pair_type,
-                generator(torch.device("cpu"), point_seed(ctx.seed, {"pairs": 6})))   # drawn on the host
+                ctx.rng("pairs", device=torch.device("cpu"), per_point=False))   # drawn on the host
     x, y, xv, yv = on(ctx.device, x, y, xv, yv)
     sub = spread(len(y), 10000).to(x.device)         # gathered once: BN calibration (first 2000), accuracy
     x_acc, y_acc = x[sub], y[sub]
     xp, yp = (x, y) if cfg.pairs_from == "train" else (xv, yv)
-    g = generator(torch.device("cpu"), point_seed(ctx.seed, point))
+    g = ctx.rng("init-and-sgd", device=torch.device("cpu"))
     c = SHAPES[name.removeprefix("synthetic-")][3]
     net = (mlp(x[0].numel(), cfg.mlp_width, c, generator=g, dtype=torch.float32).to(ctx.device) if arch == "mlp"
            else make(arch, depth, name, g, x_acc[:2000], width=cfg.width))
