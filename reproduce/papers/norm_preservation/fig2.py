@@ -18,8 +18,8 @@ from .common import INIT_RULES, PAPER, NetSettings, _ratios, _sel, net_bytes, wi
 
 @dataclass(frozen=True)
 class Fig2Config(NetSettings):
-    widths: tuple[int, ...] = setting(tuple(range(500, 4001, 500)), stated=False, size=True,
-                                      help="widths of the empirical points (paper: 500 to 4000)")
+    widths: tuple[int, ...] = setting(tuple(range(500, 4001, 500)), stated=True, size=True,
+                                      help="widths of the empirical points (the paper: 500 to 4000; step ours)")
     n_samples: int = setting(2000, stated=True, size=True)
     delta: float = setting(0.05, stated=True, help="failure probability of the bound")
     theory_step: int = setting(50, stated=False, size=True, help="width step of the theory curve")

@@ -46,7 +46,7 @@ class ConvConfig(DataSettings):
     arch: ClassVar[str] = ""   # "vgg" (Fig 4) or "resnet" (Fig 5); a class constant, not a setting
     datasets: tuple[str, ...] = setting(("mnist", "cifar10", "cifar100"), stated=True, size=True,
                                         choices=REAL + SYNTHETIC, help="init panels (a-c), one curve each")
-    networks: int = setting(2, stated=False, size=True, help="networks per depth at init (paper: 100)")
+    networks: int = setting(2, stated=True, size=True, help="networks per depth at init")
     pairs_per_net: int = setting(2, stated=False, size=True, help="pairs per network at init (paper profile 10)")
     width: float = setting(1.0, stated=False, size=True, help="channel multiplier (1 = the standard widths)")
     grid: int = setting(256, stated=False, size=True, help="initial bisection grid points")

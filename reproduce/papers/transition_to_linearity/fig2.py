@@ -33,9 +33,8 @@ from .common import (
 
 @dataclass(frozen=True)
 class Fig2Config(TrainSettings):
-    width: int = setting(2000, stated=False, size=True, help="m of the two wide hidden layers (paper: 1e4)")
-    bottlenecks: tuple[int, ...] = setting((3, 10, 50, 100, 500), stated=False, size=True,
-                                           help="m_b (paper: 3, 5, 10, 50, 100, 500, 1000)")
+    width: int = setting(2000, stated=True, size=True, help="m of the two wide hidden layers")
+    bottlenecks: tuple[int, ...] = setting((3, 10, 50, 100, 500), stated=True, size=True, help="m_b")
     scalings: tuple[str, ...] = setting(("literal", "ntk"), stated=False, choices=("literal", "ntk"),
                                         help="literal: eq. 48 as printed; ntk: an extra 1/sqrt(m_b) before W3")
     bneck_bias: str = setting("first", stated=False, choices=("first", "none"),
