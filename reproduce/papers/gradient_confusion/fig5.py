@@ -17,5 +17,6 @@ register(Figure(PAPER, "fig5", "MLP-beta-100 on MNIST: final loss and min gradie
                 Fig5Config, mlp_grid, mlp_compute, mlp_plot, family_claims("depth", 1, 1000),
                 presets={"smoke": {**SMOKE, "depths": (3, 10, 30), "widths": (16,)},
                          "paper": {**PAPER_SIZES, "depths": (3, 10, 30, 100, 300, 1000)}},
-                runtime={"smoke": "10 s", "default": "about 70 min CPU (estimate)", "paper": "see --dry-run"}, cost=mlp_cost,
+                runtime={"smoke": "10 s", "default": "about 70 min CPU (estimate)", "paper": "see --dry-run"},
+                cost=mlp_cost,
                 gpu_presets=("paper",)))
