@@ -8,6 +8,7 @@ import json
 import platform
 import resource
 import subprocess
+import textwrap
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -202,7 +203,7 @@ def provenance(meta: dict) -> str:
     sha = (git.get("sha") or "?")[:7] + ("+dirty" if git.get("dirty") else "")
     reduced = "; ".join(f"{k}: {v}" for k, v in (meta.get("reduced") or {}).items())
     return (f"repro {meta['paper']} {meta['figure']} --preset {meta['preset']}{sets}  |  {meta.get('device', '?')}"
-            f"  |  git {sha}" + (f"\nreduced: {reduced}" if reduced else ""))
+            f"  |  git {sha}" + ("\n" + textwrap.fill(f"reduced: {reduced}", 160) if reduced else ""))
 
 
 def plot_from_csv(fig: Figure, csv: Path, df: pd.DataFrame, png: Path, cfg=None, existing: bool = False) -> list[Path]:
