@@ -241,6 +241,16 @@ def test_figures_carry_their_provenance_line():
                     "  |  git 3b43011+dirty")
 
 
+def test_a_reduced_stated_size_is_recorded_and_shown():
+    """The paper states 100 networks per point (bridge fig2); the default preset runs 10 and says so."""
+    fig = registry.figure("bridge", "fig2")
+    reduced = runner.reductions(fig, runner.prepare(fig, "default", []))
+    assert reduced == {"networks": "paper 100, here 10"}
+    assert runner.reductions(fig, runner.prepare(fig, "paper", [])) == {}
+    line = runner.provenance({"paper": fig.paper, "figure": "fig2", "preset": "default", "reduced": reduced})
+    assert line.endswith("\nreduced: networks: paper 100, here 10")
+
+
 def test_a_figure_needs_only_the_datasets_it_reads(tmp_path):
     # fig5's training panels read CIFAR-100; without them (train=false) a missing CIFAR-100 must not stop the init
     # panels
