@@ -323,7 +323,7 @@ def run_figure(fig: Figure, *, preset: str | Preset = "default", overrides: Sequ
         "device": dev.type,
         "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda"
         else platform.processor() or platform.machine(),
-        "dtype": getattr(cfg, "dtype", "float32"), "torch": torch.__version__, "cuda": torch.version.cuda,
+        "dtype": getattr(cfg, "dtype", None), "torch": torch.__version__, "cuda": torch.version.cuda,
         "tf32": tf32_flags(),
         "python": platform.python_version(), "git": git, "code_version": version,
         "wall_time_s": round(wall, 2), "peak_memory": _peak_memory(dev, start_mb),

@@ -27,6 +27,7 @@ class Fig2Config(DataSettings):
     widths: tuple[int, ...] = setting((100, 200, 500, 1000, 2000, 4000), stated=False, size=True, help="m")
     networks: int = setting(10, stated=True, size=True, help="independent networks per m (the claims' units)")
     pairs_per_net: int = setting(10, stated=False, size=True, help="pairs per network")
+    dtype: str = setting("float64", stated=False, choices=("float64",), help="weights and break points (closed form)")
 
 
 def fig2_grid(cfg: Fig2Config) -> list[dict]:
