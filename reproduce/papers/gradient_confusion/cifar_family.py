@@ -11,7 +11,7 @@ from ...claims import Claim, above, below, between, need
 from ...plotting import band, fill, int_ticks, log_y
 from ...registry import Figure
 from . import cifar
-from .common import PAPER, chosen, kde_mass, kde_panel, point_stats, rho_bound, rho_measure, sweep_axis
+from .common import PAPER, chosen, kde_mass, kde_panel, lean, point_stats, rho_bound, rho_measure, sweep_axis
 
 KEYS = cifar.KEYS
 
@@ -102,12 +102,14 @@ def plot_variants(df: pd.DataFrame):
     return fig
 
 
-RUN = dict(unit=("run",))
+RUN = dict(unit=("run",), reduce=lambda df: lean(df, KEYS))
+POOLED = dict(unit=("run",), reduce=lambda df: lean(df, KEYS, final_cosines=True))
 
 
 def rho(cid: str, text: str, col: str, bound: float, x: str | None = None, where: dict | None = None) -> Claim:
     """A rank-correlation claim of `col` along the sweep axis (or `x`), rows matching `where`, units = runs."""
-    return Claim(cid, text, rho_measure(KEYS, x, col, where), rho_bound(bound), **RUN)
+    return Claim(cid, text, rho_measure(KEYS, x, col, where), rho_bound(bound),
+                 **(POOLED if col == "pooled_std" else RUN))
 
 
 def _gap(df):
@@ -242,7 +244,7 @@ WRN_WIDTH = (Claim("a-mincos", "Widest has a higher min cosine than narrowest", 
              Claim("b-loss", "Widest has a lower final loss than narrowest", _extreme("loss"),
                    below(0, "(widest minus narrowest)"), **RUN),
              Claim("c-spread", "Widest has a smaller pooled cosine std", _extreme("pooled_std"),
-                   below(0, "(widest minus narrowest)"), **RUN))
+                   below(0, "(widest minus narrowest)"), **POOLED))
 ACC_KEPT = Claim("d-acc-kept", "BN & skip keeps test accuracy at depth", _acc_kept,
                  above(-0.02, "(test accuracy, BN & skip, deepest minus shallowest)"), **RUN)
 WIDTHS_PAPER = {"widths": (2, 3, 4, 5, 6)}

@@ -54,26 +54,38 @@ def runs_table(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     return t.reset_index()
 
 
+def lean(df: pd.DataFrame, keys: list[str], final_cosines: bool = False) -> pd.DataFrame:
+    """The rows runs_table and point_stats read: the per-run scalars and each run's last min/std cosine (and the
+    final cosines when `final_cosines`): a claim's bootstrap resamples these instead of every epoch's rows."""
+    idx = keys + ["lr", "run"]
+    cos = df[df.quantity.isin(("min_cos", "std_cos"))]
+    last = cos[cos.epoch == cos.groupby(idx)["epoch"].transform("max")]
+    keep = [df[df.quantity.isin(SCALARS + (("cos_end",) if final_cosines else ()))], last]
+    return pd.concat(keep, ignore_index=True)
+
+
 def select(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     """Per series point: the lr with the lowest mean final loss over valid runs among lrs with enough valid runs
     (ceil(valid_frac * runs)); if none has, the point is untrainable and keeps the lr of lowest mean loss."""
-    frac = float(df["valid_frac"].iloc[0])
-    t = runs_table(df, keys)
+    return _select(runs_table(df, keys), keys, float(df["valid_frac"].iloc[0]))
+
+
+def _select(t: pd.DataFrame, keys: list[str], frac: float) -> pd.DataFrame:
+    """select() on a runs_table."""
     grid = sorted(t["lr"].unique())
-    rows = []
-    for key, g in t.groupby(keys, sort=True):
-        per_lr = g.groupby("lr").agg(n=("valid", "size"), n_valid=("valid", "sum"))
-        per_lr["loss"] = g[g.valid].groupby("lr")["final_loss"].mean()
-        ok = per_lr[(per_lr.n_valid >= np.ceil(frac * per_lr.n - 1e-9)) & per_lr.loss.notna()]
-        trainable = not ok.empty
-        if trainable:
-            lr = float(ok["loss"].idxmin())
-        else:
-            fin = g[np.isfinite(g.final_loss)].groupby("lr")["final_loss"].mean()
-            lr = float(fin.idxmin()) if len(fin) else float(grid[0])
-        rows.append({**dict(zip(keys, key if isinstance(key, tuple) else (key,))), "lr": lr, "trainable": trainable,
-                     "n_valid": int(per_lr.loc[lr, "n_valid"]), "lr_edge": len(grid) > 2 and lr in (grid[0], grid[-1])})
-    return pd.DataFrame(rows)
+    by = keys + ["lr"]
+    per_lr = t.groupby(by).agg(n=("valid", "size"), n_valid=("valid", "sum"))
+    per_lr["loss"] = t[t.valid].groupby(by)["final_loss"].mean()
+    per_lr["fin"] = t[np.isfinite(t.final_loss)].groupby(by)["final_loss"].mean()
+    per_lr = per_lr.reset_index()
+    per_lr["ok"] = (per_lr.n_valid >= np.ceil(frac * per_lr.n - 1e-9)) & per_lr.loss.notna()
+    # rank: eligible lrs by their valid loss first, then (untrainable points) by the mean finite loss, then grid
+    per_lr["key1"] = np.where(per_lr.ok, per_lr.loss, np.inf)
+    per_lr["key2"] = per_lr.fin.fillna(np.inf)
+    best = per_lr.sort_values(["key1", "key2", "lr"], kind="mergesort").groupby(keys, sort=True).head(1)
+    out = best[keys + ["lr"]].assign(trainable=best.ok.to_numpy(), n_valid=best.n_valid.astype(int).to_numpy())
+    out["lr_edge"] = (len(grid) > 2) & out.lr.isin((grid[0], grid[-1]))
+    return out.sort_values(keys).reset_index(drop=True)
 
 
 def chosen(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
@@ -88,13 +100,16 @@ def chosen(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
 def point_stats(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     """Per point at its selected lr: mean/std over runs of final loss, last min cosine, test accuracy; the std of
     the pooled final cosines; trainable; lr. Untrainable points report their mean initial loss as `loss_shown`."""
-    c = chosen(df, keys)
-    t = runs_table(c, keys).merge(select(df, keys), on=keys + ["lr"])
+    runs = runs_table(df, keys)
+    sel = _select(runs, keys, float(df["valid_frac"].iloc[0]))
+    t = runs.merge(sel, on=keys + ["lr"])
+    t = t[t.valid | ~t.trainable]          # the chosen runs (see chosen())
     out = t.groupby(keys).agg(loss=("final_loss", "mean"), loss_std=("final_loss", "std"),
                               loss0=("init_loss", "mean"), min_cos=("min_cos", "mean"), min_cos_std=("min_cos", "std"),
                               acc=("test_acc", "mean"), acc_std=("test_acc", "std"), lr=("lr", "first"),
                               trainable=("trainable", "first"), lr_edge=("lr_edge", "first"), runs=("run", "size"))
-    end = c[c.quantity == "cos_end"]
+    end = df[df.quantity == "cos_end"]
+    end = end.merge(t[keys + ["lr", "run"]], on=keys + ["lr", "run"]) if len(end) else end
     out["pooled_std"] = end.groupby(keys)["value"].std() if len(end) else np.nan
     out["loss_shown"] = out["loss"].where(out["trainable"], out["loss0"])
     return out.reset_index()

@@ -22,7 +22,7 @@ from ...plotting import band, int_ticks, log_y
 from . import confusion as conf
 from . import sgd as sgd_mod
 from . import stacked_mlp
-from .common import point_stats, rho_bound, rho_measure, select, summary_rows, sweep_axis
+from .common import lean, point_stats, rho_bound, rho_measure, select, summary_rows, sweep_axis
 
 KEYS = ["act", "init", "depth", "width"]
 PAPER_LRS = (1.0, 0.1, 1e-2, 1e-3, 1e-4, 1e-5, 1e-6)
@@ -210,7 +210,7 @@ def _lr_edge(df):
 
 
 def family_claims(x: str, sign: int, hard_at: int) -> tuple[Claim, ...]:
-    out, run = [], dict(unit=("run",))
+    out, run = [], dict(unit=("run",), reduce=lambda df: lean(df, KEYS))
     for a in ("identity", "tanh"):
         for i in ("glorot", "lecun"):
             tag, where = f"{'linear' if a == 'identity' else 'tanh'}-{i}", {"act": a, "init": i}
