@@ -123,7 +123,9 @@ def _clusters(df: pd.DataFrame, unit: Sequence[str], strata: Sequence[str]
     shared = df[list(unit)].isna().all(axis=1).to_numpy()
     codes = df.groupby(keys, sort=True, dropna=False).ngroup().to_numpy().copy()
     codes[shared] = -1
-    rows = [r for r in (np.flatnonzero(codes == c) for c in np.unique(codes[codes >= 0]))]
+    order = np.argsort(codes, kind="stable")
+    order = order[codes[order] >= 0]
+    rows = np.split(order, np.flatnonzero(np.diff(codes[order])) + 1) if len(order) else []
     if not strata:
         return [rows], np.flatnonzero(shared)
     scodes = df.groupby(list(strata), sort=True, dropna=False).ngroup().to_numpy()
@@ -153,11 +155,12 @@ def claim_seed(claim_id: str, seed: int) -> int:
 
 
 def bootstrap(df: pd.DataFrame, measure: Callable[[pd.DataFrame], float], unit: Sequence[str],
-              strata: Sequence[str] = (), level: float = LEVEL, draws: int = DRAWS, seed: int = 0
-              ) -> tuple[float, float, int]:
+              strata: Sequence[str] = (), level: float = LEVEL, draws: int = DRAWS, seed: int = 0,
+              clusters: tuple[list[list[np.ndarray]], np.ndarray] | None = None) -> tuple[float, float, int]:
     """Percentile interval of `measure` over `draws` cluster-bootstrap copies of `df`; also the number of
-    draws where the measure was undefined (a resample missing what it needs)."""
-    clusters, shared = _clusters(df, unit, strata)
+    draws where the measure was undefined (a resample missing what it needs). `clusters`: _clusters(df, unit,
+    strata) when the caller has it."""
+    clusters, shared = clusters or _clusters(df, unit, strata)
     rng = np.random.default_rng(seed)
     values, bad = [], 0
     for _ in range(draws):
@@ -176,9 +179,8 @@ def bootstrap(df: pd.DataFrame, measure: Callable[[pd.DataFrame], float], unit: 
     return float(lo), float(hi), bad
 
 
-def count_units(df: pd.DataFrame, unit: Sequence[str], strata: Sequence[str] = ()) -> tuple[int, int]:
-    """(all units, units in the smallest stratum)."""
-    clusters, _ = _clusters(df, unit, strata)
+def count_units(clusters: list[list[np.ndarray]]) -> tuple[int, int]:
+    """(all units, units in the smallest stratum) of _clusters' first result."""
     sizes = [len(s) for s in clusters] or [0]
     return sum(sizes), min(sizes)
 
@@ -195,7 +197,8 @@ def evaluate(claim: Claim, df: pd.DataFrame, seed: int = 0, level: float = LEVEL
         threshold = bound.text() + (f"; {claim.info(df)}" if claim.info else "")
         value = float(claim.measure(df))
         has_units = set(claim.unit) | set(claim.strata) <= set(df.columns)
-        n, smallest = count_units(df, claim.unit, claim.strata) if has_units or not claim.exact else (1, 1)
+        groups = _clusters(df, claim.unit, claim.strata) if has_units or not claim.exact else None
+        n, smallest = count_units(groups[0]) if groups else (1, 1)
     except Inconclusive as exc:
         return result(cause=str(exc))
     except KeyError as exc:   # a CSV from another version of the figure
@@ -212,7 +215,8 @@ def evaluate(claim: Claim, df: pd.DataFrame, seed: int = 0, level: float = LEVEL
         return result(value, n=n, threshold=threshold,
                       cause=f"too few units to judge: {n} {'/'.join(claim.unit)}{per} (needs {claim.min_units}"
                             f"{' and 2 per stratum' if claim.strata else ''})")
-    lo, hi, bad = bootstrap(df, claim.measure, claim.unit, claim.strata, level, draws, claim_seed(claim.id, seed))
+    lo, hi, bad = bootstrap(df, claim.measure, claim.unit, claim.strata, level, draws, claim_seed(claim.id, seed),
+                            groups)
     if bad > draws // 10:
         return result(value, lo, hi, n, threshold,
                       cause=f"the measure is undefined on {bad} of {draws} bootstrap resamples", b=draws)

@@ -186,14 +186,13 @@ def evaluate_claims(fig: Figure, df: pd.DataFrame, preset: str | Preset) -> list
 
 def reductions(fig: Figure, cfg) -> dict[str, str]:
     """Stated settings whose value here differs from the paper preset's: {name: "paper N, here n"}."""
+    def show(v) -> str:
+        return ", ".join(map(str, v)) if isinstance(v, (tuple, list)) else str(v)
+
     paper = fig.presets.get("paper", {})
-    out = {}
-    for f in dataclasses.fields(cfg):
-        here = getattr(cfg, f.name)
-        if f.metadata.get("source") == "stated" and f.name in paper and paper[f.name] != here:
-            show = lambda v: ", ".join(map(str, v)) if isinstance(v, (tuple, list)) else str(v)  # noqa: E731
-            out[f.name] = f"paper {show(paper[f.name])}, here {show(here)}"
-    return out
+    return {f.name: f"paper {show(paper[f.name])}, here {show(getattr(cfg, f.name))}"
+            for f in dataclasses.fields(cfg)
+            if f.metadata.get("source") == "stated" and f.name in paper and paper[f.name] != getattr(cfg, f.name)}
 
 
 def provenance(meta: dict) -> str:

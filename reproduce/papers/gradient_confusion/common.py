@@ -42,13 +42,18 @@ def summary_rows(cos, epoch: int) -> list[dict]:
              ("p50", "p50"), ("nan_cos", "nan"))]
 
 
+def _last_cosines(df: pd.DataFrame, idx: list[str]) -> pd.DataFrame:
+    """The min_cos / std_cos rows of each run's last measured epoch."""
+    cos = df[df.quantity.isin(("min_cos", "std_cos"))]
+    return cos[cos.epoch == cos.groupby(idx)["epoch"].transform("max")]
+
+
 def runs_table(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     """One row per run: the scalars, min/std of the last measured cosines, and valid = finished and clearly below
     its initial loss (SPEC-003-004.md §A.4; a run within 1% of its initial loss did not train)."""
     idx = keys + ["lr", "run"]
     t = df[df.quantity.isin(SCALARS)].set_index(idx + ["quantity"])["value"].unstack()
-    cos = df[df.quantity.isin(("min_cos", "std_cos"))]
-    last = cos[cos.epoch == cos.groupby(idx)["epoch"].transform("max")]
+    last = _last_cosines(df, idx)
     t = t.join(last.set_index(idx + ["quantity"])["value"].unstack(), how="left")
     t["valid"] = (t["alive"] > 0) & (t["final_loss"] < TRAINED_BELOW * t["init_loss"])
     return t.reset_index()
@@ -57,10 +62,8 @@ def runs_table(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
 def lean(df: pd.DataFrame, keys: list[str], final_cosines: bool = False) -> pd.DataFrame:
     """The rows runs_table and point_stats read: the per-run scalars and each run's last min/std cosine (and the
     final cosines when `final_cosines`): a claim's bootstrap resamples these instead of every epoch's rows."""
-    idx = keys + ["lr", "run"]
-    cos = df[df.quantity.isin(("min_cos", "std_cos"))]
-    last = cos[cos.epoch == cos.groupby(idx)["epoch"].transform("max")]
-    keep = [df[df.quantity.isin(SCALARS + (("cos_end",) if final_cosines else ()))], last]
+    keep = [df[df.quantity.isin(SCALARS + (("cos_end",) if final_cosines else ()))],
+            _last_cosines(df, keys + ["lr", "run"])]
     return pd.concat(keep, ignore_index=True)
 
 
@@ -91,19 +94,21 @@ def _select(t: pd.DataFrame, keys: list[str], frac: float) -> pd.DataFrame:
 def chosen(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     """The rows of df that belong to the selected lr of each point and to its valid runs (all its runs when the
     point is untrainable), with a `trainable` column."""
-    sel = select(df, keys)
-    t = runs_table(df, keys).merge(sel[keys + ["lr", "trainable"]], on=keys + ["lr"])
-    t = t[t.valid | ~t.trainable]
+    t = _chosen_runs(df, keys)
     return df.merge(t[keys + ["lr", "run", "trainable"]], on=keys + ["lr", "run"])
+
+
+def _chosen_runs(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """runs_table rows of the chosen runs (see chosen()), with the selection's columns."""
+    runs = runs_table(df, keys)
+    t = runs.merge(_select(runs, keys, float(df["valid_frac"].iloc[0])), on=keys + ["lr"])
+    return t[t.valid | ~t.trainable]
 
 
 def point_stats(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     """Per point at its selected lr: mean/std over runs of final loss, last min cosine, test accuracy; the std of
     the pooled final cosines; trainable; lr. Untrainable points report their mean initial loss as `loss_shown`."""
-    runs = runs_table(df, keys)
-    sel = _select(runs, keys, float(df["valid_frac"].iloc[0]))
-    t = runs.merge(sel, on=keys + ["lr"])
-    t = t[t.valid | ~t.trainable]          # the chosen runs (see chosen())
+    t = _chosen_runs(df, keys)
     out = t.groupby(keys).agg(loss=("final_loss", "mean"), loss_std=("final_loss", "std"),
                               loss0=("init_loss", "mean"), min_cos=("min_cos", "mean"), min_cos_std=("min_cos", "std"),
                               acc=("test_acc", "mean"), acc_std=("test_acc", "std"), lr=("lr", "first"),

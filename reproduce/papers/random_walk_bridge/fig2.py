@@ -89,23 +89,22 @@ def fig2_plot(df: pd.DataFrame, cfg: Fig2Config):
     return fig
 
 
+def _per_dataset(df, fn) -> dict[str, float]:
+    """fn(summary rows of one real dataset) per dataset."""
+    s = summary(df)
+    s = s[s.dataset != "gaussian"]
+    need(len(s) > 0, "no dataset rows")
+    return {k: float(fn(g)) for k, g in s.groupby("dataset", sort=False)}
+
+
 def _worst(fn):
     """Measure: the worst (largest) over real datasets and widths of fn(summary rows of one dataset)."""
-    def measure(df):
-        s = summary(df)
-        s = s[s.dataset != "gaussian"]
-        need(len(s) > 0, "no dataset rows")
-        return max(float(fn(g)) for _, g in s.groupby("dataset", sort=False))
-    return measure
+    return lambda df: max(_per_dataset(df, fn).values())
 
 
 def _listed(fn):
     """Info: fn per dataset, e.g. 'mnist 0.0996, cifar10 0.0081'."""
-    def info(df):
-        s = summary(df)
-        s = s[s.dataset != "gaussian"]
-        return ", ".join(f"{k} {float(fn(g)):.3g}" for k, g in s.groupby("dataset", sort=False))
-    return info
+    return lambda df: ", ".join(f"{k} {v:.3g}" for k, v in _per_dataset(df, fn).items())
 
 
 def _flat(col):
