@@ -61,6 +61,14 @@ class Block(nn.Module):
                 h = self.relus[i](h)
         return self.relus[-1](h + self.short(x))
 
+    def plan(self) -> list:
+        """layerwise.plan: state (h, x) between the ReLUs, the block input x carried to the residual add."""
+        *inner, (last_conv, last_bn) = list(zip(self.convs, self.bns))
+        steps = [("affine", lambda s: (s[0], s[0]))]
+        for conv, bn in inner:
+            steps += [("affine", lambda s, c=conv, b=bn: (b(c(s[0])), s[1])), ("relu", None)]
+        return steps + [("affine", lambda s: (last_bn(last_conv(s[0])) + self.short(s[1]),)), ("relu", None)]
+
 
 def resnet(depth: int, in_ch: int, classes: int, *, width: float = 1.0) -> nn.Sequential:
     """CIFAR-style ResNet-depth: 3x3 stem (64, stride 1, no max-pool), four stages, global average pool, linear."""
@@ -73,6 +81,69 @@ def resnet(depth: int, in_ch: int, classes: int, *, width: float = 1.0) -> nn.Se
             layers.append(Block(kind, cin, ch, 2 if stage and not b else 1))
             cin = ch * (4 if kind == "bottleneck" else 1)
     return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(cin, classes))
+
+
+# the authors' VGGs (OFFICIAL-CODE-000-001.md, Fig 4): 28 x 28 inputs, 2 x 2 average pools, no BN, two FC-1024
+AUTHORS_VGG = {3: [64, "A", 128, "A", 256, "A"], 4: [64, "A", 128, "A", 256, 256, "A"],
+               5: [64, "A", 128, 128, "A", 256, 256, "A"], 6: [64, 64, "A", 128, 128, "A", 256, 256, "A"],
+               8: [64, 64, "A", 128, 128, "A", 256, 256, 256, 256, "A"]}
+
+
+def authors_vgg(convs: int, in_ch: int, classes: int, *, width: float = 1.0, size: int = 28) -> nn.Sequential:
+    """VGG C{convs}L3 of the authors' code: 3x3 convs with bias, ReLU, 2x2 average pools, then FC 1024-ReLU-FC
+    1024-ReLU-FC; 89,856 (C3) ... 202,752 (C8) ReLU units at 28 x 28."""
+    layers, ch, side = [], in_ch, size
+    for v in AUTHORS_VGG[convs]:
+        if v == "A":
+            layers.append(nn.AvgPool2d(2))
+            side //= 2
+            continue
+        layers += [nn.Conv2d(ch, _w(v, width), 3, padding=1), PLReLU()]
+        ch = _w(v, width)
+    f = _w(1024, width)
+    return nn.Sequential(*layers, nn.Flatten(), nn.Linear(ch * side * side, f), PLReLU(), nn.Linear(f, f), PLReLU(),
+                         nn.Linear(f, classes))
+
+
+class PreActBlock(nn.Module):
+    """Wide-ResNet basic block: BN-ReLU-conv3x3(stride)-BN-ReLU-conv3x3, plus the input, or a 1x1 conv (no bias) of
+    the pre-activated input when the channel count changes."""
+
+    def __init__(self, cin: int, cout: int, stride: int, eps: float):
+        super().__init__()
+        self.bn1, self.bn2 = nn.BatchNorm2d(cin, eps=eps), nn.BatchNorm2d(cout, eps=eps)
+        self.relu1, self.relu2 = PLReLU(), PLReLU()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, padding=1, bias=False)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, padding=1, bias=False)
+        self.short = None if cin == cout and stride == 1 else nn.Conv2d(cin, cout, 1, stride, bias=False)
+
+    def forward(self, x):
+        a = self.relu1(self.bn1(x))
+        h = self.conv2(self.relu2(self.bn2(self.conv1(a))))
+        return h + (x if self.short is None else self.short(a))
+
+    def plan(self) -> list:
+        """layerwise.plan: (BN1 x, x) -> ReLU -> (BN2 conv1 a, shortcut) -> ReLU -> conv2 + shortcut."""
+        keep = (lambda s: s[1]) if self.short is None else (lambda s: self.short(s[0]))
+        return [("affine", lambda s: (self.bn1(s[0]), s[0])), ("relu", None),
+                ("affine", lambda s: (self.bn2(self.conv1(s[0])), keep(s))), ("relu", None),
+                ("affine", lambda s: (self.conv2(s[0]) + s[1],))]
+
+
+def wrn(depth: int, in_ch: int, classes: int, *, width: float = 1.0, eps: float = 2e-5) -> nn.Sequential:
+    """Pre-activation WRN-depth-1 of the authors' code ("ResNet10 ... ResNet40", depth = 6n + 4): 3x3 stem to 16
+    channels (no bias), stages of n blocks at 16/32/64 channels and strides 1/2/2, BN-ReLU-global average pool-
+    linear; 43,904 n + 12,544 ReLU units at 28 x 28. BN eps 2e-5 (Chainer's)."""
+    if (depth - 4) % 6 or depth < 10:
+        raise ValueError(f"WRN depth must be 6n + 4 with n >= 1, got {depth}")
+    n, stem = (depth - 4) // 6, _w(16, width)
+    layers, cin = [nn.Conv2d(in_ch, stem, 3, padding=1, bias=False)], stem
+    for stage, ch in enumerate((16, 32, 64)):
+        for b in range(n):
+            layers.append(PreActBlock(cin, _w(ch, width), 2 if stage and not b else 1, eps))
+            cin = _w(ch, width)
+    return nn.Sequential(*layers, nn.BatchNorm2d(cin, eps=eps), PLReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                         nn.Linear(cin, classes))
 
 
 def he_init(net: nn.Module, generator: torch.Generator) -> nn.Module:
