@@ -1,13 +1,13 @@
 """The layer-by-layer engine equals both reference algorithms node for node; the authors' Fig 4/5 networks."""
 import pytest
 import torch
+from test_breakpoints import D, ends, mlp, pool_mlp, tiny_conv
 from torch import nn
 
 from reproduce.papers.random_walk_bridge import breakpoints as bp
 from reproduce.papers.random_walk_bridge import layerwise as lw
 from reproduce.papers.random_walk_bridge import models
 from reproduce.papers.random_walk_bridge.piecewise import PLMaxPool, PLReLU, relu_count
-from test_breakpoints import D, ends, mlp, pool_mlp, tiny_conv
 
 
 def same_nodes(a, b, atol=1e-10):
