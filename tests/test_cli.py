@@ -73,7 +73,9 @@ def test_smoke_every_figure(paper, key, tmp_path):
     ["confusion", "fig3", "--preset", "paper", "--dry-run", "--set", "depths=12"],
     ["bridge", "fig2", "--data-root", "nowhere"],  # CIFAR-100 (and MNIST) missing: one line, nothing written
     ["bridge", "fig6", "--preset", "smoke", "--set", "panels=mlp"],  # one dataset per panel
-    ["bridge", "fig4", "--preset", "smoke", "--set", "image_size=8"],  # VGG needs 32 x 32
+    ["bridge", "fig4", "--preset", "smoke", "--set", "family=standard", "--set", "depths=11", "--set",
+     "image_size=8"],  # VGG-11 needs 32 x 32
+    ["bridge", "fig5", "--preset", "smoke", "--set", "depths=18"],  # not a WRN-d-1 depth
     ["all", "--paper", "norm", "--set", "nope=1"],
     ["verify", "--preset", "huge"],
     ["figure", "1", "--paper", "norm", "--preset", "smoke", "--plot-only"],

@@ -37,6 +37,21 @@ def seconds(fn: Callable[[], Any], device: torch.device) -> float:
     return time.perf_counter() - start
 
 
+def once(fn: Callable[[], Any], device: torch.device) -> tuple[float, float, Any]:
+    """Wall seconds of one call (no warm-up: for calls too long to repeat), peak extra memory in MiB, fn's result."""
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+        base = torch.cuda.memory_allocated(device)
+        torch.cuda.reset_peak_memory_stats(device)
+    else:
+        reset_host_peak()
+        base = _host_now_kb() * 1024
+    box = []
+    wall = seconds(lambda: box.append(fn()), device)
+    peak = (torch.cuda.max_memory_allocated(device) if device.type == "cuda" else host_peak_kb() * 1024) - base
+    return wall, max(peak, 0) / 2**20, box[0]
+
+
 def measure(fn: Callable[[], Any], device: torch.device, repeats: int = 3) -> tuple[float, float, Any]:
     """Best-of-`repeats` wall seconds (after one warm-up call), peak extra memory in MiB, and fn's result.
 

@@ -1,51 +1,71 @@
-"""`repro bench bridge`: exact nodes on one VGG-11 path at init.
+"""`repro bench bridge`: exact nodes on one path of the authors' VGG C8L3 (CIFAR-10, their preprocessing) at init.
 
-Region walk vs verified bisection vs the authors' 1000-point grid."""
+Per width divisor (1 = full width, 202,752 ReLU units): one float64 forward pass; the layer-by-layer engine on the
+whole path (wall, peak memory, cost per node / one forward); the layerwise engine, the region walk and the verified
+bisection on the sub-segment t in [0.495, 0.505] (identical node lists, speedups); the authors' 1000-point grid on
+the whole path: grid_minus_exact < 0 where it misses units switching twice between grid points, > 0 where it counts
+units fed only by switched-off units (exactly 0, no node) as switches."""
 from __future__ import annotations
+
+from dataclasses import replace
 
 import pandas as pd
 import torch
 
 from ... import datasets as data_mod
-from ...core.timing import measure
+from ...core.timing import measure, once
 from ...registry import register_bench
 from . import breakpoints as bp
-from .common import DataSettings, data, pairs, spread
-from .models import make
+from . import layerwise as lw
+from .common import DataSettings, data, pairs
+from .models import make_authors
 from .piecewise import relu_count
 
-SIZES = (16, 8)   # VGG-11 channel divisors on CPU (1 = the full 64..512 widths; GPU)
+SIZES = (1,)          # C8L3 channel divisors (1 = the authors' 64..256 channels, FC 1024)
+SEGMENT = (0.495, 0.505)
+
+
+def _same(a, b) -> bool:
+    return len(a.t) == len(b.t) and (not len(a.t) or bool((a.t - b.t).abs().max() <= 1e-9)) and \
+        torch.equal(a.layer, b.layer)
 
 
 def bench(device: torch.device, sizes: tuple[int, ...] | None = None, repeats: int = 1) -> pd.DataFrame:
-    """One CIFAR-10 pair (synthetic stand-in without the data) per size; float64; nodes, wall time, grid misses."""
+    """Rows: (width, engine, span) with wall_s, peak_MiB, nodes, ms_per_node, per_node_over_forward, speedup, same."""
     root = data_mod.data_root()
     name = "cifar10" if data_mod.locate("cifar10", root) else "synthetic-cifar10"
-    (x, y), _ = data(name, DataSettings(), root)
-    g = torch.Generator().manual_seed(0)
-    i, j = pairs(y, 1, "random", g)[0].tolist()
+    (x, y), _ = data(name, replace(DataSettings(), preprocess="authors"), root)
+    i, j = pairs(y, 1, "random", torch.Generator().manual_seed(0))[0].tolist()
     rows = []
-    for div in sizes or ((1,) if device.type == "cuda" else SIZES):
-        net = make("vgg", 11, name, torch.Generator().manual_seed(div), x[spread(len(y), 500)],
-                   width=1 / div).double().to(device)
+    for div in sizes or SIZES:
+        net = make_authors("vgg", 8, name, torch.Generator().manual_seed(div), x, width=1 / div).double().to(device)
         x0, x1 = x[i].double().to(device), x[j].double().to(device)
-        n_relu = relu_count(net, x0[None])
-        engines = {"bisection": lambda: bp.bisect(net, x0, x1, grid=256, batch=128),
-                   "region walk": lambda: bp.region_walk(net, x0, x1),
-                   "grid 1000": lambda: bp.grid_count(net, x0, x1, 1000)}
-        out = {}
-        for eng, fn in engines.items():
-            wall, mib, out[eng] = measure(fn, device, repeats)
-            rows.append({"vgg11_width": f"1/{div}", "N_relu": n_relu, "engine": eng, "wall_s": wall, "peak_MiB": mib})
-        exact = int(out["region walk"].relu.sum())
-        same = len(out["bisection"].t) == len(out["region walk"].t) and \
-            bool((out["bisection"].t - out["region walk"].t).abs().max() <= 1e-9) if len(out["bisection"].t) else True
+        common = {"width": f"1/{div}", "N_relu": relu_count(net, x0[None]), "data": name}
+        with torch.no_grad():
+            fwd, _, _ = measure(lambda: net(x0[None]), device, max(repeats, 5))
+            batch = x0[None].expand(128, *x0.shape).contiguous()
+            fwd_b = measure(lambda: net(batch), device, repeats)[0] / 128
+        rows.append({**common, "engine": "forward (1 image)", "span": "-", "wall_s": fwd})
+        rows.append({**common, "engine": "forward (per image of 128)", "span": "-", "wall_s": fwd_b})
+        wall, mib, whole = once(lambda: lw.layerwise(net, x0, x1), device)
+        k = len(whole.t)
+        rows.append({**common, "engine": "layerwise", "span": "whole path", "wall_s": wall, "peak_MiB": mib,
+                     "nodes": k, "K_relu": int(whole.relu.sum()), "ms_per_node": 1e3 * wall / max(k, 1),
+                     "per_node_over_forward": wall / max(k, 1) / fwd_b})
+        a, b = (x0 + s * (x1 - x0) for s in SEGMENT)
+        seg = {}
+        for eng, fn in {"layerwise": lambda: lw.layerwise(net, a, b),
+                        "region walk": lambda: bp.region_walk(net, a, b),
+                        "bisection": lambda: bp.bisect(net, a, b, grid=16, batch=128)}.items():
+            w, m, seg[eng] = once(fn, device)
+            rows.append({**common, "engine": eng, "span": f"t in [{SEGMENT[0]}, {SEGMENT[1]}]", "wall_s": w,
+                         "peak_MiB": m, "nodes": len(seg[eng].t), "ms_per_node": 1e3 * w / max(len(seg[eng].t), 1)})
         for r in rows[-3:]:
-            res = out[r["engine"]]
-            found = res if r["engine"] == "grid 1000" else int(res.relu.sum())
-            r.update(K_relu=found, K_all=None if r["engine"] == "grid 1000" else len(res.t), grid_missed=exact - found,
-                     bisection_equals_walk=same,
-                     speedup_vs_walk=rows[-2]["wall_s"] / r["wall_s"], data=name)
+            r.update(speedup_of_layerwise=r["wall_s"] / rows[-3]["wall_s"],
+                     same_as_walk=_same(seg[r["engine"]], seg["region walk"]))
+        w, _, found = once(lambda: bp.grid_count(net, x0, x1, 1000), device)
+        rows.append({**common, "engine": "grid 1000 (authors)", "span": "whole path", "wall_s": w,
+                     "K_relu": found, "grid_minus_exact": found - int(whole.relu.sum())})
     return pd.DataFrame(rows)
 
 

@@ -182,13 +182,30 @@ def stats_from(t: torch.Tensor, R: torch.Tensor, f_mid: torch.Tensor, f_nodes: t
     return {**raw, **{f"norm_{k}": v for k, v in normed.items() if k not in ("K", "c")}}
 
 
+ENGINES = ("layerwise", "bisect", "walk")
+ENGINE_HELP = ("exact break points: layerwise (fast; bisect for a model without a plan), bisect (verified batched "
+               "bisection) or walk (region walk); all three give the same nodes")
+
+
+def find_nodes(net: nn.Module, x0: torch.Tensor, x1: torch.Tensor, *, engine: str = "layerwise", grid: int = 256,
+               batch: int = 128):
+    """Every break point of net on x0 -> x1 by `engine` (ENGINES); `batch` is the layerwise chunk too."""
+    from . import breakpoints as bp
+    from . import layerwise as lw
+    if engine == "layerwise" and lw.plannable(net):
+        return lw.layerwise(net, x0, x1, chunk=batch)
+    if engine == "walk":
+        return bp.region_walk(net, x0, x1)
+    return bp.bisect(net, x0, x1, grid=grid, batch=batch)
+
+
 def measure_path(net: nn.Module, x0: torch.Tensor, x1: torch.Tensor, *, grid: int, batch: int,
-                 norm: str = "unit") -> dict:
-    """Exact nodes by verified bisection, jvp slopes, and `stats_from`.
+                 norm: str = "unit", engine: str = "layerwise") -> dict:
+    """Exact nodes (`find_nodes`), jvp slopes, and `stats_from`.
 
     K counts every slope change, K_relu the ReLU ones."""
     from . import breakpoints as bp
-    nodes = bp.bisect(net, x0, x1, grid=grid, batch=batch)
+    nodes = find_nodes(net, x0, x1, engine=engine, grid=grid, batch=batch)
     s = {k: v.double().cpu() for k, v in bp.slopes(net, x0, x1, nodes.t, batch=batch).items()}  # stats on the host
     return {"K_relu": int(nodes.relu.sum()), "unresolved": nodes.unresolved,
             **stats_from(nodes.t, s["R"], s["f_mid"], s["f_nodes"], s["f_ends"], norm)}
@@ -212,7 +229,7 @@ def pieces(x0: torch.Tensor, x1: torch.Tensor, tau: float) -> list[tuple[torch.T
 
 
 def pair_seconds(net: nn.Module, x0: torch.Tensor, x1: torch.Tensor, *, grid: int, batch: int, budget: float = 5.0,
-                 min_nodes: int = 32) -> tuple[float, float, int]:
+                 min_nodes: int = 32, engine: str = "layerwise") -> tuple[float, float, int]:
     """Seconds of one exact path measurement (nodes and slopes) of net on x0 -> x1, at its own width: timed on the
     `pieces` covering a fraction tau of the path, tau doubling from 2^-16 until they take `budget` seconds and hold
     `min_nodes` nodes (or cover the whole path, or take 8 budgets), then scaled by 1/tau (nodes are spread along the
@@ -223,7 +240,7 @@ def pair_seconds(net: nn.Module, x0: torch.Tensor, x1: torch.Tensor, *, grid: in
     def measure() -> None:
         found[0] = 0
         for a, b in pieces(x0, x1, tau):
-            t = bp.bisect(net, a, b, grid=max(2, round(grid * tau / 2)), batch=batch).t
+            t = find_nodes(net, a, b, engine=engine, grid=max(2, round(grid * tau / 2)), batch=batch).t
             bp.slopes(net, a, b, t, batch=batch)
             found[0] += len(t)
     while True:

@@ -1,7 +1,7 @@
 """The family of Figs 4 (VGG, fig4.py) and 5 (ResNet, fig5.py): nodes, GGD and deflection vs depth, at init and
 during SGD training.
 
-Every node is found exactly (verified batched bisection); the init panels use raw and normalized outputs, the
+Every node is found exactly (layer by layer, `engine`); the init panels use raw and normalized outputs, the
 training panels normalized outputs (SPEC-000-002.md D12). MNIST is zero-padded to 32 x 32.
 """
 from __future__ import annotations
@@ -20,8 +20,11 @@ from ...claims import Claim, below, need
 from ...config import ReproError, setting
 from ...core.device import DTYPES
 from .common import (
+    ENGINE_HELP,
+    ENGINES,
     REAL,
     SYNTHETIC,
+    PREPROCESS,
     DataSettings,
     accuracy,
     checkpoints,
@@ -37,23 +40,32 @@ from .common import (
     spread,
     step_seconds,
 )
-from .models import make
+from .models import AUTHORS_VGG, RESNET, VGG, WRN_DEPTHS, make, make_authors
 from .piecewise import relu_count
 
 
 @dataclass(frozen=True)
 class ConvConfig(DataSettings):
     arch: ClassVar[str] = ""   # "vgg" (Fig 4) or "resnet" (Fig 5); a class constant, not a setting
-    datasets: tuple[str, ...] = setting(("mnist", "cifar10", "cifar100"), stated=True, size=True,
-                                        choices=REAL + SYNTHETIC, help="init panels (a-c), one curve each")
+    datasets: tuple[str, ...] = setting(("mnist", "cifar10"), stated=True, size=True,
+                                        choices=REAL + SYNTHETIC,
+                                        help="init panels (a-c), one curve each (paper: mnist, cifar10, cifar100)")
+    family: str = setting("authors", stated=False, choices=("authors", "standard"),
+                          help="authors: their VGG CxL3 (avg pools, no BN) / pre-activation WRN-d-1 at 28 x 28 "
+                               "(OFFICIAL-CODE-000-001.md); standard: VGG-11..19 / He et al.'s CIFAR ResNet-18..152")
+    preprocess: str = setting("authors", stated=False, choices=PREPROCESS,
+                              help="authors: 28x28, per-pixel standardization, ||x|| = sqrt(D) (their code); "
+                                   "pixel_standardize / standardize / pixel_center / raw01: see fig2")
     networks: int = setting(2, stated=True, size=True, help="networks per depth at init")
     pairs_per_net: int = setting(2, stated=False, size=True, help="pairs per network at init (paper profile 10)")
     width: float = setting(1.0, stated=False, size=True, help="channel multiplier (1 = the standard widths)")
-    grid: int = setting(256, stated=False, size=True, help="initial bisection grid points")
-    batch: int = setting(128, stated=False, size=True, help="path points (and pending intervals) per batched pass")
+    engine: str = setting("layerwise", stated=False, choices=ENGINES, help=ENGINE_HELP)
+    grid: int = setting(256, stated=False, size=True, help="initial bisection grid points (engine=bisect)")
+    batch: int = setting(128, stated=False, size=True, help="path points (pending intervals, layerwise chunk) per pass")
     dtype: str = setting("float64", stated=False, choices=("float32", "float64"),
                          help="float32 uses the looser verification tolerance 1e-4 (SPEC-000-002.md §1.3)")
-    image_size: int = setting(32, stated=False, size=True, help="input resolution; VGG needs 32 (five 2x2 pools)")
+    image_size: int = setting(28, stated=False, size=True,
+                              help="input resolution: 28 (the authors'); family=standard VGG needs 32 (five 2x2 pools)")
     train: bool = setting(True, stated=True, size=True, help="also run the training panels (d-f)")
     steps: int = setting(3910, stated=False, size=True, help="SGD steps (10 epochs of CIFAR at batch 128)")
     momentum: float = setting(0.9, stated=False, help="SGD momentum")
@@ -67,21 +79,32 @@ class ConvConfig(DataSettings):
 
 
 def build(cfg: ConvConfig, depth: int, name: str, g: torch.Generator, x_calib: torch.Tensor):
-    """He-initialized network for `name`'s shape, BN recalibrated on x_calib, in eval mode."""
+    """The family's network for `name`'s shape, initialized, BN statistics from x_calib, in eval mode."""
+    if cfg.family == "authors":
+        return make_authors(cfg.arch, depth, name, g, x_calib, width=cfg.width)
     return make(cfg.arch, depth, name, g, x_calib, width=cfg.width, pool=getattr(cfg, "pool", "max"),
                 bn=getattr(cfg, "bn", False))
 
 
 def images(name: str, cfg: ConvConfig, root, seed: int):
-    """Train and pair splits as (N, C, 32, 32) float32 (MNIST zero-padded)."""
+    """Train and pair splits as (N, C, S, S) float32, S = image_size (MNIST zero-padded when S > 28)."""
     (x, y), (xp, yp) = data(name, cfg, root, seed)
-    prep = lambda t: resize(torch.nn.functional.pad(t, (2, 2, 2, 2)) if t.shape[-1] == 28 else t, cfg.image_size)  # noqa: E731
+    pad = (cfg.image_size - 28) // 2
+    prep = lambda t: resize(torch.nn.functional.pad(t, (pad,) * 4) if t.shape[-1] == 28 and pad > 0 else t,  # noqa: E731
+                            cfg.image_size)
     return (prep(x), y), (prep(xp), yp)
 
 
+FAMILY_DEPTHS = {("vgg", "authors"): AUTHORS_VGG, ("vgg", "standard"): VGG,
+                 ("resnet", "authors"): WRN_DEPTHS, ("resnet", "standard"): RESNET}
+
+
 def conv_grid(cfg: ConvConfig) -> list[dict]:
-    if cfg.arch == "vgg" and cfg.image_size != 32:
-        raise ReproError("fig4: VGG needs 32 x 32 inputs (five 2 x 2 pools); leave image_size at 32")
+    allowed = FAMILY_DEPTHS[cfg.arch, cfg.family]
+    if bad := [d for d in cfg.depths if d not in allowed]:
+        raise ReproError(f"depths {bad} are not in family={cfg.family} (choose from {', '.join(map(str, allowed))})")
+    if cfg.arch == "vgg" and cfg.family == "standard" and cfg.image_size != 32:
+        raise ReproError("fig4: family=standard VGG needs 32 x 32 inputs (five 2 x 2 pools): --set image_size=32")
     pts = [{"part": "init", "dataset": ds, "depth": L} for ds in cfg.datasets for L in sorted(cfg.depths)]
     train = [{"part": "train", "dataset": cfg.train_dataset, "depth": L} for L in sorted(cfg.depths)]
     return pts + (train if cfg.train else [])
@@ -95,8 +118,9 @@ def conv_compute(cfg: ConvConfig, point: dict, ctx) -> pd.DataFrame:
     xp, yp = (x, y) if cfg.pairs_from == "train" else on(ctx.device, xp, yp)
     sub = spread(len(y), 5000).to(x.device)          # gathered once: BN calibration (first 2000), accuracy
     x_acc, y_acc = x[sub], y[sub]
-    x_cal = x_acc[:2000]
-    rows, measure = [], lambda net, a, b: measure_path(net, a, b, grid=cfg.grid, batch=cfg.batch)
+    x_cal = x if cfg.family == "authors" else x_acc[:2000]     # authors: BN pass on random training batches
+    rows, measure = [], lambda net, a, b: measure_path(net, a, b, grid=cfg.grid, batch=cfg.batch,
+                                                                  engine=cfg.engine)
     if point["part"] == "init":
         for n in range(cfg.networks):
             g = ctx.rng("init-and-pairs", device=torch.device("cpu"), net=n)
@@ -131,7 +155,8 @@ def conv_cost(cfg: ConvConfig, device: torch.device) -> dict:
     x0, x1, g = x[0].to(dt), x[1].to(dt), lambda: torch.Generator().manual_seed(0)  # noqa: E731
     depths = sorted(cfg.depths)
     ends = sorted({depths[0], depths[-1]})
-    fit = {L: pair_seconds(build(cfg, L, name, g(), x).to(dt), x0, x1, grid=cfg.grid, batch=cfg.batch) for L in ends}
+    fit = {L: pair_seconds(build(cfg, L, name, g(), x).to(dt), x0, x1, grid=cfg.grid, batch=cfg.batch,
+                           engine=cfg.engine) for L in ends}
     per_pair = {L: float(np.interp(L, ends, [fit[e][0] for e in ends])) for L in depths}
     n = {L: len(cfg.datasets) * cfg.networks * cfg.pairs_per_net
          + (len(checkpoints(cfg.steps, cfg.n_checkpoints)) * cfg.n_pairs if cfg.train else 0) for L in depths}

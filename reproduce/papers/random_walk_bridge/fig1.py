@@ -19,13 +19,15 @@ from ... import plotting
 from ...claims import Claim, above, below
 from ...config import ReproError, setting
 from ...registry import Figure, register
-from . import breakpoints as bp
 from .common import (
+    ENGINE_HELP,
+    ENGINES,
     PAPER,
     REAL,
     SYNTHETIC,
     DataSettings,
     data,
+    find_nodes,
     pair_seconds,
     probe,
     resize,
@@ -57,7 +59,8 @@ class Fig1Config(DataSettings):
     image_size: int = setting(32, stated=False, size=True, help="substitute's input resolution (smoke: 8)")
     points: int = setting(2001, stated=False, size=True, help="t grid")
     components: int = setting(100, stated=False, size=True, help="output components kept in the CSV (largest |f|)")
-    grid: int = setting(256, stated=False, size=True, help="initial bisection grid for the node count")
+    engine: str = setting("layerwise", stated=False, choices=ENGINES, help=ENGINE_HELP)
+    grid: int = setting(256, stated=False, size=True, help="initial bisection grid for the node count (engine=bisect)")
 
 
 def torchvision_pl(net: nn.Module) -> nn.Module:
@@ -129,7 +132,7 @@ def fig1_compute(cfg: Fig1Config, point: dict, ctx) -> pd.DataFrame:
     ts = torch.linspace(0, 1, cfg.points, dtype=torch.float64)
     fs, ds = zip(*[along(net, x0, x1 - x0, ts[i:i + 64])[:2] for i in range(0, len(ts), 64)])
     f, slope = torch.cat(fs).cpu(), (torch.cat(ds) / (x1 - x0).norm()).cpu()   # statistics on the host
-    nodes = bp.bisect(net, x0, x1, grid=cfg.grid, batch=64)
+    nodes = find_nodes(net, x0, x1, engine=cfg.engine, grid=cfg.grid, batch=64)
     chord = f[:1] + ts[:, None] * (f[-1:] - f[:1])
     nl = float((f - chord).pow(2).mean().sqrt() / (f[-1] - f[0]).pow(2).mean().sqrt())
     grad_rms = float((slope - slope.mean(0)).pow(2).mean().sqrt())
@@ -155,7 +158,7 @@ def fig1_cost(cfg: Fig1Config, device: torch.device) -> dict:
     x0, x1, net = x[0].double(), x[1].double(), net.eval().double()
     ts = torch.linspace(0, 1, 64, dtype=torch.float64)
     jvp = seconds(lambda: along(net, x0, x1 - x0, ts), device) * cfg.points / 64
-    pair, tau, found = pair_seconds(net, x0, x1, grid=cfg.grid, batch=64)
+    pair, tau, found = pair_seconds(net, x0, x1, grid=cfg.grid, batch=64, engine=cfg.engine)
     return {"runs": 1, "hours": (cfg.steps * step + jvp + pair) / 3600,
             "basis": f"{cfg.steps} SGD steps, the t grid and the exact path measurement (timed on a fraction {tau:.2g} "
                      f"of the path: {found} nodes) at width {cfg.width:g}"}

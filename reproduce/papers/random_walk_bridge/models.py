@@ -130,6 +130,9 @@ class PreActBlock(nn.Module):
                 ("affine", lambda s: (self.conv2(s[0]) + s[1],))]
 
 
+WRN_DEPTHS = (10, 16, 22, 28, 34, 40)
+
+
 def wrn(depth: int, in_ch: int, classes: int, *, width: float = 1.0, eps: float = 2e-5) -> nn.Sequential:
     """Pre-activation WRN-depth-1 of the authors' code ("ResNet10 ... ResNet40", depth = 6n + 4): 3x3 stem to 16
     channels (no bias), stages of n blocks at 16/32/64 channels and strides 1/2/2, BN-ReLU-global average pool-
@@ -178,6 +181,45 @@ def recalibrate_bn(net: nn.Module, x: torch.Tensor, batch: int = 500) -> nn.Modu
     for m in bns:
         m.momentum = 0.1
     return net.eval()
+
+
+def authors_init(net: nn.Module, generator: torch.Generator) -> nn.Module:
+    """The authors' init: convs and hidden linears He N(0, 2/fan_in), the last linear LeCun N(0, 1/fan_in), biases 0,
+    BN gamma 1 beta 0, running statistics (0, 1)."""
+    he_init(net, generator)
+    last = [m for m in net.modules() if isinstance(m, nn.Linear)][-1]
+    with torch.no_grad():
+        last.weight.mul_(0.5 ** 0.5)
+    return net
+
+
+def authors_bn_pass(net: nn.Module, x: torch.Tensor, generator: torch.Generator, batches: int = 20,
+                    batch: int = 500) -> nn.Module:
+    """The authors' BN statistics pass at "init": `batches` random minibatches of `batch` training images in train
+    mode, running averages with decay 0.9 from (0, 1) (their 20 SGD steps at lr 1e-8 leave the weights as they are),
+    then eval mode. x: (N, C, H, W) training images."""
+    bns = [m for m in net.modules() if isinstance(m, nn.BatchNorm2d)]
+    if bns:
+        idx = torch.randperm(len(x), generator=generator)[:batches * batch].to(x.device)
+        net.train()
+        with torch.no_grad():
+            for m in bns:
+                m.reset_running_stats()
+                m.momentum = 0.1
+            for i in range(0, len(idx), batch):
+                net(x[idx[i:i + batch]])
+    return net.eval()
+
+
+def make_authors(arch: str, depth: int, dataset: str, g: torch.Generator, x_train: torch.Tensor, *,
+                 width: float = 1.0) -> nn.Module:
+    """The authors' Fig 4/5 network ("vgg": C{depth}L3; "resnet": WRN-depth-1) for `dataset`'s channels and classes
+    at x_train's resolution, initialized on the host, moved to x_train's device, BN pass on x_train, eval mode."""
+    from .common import SHAPES
+    ch, _, _, c = SHAPES[dataset.removeprefix("synthetic-")]
+    net = (authors_vgg(depth, ch, c, width=width, size=x_train.shape[-1]) if arch == "vgg"
+           else wrn(depth, ch, c, width=width))
+    return authors_bn_pass(authors_init(net, g).to(x_train.device), x_train, g)
 
 
 def make(arch: str, depth: int, dataset: str, g: torch.Generator, x_calib: torch.Tensor, *, width: float = 1.0,
