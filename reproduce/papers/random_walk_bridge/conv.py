@@ -22,9 +22,9 @@ from ...core.device import DTYPES
 from .common import (
     ENGINE_HELP,
     ENGINES,
+    PREPROCESS,
     REAL,
     SYNTHETIC,
-    PREPROCESS,
     DataSettings,
     accuracy,
     checkpoints,
