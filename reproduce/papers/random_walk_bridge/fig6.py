@@ -1,6 +1,6 @@
 """Figure 6: pair margin PM vs pair fluctuation PF during SGD (SPEC-000-002.md D13).
 
-Panels: MLP/MNIST, VGG11/CIFAR-10, ResNet34/CIFAR-100."""
+Panels: MLP/MNIST, VGG C8L3/CIFAR-10, ResNet34 (the authors' WRN-34-1)/CIFAR-100."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -26,21 +26,26 @@ from .common import (
     mlp,
     on,
     pairs,
+    resize,
     seconds,
     sgd_checkpoints,
     spread,
     step_seconds,
     synthetic,
 )
-from .models import make
+from .models import make, make_authors
 
-ARCHS = {"mlp": ("mlp", 2), "vgg": ("vgg", 11), "resnet": ("resnet", 34)}
+ARCHS = {"mlp": ("mlp", 2), "vgg": ("vgg", 8), "resnet": ("resnet", 34)}   # family=authors: C8L3, WRN-34-1
+STANDARD = {"vgg": 11, "resnet": 34}                                         # family=standard: VGG-11, ResNet-34
 
 
 @dataclass(frozen=True)
 class Fig6Config(DataSettings):
     panels: tuple[str, ...] = setting(("mlp", "vgg", "resnet"), stated=True, size=True, choices=tuple(ARCHS),
-                                      help="(a) 2-layer MLP, (b) VGG C8L3 = VGG11, (c) ResNet34")
+                                      help="(a) 2-layer MLP, (b) VGG C8L3, (c) ResNet34")
+    family: str = setting("authors", stated=False, choices=("authors", "standard"),
+                          help="conv panels: authors = their C8L3 (avg pools, no BN) and WRN-34-1 at 28 x 28; "
+                               "standard = VGG-11 and He et al.'s ResNet-34 at 32 x 32")
     datasets: tuple[str, ...] = setting(("mnist", "cifar10", "cifar100"), stated=True, size=True,
                                         choices=REAL + SYNTHETIC, help="one per panel, in the same order")
     mlp_width: int = setting(1000, stated=False, size=True, help="hidden units of the 2-layer MLP")
@@ -53,6 +58,27 @@ class Fig6Config(DataSettings):
     n_checkpoints: int = setting(12, stated=False, size=True, low=0, help="log-spaced checkpoints (plus 0)")
 
 
+def conv_input(x: torch.Tensor, arch: str, family: str) -> torch.Tensor:
+    """Images for the panel's network: the authors' conv nets take 28 x 28 (CIFAR resized), the standard ones 32 x 32
+    (MNIST zero-padded); the MLP takes them as they are."""
+    if arch == "mlp":
+        return x
+    if family == "authors":
+        return resize(x, 28)
+    return torch.nn.functional.pad(x, (2, 2, 2, 2)) if x.shape[-1] == 28 else x
+
+
+def panel_net(panel: str, name: str, g: torch.Generator, x: torch.Tensor, x_cal: torch.Tensor, cfg: Fig6Config):
+    """The panel's network on x's device: the MLP, or the family's conv net (BN statistics from x / x_cal)."""
+    arch, depth = ARCHS[panel]
+    if arch == "mlp":
+        c = SHAPES[name.removeprefix("synthetic-")][3]
+        return mlp(x[0].numel(), cfg.mlp_width, c, generator=g, dtype=torch.float32).to(x.device)
+    if cfg.family == "authors":
+        return make_authors(arch, depth, name, g, x, width=cfg.width)
+    return make(arch, STANDARD[arch], name, g, x_cal, width=cfg.width)
+
+
 def fig6_grid(cfg: Fig6Config) -> list[dict]:
     if len(cfg.datasets) != len(cfg.panels):
         raise ReproError(f"fig6: {len(cfg.panels)} panels but {len(cfg.datasets)} datasets; give one dataset per panel")
@@ -60,10 +86,9 @@ def fig6_grid(cfg: Fig6Config) -> list[dict]:
 
 
 def fig6_compute(cfg: Fig6Config, point: dict, ctx) -> pd.DataFrame:
-    name, (arch, depth) = point["dataset"], ARCHS[point["panel"]]
+    name, (arch, _) = point["dataset"], ARCHS[point["panel"]]
     (x, y), (xv, yv) = data(name, DataSettings(cfg.preprocess, "test", cfg.pair_type), ctx.data_root, ctx.seed)
-    if arch != "mlp" and x.shape[-1] == 28:
-        x, xv = (torch.nn.functional.pad(t, (2, 2, 2, 2)) for t in (x, xv))
+    x, xv = (conv_input(t, arch, cfg.family) for t in (x, xv))
     idx = pairs(y if cfg.pairs_from == "train" else yv, cfg.n_pairs, cfg.pair_type,
                 ctx.rng("pairs", device=torch.device("cpu"), per_point=False))   # drawn on the host
     x, y, xv, yv = on(ctx.device, x, y, xv, yv)
@@ -71,9 +96,7 @@ def fig6_compute(cfg: Fig6Config, point: dict, ctx) -> pd.DataFrame:
     x_acc, y_acc = x[sub], y[sub]
     xp, yp = (x, y) if cfg.pairs_from == "train" else (xv, yv)
     g = ctx.rng("init-and-sgd", device=torch.device("cpu"))
-    c = SHAPES[name.removeprefix("synthetic-")][3]
-    net = (mlp(x[0].numel(), cfg.mlp_width, c, generator=g, dtype=torch.float32).to(ctx.device) if arch == "mlp"
-           else make(arch, depth, name, g, x_acc[:2000], width=cfg.width))
+    net = panel_net(point["panel"], name, g, x, x_acc[:2000], cfg)
     x0, x1, y0, y1 = xp[idx[:, 0]], xp[idx[:, 1]], yp[idx[:, 0]], yp[idx[:, 1]]
     rows = []
 
@@ -93,12 +116,11 @@ def fig6_cost(cfg: Fig6Config, device: torch.device) -> dict:
     for the accuracies), timed on this device at the configured widths on a synthetic stand-in."""
     total, n_ck = 0.0, len(checkpoints(cfg.steps, cfg.n_checkpoints))
     for panel, ds in zip(cfg.panels, cfg.datasets):
-        (arch, depth), name = ARCHS[panel], "synthetic-" + ds.removeprefix("synthetic-")
+        (arch, _), name = ARCHS[panel], "synthetic-" + ds.removeprefix("synthetic-")
         x, y = synthetic(name, 512, 0)
-        x = torch.nn.functional.pad(x, (2, 2, 2, 2)) if arch != "mlp" and x.shape[-1] == 28 else x
+        x = conv_input(x, arch, cfg.family)
         x, y, g = x.to(device), y.to(device), torch.Generator().manual_seed(0)
-        net = (mlp(x[0].numel(), cfg.mlp_width, SHAPES[ds.removeprefix("synthetic-")][3], generator=g,
-                   dtype=torch.float32).to(device) if arch == "mlp" else make(arch, depth, name, g, x, width=cfg.width))
+        net = panel_net(panel, name, g, x, x, cfg)
         step = step_seconds(net, x[:cfg.batch], y[:cfg.batch])
         with torch.no_grad():
             fwd = seconds(lambda: net.eval()(x), device) / len(x)
