@@ -93,6 +93,11 @@ def test_chunk_size_changes_nothing_and_slopes_agree(gen):
     walk = bp.region_walk(net, x0, x1)
     torch.testing.assert_close(bp.slopes(net, x0, x1, small.t)["R"], bp.slopes(net, x0, x1, walk.t)["R"],
                                rtol=0, atol=1e-9)
+    # the outputs the engine carried to every node equal a plain forward pass there
+    direct = bp.slopes(net, x0, x1, small.t)
+    given = bp.slopes(net, x0, x1, small.t, f_nodes=small.f)
+    torch.testing.assert_close(given["f_nodes"], direct["f_nodes"], rtol=0, atol=1e-12)
+    torch.testing.assert_close(given["f_ends"], direct["f_ends"], rtol=0, atol=1e-12)
 
 
 def test_a_model_without_a_plan_is_a_type_error():

@@ -27,6 +27,7 @@ class Nodes:
     layer: torch.Tensor
     relu: torch.Tensor
     unresolved: int = 0
+    f: torch.Tensor | None = None     # (K, c) outputs at the nodes, where the engine has them exactly (layerwise)
 
 
 def _layout(tr) -> list[tuple[str, int, int, int, int]]:
@@ -246,19 +247,25 @@ def grid_count(model: nn.Module, x0: torch.Tensor, x1: torch.Tensor, points: int
 
 
 def slopes(model: nn.Module, x0: torch.Tensor, x1: torch.Tensor, t_nodes: torch.Tensor,
-           batch: int = 256) -> dict[str, torch.Tensor]:
+           batch: int = 256, f_nodes: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
     """R_k = J(X(t)) xi on every interval (K+1, c) by jvp at interval midpoints.
 
-    Also f at the nodes (K, c) and the ends (2, c)."""
+    Also f at the nodes (K, c) and the ends (2, c); f_nodes, when given (the engine's exact values), is used as is
+    and only the ends are evaluated."""
     v = x1 - x0
     edges = torch.cat([torch.zeros(1, dtype=torch.float64), t_nodes.to(torch.float64),
                        torch.ones(1, dtype=torch.float64)])
     mids = (edges[1:] + edges[:-1]) / 2
-    pts = torch.cat([mids, edges])
-    fs, fds = [], []
-    for i in range(0, len(pts), batch):
-        f, fd, _ = along(model, x0, v, pts[i:i + batch])
+    if f_nodes is not None:
+        edges = edges[[0, -1]]
+    fs, fds, fe = [], [], []
+    for i in range(0, len(mids), batch):
+        f, fd, _ = along(model, x0, v, mids[i:i + batch])
         fs.append(f), fds.append(fd)
-    f, fd = torch.cat(fs), torch.cat(fds)
-    k1 = len(mids)
-    return {"R": fd[:k1] / v.norm(), "f_nodes": f[k1 + 1:-1], "f_ends": f[[k1, -1]], "f_mid": f[:k1]}
+    shape = (-1,) + (1,) * x0.dim()
+    with torch.no_grad():   # values at the nodes and ends need no slope: a plain forward pass
+        for i in range(0, len(edges), batch):
+            fe.append(model(x0[None] + edges[i:i + batch].to(x0.device, x0.dtype).reshape(shape) * v[None]))
+    f, fd, f_edges = torch.cat(fs), torch.cat(fds), torch.cat(fe)
+    return {"R": fd / v.norm(), "f_nodes": f_edges[1:-1] if f_nodes is None else f_nodes.to(f),
+            "f_ends": f_edges[[0, -1]], "f_mid": f}

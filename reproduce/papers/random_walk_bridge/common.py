@@ -206,7 +206,7 @@ def measure_path(net: nn.Module, x0: torch.Tensor, x1: torch.Tensor, *, grid: in
     K counts every slope change, K_relu the ReLU ones."""
     from . import breakpoints as bp
     nodes = find_nodes(net, x0, x1, engine=engine, grid=grid, batch=batch)
-    s = {k: v.double().cpu() for k, v in bp.slopes(net, x0, x1, nodes.t, batch=batch).items()}  # stats on the host
+    s = {k: v.double().cpu() for k, v in bp.slopes(net, x0, x1, nodes.t, batch=batch, f_nodes=nodes.f).items()}
     return {"K_relu": int(nodes.relu.sum()), "unresolved": nodes.unresolved,
             **stats_from(nodes.t, s["R"], s["f_mid"], s["f_nodes"], s["f_ends"], norm)}
 

@@ -121,6 +121,7 @@ class _Walk:
         self.steps, self.chunk = steps, chunk
         self.pl = [i for i, (kind, _) in enumerate(steps) if kind != "affine"]
         self.t, self.layer, self.relu = [], [], []
+        self.out_t, self.out_f = [], []     # every point carried to the output, with its output
 
     def run(self, i: int, ts: torch.Tensor, state: tuple) -> None:
         """Carry points ts (n,) (host, float64, sorted) with their exact state from step i to the output."""
@@ -128,6 +129,7 @@ class _Walk:
             state = self.steps[i][1](state)
             i += 1
         if i == len(self.steps):
+            self.out_t.append(ts), self.out_f.append(state[0].flatten(1))
             return
         kind, mod = self.steps[i]
         z = state[0]
@@ -179,7 +181,8 @@ class _Walk:
 def layerwise(model: nn.Module, x0: torch.Tensor, x1: torch.Tensor, chunk: int = 128) -> Nodes:
     """Every break point of `model` on X(t) = (1 - t) x0 + t x1, t in the end-zone-trimmed [tol, 1 - tol], node for
     node as `breakpoints.region_walk` / `bisect`. x0, x1: one input each (no batch dimension); runs on their device
-    and dtype. `chunk`: points carried together (memory ~ chunk x layers x the widest state)."""
+    and dtype. `chunk`: points carried together (memory ~ chunk x layers x the widest state). The outputs at the
+    nodes come with them (Nodes.f, (K, c)): every node is carried to the output exactly."""
     steps = plan(model)
     tol = _end_tol(x0.dtype)
     ts = torch.tensor([tol, 1 - tol], dtype=torch.float64)
@@ -193,4 +196,11 @@ def layerwise(model: nn.Module, x0: torch.Tensor, x1: torch.Tensor, chunk: int =
         return Nodes(torch.zeros(0, dtype=torch.float64), e, e.bool())
     t, layer, relu = torch.cat(walk.t), torch.cat(walk.layer), torch.cat(walk.relu)
     order = torch.argsort(t, stable=True)
-    return Nodes(t[order], layer[order], relu[order])
+    t = t[order]
+    pt, pf = torch.cat(walk.out_t), torch.cat(walk.out_f)     # chunk boundaries repeat a point: any copy will do
+    by_t = torch.argsort(pt, stable=True)
+    pt, pf = pt[by_t], pf[by_t.to(pf.device)]
+    at = torch.searchsorted(pt, t).clamp(max=len(pt) - 1)
+    if not torch.equal(pt[at], t):
+        raise RuntimeError("layerwise: a node was not carried to the output")
+    return Nodes(t, layer[order], relu[order], f=pf[at.to(pf.device)])
