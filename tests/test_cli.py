@@ -93,11 +93,11 @@ def test_dry_run_prints_a_cost_and_writes_nothing(tmp_path):
     assert res.exit_code == 0, res.output
     assert "8 training runs" in res.output and "CPU-hours" in res.output   # 4 variants x 2 depths x 1 run
     assert files_under(tmp_path) == []
-    # paper 000: 2 datasets x 2 depths x 1 net x 1 pair at init + 2 depths x 1 pair x 3 checkpoints (0, 1, 20)
+    # paper 000: 2 datasets x 2 depths x 1 net x 1 pair at init + 1 trained depth x 1 pair x 3 checkpoints (0, 1, 20)
     res = repro("bridge", "fig4", "--preset", "smoke", "--dry-run", "--set", "train=true", "--device", "cpu",
                 "--out", tmp_path)
     assert res.exit_code == 0, res.output
-    assert "10 exact path measurements" in " ".join(res.output.split()) and "CPU-hours" in res.output
+    assert "7 exact path measurements" in " ".join(res.output.split()) and "CPU-hours" in res.output
     assert files_under(tmp_path) == []
 
 

@@ -56,8 +56,8 @@ class ConvConfig(DataSettings):
     preprocess: str = setting("authors", stated=False, choices=PREPROCESS,
                               help="authors: 28x28, per-pixel standardization, ||x|| = sqrt(D) (their code); "
                                    "pixel_standardize / standardize / pixel_center / raw01: see fig2")
-    networks: int = setting(2, stated=True, size=True, help="networks per depth at init")
-    pairs_per_net: int = setting(2, stated=False, size=True, help="pairs per network at init (paper profile 10)")
+    networks: int = setting(1, stated=True, size=True, help="networks per depth at init (paper 100)")
+    pairs_per_net: int = setting(1, stated=False, size=True, help="pairs per network at init (paper profile 10)")
     width: float = setting(1.0, stated=False, size=True, help="channel multiplier (1 = the standard widths)")
     engine: str = setting("layerwise", stated=False, choices=ENGINES, help=ENGINE_HELP)
     grid: int = setting(256, stated=False, size=True, help="initial bisection grid points (engine=bisect)")
@@ -67,11 +67,13 @@ class ConvConfig(DataSettings):
     image_size: int = setting(28, stated=False, size=True,
                               help="input resolution: 28 (the authors'); family=standard VGG needs 32 (five 2x2 pools)")
     train: bool = setting(True, stated=True, size=True, help="also run the training panels (d-f)")
-    steps: int = setting(3910, stated=False, size=True, help="SGD steps (10 epochs of CIFAR at batch 128)")
+    steps: int = setting(391, stated=False, size=True, help="SGD steps (391 = 1 epoch of CIFAR at batch 128; "
+                                                              "paper profile 10 epochs)")
     momentum: float = setting(0.9, stated=False, help="SGD momentum")
     batch_train: int = setting(128, stated=False, help="SGD minibatch")
-    n_pairs: int = setting(20, stated=False, size=True, help="fixed pairs measured at every training checkpoint")
-    n_checkpoints: int = setting(6, stated=False, size=True, low=0, help="log-spaced checkpoints (plus 0)")
+    n_pairs: int = setting(1, stated=False, size=True, help="fixed pairs measured at every training checkpoint "
+                                                            "(paper profile 20)")
+    n_checkpoints: int = setting(2, stated=False, size=True, low=0, help="log-spaced checkpoints (plus 0)")
 
 
 
@@ -106,7 +108,10 @@ def conv_grid(cfg: ConvConfig) -> list[dict]:
     if cfg.arch == "vgg" and cfg.family == "standard" and cfg.image_size != 32:
         raise ReproError("fig4: family=standard VGG needs 32 x 32 inputs (five 2 x 2 pools): --set image_size=32")
     pts = [{"part": "init", "dataset": ds, "depth": L} for ds in cfg.datasets for L in sorted(cfg.depths)]
-    train = [{"part": "train", "dataset": cfg.train_dataset, "depth": L} for L in sorted(cfg.depths)]
+    if bad := [d for d in cfg.train_depths if d not in allowed]:
+        raise ReproError(f"train_depths {bad} are not in family={cfg.family} (choose from "
+                         f"{', '.join(map(str, allowed))})")
+    train = [{"part": "train", "dataset": cfg.train_dataset, "depth": L} for L in sorted(cfg.train_depths)]
     return pts + (train if cfg.train else [])
 
 
@@ -153,21 +158,22 @@ def conv_cost(cfg: ConvConfig, device: torch.device) -> dict:
     name = "synthetic-cifar10" if cfg.arch == "vgg" else "synthetic-cifar100"
     (x, y), dt = probe(name, cfg.image_size, device), DTYPES[cfg.dtype]
     x0, x1, g = x[0].to(dt), x[1].to(dt), lambda: torch.Generator().manual_seed(0)  # noqa: E731
-    depths = sorted(cfg.depths)
+    trained = set(cfg.train_depths) if cfg.train else set()
+    depths = sorted(set(cfg.depths) | trained)
     ends = sorted({depths[0], depths[-1]})
     fit = {L: pair_seconds(build(cfg, L, name, g(), x).to(dt), x0, x1, grid=cfg.grid, batch=cfg.batch,
                            engine=cfg.engine) for L in ends}
     per_pair = {L: float(np.interp(L, ends, [fit[e][0] for e in ends])) for L in depths}
-    n = {L: len(cfg.datasets) * cfg.networks * cfg.pairs_per_net
-         + (len(checkpoints(cfg.steps, cfg.n_checkpoints)) * cfg.n_pairs if cfg.train else 0) for L in depths}
+    n = {L: len(cfg.datasets) * cfg.networks * cfg.pairs_per_net * (L in cfg.depths)
+         + (len(checkpoints(cfg.steps, cfg.n_checkpoints)) * cfg.n_pairs if L in trained else 0) for L in depths}
     steps = sum(cfg.steps * step_seconds(build(cfg, L, name, g(), x), x[:cfg.batch_train], y[:cfg.batch_train])
-                for L in depths) if cfg.train else 0.0
+                for L in sorted(trained))
     taus = ", ".join(f"{fit[e][1]:.2g} ({fit[e][2]} nodes)" for e in ends)
     seconds = sum(n[L] * per_pair[L] for L in depths) + steps
     return {"runs": sum(n.values()), "unit": "exact path measurements", "hours": seconds / 3600,
             "basis": f"a standardized synthetic pair at width {cfg.width:g}, timed on a fraction of the path "
-                     f"at depths {ends}: {taus}, plus {cfg.steps if cfg.train else 0} SGD steps per depth timed at "
-                     "the same width"}
+                     f"at depths {ends}: {taus}, plus {cfg.steps if cfg.train else 0} SGD steps per trained depth "
+                     "timed at the same width"}
 
 
 def summary(df: pd.DataFrame) -> pd.DataFrame:

@@ -17,6 +17,9 @@ class Fig4Config(ConvConfig):
                                       help="authors: conv layers of VGG C3L3 ... C8L3; standard: VGG-11/13/16/19")
     pool: str = setting("max", stated=False, choices=("max", "avg"), help="family=standard only (authors: avg)")
     bn: bool = setting(False, stated=False, help="family=standard only (original VGG has no BN; authors: none)")
+    train_depths: tuple[int, ...] = setting((3, 5, 8), stated=False, size=True,
+                                            choices=(3, 4, 5, 6, 8, 11, 13, 16, 19),
+                                            help="depths of the training panels (the authors' code: C3L3, C5L3, C8L3)")
     train_dataset: str = setting("cifar10", stated=True, size=True, choices=("cifar10", "synthetic-cifar10"))
     lr: float = setting(0.01, stated=False, help="SGD learning rate (halve it by hand on divergence)")
 
@@ -25,10 +28,11 @@ register(Figure(PAPER, "fig4", "VGG nets vs depth: nodes, GGD, deflection at ini
                 conv_grid, conv_compute, conv_plot, family_claims("F4"), cost=conv_cost, datasets=conv_datasets,
                 # smoke: init panels only (the exact paths of trained VGGs take ~20 s and 200 MB more on a CPU);
                 # fig5's smoke run covers the family's training code
-                presets={"smoke": {**SMOKE, "depths": (3, 4), "train_dataset": "synthetic-cifar10", "train": False},
-                         "paper": {"networks": 100, "pairs_per_net": 10,
-                                   "datasets": ("mnist", "cifar10", "cifar100")}},
+                presets={"smoke": {**SMOKE, "depths": (3, 4), "train_depths": (3,),
+                                   "train_dataset": "synthetic-cifar10", "train": False},
+                         "paper": {"networks": 100, "pairs_per_net": 10, "datasets": ("mnist", "cifar10", "cifar100"),
+                                   "steps": 3910, "n_pairs": 20, "n_checkpoints": 6}},
                 runtime={"smoke": "12 s",
-                         "default": "GPU (see --dry-run); width 1/16, 2 pairs x 3 checkpoints: 22 min CPU",
+                         "default": "see --dry-run (full width: hours on a CPU)",
                          "paper": "not run yet"},
                 gpu_presets=("default", "paper")))

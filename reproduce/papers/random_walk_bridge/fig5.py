@@ -17,6 +17,9 @@ class Fig5Config(ConvConfig):
                                       choices=(10, 16, 22, 28, 34, 40, 18, 50, 101, 152),
                                       help="authors: WRN-d-1 ('ResNet10 ... ResNet40'); standard: He et al.'s CIFAR "
                                            "ResNet-18/34 (basic) and 50/101/152 (bottleneck)")
+    train_depths: tuple[int, ...] = setting((10, 22, 34), stated=False, size=True,
+                                            choices=(10, 16, 22, 28, 34, 40, 18, 50, 101, 152),
+                                            help="depths of the training panels (the authors' code: WRN-10/22/34-1)")
     train_dataset: str = setting("cifar10", stated=True, size=True,
                                  choices=("cifar100", "cifar10", "synthetic-cifar100", "synthetic-cifar10"),
                                  help="paper: CIFAR-100 (not available offline: CIFAR-10 here, labelled so)")
@@ -26,10 +29,12 @@ class Fig5Config(ConvConfig):
 register(Figure(PAPER, "fig5", "ResNets vs depth: nodes, GGD, deflection at init and during training (CIFAR-100)",
                 Fig5Config, conv_grid, conv_compute, conv_plot, family_claims("F5"), cost=conv_cost,
                 datasets=conv_datasets,
-                presets={"smoke": {**SMOKE, "depths": (10, 16), "train_dataset": "synthetic-cifar100", "image_size": 8,
+                presets={"smoke": {**SMOKE, "depths": (10, 16), "train_depths": (10,),
+                                   "train_dataset": "synthetic-cifar100", "image_size": 8,
                                    "datasets": ("synthetic-mnist", "synthetic-cifar100")},
                          "paper": {"networks": 100, "pairs_per_net": 10, "train_dataset": "cifar100",
-                                   "datasets": ("mnist", "cifar10", "cifar100")}},
-                runtime={"smoke": "30 s", "default": "GPU (see --dry-run); width 1/16, 2 pairs, init only: 73 min CPU",
+                                   "datasets": ("mnist", "cifar10", "cifar100"), "steps": 3910, "n_pairs": 20,
+                                   "n_checkpoints": 6}},
+                runtime={"smoke": "30 s", "default": "see --dry-run (full width: hours on a CPU)",
                          "paper": "not run yet"},
                 gpu_presets=("default", "paper")))
