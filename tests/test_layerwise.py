@@ -16,6 +16,16 @@ def same_nodes(a, b, atol=1e-10):
     assert torch.equal(a.layer, b.layer) and torch.equal(a.relu, b.relu)
 
 
+def same_slopes(net, x0, x1, fast):
+    """The slopes and values the engine carried equal the jvp pass (`slopes`) on its own nodes."""
+    ref = bp.slopes(net, x0, x1, fast.t)
+    edges = torch.cat([torch.zeros(1, dtype=D), fast.t, torch.ones(1, dtype=D)])
+    real = edges[1:] > edges[:-1]   # simultaneous switches leave zero-length intervals: no slope to compare
+    for key, got, want in (("R", fast.R[real], ref["R"][real]), ("f_mid", fast.f_mid, ref["f_mid"]),
+                           ("f_nodes", fast.f, ref["f_nodes"])):
+        torch.testing.assert_close(got, want, rtol=1e-9, atol=1e-9, msg=key)
+
+
 def randomize_bn(net, gen):
     with torch.no_grad():
         for m in net.modules():
@@ -31,6 +41,7 @@ def test_equals_the_region_walk_and_bisection_on_mlps(gen, depth):
     x0, x1 = ends(gen, 10)
     fast = lw.layerwise(net, x0, x1, chunk=4)
     assert len(fast.t) > 8
+    same_slopes(net, x0, x1, fast)
     same_nodes(fast, bp.region_walk(net, x0, x1))
     same_nodes(fast, bp.bisect(net, x0, x1, grid=8))
 
@@ -45,6 +56,7 @@ def test_conv_net_with_average_and_max_pooling_and_batch_norm(gen):
     x0, x1 = ends(gen, 2, 8, 8)
     fast = lw.layerwise(net, x0, x1, chunk=16)
     assert (~fast.relu).sum() > 0 and fast.relu.sum() > 20
+    same_slopes(net, x0, x1, fast)
     same_nodes(fast, bp.region_walk(net, x0, x1))
     net2 = tiny_conv(torch.Generator().manual_seed(3))
     same_nodes(lw.layerwise(net2, x0, x1), bp.bisect(net2, x0, x1, grid=16))
@@ -56,6 +68,7 @@ def test_pre_activation_wrn_and_post_activation_resnet_blocks_with_eval_bn(gen):
         x0, x1 = ends(gen, 2, 8, 8)
         fast = lw.layerwise(net, x0, x1)
         assert len(fast.t) > 50
+        same_slopes(net, x0, x1, fast)
         same_nodes(fast, bp.bisect(net, x0, x1, grid=32), atol=1e-9)
 
 
@@ -75,6 +88,7 @@ def test_padded_mnist_like_inputs_with_exact_ties_both_directions(gen):
     for a, b in ((x0, x1), (x1, x0)):
         fast = lw.layerwise(net, a, b, chunk=3)
         assert len(fast.t) > 5
+        same_slopes(net, a, b, fast)
         same_nodes(fast, bp.region_walk(net, a, b))
         same_nodes(fast, bp.bisect(net, a, b, grid=8))
     tied = pool_mlp(gen)
@@ -128,3 +142,17 @@ def test_authors_wrn_relu_units_and_plan_equals_forward(depth, gen):
         torch.testing.assert_close(state[0], net(x))
     with pytest.raises(ValueError):
         models.wrn(12, 1, 10)
+
+
+def test_overlapping_padded_max_pool(gen):
+    """torchvision-style 3x3 / stride 2 / padding 1 max-pool (padding never wins)."""
+    net = nn.Sequential(nn.Conv2d(1, 3, 3, padding=1), PLReLU(), PLMaxPool(3, 2, 1), nn.Flatten(),
+                        nn.Linear(48, 2)).to(D)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.normal_(generator=gen)
+    x0, x1 = ends(gen, 1, 8, 8)
+    fast = lw.layerwise(net, x0, x1, chunk=8)
+    assert (~fast.relu).sum() > 0
+    same_nodes(fast, bp.region_walk(net, x0, x1))
+    same_slopes(net, x0, x1, fast)

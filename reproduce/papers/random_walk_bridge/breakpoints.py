@@ -27,7 +27,9 @@ class Nodes:
     layer: torch.Tensor
     relu: torch.Tensor
     unresolved: int = 0
-    f: torch.Tensor | None = None     # (K, c) outputs at the nodes, where the engine has them exactly (layerwise)
+    f: torch.Tensor | None = None       # (K, c) outputs at the nodes, where the engine has them exactly (layerwise)
+    R: torch.Tensor | None = None       # (K+1, c) slopes on the intervals (layerwise), as `slopes` gives them
+    f_mid: torch.Tensor | None = None   # (K+1, c) outputs at the interval midpoints (layerwise)
 
 
 def _layout(tr) -> list[tuple[str, int, int, int, int]]:

@@ -206,7 +206,12 @@ def measure_path(net: nn.Module, x0: torch.Tensor, x1: torch.Tensor, *, grid: in
     K counts every slope change, K_relu the ReLU ones."""
     from . import breakpoints as bp
     nodes = find_nodes(net, x0, x1, engine=engine, grid=grid, batch=batch)
-    s = {k: v.double().cpu() for k, v in bp.slopes(net, x0, x1, nodes.t, batch=batch, f_nodes=nodes.f).items()}
+    if nodes.R is None:
+        s = bp.slopes(net, x0, x1, nodes.t, batch=batch)
+    else:   # the engine carried the slopes and outputs: only the two ends remain
+        with torch.no_grad():
+            s = {"R": nodes.R, "f_mid": nodes.f_mid, "f_nodes": nodes.f, "f_ends": net(torch.stack([x0, x1]))}
+    s = {k: v.double().cpu() for k, v in s.items()}   # statistics on the host
     return {"K_relu": int(nodes.relu.sum()), "unresolved": nodes.unresolved,
             **stats_from(nodes.t, s["R"], s["f_mid"], s["f_nodes"], s["f_ends"], norm)}
 
