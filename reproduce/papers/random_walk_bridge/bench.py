@@ -2,7 +2,8 @@
 
 Per width divisor (1 = full width, 202,752 ReLU units): one float64 forward pass; the layer-by-layer engine on the
 whole path (wall, peak memory, cost per node / one forward); the layerwise engine, the region walk and the verified
-bisection on the sub-segment t in [0.495, 0.505] (identical node lists, speedups); the authors' 1000-point grid on
+bisection on the sub-segment t in [0.495, 0.505] (identical node lists, speedups), and a whole measurement there
+(nodes and slopes: layerwise with tangents vs bisection and the jvp pass); the authors' 1000-point grid on
 the whole path: grid_minus_exact < 0 where it misses units switching twice between grid points, > 0 where it counts
 units fed only by switched-off units (exactly 0, no node) as switches."""
 from __future__ import annotations
@@ -17,7 +18,7 @@ from ...core.timing import measure, once
 from ...registry import register_bench
 from . import breakpoints as bp
 from . import layerwise as lw
-from .common import DataSettings, data, pairs
+from .common import DataSettings, data, exact_path, pairs
 from .models import make_authors
 from .piecewise import relu_count
 
@@ -47,22 +48,29 @@ def bench(device: torch.device, sizes: tuple[int, ...] | None = None, repeats: i
             fwd_b = measure(lambda: net(batch), device, repeats)[0] / 128
         rows.append({**common, "engine": "forward (1 image)", "span": "-", "wall_s": fwd})
         rows.append({**common, "engine": "forward (per image of 128)", "span": "-", "wall_s": fwd_b})
-        wall, mib, whole = once(lambda: lw.layerwise(net, x0, x1), device)
+        wall, mib, whole = once(lambda: lw.layerwise(net, x0, x1, slopes=False), device)
         k = len(whole.t)
         rows.append({**common, "engine": "layerwise", "span": "whole path", "wall_s": wall, "peak_MiB": mib,
                      "nodes": k, "K_relu": int(whole.relu.sum()), "ms_per_node": 1e3 * wall / max(k, 1),
                      "per_node_over_forward": wall / max(k, 1) / fwd_b})
         a, b = (x0 + s * (x1 - x0) for s in SEGMENT)
         seg = {}
-        for eng, fn in {"layerwise": lambda: lw.layerwise(net, a, b),
+        span = f"t in [{SEGMENT[0]}, {SEGMENT[1]}]"
+        for eng, fn in {"layerwise": lambda: lw.layerwise(net, a, b, slopes=False),
                         "region walk": lambda: bp.region_walk(net, a, b),
                         "bisection": lambda: bp.bisect(net, a, b, grid=16, batch=128)}.items():
             w, m, seg[eng] = once(fn, device)
-            rows.append({**common, "engine": eng, "span": f"t in [{SEGMENT[0]}, {SEGMENT[1]}]", "wall_s": w,
+            rows.append({**common, "engine": eng, "span": span, "wall_s": w,
                          "peak_MiB": m, "nodes": len(seg[eng].t), "ms_per_node": 1e3 * w / max(len(seg[eng].t), 1)})
         for r in rows[-3:]:
             r.update(speedup_of_layerwise=r["wall_s"] / rows[-3]["wall_s"],
                      same_as_walk=_same(seg[r["engine"]], seg["region walk"]))
+        # a whole measurement: nodes and slopes (carried as tangents vs the jvp pass after bisection)
+        for eng, how in (("layerwise + slopes", "layerwise"), ("bisection + jvp slopes", "bisect")):
+            w, m, (nodes, _) = once(lambda: exact_path(net, a, b, grid=16, batch=128, engine=how), device)
+            rows.append({**common, "engine": eng, "span": span, "wall_s": w, "peak_MiB": m, "nodes": len(nodes.t),
+                         "ms_per_node": 1e3 * w / max(len(nodes.t), 1)})
+        rows[-1]["speedup_of_layerwise"] = rows[-1]["wall_s"] / rows[-2]["wall_s"]
         w, _, found = once(lambda: bp.grid_count(net, x0, x1, 1000), device)
         rows.append({**common, "engine": "grid 1000 (authors)", "span": "whole path", "wall_s": w,
                      "K_relu": found, "grid_minus_exact": found - int(whole.relu.sum())})

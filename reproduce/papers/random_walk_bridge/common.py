@@ -199,19 +199,25 @@ def find_nodes(net: nn.Module, x0: torch.Tensor, x1: torch.Tensor, *, engine: st
     return bp.bisect(net, x0, x1, grid=grid, batch=batch)
 
 
-def measure_path(net: nn.Module, x0: torch.Tensor, x1: torch.Tensor, *, grid: int, batch: int,
-                 norm: str = "unit", engine: str = "layerwise") -> dict:
-    """Exact nodes (`find_nodes`), jvp slopes, and `stats_from`.
-
-    K counts every slope change, K_relu the ReLU ones."""
+def exact_path(net: nn.Module, x0: torch.Tensor, x1: torch.Tensor, *, grid: int, batch: int,
+               engine: str = "layerwise"):
+    """Exact nodes (`find_nodes`) and, on the host in float64, the slopes R (K+1, c), outputs at the interval
+    midpoints (K+1, c), at the nodes (K, c) and at the ends (2, c): from the engine where it carried them
+    (layerwise), else by the jvp pass (`breakpoints.slopes`)."""
     from . import breakpoints as bp
     nodes = find_nodes(net, x0, x1, engine=engine, grid=grid, batch=batch)
     if nodes.R is None:
         s = bp.slopes(net, x0, x1, nodes.t, batch=batch)
-    else:   # the engine carried the slopes and outputs: only the two ends remain
+    else:   # only the two ends remain
         with torch.no_grad():
             s = {"R": nodes.R, "f_mid": nodes.f_mid, "f_nodes": nodes.f, "f_ends": net(torch.stack([x0, x1]))}
-    s = {k: v.double().cpu() for k, v in s.items()}   # statistics on the host
+    return nodes, {k: v.double().cpu() for k, v in s.items()}
+
+
+def measure_path(net: nn.Module, x0: torch.Tensor, x1: torch.Tensor, *, grid: int, batch: int,
+                 norm: str = "unit", engine: str = "layerwise") -> dict:
+    """`exact_path` and `stats_from`. K counts every slope change, K_relu the ReLU ones."""
+    nodes, s = exact_path(net, x0, x1, grid=grid, batch=batch, engine=engine)
     return {"K_relu": int(nodes.relu.sum()), "unresolved": nodes.unresolved,
             **stats_from(nodes.t, s["R"], s["f_mid"], s["f_nodes"], s["f_ends"], norm)}
 
@@ -239,15 +245,13 @@ def pair_seconds(net: nn.Module, x0: torch.Tensor, x1: torch.Tensor, *, grid: in
     `pieces` covering a fraction tau of the path, tau doubling from 2^-16 until they take `budget` seconds and hold
     `min_nodes` nodes (or cover the whole path, or take 8 budgets), then scaled by 1/tau (nodes are spread along the
     path). Returns (seconds, tau, nodes in the pieces)."""
-    from . import breakpoints as bp
     tau, found = 2.0 ** -16, [0]
 
     def measure() -> None:
         found[0] = 0
         for a, b in pieces(x0, x1, tau):
-            t = find_nodes(net, a, b, engine=engine, grid=max(2, round(grid * tau / 2)), batch=batch).t
-            bp.slopes(net, a, b, t, batch=batch)
-            found[0] += len(t)
+            found[0] += len(exact_path(net, a, b, engine=engine, grid=max(2, round(grid * tau / 2)),
+                                       batch=batch)[0].t)
     while True:
         t = seconds(measure, x0.device)
         if (t >= budget and found[0] >= min_nodes) or tau >= 1 or t >= 8 * budget:

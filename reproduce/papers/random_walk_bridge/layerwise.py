@@ -131,19 +131,18 @@ class _Walk:
             self.offset[i] = fn(tuple(torch.zeros_like(x[:1]) for x in tan))
         return tuple(a - b for a, b in zip(fn(tan), self.offset[i]))
 
-    def run(self, i: int, ts: torch.Tensor, state: tuple, tan: tuple) -> None:
+    def run(self, i: int, ts: torch.Tensor, state: tuple, tan: tuple | None) -> None:
         """Carry points ts (n,) (host, float64, sorted) with their exact state from step i to the output, with tan:
         each state's slope in t on the interval to its right (the last point's is unknown here: its interval lies in
         the next chunk, where the point comes first)."""
         while i < len(self.steps) and self.steps[i][0] == "affine":
-            state, tan = self.steps[i][1](state), self._linear(i, tan)
+            state, tan = self.steps[i][1](state), tan and self._linear(i, tan)
             i += 1
         if i == len(self.steps):
-            self.out_t.append(ts[:-1]), self.out_f.append(state[0][:-1].flatten(1))
-            self.out_d.append(tan[0][:-1].flatten(1))
-            if ts[-1] == self.end:
-                self.out_t.append(ts[-1:]), self.out_f.append(state[0][-1:].flatten(1))
-                self.out_d.append(torch.full_like(tan[0][-1:].flatten(1), torch.nan))
+            f = state[0].flatten(1)
+            d = torch.full_like(f, torch.nan) if tan is None else tan[0].flatten(1)
+            keep = len(ts) if ts[-1] == self.end else len(ts) - 1   # the chunk's last point comes first in the next
+            self.out_t.append(ts[:keep]), self.out_f.append(f[:keep]), self.out_d.append(d[:keep])
             return
         kind, mod = self.steps[i]
         z = state[0]
@@ -181,7 +180,7 @@ class _Walk:
                 shape = (-1,) + (1,) * (x.dim() - 1)
                 xl = x[il]
                 part.append(xl + sd.reshape(shape) * (x[ir] - xl))
-            ptan = [x[il] for x in tan]   # a sub-interval has the slope of the interval it splits
+            ptan = tan and [x[il] for x in tan]   # a sub-interval has the slope of the interval it splits
             if kind == "relu":
                 zu = zero_unit[a:b]
                 sel = torch.nonzero(zu >= 0)[:, 0]
@@ -189,24 +188,26 @@ class _Walk:
                     flat = part[0].flatten(1)
                     flat[sel.to(z.device), unit[zu[sel].to(unit.device)].to(z.device)] = 0
                     part[0] = flat.reshape(part[0].shape)
-            zc, d = part[0], ptan[0]   # slopes through the PL layer: its pattern at each sub-interval's midpoint
-            if kind == "relu":
-                d = torch.where((zc[:-1] + zc[1:]) / 2 > 0, d[:-1], 0.0)
-            else:
-                pick = windows((zc[:-1] + zc[1:]) / 2, mod).argmax(-1, keepdim=True)
-                d = windows(d[:-1], mod).gather(-1, pick)[..., 0]
-            ptan[0] = torch.cat([d, torch.zeros_like(d[:1])])   # the chunk's last point: unknown here
+            if ptan:   # slopes through the PL layer: its pattern at each sub-interval's midpoint
+                zc, d = part[0], ptan[0]
+                if kind == "relu":
+                    d = torch.where((zc[:-1] + zc[1:]) / 2 > 0, d[:-1], 0.0)
+                else:
+                    pick = windows((zc[:-1] + zc[1:]) / 2, mod).argmax(-1, keepdim=True)
+                    d = windows(d[:-1], mod).gather(-1, pick)[..., 0]
+                ptan[0] = torch.cat([d, torch.zeros_like(d[:1])])   # the chunk's last point: unknown here
             part[0] = _apply(kind, mod, part[0])
-            self.run(i + 1, t_all[a:b], tuple(part), tuple(ptan))
+            self.run(i + 1, t_all[a:b], tuple(part), ptan and tuple(ptan))
 
 
-def layerwise(model: nn.Module, x0: torch.Tensor, x1: torch.Tensor, chunk: int = 128) -> Nodes:
+def layerwise(model: nn.Module, x0: torch.Tensor, x1: torch.Tensor, chunk: int = 128, slopes: bool = True) -> Nodes:
     """Every break point of `model` on X(t) = (1 - t) x0 + t x1, t in the end-zone-trimmed [tol, 1 - tol], node for
     node as `breakpoints.region_walk` / `bisect`. x0, x1: one input each (no batch dimension); runs on their device
     and dtype. `chunk`: points carried together (memory ~ chunk x layers x the widest state). The outputs at the
     nodes come with them (Nodes.f, (K, c)): every node is carried to the output exactly; so do the slopes R (K+1, c),
     carried as tangents through each step's linear part under the pattern of each interval's midpoint (as `slopes`
-    does by jvp), and the outputs at the interval midpoints f_mid (K+1, c)."""
+    does by jvp), and the outputs at the interval midpoints f_mid (K+1, c); slopes=False skips them (about half the
+    work)."""
     steps = plan(model)
     tol = _end_tol(x0.dtype)
     ts = torch.tensor([tol, 1 - tol], dtype=torch.float64)
@@ -214,7 +215,7 @@ def layerwise(model: nn.Module, x0: torch.Tensor, x1: torch.Tensor, chunk: int =
     walk = _Walk(steps, chunk, float(ts[-1]))
     with torch.no_grad():
         x = x0[None] + ts.to(x0.device, x0.dtype).reshape((-1,) + (1,) * x0.dim()) * v[None]
-        walk.run(0, ts, (x,), (v[None].expand_as(x).clone(),))
+        walk.run(0, ts, (x,), (v[None].expand_as(x).clone(),) if slopes else None)
     cat = (lambda parts, **kw: torch.cat(parts) if parts else torch.zeros(0, **kw))  # noqa: E731
     t, layer, relu = cat(walk.t, dtype=torch.float64), cat(walk.layer, dtype=torch.long), cat(walk.relu,
                                                                                                dtype=torch.bool)
@@ -230,5 +231,7 @@ def layerwise(model: nn.Module, x0: torch.Tensor, x1: torch.Tensor, chunk: int =
     left = torch.cat([torch.zeros(1, dtype=torch.long), at]).to(pd.device)
     edges = torch.cat([torch.zeros(1, dtype=torch.float64), t, torch.ones(1, dtype=torch.float64)])
     step = ((edges[1:] + edges[:-1]) / 2 - pt[left.cpu()]).to(pd.device, pd.dtype)[:, None]
+    if not slopes:
+        return Nodes(t, layer[order], relu[order], f=pf[at.to(pf.device)])
     return Nodes(t, layer[order], relu[order], f=pf[at.to(pf.device)], R=pd[left] / v.norm(),
                  f_mid=pf[left] + step * pd[left])
