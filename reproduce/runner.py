@@ -245,94 +245,185 @@ def prepare(fig: Figure, preset: str | Preset, overrides: Sequence[str]):
     return resolve(fig.config, fig.preset(preset), overrides)
 
 
-def run_figure(fig: Figure, *, preset: str | Preset = "default", overrides: Sequence[str] = (),
-               device: str | torch.device = "auto", cfg=None, seed: int = 0, out: Path = Path("."),
-               data_root: Path | None = None, force: bool = False, plot_only: bool = False, promote: bool = False,
-               progress: Callable | None = None, warn: Callable[[str], None] = lambda msg: None) -> RunResult:
-    """Run one figure end to end. `cfg` and a torch `device`, when given, are used as resolved by the caller.
+@dataclass
+class PointTask:
+    """One sweep point to compute: everything a worker needs."""
+    fig: Figure
+    cfg: object
+    point: dict
+    seed: int
+    device: str
+    data_root: Path
+    cache: Path
+    version: str
+    label: str
+    entry: Path                  # the point's cache entry (written by the driver)
 
-    Overrides or a non-zero seed make a variant, written beside the canonical result unless `promote`.
-    `progress(total)` returns advance(description, n_done) or None; `warn(line)` gets one-line warnings.
-    """
+
+def compute_point(task: PointTask, warn: Callable[[str], None] = lambda msg: None,
+                  tick: Callable[[str], None] | None = None) -> tuple[pd.DataFrame, dict]:
+    """Compute one sweep point: (frame with a seed column, info for its cache entry). Runs in the driver (local
+    executor) or in a worker (ray); ReproError for running out of memory."""
+    fig, dev = task.fig, torch.device(task.device)
+    measurement_mode()
+    ctx = Context(dev, task.seed, generator(dev, point_seed(task.seed, task.point)), task.data_root,
+                  cache_dir=task.cache, version=task.version, warn=warn, point=task.point)
+    if tick:
+        ctx.tick = tick
+    try:
+        frame = fig.compute(task.cfg, task.point, ctx)
+    except (MemoryError, torch.OutOfMemoryError) as exc:
+        raise ReproError(f"{fig.paper} {fig.key} ran out of memory at {task.label} ({type(exc).__name__}); "
+                         "choose smaller sizes with --set") from None
+    except RuntimeError as exc:
+        if "allocate" not in str(exc):
+            raise
+        raise ReproError(f"{fig.paper} {fig.key} ran out of memory at {task.label} "
+                         f"({str(exc).splitlines()[0][:160]}); choose smaller sizes with --set") from None
+    if "seed" not in frame:
+        frame.insert(0, "seed", task.seed)
+    return frame, {"figure": f"{fig.paper}/{fig.key}", "point": task.point, "seed": task.seed, "notes": ctx.notes}
+
+
+@dataclass
+class FigurePlan:
+    """A figure's run before its uncached points are computed: what `finish_figure` needs."""
+    fig: Figure
+    cfg: object
+    preset: str
+    overrides: Sequence[str]
+    seed: int
+    device: torch.device
+    paths: Outputs
+    root: Path
+    variant: str | None
+    points: list[dict]
+    tasks: list[PointTask]               # one per point, in grid order
+    frames: dict[int, tuple[pd.DataFrame, dict]]   # point index -> (frame, info), from the cache so far
+    version: str
+    git: dict
+    start: float
+    start_mb: float
+    force: bool = False
+
+    @property
+    def missing(self) -> list[int]:
+        """Indices of the points still to compute."""
+        return [i for i in range(len(self.points)) if i not in self.frames]
+
+
+def plan_figure(fig: Figure, *, preset: str | Preset = "default", overrides: Sequence[str] = (),
+                device: str | torch.device = "auto", cfg=None, seed: int = 0, out: Path = Path("."),
+                data_root: Path | None = None, force: bool = False, promote: bool = False,
+                warn: Callable[[str], None] = lambda msg: None) -> FigurePlan:
+    """Resolve a figure's config, check its data and memory, and read its cached points (bad input: ReproError)."""
     preset = parse_preset(preset).value
     cfg = prepare(fig, preset, overrides) if cfg is None else cfg
     dev = device if isinstance(device, torch.device) else pick_device(device)
     variant = None if promote else variant_tag(overrides, seed)
     paths = outputs(fig, out, preset, variant)
     root = data_mod.data_root(data_root, out)
-    if plot_only:
-        if not paths.csv.exists():
-            raise ReproError(f"--plot-only: {paths.csv} does not exist; run the figure first")
-        df = read_result(paths.csv)
-        plot_from_csv(fig, paths.csv, df, paths.png, cfg, existing=True)
-        return RunResult(fig, paths, evaluate_claims(fig, df, preset), variant=variant)
-    needed = fig.needs(cfg)
-    for name in needed:
+    for name in fig.needs(cfg):
         data_mod.require(name, root)
     check_memory(fig, cfg, dev)
-
     measurement_mode()
     start_mb = reset_peak_memory(dev)
     start = time.perf_counter()
     points = fig.grid(cfg)
     version, git = code_version(fig), _git()   # both taken before any work: the code that ran
     cache = cache_dir(out)
-    advance = progress(len(points)) if progress else None
-    frames, notes, computed, cached = [], [], 0, 0
     resolved = describe(cfg)
-    for point in points:
+    tasks, frames = [], {}
+    for i, point in enumerate(points):
         label = ", ".join(f"{k}={v}" for k, v in point.items())
         key = stable_hash([fig.paper, fig.key, resolved, point, seed, dev.type, version])
+        tasks.append(PointTask(fig, cfg, point, seed, str(dev), root, cache, version, label, cache / key / "point.csv"))
+        if not force:
+            frame, info, problem = cache_mod.read(tasks[-1].entry, version)
+            if frame is not None:
+                frames[i] = (frame, info)
+            elif problem:
+                warn(f"cache entry {key} recomputed: {problem}")
+    return FigurePlan(fig, cfg, preset, overrides, seed, dev, paths, root, variant, points, tasks, frames, version,
+                      git, start, start_mb, force)
 
-        def compute(point=point, label=label):
-            ctx = Context(dev, seed, generator(dev, point_seed(seed, point)), root, cache_dir=cache,
-                          version=version, warn=warn, point=point)
-            if advance:
-                advance(f"{label} (running)", 0)
-                ctx.tick = lambda msg: advance(f"{label} {msg}", 0)
-            try:
-                frame = fig.compute(cfg, point, ctx)
-            except (MemoryError, torch.OutOfMemoryError) as exc:
-                raise ReproError(f"{fig.paper} {fig.key} ran out of memory at {label} ({type(exc).__name__}); "
-                                 "choose smaller sizes with --set") from None
-            except RuntimeError as exc:
-                if "allocate" not in str(exc):
-                    raise
-                raise ReproError(f"{fig.paper} {fig.key} ran out of memory at {label} "
-                                 f"({str(exc).splitlines()[0][:160]}); choose smaller sizes with --set") from None
-            if "seed" not in frame:
-                frame.insert(0, "seed", seed)
-            return frame, {"figure": f"{fig.paper}/{fig.key}", "point": point, "seed": seed, "notes": ctx.notes}
 
-        frame, info, fresh = cache_mod.cached(cache / key / "point.csv", version, compute, force=force, warn=warn)
-        computed, cached = computed + fresh, cached + (not fresh)
-        frames.append(frame)
-        if info.get("notes"):
-            notes.append({"point": point, **info["notes"]})
-        if advance:
-            advance(label, 1)
+def store_point(plan: FigurePlan, i: int, frame: pd.DataFrame, info: dict) -> None:
+    """Write point i's cache entry (the driver only) and keep the frame as read back."""
+    entry = plan.tasks[i].entry
+    with cache_mod.locked(entry.parent):
+        plan.frames[i] = (cache_mod.write(frame, entry, info, plan.version), info)
+
+
+def finish_figure(plan: FigurePlan, computed: int) -> RunResult:
+    """Every point is in: write the CSV and meta.json, then plot and evaluate the claims from the CSV."""
+    fig, cfg, paths = plan.fig, plan.cfg, plan.paths
+    frames = [plan.frames[i][0] for i in range(len(plan.points))]
+    notes = [{"point": plan.points[i], **plan.frames[i][1]["notes"]} for i in range(len(plan.points))
+             if plan.frames[i][1].get("notes")]
     df = pd.concat(frames, ignore_index=True)
     write_csv(df, paths.csv)
-    wall = time.perf_counter() - start
+    wall = time.perf_counter() - plan.start
+    dev, needed = plan.device, fig.needs(cfg)
     meta = {
-        "paper": fig.paper, "figure": fig.key, "title": fig.title, "preset": preset,
-        "config": resolved,
-        "overrides": list(overrides), "seed": seed, "variant": variant, "grid_points": len(points),
-        "points_computed": computed, "points_from_cache": cached,
+        "paper": fig.paper, "figure": fig.key, "title": fig.title, "preset": plan.preset,
+        "config": describe(cfg),
+        "overrides": list(plan.overrides), "seed": plan.seed, "variant": plan.variant,
+        "grid_points": len(plan.points), "points_computed": computed, "points_from_cache": len(plan.points) - computed,
         "device": dev.type,
         "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda"
         else platform.processor() or platform.machine(),
         "dtype": getattr(cfg, "dtype", None), "torch": torch.__version__, "cuda": torch.version.cuda,
         "tf32": tf32_flags(),
-        "python": platform.python_version(), "git": git, "code_version": version,
-        "wall_time_s": round(wall, 2), "peak_memory": _peak_memory(dev, start_mb),
-        "point_notes": notes, "datasets": needed, "data_root": str(root) if needed else None,
+        "python": platform.python_version(), "git": plan.git, "code_version": plan.version,
+        "wall_time_s": round(wall, 2), "peak_memory": _peak_memory(dev, plan.start_mb),
+        "point_notes": notes, "datasets": needed, "data_root": str(plan.root) if needed else None,
         "source": fig.source, "reduced": reductions(fig, cfg),
     }
     write_json(meta, paths.meta)
     df = read_result(paths.csv)   # the plot and the claims read what was written, once
     plot_from_csv(fig, paths.csv, df, paths.png, cfg)
-    return RunResult(fig, paths, evaluate_claims(fig, df, preset), computed, cached, wall, variant)
+    return RunResult(fig, paths, evaluate_claims(fig, df, plan.preset), computed, len(plan.points) - computed, wall,
+                     plan.variant)
+
+
+def run_figure(fig: Figure, *, preset: str | Preset = "default", overrides: Sequence[str] = (),
+               device: str | torch.device = "auto", cfg=None, seed: int = 0, out: Path = Path("."),
+               data_root: Path | None = None, force: bool = False, plot_only: bool = False, promote: bool = False,
+               progress: Callable | None = None, warn: Callable[[str], None] = lambda msg: None) -> RunResult:
+    """Run one figure end to end, its points one after another in this process. `cfg` and a torch `device`, when
+    given, are used as resolved by the caller.
+
+    Overrides or a non-zero seed make a variant, written beside the canonical result unless `promote`.
+    `progress(total)` returns advance(description, n_done) or None; `warn(line)` gets one-line warnings.
+    """
+    if plot_only:
+        preset = parse_preset(preset).value
+        cfg = prepare(fig, preset, overrides) if cfg is None else cfg
+        variant = None if promote else variant_tag(overrides, seed)
+        paths = outputs(fig, out, preset, variant)
+        if not paths.csv.exists():
+            raise ReproError(f"--plot-only: {paths.csv} does not exist; run the figure first")
+        df = read_result(paths.csv)
+        plot_from_csv(fig, paths.csv, df, paths.png, cfg, existing=True)
+        return RunResult(fig, paths, evaluate_claims(fig, df, preset), variant=variant)
+    plan = plan_figure(fig, preset=preset, overrides=overrides, device=device, cfg=cfg, seed=seed, out=out,
+                       data_root=data_root, force=force, promote=promote, warn=warn)
+    advance = progress(len(plan.points)) if progress else None
+    computed = 0
+    for i, task in enumerate(plan.tasks):
+        if i not in plan.frames:   # another process may have finished it meanwhile: the lock decides
+            def compute(task=task):
+                if advance:
+                    advance(f"{task.label} (running)", 0)
+                tick = (lambda msg: advance(f"{task.label} {msg}", 0)) if advance else None
+                return compute_point(task, warn, tick)
+            frame, info, fresh = cache_mod.cached(task.entry, plan.version, compute, force=force)   # plan warned
+            plan.frames[i] = (frame, info)
+            computed += fresh
+        if advance:
+            advance(task.label, 1)
+    return finish_figure(plan, computed)
 
 
 def verify(figs: Sequence[Figure], out: Path, preset: str) -> pd.DataFrame:
