@@ -17,12 +17,15 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from . import datasets as data_mod
+from . import executor as executor_mod
 from . import registry, runner
 from .cli_data import data_app
 from .cli_options import (
+    Address,
     DataRoot,
     Device,
     DryRun,
+    Executor,
     Force,
     Out,
     PaperOpt,
@@ -112,6 +115,8 @@ class RunOptions:
     force: bool = False
     plot_only: bool = False
     promote: bool = False
+    executor: str = "local"
+    address: str | None = None
 
 
 def _check_out(out: Path) -> None:
@@ -136,6 +141,8 @@ def _unpack_missing(names: set[str], root: Path) -> None:
 
 def _run_many(figs: list[registry.Figure], o: RunOptions, skip_missing: bool = False) -> None:
     preset = registry.parse_preset(o.preset).value
+    if o.executor not in executor_mod.EXECUTORS:
+        raise ReproError(f"unknown executor {o.executor!r}; choose from {', '.join(executor_mod.EXECUTORS)}")
     dev = runner.pick_device(o.device)
     root = data_mod.data_root(o.data_root, o.out)
     _check_out(o.out)
@@ -165,6 +172,10 @@ def _run_many(figs: list[registry.Figure], o: RunOptions, skip_missing: bool = F
 
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                TextColumn("ETA"), TimeRemainingColumn())
+    if o.executor == "ray" and not o.plot_only and jobs:
+        done = _run_ray(jobs, o, preset, dev, warn, columns)
+        rows = [{"figure": _short(r.figure.paper, r.figure.key), **vars(c)} for r in done for c in r.claims]
+        jobs = []
     with Progress(*columns, console=console, transient=False) as progress:
         for fig, cfg in jobs:
             bar = _progress_factory(progress, f"{fig.paper} {fig.key}")
@@ -197,6 +208,58 @@ def _run_many(figs: list[registry.Figure], o: RunOptions, skip_missing: bool = F
                       highlight=False, soft_wrap=True)
 
 
+def _run_ray(jobs: list, o: RunOptions, preset: str, dev, warn, columns) -> list[runner.RunResult]:
+    """Every uncached point of every job as one Ray task, submitted together; a figure is written as soon as its
+    last point lands. Points that raise are listed at the end (exit 1); the others go on."""
+    plans = [runner.plan_figure(fig, preset=preset, overrides=o.sets, device=dev, cfg=cfg, seed=o.seed, out=o.out,
+                                data_root=o.data_root, force=o.force, promote=o.promote, warn=warn)
+             for fig, cfg in jobs]
+    tasks = []
+    for k, plan in enumerate(plans):
+        res = {"cpus": 1, "gpus": 1 if dev.type == "cuda" else 0, **plan.fig.resources}
+        res["gpus"] = res["gpus"] if dev.type == "cuda" else 0
+        tasks += [((k, i), plan.tasks[i], res) for i in plan.missing]
+    done, failures, computed = [], [], [0] * len(plans)
+
+    def finish(k: int, progress) -> None:
+        res = runner.finish_figure(plans[k], computed[k])
+        done.append(res)
+        progress.console.print(f"[dim]{res.figure.paper} {res.figure.key}: {res.computed} computed, {res.cached} "
+                               f"cached, {res.wall_s:.1f} s -> {res.outputs.csv}, {res.outputs.png}[/]")
+    ex = executor_mod.RayExecutor(o.address) if tasks else None
+    try:
+        if ex:
+            ex.check(any(r["gpus"] for _, _, r in tasks))
+        with Progress(*columns, console=console, transient=False) as progress:
+            bar = progress.add_task(f"{len(tasks)} points on Ray", total=len(tasks))
+            for k, plan in enumerate(plans):
+                if not plan.missing:
+                    finish(k, progress)
+            for (k, i), result in (ex.run(tasks) if ex else ()):
+                progress.advance(bar)
+                if isinstance(result, executor_mod.Failure):
+                    failures.append(result)
+                    continue
+                runner.store_point(plans[k], i, *result)
+                computed[k] += 1
+                if not plans[k].missing:
+                    finish(k, progress)
+    except KeyboardInterrupt:
+        err_console.print(f"interrupted: every finished sweep point is kept in {runner.cache_dir(o.out)}; run the "
+                          "same command again to resume", highlight=False, soft_wrap=True)
+        raise typer.Exit(130) from None
+    finally:
+        if ex:
+            ex.close()
+    if failures:
+        for f in failures:
+            err_console.print(f"failed: {f.figure} at {f.point}: {f.error}", highlight=False, soft_wrap=True)
+        err_console.print(f"{len(failures)} point(s) failed; {len(done)} figure(s) written; every finished point "
+                          f"is cached in {runner.cache_dir(o.out)}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1)
+    return done
+
+
 def _dry_run(figs: list[registry.Figure], preset: str, device: str, sets: list[str] | None) -> None:
     preset = registry.parse_preset(preset).value
     dev = runner.pick_device(device)
@@ -218,7 +281,8 @@ def figure_cmd(number: Annotated[str, typer.Argument(help="figure number (2, fig
                paper: Annotated[str, typer.Option("--paper", "-P", help="paper name or alias")],
                preset: Preset = "default", device: Device = "auto", seed: Seed = 0, set_: Sets = None,
                out: Out = Path("."), data_root: DataRoot = None, plot_only: PlotOnly = False,
-               force: Force = False, dry_run: DryRun = False, promote: Promote = False) -> None:
+               force: Force = False, dry_run: DryRun = False, promote: Promote = False,
+               executor: Executor = "local", address: Address = None) -> None:
     """Compute one figure: CSV + meta.json + PNG/PDF, then check its claims.
 
     With --set or --seed the result is a variant written beside the canonical one (--promote replaces it)."""
@@ -226,20 +290,23 @@ def figure_cmd(number: Annotated[str, typer.Argument(help="figure number (2, fig
         if dry_run:
             return _dry_run([registry.figure(paper, number)], preset, device, set_)
         _run_many([registry.figure(paper, number)],
-                  RunOptions(preset, device, seed, set_ or [], out, data_root, force, plot_only, promote))
+                  RunOptions(preset, device, seed, set_ or [], out, data_root, force, plot_only, promote, executor,
+                             address))
 
 
 @app.command("all")
 def all_cmd(paper: PaperOpt = None, preset: Preset = "default", device: Device = "auto", seed: Seed = 0,
             set_: Sets = None, out: Out = Path("."), data_root: DataRoot = None, plot_only: PlotOnly = False,
-            force: Force = False, promote: Promote = False) -> None:
+            force: Force = False, promote: Promote = False, executor: Executor = "local",
+            address: Address = None) -> None:
     """Compute every registered figure (of one paper with --paper).
 
     Figures whose datasets are missing, or whose preset needs a GPU on a CPU-only machine, are skipped with one
     line each; a summary ends the run."""
     with user_errors():
         _run_many(registry.figures(paper),
-                  RunOptions(preset, device, seed, set_ or [], out, data_root, force, plot_only, promote),
+                  RunOptions(preset, device, seed, set_ or [], out, data_root, force, plot_only, promote, executor,
+                             address),
                   skip_missing=True)
 
 
@@ -348,12 +415,14 @@ def _paper_command(p: registry.Paper, hidden: bool):
     def cmd(fig: Annotated[str, typer.Argument(help="fig1, fig2, ..., table1, or all")],
             preset: Preset = "default", device: Device = "auto", seed: Seed = 0, set_: Sets = None,
             out: Out = Path("."), data_root: DataRoot = None, plot_only: PlotOnly = False,
-            force: Force = False, dry_run: DryRun = False, promote: Promote = False) -> None:
+            force: Force = False, dry_run: DryRun = False, promote: Promote = False,
+            executor: Executor = "local", address: Address = None) -> None:
         with user_errors():
             figs = registry.figures(p.name) if fig.lower() == "all" else [registry.figure(p.name, fig)]
             if dry_run:
                 return _dry_run(figs, preset, device, set_)
-            _run_many(figs, RunOptions(preset, device, seed, set_ or [], out, data_root, force, plot_only, promote))
+            _run_many(figs, RunOptions(preset, device, seed, set_ or [], out, data_root, force, plot_only, promote,
+                                       executor, address))
     cmd.__doc__ = f"{p.title} (alias {p.alias}). Run one figure, or all."
     app.command(p.alias if hidden else p.name, hidden=hidden)(cmd)
 

@@ -33,6 +33,11 @@ Promote = Annotated[bool, typer.Option("--promote", help="with --set or --seed: 
                                        "(data/<paper>/variants/figN-<tag>.csv)")]
 DryRun = Annotated[bool, typer.Option("--dry-run", help="print the run count and an estimated cost (from a "
                                       "measured step time on this device); train nothing, write nothing")]
+Executor = Annotated[str, typer.Option("--executor", help="local (points one after another here) | ray (one Ray "
+                                       "task per point: a local Ray instance over this machine's CPUs and GPUs, or "
+                                       "the cluster at --address)")]
+Address = Annotated[Optional[str], typer.Option("--address", help="Ray cluster address (host:port or auto; default "
+                                                "$REPRO_RAY_ADDRESS, else a local instance)")]
 PaperOpt = Annotated[Optional[str], typer.Option("--paper", "-P", help="paper name or alias, e.g. norm")]
 
 

@@ -97,6 +97,7 @@ class Figure:
     gpu_presets: tuple[str, ...] = ()  # presets too big for a CPU: `repro all` skips them there (one line each)
     cost: Callable[[Any, Any], dict] | None = None  # cost(cfg, device) -> {"runs", "hours", ...} for --dry-run
     memory: Callable[[Any], tuple[int, str]] | None = None  # memory(cfg) -> (peak bytes estimate, what holds them)
+    resources: Mapping[str, float] = field(default_factory=dict)  # per point on Ray: cpus, gpus (fraction), memory
 
     def preset(self, name: str | Preset) -> Mapping[str, Any]:
         return self.presets.get(parse_preset(name).value, {})

@@ -1,0 +1,76 @@
+"""--executor ray on a local Ray instance (2 CPUs, 127.0.0.1 only): the same bytes as --executor local."""
+import dataclasses
+import os
+
+os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"     # read when Ray is imported: a local instance on 127.0.0.1
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+import typer  # noqa: E402
+from test_cli import files_under, repro  # noqa: E402
+
+from reproduce import cli, executor, registry  # noqa: E402
+from reproduce.config import ReproError  # noqa: E402
+
+ray = pytest.importorskip("ray")
+
+SMOKE = [("norm", "fig1"), ("skip", "fig1"), ("linearity", "table1"), ("bridge", "fig3"), ("confusion", "fig1")]
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    try:
+        assert "node:127.0.0.1" in ray.cluster_resources()
+        yield ray
+    finally:
+        ray.shutdown()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("paper,key", SMOKE)
+def test_a_smoke_figure_on_ray_is_byte_identical_to_local(cluster, tmp_path, paper, key):
+    fig = registry.figure(paper, key)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)          # as a 1-CPU task: the same threads give the same rounding
+    try:
+        local = repro(paper, key, "--preset", "smoke", "--device", "cpu", "--out", tmp_path / "local")
+    finally:
+        torch.set_num_threads(threads)
+    on_ray = repro(paper, key, "--preset", "smoke", "--device", "cpu", "--out", tmp_path / "ray", "--executor", "ray")
+    assert local.exit_code == 0 and on_ray.exit_code == 0, on_ray.output
+    rel = f"data/smoke/{fig.paper}/{fig.key}.csv"
+    assert (tmp_path / "local" / rel).read_bytes() == (tmp_path / "ray" / rel).read_bytes()
+    assert ray.is_initialized()      # a session the caller opened stays open
+
+
+def test_a_point_that_raises_is_listed_and_the_others_complete(cluster, tmp_path):
+    good = registry.figure("norm", "fig2")
+    base = registry.figure("norm", "fig1")
+    first = base.grid(cli.runner.prepare(base, "smoke", []))[0]
+
+    def compute(cfg, point, ctx):
+        if point == first:
+            raise ValueError("boom at the first point")
+        return base.compute(cfg, point, ctx)
+    bad = dataclasses.replace(base, compute=compute)
+    with pytest.raises(typer.Exit) as exit_info:
+        cli._run_many([bad, good], cli.RunOptions("smoke", "cpu", out=tmp_path, executor="ray"))
+    assert exit_info.value.exit_code == 1
+    assert (tmp_path / "data/smoke/norm-preservation/fig2.csv").exists()
+    assert not (tmp_path / "data/smoke/norm-preservation/fig1.csv").exists()
+    assert cli.runner.plan_figure(bad, preset="smoke", device="cpu", out=tmp_path).missing == [0]  # the rest cached
+
+
+def test_a_gpu_point_on_a_cpu_cluster_fails_at_once(cluster):
+    with pytest.raises(ReproError, match="GPU"):
+        executor.RayExecutor().check(needs_gpu=True)
+
+
+def test_an_unreachable_address_exits_2_and_writes_nothing(tmp_path):
+    res = repro("norm", "fig1", "--preset", "smoke", "--out", tmp_path, "--executor", "ray",
+                "--address", "127.0.0.1:1")
+    assert res.exit_code == 2 and "no Ray cluster at 127.0.0.1:1" in res.output
+    assert files_under(tmp_path) == []
+    res = repro("norm", "fig1", "--preset", "smoke", "--out", tmp_path, "--executor", "dask")
+    assert res.exit_code == 2 and files_under(tmp_path) == []
