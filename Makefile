@@ -11,7 +11,7 @@ help:
 
 $(REPRO): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install -q -e '.[test]'
+	$(VENV)/bin/pip install -q -e '.[test,ray]'
 	@touch $(REPRO)
 
 setup: $(REPRO)
