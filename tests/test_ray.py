@@ -74,3 +74,46 @@ def test_an_unreachable_address_exits_2_and_writes_nothing(tmp_path):
     assert files_under(tmp_path) == []
     res = repro("norm", "fig1", "--preset", "smoke", "--out", tmp_path, "--executor", "dask")
     assert res.exit_code == 2 and files_under(tmp_path) == []
+
+
+def test_a_worker_killed_mid_task_is_retried_with_the_same_numbers(cluster, tmp_path):
+    base = registry.figure("norm", "fig2")
+    marker = tmp_path / "killed-once"
+
+    def compute(cfg, point, ctx):
+        if not marker.exists():
+            marker.write_text("x")
+            os._exit(1)               # the worker process dies; Ray retries the task elsewhere
+        return base.compute(cfg, point, ctx)
+    dying = dataclasses.replace(base, compute=compute)
+    cli._run_many([dying], cli.RunOptions("smoke", "cpu", out=tmp_path / "ray", executor="ray"))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        cli._run_many([base], cli.RunOptions("smoke", "cpu", out=tmp_path / "local"))
+    finally:
+        torch.set_num_threads(threads)
+    rel = "data/smoke/norm-preservation/fig2.csv"
+    assert marker.exists() and (tmp_path / "ray" / rel).read_bytes() == (tmp_path / "local" / rel).read_bytes()
+
+
+def test_a_killed_driver_resumes_from_every_finished_point(cluster, tmp_path, monkeypatch):
+    fig = registry.figure("norm", "fig1")
+    total = len(fig.grid(cli.runner.prepare(fig, "smoke", [])))
+    stored, store = [], cli.runner.store_point
+
+    def store_then_die(plan, i, frame, info):
+        store(plan, i, frame, info)
+        stored.append(i)
+        if len(stored) == 2:
+            raise KeyboardInterrupt
+    monkeypatch.setattr(cli.runner, "store_point", store_then_die)
+    with pytest.raises(typer.Exit) as exit_info:
+        cli._run_many([fig], cli.RunOptions("smoke", "cpu", out=tmp_path, executor="ray"))
+    assert exit_info.value.exit_code == 130
+    assert not (tmp_path / "data/smoke/norm-preservation/fig1.csv").exists()
+    monkeypatch.setattr(cli.runner, "store_point", store)
+    plan = cli.runner.plan_figure(fig, preset="smoke", device="cpu", out=tmp_path)
+    assert len(plan.missing) == total - 2
+    res = repro("norm", "fig1", "--preset", "smoke", "--device", "cpu", "--out", tmp_path, "--executor", "ray")
+    assert res.exit_code == 0 and f"{total - 2} computed, 2 cached" in " ".join(res.output.split())
