@@ -214,36 +214,22 @@ def _run_ray(jobs: list, o: RunOptions, preset: str, dev, warn, columns) -> list
     plans = [runner.plan_figure(fig, preset=preset, overrides=o.sets, device=dev, cfg=cfg, seed=o.seed, out=o.out,
                                 data_root=o.data_root, force=o.force, promote=o.promote, warn=warn)
              for fig, cfg in jobs]
-    tasks = []
-    for k, plan in enumerate(plans):
-        res = {"cpus": 1, "gpus": 1 if dev.type == "cuda" else 0, **plan.fig.resources}
-        res["gpus"] = res["gpus"] if dev.type == "cuda" else 0
-        tasks += [((k, i), plan.tasks[i], res) for i in plan.missing]
-    done, failures, computed = [], [], [0] * len(plans)
-
-    def finish(k: int, progress) -> None:
-        res = runner.finish_figure(plans[k], computed[k])
-        done.append(res)
-        progress.console.print(f"[dim]{res.figure.paper} {res.figure.key}: {res.computed} computed, {res.cached} "
-                               f"cached, {res.wall_s:.1f} s -> {res.outputs.csv}, {res.outputs.png}[/]")
-    ex = executor_mod.RayExecutor(o.address) if tasks else None
+    total = sum(len(p.missing) for p in plans)
+    ex = executor_mod.RayExecutor(o.address) if total else None
     try:
-        if ex:
-            ex.check(any(r["gpus"] for _, _, r in tasks))
         with Progress(*columns, console=console, transient=False) as progress:
-            bar = progress.add_task(f"{len(tasks)} points on Ray", total=len(tasks))
-            for k, plan in enumerate(plans):
-                if not plan.missing:
-                    finish(k, progress)
-            for (k, i), result in (ex.run(tasks) if ex else ()):
-                progress.advance(bar)
-                if isinstance(result, executor_mod.Failure):
-                    failures.append(result)
-                    continue
-                runner.store_point(plans[k], i, *result)
-                computed[k] += 1
-                if not plans[k].missing:
-                    finish(k, progress)
+            bar = progress.add_task(f"{total} points on Ray", total=total)
+
+            def figure_done(res: runner.RunResult) -> None:
+                progress.console.print(f"[dim]{res.figure.paper} {res.figure.key}: {res.computed} computed, "
+                                       f"{res.cached} cached, {res.wall_s:.1f} s -> {res.outputs.csv}, "
+                                       f"{res.outputs.png}[/]")
+            if ex:
+                done, failures = executor_mod.drive(ex, plans, lambda: progress.advance(bar), figure_done)
+            else:
+                done, failures = [runner.finish_figure(p, 0) for p in plans], []
+                for res in done:
+                    figure_done(res)
     except KeyboardInterrupt:
         err_console.print(f"interrupted: every finished sweep point is kept in {runner.cache_dir(o.out)}; run the "
                           "same command again to resume", highlight=False, soft_wrap=True)
@@ -328,8 +314,9 @@ def verify_cmd(paper: PaperOpt = None, preset: Preset = "default", out: Out = Pa
 
 
 @app.command("bench")
-def bench_cmd(paper: Annotated[Optional[str], typer.Argument(help="paper name or alias (default: every paper "
-                                                               "with a benchmark)")] = None,
+def bench_cmd(paper: Annotated[Optional[str], typer.Argument(help="paper name or alias, or `scale` (local vs "
+                                                               "Ray executor; default: every paper with a "
+                                                               "benchmark)")] = None,
               device: Device = "auto",
               sizes: Annotated[Optional[str], typer.Option("--sizes", help="comma-separated sizes, e.g. "
                                                            "1000,10000 (default: the benchmark's own)")] = None,
@@ -339,7 +326,9 @@ def bench_cmd(paper: Annotated[Optional[str], typer.Argument(help="paper name or
     with user_errors():
         registry.figures()  # imports every implemented paper, which registers its benchmark
         benches = registry.BENCHES
-        names = [registry.paper(paper).name] if paper else [p.name for p in registry.PAPERS if p.name in benches]
+        benches.setdefault("scale", executor_mod.scale_bench)   # the executors' benchmark, not a paper's
+        names = ([paper] if paper in benches else [registry.paper(paper).name]) if paper else \
+            [p.name for p in registry.PAPERS if p.name in benches]
         missing = [n for n in names if n not in benches]
         if missing:
             raise ReproError(f"no benchmark for {missing[0]}; available: {', '.join(benches) or 'none'}")

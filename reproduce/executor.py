@@ -14,8 +14,9 @@ from typing import Iterator
 
 import torch
 
+from . import runner
 from .config import ReproError
-from .runner import PointTask, compute_point
+from .runner import FigurePlan, PointTask, RunResult, compute_point
 
 EXECUTORS = ("local", "ray")
 ADDRESS_ENV = "REPRO_RAY_ADDRESS"
@@ -109,3 +110,75 @@ class RayExecutor:
         """Leave Ray as found: disconnect if this executor connected (a cluster it joined keeps running)."""
         if self.owned and self.ray.is_initialized():
             self.ray.shutdown()
+
+
+def drive(ex: RayExecutor, plans: list[FigurePlan], on_point=lambda: None,
+          on_figure=lambda res: None) -> tuple[list[RunResult], list[Failure]]:
+    """Run every missing point of every plan on `ex` at once; the driver stores each point as it lands and finishes a
+    figure (`runner.finish_figure`) when its last point is in. on_point() after each landed point, on_figure(result)
+    after each figure. Returns the figures written and the points that failed."""
+    tasks = []
+    for k, plan in enumerate(plans):
+        res = {"cpus": 1, "gpus": 1 if plan.device.type == "cuda" else 0, **plan.fig.resources}
+        res["gpus"] = res["gpus"] if plan.device.type == "cuda" else 0
+        tasks += [((k, i), plan.tasks[i], res) for i in plan.missing]
+    ex.check(any(r["gpus"] for _, _, r in tasks))
+    done, failures, computed = [], [], [0] * len(plans)
+
+    def finish(k: int) -> None:
+        done.append(runner.finish_figure(plans[k], computed[k]))
+        on_figure(done[-1])
+    for k, plan in enumerate(plans):
+        if not plan.missing:
+            finish(k)
+    for (k, i), result in ex.run(tasks):
+        on_point()
+        if isinstance(result, Failure):
+            failures.append(result)
+            continue
+        runner.store_point(plans[k], i, *result)
+        computed[k] += 1
+        if not plans[k].missing:
+            finish(k)
+    return done, failures
+
+
+def scale_bench(device, sizes: tuple[int, ...] | None = None, repeats: int = 1):
+    """`repro bench scale`: norm-preservation Fig 2 at the default preset (41 small CPU points), locally with one
+    torch thread, then on a local Ray instance of `sizes[0]` (default 2) single-threaded workers, side by side in
+    one run into a temporary folder: wall times, speedup, Ray's overhead per task, identical CSVs."""
+    import tempfile
+    import time
+    from pathlib import Path
+
+    import pandas as pd
+
+    from . import registry
+    fig, workers = registry.figure("norm", "fig2"), (sizes or (2,))[0]
+    cpu = torch.device("cpu")
+    with tempfile.TemporaryDirectory() as tmp:
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            start = time.perf_counter()
+            local = runner.run_figure(fig, device=cpu, out=Path(tmp) / "local")
+            local_s = time.perf_counter() - start
+        finally:
+            torch.set_num_threads(threads)
+        start = time.perf_counter()
+        ex = RayExecutor(num_cpus=workers)
+        try:
+            started_s = time.perf_counter() - start
+            plan = runner.plan_figure(fig, device=cpu, out=Path(tmp) / "ray")
+            (res,), failures = drive(ex, [plan])
+        finally:
+            ex.close()
+        ray_s = time.perf_counter() - start
+        same = local.outputs.csv.read_bytes() == res.outputs.csv.read_bytes()
+    n = len(plan.points)
+    return pd.DataFrame([
+        {"executor": "local (1 thread)", "workers": 1, "points": n, "wall_s": local_s, "speedup": 1.0},
+        {"executor": f"ray ({workers} x 1 thread)", "workers": workers, "points": n, "wall_s": ray_s,
+         "ray_start_s": started_s, "speedup": local_s / ray_s,
+         "overhead_per_task_s": (ray_s * workers - local_s) / n, "identical_csv": same,
+         "failed": len(failures)}])
