@@ -246,9 +246,22 @@ def _run_ray(jobs: list, o: RunOptions, preset: str, dev, warn, columns) -> list
     return done
 
 
-def _dry_run(figs: list[registry.Figure], preset: str, device: str, sets: list[str] | None) -> None:
+def _dry_run(figs: list[registry.Figure], preset: str, device: str, sets: list[str] | None,
+             executor: str = "local", address: str | None = None) -> None:
     preset = registry.parse_preset(preset).value
     dev = runner.pick_device(device)
+    slots = None
+    if executor == "ray":   # the cluster it sees: points run one per CPU (or per GPU with --device cuda)
+        ex = executor_mod.RayExecutor(address)
+        try:
+            have = ex.resources()
+        finally:
+            ex.close()
+        slots = int(have.get("GPU" if dev.type == "cuda" else "CPU", 0))
+        console.print(f"Ray cluster: {int(have.get('CPU', 0))} CPUs, {int(have.get('GPU', 0))} GPUs, "
+                      f"{sum(1 for k in have if k.startswith('node:') and k != 'node:__internal_head__')} node(s)")
+        if not slots:
+            raise ReproError(f"the Ray cluster has no {'GPU' if dev.type == 'cuda' else 'CPU'} to run points on")
     for fig in figs:
         cfg = runner.prepare(fig, preset, sets or [])
         points = len(fig.grid(cfg))
@@ -260,6 +273,10 @@ def _dry_run(figs: list[registry.Figure], preset: str, device: str, sets: list[s
         console.print(f"{_short(fig.paper, fig.key)} ({preset}): {est['runs']} {est.get('unit', 'training runs')}; "
                       f"from {est['basis']} on {dev} -> estimated {est['hours']:.3g} {dev.type.upper()}-hours on "
                       "this device (sequential, no early abort)")
+        if slots:
+            wall = est["hours"] / min(slots, points)
+            console.print(f"  on the Ray cluster: {points} points over {slots} {dev.type.upper()} slots -> about "
+                          f"{wall:.3g} h wall if its devices match this one")
 
 
 @app.command("figure")
@@ -274,7 +291,7 @@ def figure_cmd(number: Annotated[str, typer.Argument(help="figure number (2, fig
     With --set or --seed the result is a variant written beside the canonical one (--promote replaces it)."""
     with user_errors():
         if dry_run:
-            return _dry_run([registry.figure(paper, number)], preset, device, set_)
+            return _dry_run([registry.figure(paper, number)], preset, device, set_, executor, address)
         _run_many([registry.figure(paper, number)],
                   RunOptions(preset, device, seed, set_ or [], out, data_root, force, plot_only, promote, executor,
                              address))
@@ -409,7 +426,7 @@ def _paper_command(p: registry.Paper, hidden: bool):
         with user_errors():
             figs = registry.figures(p.name) if fig.lower() == "all" else [registry.figure(p.name, fig)]
             if dry_run:
-                return _dry_run(figs, preset, device, set_)
+                return _dry_run(figs, preset, device, set_, executor, address)
             _run_many(figs, RunOptions(preset, device, seed, set_ or [], out, data_root, force, plot_only, promote,
                                        executor, address))
     cmd.__doc__ = f"{p.title} (alias {p.alias}). Run one figure, or all."

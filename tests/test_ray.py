@@ -117,3 +117,11 @@ def test_a_killed_driver_resumes_from_every_finished_point(cluster, tmp_path, mo
     assert len(plan.missing) == total - 2
     res = repro("norm", "fig1", "--preset", "smoke", "--device", "cpu", "--out", tmp_path, "--executor", "ray")
     assert res.exit_code == 0 and f"{total - 2} computed, 2 cached" in " ".join(res.output.split())
+
+
+def test_dry_run_on_ray_prints_the_cluster_and_the_wall_time(cluster, tmp_path):
+    res = repro("confusion", "fig5", "--preset", "smoke", "--dry-run", "--executor", "ray", "--device", "cpu",
+                "--out", tmp_path)
+    text = " ".join(res.output.split())
+    assert res.exit_code == 0 and "Ray cluster: 2 CPUs, 0 GPUs" in text and "over 2 CPU slots" in text
+    assert files_under(tmp_path) == []
