@@ -197,13 +197,19 @@ def test_linear_part_slopes_equal_forward_mode_ad(gen):
         along(net.train(), x0, x1 - x0, ts)
 
 
-def test_overlapping_padded_max_pool_walk_equals_bisection(gen):
-    """torchvision-style 3x3 / stride 2 / padding 1 max-pool: both algorithms give the same nodes."""
+def padded_pool_net(gen):
+    """Conv, ReLU, then a torchvision-style 3x3 / stride 2 / padding 1 max-pool on (1, 8, 8) inputs."""
     net = nn.Sequential(nn.Conv2d(1, 3, 3, padding=1), PLReLU(), PLMaxPool(3, 2, 1), nn.Flatten(),
                         nn.Linear(48, 2)).to(D)
     with torch.no_grad():
         for p in net.parameters():
             p.normal_(generator=gen)
+    return net
+
+
+def test_overlapping_padded_max_pool_walk_equals_bisection(gen):
+    """torchvision-style 3x3 / stride 2 / padding 1 max-pool: both algorithms give the same nodes."""
+    net = padded_pool_net(gen)
     x0, x1 = ends(gen, 1, 8, 8)
     assert torch.equal(net(x0[None]), torch.nn.functional.max_pool2d(net[1](net[0](x0[None])), 3, 2, 1).flatten(1) @
     net[4].weight.T + net[4].bias)

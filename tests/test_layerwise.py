@@ -1,7 +1,7 @@
 """The layer-by-layer engine equals both reference algorithms node for node; the authors' Fig 4/5 networks."""
 import pytest
 import torch
-from test_breakpoints import D, ends, mlp, pool_mlp, tiny_conv
+from test_breakpoints import D, ends, mlp, padded_pool_net, pool_mlp, tiny_conv
 from torch import nn
 
 from reproduce.papers.random_walk_bridge import breakpoints as bp
@@ -146,11 +146,7 @@ def test_authors_wrn_relu_units_and_plan_equals_forward(depth, gen):
 
 def test_overlapping_padded_max_pool(gen):
     """torchvision-style 3x3 / stride 2 / padding 1 max-pool (padding never wins)."""
-    net = nn.Sequential(nn.Conv2d(1, 3, 3, padding=1), PLReLU(), PLMaxPool(3, 2, 1), nn.Flatten(),
-                        nn.Linear(48, 2)).to(D)
-    with torch.no_grad():
-        for p in net.parameters():
-            p.normal_(generator=gen)
+    net = padded_pool_net(gen)
     x0, x1 = ends(gen, 1, 8, 8)
     fast = lw.layerwise(net, x0, x1, chunk=8)
     assert (~fast.relu).sum() > 0

@@ -37,8 +37,11 @@ def seconds(fn: Callable[[], Any], device: torch.device) -> float:
     return time.perf_counter() - start
 
 
-def once(fn: Callable[[], Any], device: torch.device) -> tuple[float, float, Any]:
-    """Wall seconds of one call (no warm-up: for calls too long to repeat), peak extra memory in MiB, fn's result."""
+def _memory_baseline(device: torch.device) -> Callable[[], float]:
+    """Start tracking the peak; returns a function giving the peak extra memory since then, in MiB.
+
+    CUDA: max_memory_allocated above the allocation now; CPU: the rise of the process's peak resident set (VmHWM,
+    reset now) above its resident set now."""
     if device.type == "cuda":
         torch.cuda.empty_cache()
         base = torch.cuda.memory_allocated(device)
@@ -46,29 +49,27 @@ def once(fn: Callable[[], Any], device: torch.device) -> tuple[float, float, Any
     else:
         reset_host_peak()
         base = _host_now_kb() * 1024
-    box = []
+
+    def peak() -> float:
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        now = torch.cuda.max_memory_allocated(device) if device.type == "cuda" else host_peak_kb() * 1024
+        return max(now - base, 0) / 2**20
+    return peak
+
+
+def once(fn: Callable[[], Any], device: torch.device) -> tuple[float, float, Any]:
+    """Wall seconds of one call (no warm-up: for calls too long to repeat), peak extra memory in MiB, fn's result."""
+    peak, box = _memory_baseline(device), []
     wall = seconds(lambda: box.append(fn()), device)
-    peak = (torch.cuda.max_memory_allocated(device) if device.type == "cuda" else host_peak_kb() * 1024) - base
-    return wall, max(peak, 0) / 2**20, box[0]
+    return wall, peak(), box[0]
 
 
 def measure(fn: Callable[[], Any], device: torch.device, repeats: int = 3) -> tuple[float, float, Any]:
-    """Best-of-`repeats` wall seconds (after one warm-up call), peak extra memory in MiB, and fn's result.
-
-    Memory: CUDA max_memory_allocated above the allocation before the call; on CPU, the rise of the
-    process's peak resident set (VmHWM, reset before the call) above its resident set before the call.
-    """
-    if device.type == "cuda":
-        torch.cuda.empty_cache()
-        base = torch.cuda.memory_allocated(device)
-        torch.cuda.reset_peak_memory_stats(device)
-    else:
-        reset_host_peak()
-        base = _host_now_kb() * 1024
+    """Best-of-`repeats` wall seconds (after one warm-up call), peak extra memory in MiB of the warm-up call (see
+    `_memory_baseline`), and fn's result."""
+    peak = _memory_baseline(device)
     out = fn()
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    peak = (torch.cuda.max_memory_allocated(device) if device.type == "cuda" else host_peak_kb() * 1024) - base
+    mib = peak()
     best = min(seconds(fn, device) for _ in range(repeats))
-    return best, max(peak, 0) / 2**20, out
-
+    return best, mib, out
