@@ -14,7 +14,7 @@ from reproduce.config import ReproError  # noqa: E402
 
 ray = pytest.importorskip("ray")
 
-SMOKE = [("norm", "fig1"), ("skip", "fig1"), ("linearity", "table1"), ("bridge", "fig3"), ("confusion", "fig1")]
+SMOKE = [("norm", "fig2"), ("skip", "fig1"), ("linearity", "fig1"), ("bridge", "fig2"), ("confusion", "fig1")]
 
 
 @pytest.fixture(scope="module")
