@@ -8,6 +8,7 @@ the whole path: grid_minus_exact < 0 where it misses units switching twice betwe
 units fed only by switched-off units (exactly 0, no node) as switches."""
 from __future__ import annotations
 
+import platform
 from dataclasses import replace
 
 import pandas as pd
@@ -26,6 +27,18 @@ SIZES = (1,)          # C8L3 channel divisors (1 = the authors' 64..256 channels
 SEGMENT = (0.495, 0.505)
 
 
+def hardware(device: torch.device) -> str:
+    """The device in words: the GPU's name, or the CPU model and torch's thread count."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    try:
+        with open("/proc/cpuinfo") as fh:
+            model = next(line.split(":", 1)[1].strip() for line in fh if line.startswith("model name"))
+    except (OSError, StopIteration):
+        model = platform.processor() or platform.machine()
+    return f"{model}, {torch.get_num_threads()} torch threads"
+
+
 def _same(a, b) -> bool:
     return len(a.t) == len(b.t) and (not len(a.t) or bool((a.t - b.t).abs().max() <= 1e-9)) and \
         torch.equal(a.layer, b.layer)
@@ -41,7 +54,8 @@ def bench(device: torch.device, sizes: tuple[int, ...] | None = None, repeats: i
     for div in sizes or SIZES:
         net = make_authors("vgg", 8, name, torch.Generator().manual_seed(div), x, width=1 / div).double().to(device)
         x0, x1 = x[i].double().to(device), x[j].double().to(device)
-        common = {"width": f"1/{div}", "N_relu": relu_count(net, x0[None]), "data": name}
+        common = {"width": f"1/{div}", "N_relu": relu_count(net, x0[None]), "data": name,
+                  "hardware": hardware(device)}
         with torch.no_grad():
             fwd, _, _ = measure(lambda: net(x0[None]), device, max(repeats, 5))
             batch = x0[None].expand(128, *x0.shape).contiguous()
