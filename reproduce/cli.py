@@ -194,8 +194,7 @@ def _run_many(figs: list[registry.Figure], o: RunOptions, skip_missing: bool = F
                 for stop in bar.stops:
                     stop.set()
             done.append(res)
-            progress.console.print(f"[dim]{fig.paper} {fig.key}: {res.computed} computed, {res.cached} cached, "
-                                   f"{res.wall_s:.1f} s -> {res.outputs.csv}, {res.outputs.png}[/]")
+            _figure_done(progress, res)
             rows += [{"figure": _short(fig.paper, fig.key), **vars(c)} for c in res.claims]
     if rows:
         console.print(_claims_table(rows, f"claims ({preset} preset)"))
@@ -206,6 +205,12 @@ def _run_many(figs: list[registry.Figure], o: RunOptions, skip_missing: bool = F
         console.print(f"variant result (--set/--seed), written beside the canonical one: {variants[0].outputs.csv}"
                       f"{' and others' if len(variants) > 1 else ''}; add --promote to make it the figure's result",
                       highlight=False, soft_wrap=True)
+
+
+def _figure_done(progress: Progress, res: runner.RunResult) -> None:
+    """One line per written figure: points computed and cached, wall time, outputs."""
+    progress.console.print(f"[dim]{res.figure.paper} {res.figure.key}: {res.computed} computed, {res.cached} cached, "
+                           f"{res.wall_s:.1f} s -> {res.outputs.csv}, {res.outputs.png}[/]")
 
 
 def _run_ray(jobs: list, o: RunOptions, preset: str, dev, warn, columns) -> list[runner.RunResult]:
@@ -219,17 +224,8 @@ def _run_ray(jobs: list, o: RunOptions, preset: str, dev, warn, columns) -> list
     try:
         with Progress(*columns, console=console, transient=False) as progress:
             bar = progress.add_task(f"{total} points on Ray", total=total)
-
-            def figure_done(res: runner.RunResult) -> None:
-                progress.console.print(f"[dim]{res.figure.paper} {res.figure.key}: {res.computed} computed, "
-                                       f"{res.cached} cached, {res.wall_s:.1f} s -> {res.outputs.csv}, "
-                                       f"{res.outputs.png}[/]")
-            if ex:
-                done, failures = executor_mod.drive(ex, plans, lambda: progress.advance(bar), figure_done)
-            else:
-                done, failures = [runner.finish_figure(p, 0) for p in plans], []
-                for res in done:
-                    figure_done(res)
+            done, failures = executor_mod.drive(ex, plans, lambda: progress.advance(bar),
+                                                lambda res: _figure_done(progress, res))
     except KeyboardInterrupt:
         err_console.print(f"interrupted: every finished sweep point is kept in {runner.cache_dir(o.out)}; run the "
                           "same command again to resume", highlight=False, soft_wrap=True)

@@ -112,17 +112,19 @@ class RayExecutor:
             self.ray.shutdown()
 
 
-def drive(ex: RayExecutor, plans: list[FigurePlan], on_point=lambda: None,
+def drive(ex: RayExecutor | None, plans: list[FigurePlan], on_point=lambda: None,
           on_figure=lambda res: None) -> tuple[list[RunResult], list[Failure]]:
-    """Run every missing point of every plan on `ex` at once; the driver stores each point as it lands and finishes a
-    figure (`runner.finish_figure`) when its last point is in. on_point() after each landed point, on_figure(result)
-    after each figure. Returns the figures written and the points that failed."""
+    """Run every missing point of every plan on `ex` at once (None: no point may be missing); the driver stores each
+    point as it lands and finishes a figure (`runner.finish_figure`) when its last point is in. on_point() after each
+    landed point, on_figure(result) after each figure. Returns the figures written and the points that failed."""
     tasks = []
     for k, plan in enumerate(plans):
-        res = {"cpus": 1, "gpus": 1 if plan.device.type == "cuda" else 0, **plan.fig.resources}
-        res["gpus"] = res["gpus"] if plan.device.type == "cuda" else 0
+        cuda = plan.device.type == "cuda"
+        res = {"cpus": 1, **plan.fig.resources}
+        res["gpus"] = res.get("gpus", 1) if cuda else 0
         tasks += [((k, i), plan.tasks[i], res) for i in plan.missing]
-    ex.check(any(r["gpus"] for _, _, r in tasks))
+    if tasks:
+        ex.check(any(r["gpus"] for _, _, r in tasks))
     done, failures, computed = [], [], [0] * len(plans)
 
     def finish(k: int) -> None:
@@ -131,7 +133,7 @@ def drive(ex: RayExecutor, plans: list[FigurePlan], on_point=lambda: None,
     for k, plan in enumerate(plans):
         if not plan.missing:
             finish(k)
-    for (k, i), result in ex.run(tasks):
+    for (k, i), result in (ex.run(tasks) if tasks else ()):
         on_point()
         if isinstance(result, Failure):
             failures.append(result)

@@ -304,7 +304,6 @@ class FigurePlan:
     git: dict
     start: float
     start_mb: float
-    force: bool = False
 
     @property
     def missing(self) -> list[int]:
@@ -345,7 +344,7 @@ def plan_figure(fig: Figure, *, preset: str | Preset = "default", overrides: Seq
             elif problem:
                 warn(f"cache entry {key} recomputed: {problem}")
     return FigurePlan(fig, cfg, preset, overrides, seed, dev, paths, root, variant, points, tasks, frames, version,
-                      git, start, start_mb, force)
+                      git, start, start_mb)
 
 
 def store_point(plan: FigurePlan, i: int, frame: pd.DataFrame, info: dict) -> None:

@@ -101,6 +101,11 @@ FAMILY_DEPTHS = {("vgg", "authors"): AUTHORS_VGG, ("vgg", "standard"): VGG,
                  ("resnet", "authors"): WRN_DEPTHS, ("resnet", "standard"): RESNET}
 
 
+def depth_choices(arch: str) -> tuple[int, ...]:
+    """Every depth of both families of `arch` (authors' first): the choices of the depth settings."""
+    return tuple(dict.fromkeys(d for fam in ("authors", "standard") for d in FAMILY_DEPTHS[arch, fam]))
+
+
 def conv_grid(cfg: ConvConfig) -> list[dict]:
     allowed = FAMILY_DEPTHS[cfg.arch, cfg.family]
     if bad := [d for d in cfg.depths if d not in allowed]:

@@ -7,18 +7,28 @@ from typing import ClassVar
 from ...config import setting
 from ...registry import Figure, register
 from .common import PAPER
-from .conv import SMOKE, ConvConfig, conv_compute, conv_cost, conv_datasets, conv_grid, conv_plot, family_claims
+from .conv import (
+    SMOKE,
+    ConvConfig,
+    conv_compute,
+    conv_cost,
+    conv_datasets,
+    conv_grid,
+    conv_plot,
+    depth_choices,
+    family_claims,
+)
 
 
 @dataclass(frozen=True)
 class Fig4Config(ConvConfig):
     arch: ClassVar[str] = "vgg"
-    depths: tuple[int, ...] = setting((3, 4, 5, 6, 8), stated=True, size=True, choices=(3, 4, 5, 6, 8, 11, 13, 16, 19),
+    depths: tuple[int, ...] = setting((3, 4, 5, 6, 8), stated=True, size=True, choices=depth_choices("vgg"),
                                       help="authors: conv layers of VGG C3L3 ... C8L3; standard: VGG-11/13/16/19")
     pool: str = setting("max", stated=False, choices=("max", "avg"), help="family=standard only (authors: avg)")
     bn: bool = setting(False, stated=False, help="family=standard only (original VGG has no BN; authors: none)")
     train_depths: tuple[int, ...] = setting((3, 5, 8), stated=False, size=True,
-                                            choices=(3, 4, 5, 6, 8, 11, 13, 16, 19),
+                                            choices=depth_choices("vgg"),
                                             help="depths of the training panels (the authors' code: C3L3, C5L3, C8L3)")
     train_dataset: str = setting("cifar10", stated=True, size=True, choices=("cifar10", "synthetic-cifar10"))
     lr: float = setting(0.01, stated=False, help="SGD learning rate (halve it by hand on divergence)")

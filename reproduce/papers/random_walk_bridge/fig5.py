@@ -7,18 +7,28 @@ from typing import ClassVar
 from ...config import setting
 from ...registry import Figure, register
 from .common import PAPER
-from .conv import SMOKE, ConvConfig, conv_compute, conv_cost, conv_datasets, conv_grid, conv_plot, family_claims
+from .conv import (
+    SMOKE,
+    ConvConfig,
+    conv_compute,
+    conv_cost,
+    conv_datasets,
+    conv_grid,
+    conv_plot,
+    depth_choices,
+    family_claims,
+)
 
 
 @dataclass(frozen=True)
 class Fig5Config(ConvConfig):
     arch: ClassVar[str] = "resnet"
     depths: tuple[int, ...] = setting((10, 16, 22, 28, 34, 40), stated=True, size=True,
-                                      choices=(10, 16, 22, 28, 34, 40, 18, 50, 101, 152),
+                                      choices=depth_choices("resnet"),
                                       help="authors: WRN-d-1 ('ResNet10 ... ResNet40'); standard: He et al.'s CIFAR "
                                            "ResNet-18/34 (basic) and 50/101/152 (bottleneck)")
     train_depths: tuple[int, ...] = setting((10, 22, 34), stated=False, size=True,
-                                            choices=(10, 16, 22, 28, 34, 40, 18, 50, 101, 152),
+                                            choices=depth_choices("resnet"),
                                             help="depths of the training panels (the authors' code: WRN-10/22/34-1)")
     train_dataset: str = setting("cifar10", stated=True, size=True,
                                  choices=("cifar100", "cifar10", "synthetic-cifar100", "synthetic-cifar10"),
