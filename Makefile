@@ -4,10 +4,10 @@ PYTHON ?= python3
 REPRO  := $(VENV)/bin/repro
 PAPERS := random-walk-bridge norm-preservation skip-resnet-gd gradient-confusion transition-to-linearity
 
-.PHONY: help setup all smoke paper test test-fast lint smoke-diff gpu-check verify bench data readme clean $(PAPERS)
+.PHONY: help setup all smoke paper test test-fast lint smoke-diff gpu-check verify report bench data readme clean $(PAPERS)
 
 help:
-	@echo "make all | smoke | paper | test | test-fast | lint | smoke-diff BASE=rev | gpu-check | verify | bench | data | readme | clean | <paper name>"
+	@echo "make all | smoke | paper | test | test-fast | lint | smoke-diff BASE=rev | gpu-check | verify | report | bench | data | readme | clean | <paper name>"
 
 $(REPRO): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,7 @@ setup: $(REPRO)
 PRESET ?= default
 all: $(REPRO)
 	$(REPRO) all --preset $(PRESET)
+	$(REPRO) report --preset $(PRESET)
 
 smoke: $(REPRO)
 	$(REPRO) all --preset smoke
@@ -29,6 +30,10 @@ paper: $(REPRO)
 
 verify: $(REPRO)
 	$(REPRO) verify
+
+# figures/index.html and figures/README.md from the results present (PRESET=smoke: figures/smoke/)
+report: $(REPRO)
+	$(REPRO) report --preset $(PRESET)
 
 test: $(REPRO)
 	$(VENV)/bin/python -m pytest -q

@@ -19,6 +19,7 @@ from rich.table import Table
 from . import datasets as data_mod
 from . import executor as executor_mod
 from . import registry, runner
+from . import report as report_mod
 from .cli_data import data_app
 from .cli_options import (
     Address,
@@ -40,7 +41,7 @@ from .cli_options import (
 )
 from .config import ReproError
 from .core.device import measurement_mode
-from .io import write_csv
+from .io import atomic_path, write_csv
 from .readme import markdown_table
 
 warnings.filterwarnings("ignore", message=".*torch.jit.script.*is deprecated", category=FutureWarning)
@@ -324,6 +325,38 @@ def verify_cmd(paper: PaperOpt = None, preset: Preset = "default", out: Out = Pa
         counts = table["verdict"].value_counts().to_dict()
         console.print(", ".join(f"{k}: {v}" for k, v in sorted(counts.items())),
                       f"-> {runner.claims_path(out, preset)}")
+
+
+@app.command("report")
+def report_cmd(preset: Preset = "default", out: Out = Path("."), device: Device = "auto",
+               costs: Annotated[bool, typer.Option("--costs/--no-costs", help="time each missing figure's --dry-run "
+                                                   "cost on this device (else its registered runtime)")] = True
+               ) -> None:
+    """Write the reproduction report, figures/index.html and figures/README.md, from the CSVs, meta.json files and
+    claims present (nothing is recomputed); the claims are checked as `repro verify` does (data/claims.csv)."""
+    with user_errors():
+        preset = registry.parse_preset(preset).value
+        table = runner.verify(registry.figures(), out, preset)
+        dev = runner.pick_device(device) if costs else None
+
+        def cost(fig: registry.Figure) -> str:
+            if fig.cost is None:
+                return fig.runtime.get(preset, "")
+            with console.status(f"--dry-run cost of {_short(fig.paper, fig.key)} on {dev}"):
+                est = fig.cost(runner.prepare(fig, preset, []), dev)
+            return (f"--dry-run: {est['runs']} {est.get('unit', 'training runs')}, about "
+                    f"{report_mod.duration(est['hours'] * 3600)} on {dev} (registered: {fig.runtime.get(preset, '?')})")
+        entries, page, md = report_mod.build(out, preset, table, cost if costs else None)
+        folder = report_mod.report_dir(out, preset)
+        with atomic_path(folder / "index.html") as tmp:
+            tmp.write_text(page)
+        with atomic_path(folder / "README.md") as tmp:
+            tmp.write_text(md)
+        c = report_mod.counts(entries)
+        states = pd.Series([e.state for e in entries]).value_counts().to_dict()
+        console.print(f"{len(entries)} figures ({', '.join(f'{v} {k}' for k, v in states.items())}); claims "
+                      f"{', '.join(f'{k}: {v}' for k, v in c.items())} -> {folder / 'index.html'}, "
+                      f"{folder / 'README.md'}", highlight=False, soft_wrap=True)
 
 
 @app.command("bench")

@@ -1,6 +1,7 @@
 """The runner: config -> cached sweep -> CSV + meta.json -> plot -> claims."""
 from __future__ import annotations
 
+import ast
 import csv as csvlib
 import dataclasses
 import io
@@ -131,16 +132,65 @@ def code_version(fig: Figure) -> str:
     return stable_hash([f.read_bytes().hex() for f in files])
 
 
+def _git_out(*args: str) -> str | None:
+    """git's stdout in the package's checkout, None where git or the checkout is absent or the command fails."""
+    try:
+        res = subprocess.run(["git", *args], cwd=PACKAGE_DIR, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return res.stdout.strip() if res.returncode == 0 else None
+
+
 def _git() -> dict:
-    def run(*args: str) -> str:
-        try:
-            return subprocess.run(["git", *args], cwd=PACKAGE_DIR, capture_output=True, text=True,
-                                  timeout=10).stdout.strip()
-        except (OSError, subprocess.SubprocessError):
-            return ""
-    sha = run("rev-parse", "HEAD")
-    dirty = run("status", "--porcelain", "--untracked-files=no", "--", ".", ":!data", ":!figures")
+    sha = _git_out("rev-parse", "HEAD")
+    dirty = _git_out("status", "--porcelain", "--untracked-files=no", "--", ".", ":!data", ":!figures")
     return {"sha": sha or None, "dirty": bool(dirty) if sha else None}
+
+
+def compute_files(fig: Figure) -> list[Path]:
+    """The sources that determine a figure's CSV: its own file and what it imports (transitively) from its paper
+    package, reproduce/core and datasets.py, found by reading the import statements."""
+    module = PACKAGE_DIR / "papers" / registry.paper(fig.paper).module
+    todo = [registry.ROOT / fig.source]
+    seen: set[Path] = set()
+    while todo:
+        path = todo.pop()
+        if path in seen or not path.exists():
+            continue
+        seen.add(path)
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level:
+                base = path.parent
+                for _ in range(node.level - 1):
+                    base = base.parent
+                parts = (node.module or "").split(".") if node.module else []
+                target = base.joinpath(*parts)
+                names = [target.with_suffix(".py")] + [target / f"{a.name}.py" for a in node.names]
+                todo += [n for n in names if n.exists() and (n.parent == PACKAGE_DIR / "core"
+                                                             or n == PACKAGE_DIR / "datasets.py"
+                                                             or n.is_relative_to(module))]
+    return sorted(seen)
+
+
+def staleness(fig: Figure, meta: dict) -> str | None:
+    """None when the code that made a result (meta.json) is the code here; else why it is stale, in words.
+
+    Equal code versions are current. Otherwise, with git and a clean recorded commit, the result is current when
+    none of `compute_files` changed since that commit; without git it counts as stale."""
+    if meta.get("code_version") == code_version(fig):
+        return None
+    git = meta.get("git") or {}
+    sha = git.get("sha")
+    if sha and not git.get("dirty"):
+        rel = [str(p.relative_to(PACKAGE_DIR)) for p in compute_files(fig)]   # git runs in PACKAGE_DIR
+        changed = _git_out("diff", "--name-only", sha, "--", *rel)
+        if changed == "":
+            return None
+        if changed:
+            files = changed.splitlines()
+            return (f"made at commit {sha[:7]}; since then {len(files)} of the files that compute it changed "
+                    f"({', '.join(Path(f).name for f in files[:4])}{', ...' if len(files) > 4 else ''})")
+    return f"made by code version {meta.get('code_version')}, the code here is {code_version(fig)}"
 
 
 def reset_peak_memory(device: torch.device) -> float:
@@ -378,6 +428,7 @@ def finish_figure(plan: FigurePlan, computed: int) -> RunResult:
         "wall_time_s": round(wall, 2), "peak_memory": _peak_memory(dev, plan.start_mb),
         "point_notes": notes, "datasets": needed, "data_root": str(plan.root) if needed else None,
         "source": fig.source, "reduced": reductions(fig, cfg),
+        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     write_json(meta, paths.meta)
     df = read_result(paths.csv)   # the plot and the claims read what was written, once
