@@ -51,7 +51,7 @@ class Entry:
 
 def report_dir(out: Path, preset: str | Preset) -> Path:
     """figures/ for the default preset, figures/<preset>/ otherwise (where the figures themselves are)."""
-    return out / "figures" / runner._preset_dir(preset)
+    return out / "figures" / runner.preset_dir(preset)
 
 
 def command(fig: Figure, preset: str) -> str:
@@ -100,15 +100,13 @@ def _commit_date(sha: str | None) -> str:
 
 def provenance(meta: dict) -> str:
     """Command, device, commit, date and wall time in one line."""
-    sets = "".join(f" --set {o}" for o in meta.get("overrides", []))
+    command, sha = runner.made_by(meta)
     git = meta.get("git") or {}
-    sha = (git.get("sha") or "?")[:7] + ("+dirty" if git.get("dirty") else "")
     date = meta.get("date") or (_commit_date(git.get("sha")) + " (commit date)" if git.get("sha") else "?")
     dev = meta.get("device", "?") + (f" ({meta['device_name']})" if meta.get("device_name") else "")
     wall = meta.get("wall_time_s")
     cached = meta.get("points_from_cache") or 0
-    return (f"repro {meta.get('paper')} {meta.get('figure')} --preset {meta.get('preset')}{sets} | {dev} | "
-            f"git {sha} | {date} | wall {duration(wall)}"
+    return (f"{command} | {dev} | git {sha} | {date} | wall {duration(wall)}"
             + (f" ({cached} of {meta.get('grid_points')} points from the cache)" if cached else ""))
 
 

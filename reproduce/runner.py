@@ -77,7 +77,7 @@ class RunResult:
     variant: str | None = None   # set when overrides or a seed made this a variant of the canonical result
 
 
-def _preset_dir(preset: str | Preset) -> Path:
+def preset_dir(preset: str | Preset) -> Path:
     """'' for the default preset (data/<paper>/...), '<preset>' otherwise (data/smoke/<paper>/...)."""
     p = parse_preset(preset)
     return Path() if p is Preset.default else Path(p.value)
@@ -86,7 +86,7 @@ def _preset_dir(preset: str | Preset) -> Path:
 def outputs(fig: Figure, out: Path, preset: str | Preset, variant: str | None = None) -> Outputs:
     """data/<paper>/figN.csv for the default preset, data/<preset>/<paper>/figN.csv otherwise; a variant
     (overrides or a seed, not promoted) goes to .../<paper>/variants/figN-<variant>.csv instead."""
-    sub = _preset_dir(preset) / fig.paper
+    sub = preset_dir(preset) / fig.paper
     name = fig.key
     if variant:
         sub, name = sub / "variants", f"{fig.key}-{variant}"
@@ -103,7 +103,7 @@ def variant_tag(overrides: Sequence[str], seed: int) -> str | None:
 
 def claims_path(out: Path, preset: str | Preset) -> Path:
     """data/claims.csv for the default preset, data/<preset>/claims.csv otherwise."""
-    return out / "data" / _preset_dir(preset) / "claims.csv"
+    return out / "data" / preset_dir(preset) / "claims.csv"
 
 
 def bench_path(out: Path, paper: str) -> Path:
@@ -245,14 +245,20 @@ def reductions(fig: Figure, cfg) -> dict[str, str]:
             if f.metadata.get("source") == "stated" and f.name in paper and paper[f.name] != getattr(cfg, f.name)}
 
 
-def provenance(meta: dict) -> str:
-    """One line under every figure: the command that made it (preset and overrides), the device and the commit."""
+def made_by(meta: dict) -> tuple[str, str]:
+    """The command that made a result (preset and overrides) and its commit (short sha, +dirty), from meta.json."""
     sets = "".join(f" --set {o}" for o in meta.get("overrides", []))
     git = meta.get("git") or {}
     sha = (git.get("sha") or "?")[:7] + ("+dirty" if git.get("dirty") else "")
+    return f"repro {meta.get('paper')} {meta.get('figure')} --preset {meta.get('preset')}{sets}", sha
+
+
+def provenance(meta: dict) -> str:
+    """One line under every figure: the command that made it (preset and overrides), the device and the commit."""
+    command, sha = made_by(meta)
     reduced = "; ".join(f"{k}: {v}" for k, v in (meta.get("reduced") or {}).items())
-    return (f"repro {meta['paper']} {meta['figure']} --preset {meta['preset']}{sets}  |  {meta.get('device', '?')}"
-            f"  |  git {sha}" + ("\n" + textwrap.fill(f"reduced: {reduced}", 160) if reduced else ""))
+    return (f"{command}  |  {meta.get('device', '?')}  |  git {sha}"
+            + ("\n" + textwrap.fill(f"reduced: {reduced}", 160) if reduced else ""))
 
 
 def plot_from_csv(fig: Figure, csv: Path, df: pd.DataFrame, png: Path, cfg=None, existing: bool = False) -> list[Path]:
