@@ -41,7 +41,7 @@ from .cli_options import (
 )
 from .config import ReproError
 from .core.device import measurement_mode
-from .io import atomic_path, write_csv
+from .io import write_csv, write_text
 from .readme import markdown_table
 
 warnings.filterwarnings("ignore", message=".*torch.jit.script.*is deprecated", category=FutureWarning)
@@ -348,10 +348,8 @@ def report_cmd(preset: Preset = "default", out: Out = Path("."), device: Device 
                     f"{report_mod.duration(est['hours'] * 3600)} on {dev} (registered: {fig.runtime.get(preset, '?')})")
         entries, page, md = report_mod.build(out, preset, table, cost if costs else None)
         folder = report_mod.report_dir(out, preset)
-        with atomic_path(folder / "index.html") as tmp:
-            tmp.write_text(page)
-        with atomic_path(folder / "README.md") as tmp:
-            tmp.write_text(md)
+        write_text(page, folder / "index.html")
+        write_text(md, folder / "README.md")
         c = report_mod.counts(entries)
         states = pd.Series([e.state for e in entries]).value_counts().to_dict()
         console.print(f"{len(entries)} figures ({', '.join(f'{v} {k}' for k, v in states.items())}); claims "

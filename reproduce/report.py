@@ -12,7 +12,6 @@ from __future__ import annotations
 import html
 import json
 import os
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -88,14 +87,7 @@ def _value(v) -> str:
 
 
 def _commit_date(sha: str | None) -> str:
-    if not sha:
-        return ""
-    try:
-        res = subprocess.run(["git", "show", "-s", "--format=%cI", sha], cwd=runner.PACKAGE_DIR, capture_output=True,
-                             text=True, timeout=10)
-    except (OSError, subprocess.SubprocessError):
-        return ""
-    return res.stdout.strip() if res.returncode == 0 else ""
+    return (runner.git_out("show", "-s", "--format=%cI", sha) or "") if sha else ""
 
 
 def provenance(meta: dict) -> str:
@@ -156,6 +148,11 @@ def counts(entries: list[Entry]) -> dict[str, int]:
         for r in e.claims:
             c[r["verdict"]] = c.get(r["verdict"], 0) + 1
     return c
+
+
+def _to_make(e: Entry) -> str:
+    """What a missing figure needs and costs, after its command (plain text)."""
+    return (f"; needs {', '.join(e.needs)}" if e.needs else "") + (f"; cost: {e.cost}" if e.cost else "")
 
 
 def _by_paper(entries: list[Entry]) -> list[tuple[registry.Paper, list[Entry]]]:
@@ -233,9 +230,7 @@ def _md_cell(text) -> str:
 def _markdown_entry(e: Entry) -> list[str]:
     out = [f"<a id=\"{e.anchor}\"></a>", f"### {e.fig.key}: {e.fig.title}", ""]
     if e.state == "missing":
-        out += [f"**MISSING** ({e.why}). Make it with `{e.command}`"
-                + (f"; needs {', '.join(e.needs)}" if e.needs else "")
-                + (f"; cost: {e.cost}" if e.cost else "") + ".", ""]
+        out += [f"**MISSING** ({e.why}). Make it with `{e.command}`{_to_make(e)}.", ""]
         return out
     if e.state != "current":
         out += [f"**{e.state.upper()}**: {e.why}.", ""]
@@ -308,8 +303,7 @@ def render_html(entries: list[Entry], preset: str) -> str:
              "<th>INCONCLUSIVE</th><th>missing: command, needs, cost</th></tr>"]
     for r in _summary_rows(entries):
         miss = "<br>".join(f'<a href="#{_e(e.anchor)}">{_e(e.fig.key)}</a>: <code>{_e(e.command)}</code>'
-                           + (f"; needs {_e(', '.join(e.needs))}" if e.needs else "")
-                           + (f"; {_e(e.cost)}" if e.cost else "") for e in r["missing"]) or "-"
+                           f"{_e(_to_make(e))}" for e in r["missing"]) or "-"
         parts.append(f'<tr><td><a href="#{_e(r["paper"])}">{_e(r["paper"])}</a> (<code>{_e(r["alias"])}</code>)</td>'
                      f'<td class="num">{r["made"]} / {r["total"]}</td><td class="num">{r["stale"]}</td>'
                      f'<td class="num">{r[PASS]}</td><td class="num">{r[FAIL]}</td>'
@@ -327,9 +321,7 @@ def _html_entry(e: Entry) -> str:
     head = f'<div class="figure"><h3 id="{_e(e.anchor)}">{_e(e.fig.key)}: {_e(e.fig.title)}</h3>'
     state = f'<span class="state {e.state.replace(" ", "-")}">{_e(e.state.upper())}</span>'
     if e.state == "missing":
-        return (head + f"<p>{state} ({_e(e.why)}). Make it with <code>{_e(e.command)}</code>"
-                + (f"; needs {_e(', '.join(e.needs))}" if e.needs else "")
-                + (f"; cost: {_e(e.cost)}" if e.cost else "") + ".</p></div>")
+        return head + f"<p>{state} ({_e(e.why)}). Make it with <code>{_e(e.command)}</code>{_e(_to_make(e))}.</p></div>"
     out = [head]
     if e.state != "current":
         out.append(f"<p>{state}: {_e(e.why)}.</p>")

@@ -132,7 +132,7 @@ def code_version(fig: Figure) -> str:
     return stable_hash([f.read_bytes().hex() for f in files])
 
 
-def _git_out(*args: str) -> str | None:
+def git_out(*args: str) -> str | None:
     """git's stdout in the package's checkout, None where git or the checkout is absent or the command fails."""
     try:
         res = subprocess.run(["git", *args], cwd=PACKAGE_DIR, capture_output=True, text=True, timeout=10)
@@ -142,8 +142,8 @@ def _git_out(*args: str) -> str | None:
 
 
 def _git() -> dict:
-    sha = _git_out("rev-parse", "HEAD")
-    dirty = _git_out("status", "--porcelain", "--untracked-files=no", "--", ".", ":!data", ":!figures")
+    sha = git_out("rev-parse", "HEAD")
+    dirty = git_out("status", "--porcelain", "--untracked-files=no", "--", ".", ":!data", ":!figures")
     return {"sha": sha or None, "dirty": bool(dirty) if sha else None}
 
 
@@ -177,20 +177,21 @@ def staleness(fig: Figure, meta: dict) -> str | None:
 
     Equal code versions are current. Otherwise, with git and a clean recorded commit, the result is current when
     none of `compute_files` changed since that commit; without git it counts as stale."""
-    if meta.get("code_version") == code_version(fig):
+    here = code_version(fig)
+    if meta.get("code_version") == here:
         return None
     git = meta.get("git") or {}
     sha = git.get("sha")
     if sha and not git.get("dirty"):
         rel = [str(p.relative_to(PACKAGE_DIR)) for p in compute_files(fig)]   # git runs in PACKAGE_DIR
-        changed = _git_out("diff", "--name-only", sha, "--", *rel)
+        changed = git_out("diff", "--name-only", sha, "--", *rel)
         if changed == "":
             return None
         if changed:
             files = changed.splitlines()
             return (f"made at commit {sha[:7]}; since then {len(files)} of the files that compute it changed "
                     f"({', '.join(Path(f).name for f in files[:4])}{', ...' if len(files) > 4 else ''})")
-    return f"made by code version {meta.get('code_version')}, the code here is {code_version(fig)}"
+    return f"made by code version {meta.get('code_version')}, the code here is {here}"
 
 
 def reset_peak_memory(device: torch.device) -> float:
