@@ -6,6 +6,7 @@ from torch import nn
 
 from reproduce.papers.random_walk_bridge import breakpoints as bp
 from reproduce.papers.random_walk_bridge import layerwise as lw
+from reproduce.papers.random_walk_bridge import mixed as mx
 from reproduce.papers.random_walk_bridge import models
 from reproduce.papers.random_walk_bridge.piecewise import PLMaxPool, PLReLU, relu_count
 
@@ -152,3 +153,68 @@ def test_overlapping_padded_max_pool(gen):
     assert (~fast.relu).sum() > 0
     same_nodes(fast, bp.region_walk(net, x0, x1))
     same_slopes(net, x0, x1, fast)
+
+
+def mixed_equals_float64(net, x0, x1, **kw):
+    """float32 bulk + float64 verification equals the float64 engines node for node; returns its stats."""
+    stats = {}
+    got = mx.mixed(net, x0, x1, stats=stats, **kw)
+    same_nodes(got, lw.layerwise(net, x0, x1), atol=1e-12)
+    same_nodes(got, bp.region_walk(net, x0, x1))
+    return stats
+
+
+def test_float32_bulk_with_float64_verification_gives_the_float64_answer(gen):
+    nets = [(mlp(10, 60, 3, 3, gen), ends(gen, 10))]
+    conv = nn.Sequential(nn.Conv2d(2, 4, 3, padding=1), nn.BatchNorm2d(4), PLReLU(), nn.AvgPool2d(2),
+                         nn.Conv2d(4, 6, 3, padding=1), PLReLU(), PLMaxPool(2), nn.Flatten(), nn.Linear(24, 3)).to(D)
+    with torch.no_grad():
+        for p in conv.parameters():
+            p.normal_(generator=gen)
+    nets.append((randomize_bn(conv, gen), ends(gen, 2, 8, 8)))
+    wrn = randomize_bn(models.he_init(models.wrn(10, 2, 3, width=0.25), gen), gen).to(D)
+    nets.append((wrn, ends(gen, 2, 8, 8)))
+    verified = 0
+    for net, (x0, x1) in nets:
+        stats = mixed_equals_float64(net, x0, x1, batch=7)
+        assert stats["candidates"] > 20
+        verified += stats["verified"]
+    assert verified > 100   # the float64 check, not the fallback, settled most intervals
+
+
+def test_mixed_precision_on_padded_inputs_with_exact_ties(gen):
+    """Zero borders and a shared background: ties and dead zeros are refined in float64, never guessed."""
+    net = nn.Sequential(nn.Conv2d(1, 3, 3, padding=1, bias=False), PLReLU(), PLMaxPool(2), nn.Conv2d(3, 4, 3,
+                        padding=1), PLReLU(), PLMaxPool(2), nn.Flatten(), nn.Linear(16, 8), PLReLU(),
+                        nn.Linear(8, 2)).to(D)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.normal_(generator=gen)
+        net[3].bias.zero_()
+    x0, x1 = torch.zeros(1, 8, 8, dtype=D), torch.zeros(1, 8, 8, dtype=D)
+    x0[0, 2:6, 2:5] = torch.rand(4, 3, generator=gen, dtype=D)
+    x1[0, 3:6, 2:6] = torch.rand(3, 4, generator=gen, dtype=D)
+    for a, b in ((x0, x1), (x1, x0)):
+        mixed_equals_float64(net, a, b, batch=5)
+
+
+def test_wrong_float32_candidates_are_caught_by_the_float64_check(gen, monkeypatch):
+    """Candidates dropped, doubled, shifted past their neighbours or invented: the answer is still float64's."""
+    net = mlp(10, 60, 3, 3, gen)
+    x0, x1 = ends(gen, 10)
+    true = lw.layerwise(net, x0, x1).t
+    g = torch.Generator().manual_seed(1)
+    bad = torch.cat([true[::3], true[1::3] + 1e-3 * torch.rand(len(true[1::3]), generator=g, dtype=D),
+                     torch.rand(7, generator=g, dtype=D)]).clamp(1e-6, 1 - 1e-6).sort().values
+    monkeypatch.setattr(mx, "candidates", lambda *a, **k: bad)
+    stats = mixed_equals_float64(net, x0, x1, batch=4)
+    assert stats["refined"] > 5 and stats["verified"] > 5
+    monkeypatch.setattr(mx, "candidates", lambda *a, **k: torch.zeros(0, dtype=D))   # float32 found nothing
+    assert mixed_equals_float64(net, x0, x1)["refined"] == 1
+
+
+def test_mixed_precision_wants_float64_inputs(gen):
+    net = mlp(4, 5, 2, 2, gen)
+    x0, x1 = ends(gen, 4)
+    with pytest.raises(ValueError):
+        mx.mixed(net.float(), x0.float(), x1.float())

@@ -2,7 +2,8 @@
 
 Per width divisor (1 = full width, 202,752 ReLU units): one float64 forward pass; the layer-by-layer engine on the
 whole path (wall, peak memory, cost per node / one forward); the layerwise engine, the region walk and the verified
-bisection on the sub-segment t in [0.495, 0.505] (identical node lists, speedups), and a whole measurement there
+bisection on the sub-segment t in [0.495, 0.505] (identical node lists, speedups), the float32 bulk pass with float64
+verification there (mixed.py; refined_intervals: seed intervals float64 had to refine), and a whole measurement there
 (nodes and slopes: layerwise with tangents vs bisection and the jvp pass); the authors' 1000-point grid on
 the whole path: grid_minus_exact < 0 where it misses units switching twice between grid points, > 0 where it counts
 units fed only by switched-off units (exactly 0, no node) as switches."""
@@ -19,6 +20,7 @@ from ...core.timing import measure, once
 from ...registry import register_bench
 from . import breakpoints as bp
 from . import layerwise as lw
+from . import mixed as mx
 from .common import DataSettings, data, exact_path, pairs
 from .models import make_authors
 from .piecewise import relu_count
@@ -68,16 +70,18 @@ def bench(device: torch.device, sizes: tuple[int, ...] | None = None, repeats: i
                      "nodes": k, "K_relu": int(whole.relu.sum()), "ms_per_node": 1e3 * wall / max(k, 1),
                      "per_node_over_forward": wall / max(k, 1) / fwd_b})
         a, b = (x0 + s * (x1 - x0) for s in SEGMENT)
-        seg = {}
+        seg, checked = {}, {}
         span = f"t in [{SEGMENT[0]}, {SEGMENT[1]}]"
         for eng, fn in {"layerwise": lambda: lw.layerwise(net, a, b, slopes=False),
                         "region walk": lambda: bp.region_walk(net, a, b),
-                        "bisection": lambda: bp.bisect(net, a, b, grid=16, batch=128)}.items():
+                        "bisection": lambda: bp.bisect(net, a, b, grid=16, batch=128),
+                        "float32 + float64 check": lambda: mx.mixed(net, a, b, stats=checked)}.items():
             w, m, seg[eng] = once(fn, device)
             rows.append({**common, "engine": eng, "span": span, "wall_s": w,
                          "peak_MiB": m, "nodes": len(seg[eng].t), "ms_per_node": 1e3 * w / max(len(seg[eng].t), 1)})
-        for r in rows[-3:]:
-            r.update(speedup_of_layerwise=r["wall_s"] / rows[-3]["wall_s"],
+        rows[-1]["refined_intervals"] = checked["refined"]
+        for r in rows[-4:]:
+            r.update(speedup_of_layerwise=r["wall_s"] / rows[-4]["wall_s"],
                      same_as_walk=_same(seg[r["engine"]], seg["region walk"]))
         # a whole measurement: nodes and slopes (carried as tangents vs the jvp pass after bisection)
         for eng, how in (("layerwise + slopes", "layerwise"), ("bisection + jvp slopes", "bisect")):
