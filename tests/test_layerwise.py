@@ -73,9 +73,8 @@ def test_pre_activation_wrn_and_post_activation_resnet_blocks_with_eval_bn(gen):
         same_nodes(fast, bp.bisect(net, x0, x1, grid=32), atol=1e-9)
 
 
-def test_padded_mnist_like_inputs_with_exact_ties_both_directions(gen):
-    """Zero borders and a shared flat background (equal pixels at both ends), zero biases: ReLUs and pool windows
-    tied along the whole path or at one end are no nodes, for the engine as for the references."""
+def padded_case(gen):
+    """A conv net with zero biases on MNIST-like inputs: zero borders and a shared flat background."""
     net = nn.Sequential(nn.Conv2d(1, 3, 3, padding=1, bias=False), PLReLU(), PLMaxPool(2), nn.Conv2d(3, 4, 3,
                         padding=1), PLReLU(), PLMaxPool(2), nn.Flatten(), nn.Linear(16, 8), PLReLU(),
                         nn.Linear(8, 2)).to(D)
@@ -86,6 +85,13 @@ def test_padded_mnist_like_inputs_with_exact_ties_both_directions(gen):
     x0, x1 = torch.zeros(1, 8, 8, dtype=D), torch.zeros(1, 8, 8, dtype=D)
     x0[0, 2:6, 2:5] = torch.rand(4, 3, generator=gen, dtype=D)
     x1[0, 3:6, 2:6] = torch.rand(3, 4, generator=gen, dtype=D)
+    return net, x0, x1
+
+
+def test_padded_mnist_like_inputs_with_exact_ties_both_directions(gen):
+    """Zero borders and a shared flat background (equal pixels at both ends), zero biases: ReLUs and pool windows
+    tied along the whole path or at one end are no nodes, for the engine as for the references."""
+    net, x0, x1 = padded_case(gen)
     for a, b in ((x0, x1), (x1, x0)):
         fast = lw.layerwise(net, a, b, chunk=3)
         assert len(fast.t) > 5
@@ -184,16 +190,7 @@ def test_float32_bulk_with_float64_verification_gives_the_float64_answer(gen):
 
 def test_mixed_precision_on_padded_inputs_with_exact_ties(gen):
     """Zero borders and a shared background: ties and dead zeros are refined in float64, never guessed."""
-    net = nn.Sequential(nn.Conv2d(1, 3, 3, padding=1, bias=False), PLReLU(), PLMaxPool(2), nn.Conv2d(3, 4, 3,
-                        padding=1), PLReLU(), PLMaxPool(2), nn.Flatten(), nn.Linear(16, 8), PLReLU(),
-                        nn.Linear(8, 2)).to(D)
-    with torch.no_grad():
-        for p in net.parameters():
-            p.normal_(generator=gen)
-        net[3].bias.zero_()
-    x0, x1 = torch.zeros(1, 8, 8, dtype=D), torch.zeros(1, 8, 8, dtype=D)
-    x0[0, 2:6, 2:5] = torch.rand(4, 3, generator=gen, dtype=D)
-    x1[0, 3:6, 2:6] = torch.rand(3, 4, generator=gen, dtype=D)
+    net, x0, x1 = padded_case(gen)
     for a, b in ((x0, x1), (x1, x0)):
         mixed_equals_float64(net, a, b, batch=5)
 
