@@ -217,6 +217,19 @@ def test_bench_runs_small_and_rejects_bad_input(tmp_path):
         assert not (tmp_path / "bad").exists()
 
 
+def test_bridge_bench_engines_agree_at_a_small_width(tmp_path, monkeypatch):
+    monkeypatch.setenv("REPRO_DATA", str(tmp_path / "no-data"))   # a synthetic stand-in: no dataset is read
+    res = repro("bench", "bridge", "--sizes", "32", "--repeats", "1", "--device", "cpu", "--out", tmp_path)
+    assert res.exit_code == 0, res.output
+    df = pd.read_csv(tmp_path / "data" / "bench" / "random-walk-bridge.csv")
+    seg = df[df["span"].str.startswith("t in")]
+    assert {"layerwise", "region walk", "bisection", "float32 + float64 check"} <= set(seg["engine"])
+    assert seg["same_as_walk"].dropna().astype(bool).all() and seg["nodes"].nunique() == 1
+    whole = df[(df["engine"] == "layerwise") & (df["span"] == "whole path")].iloc[0]
+    assert whole["nodes"] > 100 and whole["per_node_over_forward"] > 0
+    assert df["data"].iloc[0] == "synthetic-cifar10"
+
+
 def test_all_skips_figures_whose_datasets_are_missing(tmp_path, monkeypatch):
     monkeypatch.setattr(data_mod, "offline_source", lambda explicit=None: None)   # nothing to unpack either
     res = repro("all", "--paper", "bridge", "--data-root", tmp_path / "nowhere", "--out", tmp_path)
