@@ -40,9 +40,7 @@ def write_csv(df: pd.DataFrame, path: Path) -> None:
 
 def write_json(obj: Any, path: Path) -> None:
     """Write JSON atomically, indented, keys in insertion order."""
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(obj, indent=2, default=str) + "\n")
-
+    write_text(json.dumps(obj, indent=2, default=str) + "\n", path)
 
 
 def write_text(text: str, path: Path) -> None:

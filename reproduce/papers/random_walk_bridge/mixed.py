@@ -36,9 +36,17 @@ def candidates(model: nn.Module, x0: torch.Tensor, x1: torch.Tensor, chunk: int 
     return layerwise(low, x0.float(), x1.float(), chunk=chunk, slopes=False).t
 
 
-def _settle(layout, ts: torch.Tensor, codes, z, d) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _tables(layout, device: torch.device) -> dict[str, torch.Tensor]:
+    """Per PL layer (L,): first code, first value, values per code, whether it is a ReLU."""
+    return {"starts": torch.tensor([lay[1] for lay in layout], device=device),
+            "vstart": torch.tensor([lay[3] for lay in layout], device=device),
+            "per": torch.tensor([lay[4] for lay in layout], device=device),
+            "is_relu": torch.tensor([lay[0] == "relu" for lay in layout], device=device)}
+
+
+def _settle(layout, tab: dict, ts: torch.Tensor, codes, z, d) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """For the intervals between consecutive seeds ts (n,) with their patterns, values and slopes (n, .): verdict
-    (n-1,) long (0 no node, 1 one node, -1 refine), node time (n-1,) float64 and code index (n-1,) of the switch."""
+    (n-1,) long (0 no node, 1 one node, -1 refine), node time (n-1,) float64 and PL layer (n-1,) of the switch."""
     a, b = ts[:-1], ts[1:]
     dev = z.device
     ad, bd = a.to(dev, z.dtype), b.to(dev, z.dtype)
@@ -49,10 +57,7 @@ def _settle(layout, ts: torch.Tensor, codes, z, d) -> tuple[torch.Tensor, torch.
     none = (n_diff == 0) & (e_a > bd - ad)
     t_l, t_r = ad + e_a, bd - e_b
     one = (n_diff == 1) & (t_l > ad) & (t_l < bd) & ((t_l - t_r).abs() <= RESOLUTION)
-    starts = torch.tensor([lay[1] for lay in layout], device=dev)
-    vstart = torch.tensor([lay[3] for lay in layout], device=dev)
-    per = torch.tensor([lay[4] for lay in layout], device=dev)
-    is_relu = torch.tensor([lay[0] == "relu" for lay in layout], device=dev)
+    starts, vstart, per = tab["starts"], tab["vstart"], tab["per"]
     li = torch.searchsorted(starts, u, right=True) - 1
     rows = torch.arange(len(u), device=dev)
     za, zb = z[:-1], z[1:]
@@ -61,7 +66,7 @@ def _settle(layout, ts: torch.Tensor, codes, z, d) -> tuple[torch.Tensor, torch.
     base = vstart[li] + (u - starts[li]) * per[li]                      # a pool window's first entry
     old, new = base + codes[:-1][rows, u], base + codes[1:][rows, u]
     pool_live = (za[rows, old] > za[rows, new]) & (zb[rows, new] > zb[rows, old])
-    one &= torch.where(is_relu[li], relu_live, pool_live)
+    one &= torch.where(tab["is_relu"][li], relu_live, pool_live)
     verdict = torch.where(none, 0, torch.where(one, 1, -1))
     return verdict.cpu(), t_l.double().cpu(), li.cpu()
 
@@ -89,21 +94,22 @@ def mixed(model: nn.Module, x0: torch.Tensor, x1: torch.Tensor, batch: int = 64,
     tol = _end_tol(torch.float64)
     t32 = candidates(model, x0, x1, chunk)
     mids = (t32[1:] + t32[:-1]) / 2
-    seeds = torch.unique(torch.cat([torch.tensor([tol]), mids[(mids > tol) & (mids < 1 - tol)],
-                                    torch.tensor([1 - tol])]).double())
+    ends = torch.tensor([tol, 1 - tol], dtype=torch.float64)
+    seeds = torch.unique(torch.cat([ends[:1], mids[(mids > tol) & (mids < 1 - tol)], ends[1:]]))
     v = x1 - x0
-    verdicts, times, layers, is_relu = [], [], [], None
+    verdicts, times, layers, layout, tab = [], [], [], None, {}
     with torch.no_grad():
         for i in range(0, len(seeds) - 1, batch):
             ts = seeds[i:i + batch + 1]
             codes, z, d, tr = _evaluate(model, x0, v, ts, batch + 1)
-            layout = _layout(tr)
-            is_relu = torch.tensor([lay[0] == "relu" for lay in layout])
-            verdict, t, li = _settle(layout, ts, codes, z, d)
+            if layout is None:
+                layout = _layout(tr)
+                tab = _tables(layout, z.device)
+            verdict, t, li = _settle(layout, tab, ts, codes, z, d)
             verdicts.append(verdict), times.append(t), layers.append(li)
     verdict, t, li = torch.cat(verdicts), torch.cat(times), torch.cat(layers)
     found = verdict == 1
-    out_t, out_layer, out_relu = [t[found]], [li[found]], [is_relu[li[found]]]
+    out_t, out_layer, out_relu = [t[found]], [li[found]], [tab["is_relu"].cpu()[li[found]]]
     runs = _runs(verdict < 0)
     for i, j in runs:   # consecutive unsettled intervals: one float64 sub-segment, mapped back to t
         a, b = float(seeds[i]), float(seeds[j])
