@@ -43,6 +43,7 @@ class Context:
     notes: dict = dataclasses.field(default_factory=dict)  # per-point facts for meta.json (e.g. method chosen)
     cache_dir: Path | None = None  # data/.cache: runs shared between figures are cached under it by the paper
     version: str = ""              # code version (part of every cache key)
+    shared_version: str = ""       # version of what the paper's figures share (keys runs cached under cache_dir)
     point: dict = dataclasses.field(default_factory=dict)  # the grid point being computed
 
     def seed_for(self, purpose: str, *, per_point: bool = True, **keys) -> int:
@@ -124,12 +125,24 @@ def pick_device(name: str) -> torch.device:
         raise ReproError(str(exc)) from None
 
 
+def _files_version(files: Sequence[Path]) -> str:
+    """Hash of source files' paths (relative to the package) and contents."""
+    return stable_hash([(str(f.relative_to(PACKAGE_DIR)), f.read_bytes().hex()) for f in files])
+
+
 def code_version(fig: Figure) -> str:
-    """Hash of the paper module and core sources: a code change invalidates cached points."""
-    files = sorted((PACKAGE_DIR / "core").glob("*.py"))
+    """Hash of the files that compute the figure (`compute_files`): editing one invalidates its cached points, while
+    a new module, a benchmark or another figure's file of the same paper does not."""
+    return _files_version(compute_files(fig))
+
+
+def shared_version(fig: Figure) -> str:
+    """Hash of what a paper's figures share: its modules that are no figure's own file, reproduce/core and
+    datasets.py. Keys what figures reuse from each other (paper 003's training runs), so fig2 and fig7 share runs."""
     module = PACKAGE_DIR / "papers" / registry.paper(fig.paper).module
-    files += sorted(module.glob("*.py")) if module.is_dir() else [module.with_suffix(".py")]
-    return stable_hash([f.read_bytes().hex() for f in files])
+    own = {registry.ROOT / f.source for f in registry.figures(fig.paper)}
+    files = sorted(p for p in module.glob("*.py") if p not in own) if module.is_dir() else []
+    return _files_version(files + sorted((PACKAGE_DIR / "core").glob("*.py")) + [PACKAGE_DIR / "datasets.py"])
 
 
 def git_out(*args: str) -> str | None:
@@ -315,6 +328,7 @@ class PointTask:
     version: str
     label: str
     entry: Path                  # the point's cache entry (written by the driver)
+    shared_version: str = ""     # keys what the paper's figures share (runner.shared_version)
 
 
 def compute_point(task: PointTask, warn: Callable[[str], None] = lambda msg: None,
@@ -324,7 +338,8 @@ def compute_point(task: PointTask, warn: Callable[[str], None] = lambda msg: Non
     fig, dev = task.fig, torch.device(task.device)
     measurement_mode()
     ctx = Context(dev, task.seed, generator(dev, point_seed(task.seed, task.point)), task.data_root,
-                  cache_dir=task.cache, version=task.version, warn=warn, point=task.point)
+                  cache_dir=task.cache, version=task.version, shared_version=task.shared_version, warn=warn,
+                  point=task.point)
     if tick:
         ctx.tick = tick
     try:
@@ -386,14 +401,15 @@ def plan_figure(fig: Figure, *, preset: str | Preset = "default", overrides: Seq
     start_mb = reset_peak_memory(dev)
     start = time.perf_counter()
     points = fig.grid(cfg)
-    version, git = code_version(fig), _git()   # both taken before any work: the code that ran
+    version, shared, git = code_version(fig), shared_version(fig), _git()   # before any work: the code that ran
     cache = cache_dir(out)
     resolved = describe(cfg)
     tasks, frames = [], {}
     for i, point in enumerate(points):
         label = ", ".join(f"{k}={v}" for k, v in point.items())
         key = stable_hash([fig.paper, fig.key, resolved, point, seed, dev.type, version])
-        tasks.append(PointTask(fig, cfg, point, seed, str(dev), root, cache, version, label, cache / key / "point.csv"))
+        tasks.append(PointTask(fig, cfg, point, seed, str(dev), root, cache, version, label, cache / key / "point.csv",
+                               shared))
         if not force:
             frame, info, problem = cache_mod.read(tasks[-1].entry, version)
             if frame is not None:

@@ -90,6 +90,12 @@ def test_staleness_follows_the_files_that_compute_a_figure():
     assert "fig1.py" in files and "fig2.py" not in files           # another figure's file is not this one's code
     assert runner.staleness(fig, {"code_version": runner.code_version(fig)}) is None
     assert "code version" in runner.staleness(fig, {"code_version": "x"})
+    # the code version (the cache key's) hashes the same files: another figure of the paper has its own
+    assert runner.code_version(fig) != runner.code_version(registry.figure("norm", "fig2"))
+    # ...while runs that figures share (paper 003's Figs 2 and 7) are keyed by the code they share
+    fig2, fig7 = registry.figure("confusion", "fig2"), registry.figure("confusion", "fig7")
+    assert runner.shared_version(fig2) == runner.shared_version(fig7)
+    assert runner.code_version(fig2) != runner.code_version(fig7)
 
 
 def test_report_without_results_says_what_to_run(tmp_path):

@@ -29,8 +29,9 @@ def cached_run(ctx, spec: dict, compute: Callable[[], pd.DataFrame]) -> pd.DataF
     The entry is verified on read (reproduce.cache): a truncated or edited run is trained again, with a warning."""
     if ctx.cache_dir is None:
         return compute()
-    folder = ctx.cache_dir / "runs" / stable_hash([spec, ctx.seed, ctx.device.type, ctx.version])
-    frame, _, _ = cache.cached(folder / "run.csv", ctx.version, lambda: (compute(), {"spec": spec}), warn=ctx.warn)
+    version = ctx.shared_version   # the code the figures share, not one figure's own file
+    folder = ctx.cache_dir / "runs" / stable_hash([spec, ctx.seed, ctx.device.type, version])
+    frame, _, _ = cache.cached(folder / "run.csv", version, lambda: (compute(), {"spec": spec}), warn=ctx.warn)
     return frame
 
 
