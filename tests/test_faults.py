@@ -69,7 +69,9 @@ def test_a_damaged_shared_training_run_is_retrained(tmp_path):
 
 @pytest.mark.slow
 def test_figures_that_share_training_runs_train_them_once(tmp_path):
-    runs = lambda: {p: p.stat().st_mtime_ns for p in (tmp_path / "data/.cache/runs").glob("*/run.csv")}
+    def runs():
+        return {p: p.stat().st_mtime_ns for p in (tmp_path / "data/.cache/runs").glob("*/run.csv")}
+
     assert repro("confusion", "fig2", "--preset", "smoke", "--out", tmp_path).exit_code == 0
     trained = runs()
     res = repro("confusion", "fig7", "--preset", "smoke", "--out", tmp_path)   # Fig 7 = Fig 2's runs, other plots
