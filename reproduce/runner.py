@@ -136,13 +136,18 @@ def code_version(fig: Figure) -> str:
     return _files_version(compute_files(fig))
 
 
+def _common_sources() -> list[Path]:
+    """The sources outside the paper packages that compute results: reproduce/core and datasets.py."""
+    return sorted((PACKAGE_DIR / "core").glob("*.py")) + [PACKAGE_DIR / "datasets.py"]
+
+
 def shared_version(fig: Figure) -> str:
     """Hash of what a paper's figures share: its modules that are no figure's own file, reproduce/core and
     datasets.py. Keys what figures reuse from each other (paper 003's training runs), so fig2 and fig7 share runs."""
     module = PACKAGE_DIR / "papers" / registry.paper(fig.paper).module
     own = {registry.ROOT / f.source for f in registry.figures(fig.paper)}
     files = sorted(p for p in module.glob("*.py") if p not in own) if module.is_dir() else []
-    return _files_version(files + sorted((PACKAGE_DIR / "core").glob("*.py")) + [PACKAGE_DIR / "datasets.py"])
+    return _files_version(files + _common_sources())
 
 
 def git_out(*args: str) -> str | None:
@@ -164,7 +169,7 @@ def compute_files(fig: Figure) -> list[Path]:
     """The sources that determine a figure's CSV: its own file and what it imports (transitively) from its paper
     package, reproduce/core and datasets.py, found by reading the import statements."""
     module = PACKAGE_DIR / "papers" / registry.paper(fig.paper).module
-    todo = [registry.ROOT / fig.source]
+    todo, common = [registry.ROOT / fig.source], set(_common_sources())
     seen: set[Path] = set()
     while todo:
         path = todo.pop()
@@ -179,9 +184,7 @@ def compute_files(fig: Figure) -> list[Path]:
                 parts = (node.module or "").split(".") if node.module else []
                 target = base.joinpath(*parts)
                 names = [target.with_suffix(".py")] + [target / f"{a.name}.py" for a in node.names]
-                todo += [n for n in names if n.exists() and (n.parent == PACKAGE_DIR / "core"
-                                                             or n == PACKAGE_DIR / "datasets.py"
-                                                             or n.is_relative_to(module))]
+                todo += [n for n in names if n in common or n.exists() and n.is_relative_to(module)]
     return sorted(seen)
 
 
@@ -190,20 +193,21 @@ def staleness(fig: Figure, meta: dict) -> str | None:
 
     Equal code versions are current. Otherwise, with git and a clean recorded commit, the result is current when
     none of `compute_files` changed since that commit; without git it counts as stale."""
-    here = code_version(fig)
+    files = compute_files(fig)
+    here = _files_version(files)   # = code_version(fig), from the files read once
     if meta.get("code_version") == here:
         return None
     git = meta.get("git") or {}
     sha = git.get("sha")
     if sha and not git.get("dirty"):
-        rel = [str(p.relative_to(PACKAGE_DIR)) for p in compute_files(fig)]   # git runs in PACKAGE_DIR
+        rel = [str(p.relative_to(PACKAGE_DIR)) for p in files]   # git runs in PACKAGE_DIR
         changed = git_out("diff", "--name-only", sha, "--", *rel)
         if changed == "":
             return None
         if changed:
-            files = changed.splitlines()
-            return (f"made at commit {sha[:7]}; since then {len(files)} of the files that compute it changed "
-                    f"({', '.join(Path(f).name for f in files[:4])}{', ...' if len(files) > 4 else ''})")
+            names = changed.splitlines()
+            return (f"made at commit {sha[:7]}; since then {len(names)} of the files that compute it changed "
+                    f"({', '.join(Path(f).name for f in names[:4])}{', ...' if len(names) > 4 else ''})")
     return f"made by code version {meta.get('code_version')}, the code here is {here}"
 
 
