@@ -14,6 +14,7 @@ interval is the value itself.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import math
 from dataclasses import dataclass
@@ -99,6 +100,10 @@ class Claim:
     min_units: int = 3
     info: Callable[[pd.DataFrame], str] | None = None
     reduce: Callable[[pd.DataFrame], pd.DataFrame] | None = None   # rows the measure reads, taken once (speed)
+    source: str = ""          # where the bound comes from: paper (file, section), spec, derivation, or "chosen: ..."
+    kind: str = "claim"       # "claim": the paper's statement; "check": our own run's health (not the paper's)
+    cells: tuple[str, ...] = ()    # "in every cell": each cell (e.g. dataset, m) judged on its own interval
+    affects: tuple[str, ...] = ()  # a check: the claims it makes INCONCLUSIVE when it fails (empty: every claim)
 
 
 @dataclass(frozen=True)
@@ -113,6 +118,9 @@ class ClaimResult:
     verdict: str
     cause: str = ""
     draws: int = 0            # bootstrap resamples behind the interval (0: not resampled)
+    bound_source: str = ""    # Claim.source
+    kind: str = "claim"       # Claim.kind
+    cell: str = ""            # per-cell claims: the cell that decides the verdict (the worst, or a failing one)
 
 
 def _clusters(df: pd.DataFrame, unit: Sequence[str], strata: Sequence[str]
@@ -185,12 +193,66 @@ def count_units(clusters: list[list[np.ndarray]]) -> tuple[int, int]:
     return sum(sizes), min(sizes)
 
 
+def _margin(bound: Bound, lo: float, hi: float) -> float:
+    """How far [lo, hi] lies inside the bound (negative: outside); the worst cell has the smallest."""
+    return min(bound.hi - hi, lo - bound.lo)
+
+
 def evaluate(claim: Claim, df: pd.DataFrame, seed: int = 0, level: float = LEVEL,
              draws: int = DRAWS) -> ClaimResult:
-    """Run one claim on a DataFrame read from the CSV."""
-    def result(value=math.nan, lo=math.nan, hi=math.nan, n=0, threshold="", verdict=INCONCLUSIVE, cause="", b=0):
-        return ClaimResult(claim.id, claim.text, value, lo, hi, n, threshold, verdict, cause, b)
+    """Run one claim on a DataFrame read from the CSV. With `cells`, each cell is judged on its own interval:
+    PASS when every cell passes, FAIL when one fails, else INCONCLUSIVE naming the undecided cell; the reported
+    value and interval are those of the deciding cell (a failing one, else the worst)."""
+    if not claim.cells:
+        return _evaluate(claim, df, seed, level, draws)
+    try:
+        df = claim.reduce(df) if claim.reduce else df
+        need(set(claim.cells) <= set(df.columns), f"the CSV has no column {'/'.join(claim.cells)}")
+        need(len(df) > 0, "no rows")
+    except Inconclusive as exc:
+        why = str(exc)
+        return _evaluate(dataclasses.replace(claim, cells=(), reduce=None, measure=lambda d: need(False, why)), df,
+                         seed, level, draws)
+    one = dataclasses.replace(claim, cells=(), reduce=None)
+    shared = df[list(claim.unit)].isna().all(axis=1) if set(claim.unit) <= set(df.columns) else None
+    results = []
+    for key, part in df.groupby(list(claim.cells), sort=True, dropna=False):
+        if shared is not None and shared.any():   # rows without a unit (a theory curve) belong to every cell
+            part = pd.concat([part, df[shared & ~df.index.isin(part.index)]])
+        name = ", ".join(f"{c}={v}" for c, v in zip(claim.cells, key if isinstance(key, tuple) else (key,)))
+        results.append((name, _evaluate(one, part, seed, level, draws)))
+    verdicts = [r.verdict for _, r in results]
+    bound_of = claim.bound if isinstance(claim.bound, Bound) else None
 
+    def worst(cands):
+        if bound_of is None or len(cands) == 1:
+            return cands[0]
+        return min(cands, key=lambda nr: _margin(bound_of, nr[1].ci_low, nr[1].ci_high)
+                   if math.isfinite(nr[1].ci_low) else math.inf)
+    if FAIL in verdicts:
+        name, r = worst([nr for nr in results if nr[1].verdict == FAIL])
+        verdict, cause = FAIL, f"{name}: {r.cause}"
+    elif all(v == PASS for v in verdicts):
+        name, r = worst(results)
+        verdict, cause = PASS, ""
+    else:
+        undecided = [nr for nr in results if nr[1].verdict != PASS]
+        name, r = undecided[0]
+        others = f" (and {len(undecided) - 1} more cells)" if len(undecided) > 1 else ""
+        verdict, cause = INCONCLUSIVE, f"{name}: {r.cause}{others}"
+    per = "; ".join(f"{n}: {_num(x.value)}" for n, x in results)
+    threshold = (r.threshold.split("; ")[0] + f", in every {'/'.join(claim.cells)} (worst shown); {per}"
+                 + (f"; {r.threshold.split('; ', 1)[1]}" if "; " in r.threshold else ""))
+    return dataclasses.replace(r, verdict=verdict, cause=cause, threshold=threshold, cell=name,
+                               units=sum(x.units for _, x in results))
+
+
+def _evaluate(claim: Claim, df: pd.DataFrame, seed: int = 0, level: float = LEVEL,
+              draws: int = DRAWS) -> ClaimResult:
+    """One claim on one frame (no cells)."""
+    def result(value=math.nan, lo=math.nan, hi=math.nan, n=0, threshold="", verdict=INCONCLUSIVE, cause="", b=0):
+        return ClaimResult(claim.id, claim.text, value, lo, hi, n, threshold, verdict, cause, b, claim.source,
+                           claim.kind)
     try:
         df = claim.reduce(df) if claim.reduce else df
         bound = claim.bound(df) if callable(claim.bound) else claim.bound

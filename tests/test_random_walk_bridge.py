@@ -47,8 +47,24 @@ def test_pair_margin_is_negative_and_fluctuation_nonnegative_at_init():
     cfg = fig6.Fig6Config(panels=("mlp",), datasets=("synthetic-mnist",), mlp_width=200, steps=1, n_pairs=200,
                           n_checkpoints=1)
     df = fig6.fig6_compute(cfg, fig6.fig6_grid(cfg)[0], ctx())
-    row = df[df.step == 0].iloc[0]
-    assert row["PM"] < 0 and row["PF_mean"] >= 0 and row["PF_max"] >= row["PF_mean"]
+    d = df[(df.step == 0) & (df.pair_set == "paper")]
+    assert len(d) == 200 and d["PM"].mean() < 0
+    assert (d["PF_mean"] >= 0).all() and (d["PF_max"] >= d["PF_mean"]).all()
+    a = df[(df.step == 0) & (df.pair_set == "authors")]
+    assert len(a) == cfg.authors_pairs and (a["PF_true_max"] >= 0).all()
+
+
+def test_true_class_fluctuation_matches_a_pair_by_pair_loop():
+    """The authors' PF (max over t of the true-class deviation from the chord) against a naive loop."""
+    g = torch.Generator().manual_seed(1)
+    net = torch.nn.Sequential(torch.nn.Linear(5, 30), torch.nn.ReLU(), torch.nn.Linear(30, 4)).double()
+    x0, x1 = torch.randn(6, 5, generator=g, dtype=torch.float64), torch.randn(6, 5, generator=g, dtype=torch.float64)
+    y, ts = torch.randint(4, (6,), generator=g), torch.linspace(0, 1, 9, dtype=torch.float64)
+    got = fig6.true_class_fluctuation(net, x0, x1, y, ts)
+    for p in range(6):
+        u = [float(net(x0[p] + t * (x1[p] - x0[p]))[y[p]] / net(x0[p] + t * (x1[p] - x0[p])).norm()) for t in ts]
+        want = max(abs(u[k] - ((1 - float(t)) * u[0] + float(t) * u[-1])) for k, t in enumerate(ts))
+        assert abs(float(got[p]) - want) < 1e-12
 
 
 def test_torchvision_resnet_converts_to_pl_layers():
