@@ -241,10 +241,9 @@ def evaluate(claim: Claim, df: pd.DataFrame, seed: int = 0, level: float = LEVEL
         others = f" (and {len(undecided) - 1} more cells)" if len(undecided) > 1 else ""
         verdict, cause = INCONCLUSIVE, f"{name}: {r.cause}{others}"
     per = "; ".join(f"{n}: {_num(x.value)}" for n, x in results)
-    threshold = (r.threshold.split("; ")[0] + f", in every {'/'.join(claim.cells)} (worst shown); {per}"
-                 + (f"; {r.threshold.split('; ', 1)[1]}" if "; " in r.threshold else ""))
-    return dataclasses.replace(r, verdict=verdict, cause=cause, threshold=threshold, cell=name,
-                               units=sum(x.units for _, x in results))
+    head = bound_of.text() if bound_of is not None and r.threshold.startswith(bound_of.text()) else r.threshold
+    threshold = f"{head}, in every {'/'.join(claim.cells)} (worst shown); {per}{r.threshold[len(head):]}"
+    return dataclasses.replace(r, verdict=verdict, cause=cause, threshold=threshold, cell=name)
 
 
 def _evaluate(claim: Claim, df: pd.DataFrame, seed: int = 0, level: float = LEVEL,
@@ -286,3 +285,20 @@ def _evaluate(claim: Claim, df: pd.DataFrame, seed: int = 0, level: float = LEVE
     cause = {PASS: "", FAIL: f"the {level:.0%} interval over {n} units lies outside the bound",
              INCONCLUSIVE: f"the {level:.0%} interval over {n} units straddles the bound"}[verdict]
     return result(value, lo, hi, n, threshold, verdict, cause, draws)
+
+
+def evaluate_all(claims: Sequence[Claim], df: pd.DataFrame, seed: int = 0, level: float = LEVEL,
+                 draws: int = DRAWS) -> list[ClaimResult]:
+    """Every claim and check of a figure; a check that FAILs marks the claims it affects (all of them when its
+    `affects` is empty) INCONCLUSIVE, naming the check: a run that failed its own check decides nothing there."""
+    out = [evaluate(c, df, seed, level, draws) for c in claims]
+    failed = [(c, r) for c, r in zip(claims, out) if c.kind == "check" and r.verdict == FAIL]
+    for i, (c, r) in enumerate(zip(claims, out)):
+        if c.kind == "check":
+            continue
+        hits = [f"check {k.id} failed" + (f" ({kr.cause})" if kr.cause else "")
+                for k, kr in failed if not k.affects or c.id in k.affects]
+        if hits:
+            was = f"{r.verdict} set aside" if r.verdict != INCONCLUSIVE else r.cause
+            out[i] = dataclasses.replace(r, verdict=INCONCLUSIVE, cause="; ".join([was] + hits))
+    return out

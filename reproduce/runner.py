@@ -22,6 +22,7 @@ from . import cache as cache_mod
 from . import claims as claims_mod
 from . import datasets as data_mod
 from . import plotting, registry
+from .codehash import compute_text
 from .config import ReproError, describe, from_values, resolve, stable_hash
 from .core.device import DTYPES, free_memory, generator, measurement_mode, point_seed, resolve_device, tf32_flags
 from .core.timing import host_peak_kb, reset_host_peak
@@ -126,8 +127,9 @@ def pick_device(name: str) -> torch.device:
 
 
 def _files_version(files: Sequence[Path]) -> str:
-    """Hash of source files' paths (relative to the package) and contents."""
-    return stable_hash([(str(f.relative_to(PACKAGE_DIR)), f.read_bytes().hex()) for f in files])
+    """Hash of source files' paths (relative to the package) and what of them computes results (their text without
+    the claims: codehash.compute_text), so an edit of a claim keeps the cached points and the result current."""
+    return stable_hash([(str(f.relative_to(PACKAGE_DIR)), compute_text(f.read_text())) for f in files])
 
 
 def code_version(fig: Figure) -> str:
@@ -201,14 +203,23 @@ def staleness(fig: Figure, meta: dict) -> str | None:
     sha = git.get("sha")
     if sha and not git.get("dirty"):
         rel = [str(p.relative_to(PACKAGE_DIR)) for p in files]   # git runs in PACKAGE_DIR
-        changed = git_out("diff", "--name-only", sha, "--", *rel)
-        if changed == "":
-            return None
-        if changed:
-            names = changed.splitlines()
+        changed = git_out("diff", "--name-only", "--relative", sha, "--", *rel)
+        if changed is not None:   # paths relative to PACKAGE_DIR; a file whose claims alone changed is no change
+            names = [f for f in changed.splitlines() if not _same_compute(sha, f)]
+            if not names:
+                return None
             return (f"made at commit {sha[:7]}; since then {len(names)} of the files that compute it changed "
                     f"({', '.join(Path(f).name for f in names[:4])}{', ...' if len(names) > 4 else ''})")
     return f"made by code version {meta.get('code_version')}, the code here is {here}"
+
+
+def _same_compute(sha: str, rel: str) -> bool:
+    """Whether the package file `rel` computes the same at commit `sha` as here (it differs at most in its claims)."""
+    old = git_out("show", f"{sha}:./{rel}")
+    try:
+        return old is not None and compute_text(old) == compute_text((PACKAGE_DIR / rel).read_text())
+    except (OSError, SyntaxError):
+        return False
 
 
 def reset_peak_memory(device: torch.device) -> float:
@@ -249,7 +260,7 @@ def bootstrap_draws(preset: str | Preset) -> int:
 
 def evaluate_claims(fig: Figure, df: pd.DataFrame, preset: str | Preset) -> list[claims_mod.ClaimResult]:
     """Claims read only the CSV (`df` as `read_result` returns it)."""
-    return [claims_mod.evaluate(c, df, draws=bootstrap_draws(preset)) for c in fig.claims]
+    return claims_mod.evaluate_all(fig.claims, df, draws=bootstrap_draws(preset))
 
 
 def reductions(fig: Figure, cfg) -> dict[str, str]:

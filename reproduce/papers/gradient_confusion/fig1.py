@@ -116,15 +116,20 @@ def _min_cos(df):
 
 
 RUN = dict(unit=("run",))
+_F = "SPEC-003-004.md §A.5 Fig. 1"
 FIG1_CLAIMS = (
     Claim("F1-a-over-fits", "Over-parameterized linear regression trains to ~0 loss; under-parameterized does not",
-          _over_fits, below(0.01, "(final loss d = 120 / d = 80)"), **RUN),
+          _over_fits, below(0.01, "(final loss d = 120 / d = 80)"),
+          source=f"{_F} `P003-F1-a`: final loss(d=120) < 0.01 x final loss(d=80)", **RUN),
     Claim("F1-b-under-floor", "The under-parameterized model stops at its least-squares floor", _under_floor,
-          between(0.95, 1.5, "(final loss / least-squares optimum, d = 80, mean over runs)"), **RUN),
+          between(0.95, 1.5, "(final loss / least-squares optimum, d = 80, mean over runs)"),
+          source=f"{_F} `P003-F1-b`: final loss(d=80) in [0.95, 1.5] x the least-squares optimum", **RUN),
     Claim("F1-c-concentrated", "Cosines concentrate around 0 when over-parameterized (std ratio ~ sqrt(80/120))",
-          _std_ratio, between(0.72, 0.92, "(std of the final cosines, d = 120 / d = 80; theory 0.816)"), **RUN),
+          _std_ratio, between(0.72, 0.92, "(std of the final cosines, d = 120 / d = 80; theory 0.816)"),
+          source=f"{_F} `P003-F1-c`: std ratio in [0.72, 0.92] (theory sqrt(80/120) = 0.816)", **RUN),
     Claim("F1-d-less-confused", "Less worst-case confusion when over-parameterized", _min_cos,
-          above(0, "(mean final min cosine, d = 120 minus d = 80)"), **RUN),
+          above(0, "(mean final min cosine, d = 120 minus d = 80)"),
+          source=f"{_F} `P003-F1-d`: mean over runs of min cosine, d = 120 > d = 80", **RUN),
 )
 
 register(Figure(PAPER, "fig1", "Linear regression: over- vs under-parameterized, loss and gradient cosines", Fig1Config,

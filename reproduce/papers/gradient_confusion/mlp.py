@@ -211,21 +211,33 @@ def _lr_edge(df):
 
 def family_claims(x: str, sign: int, hard_at: int) -> tuple[Claim, ...]:
     out, run = [], dict(unit=("run",), reduce=lambda df: lean(df, KEYS))
+    spec = f"SPEC-003-004.md §A.5 Fig. {5 if x == 'depth' else 6}"
+    slack = "; at the default preset the rho bound moves 0.2 towards 0 (SPEC-003-004.md §A.8 predicate scales)"
     for a in ("identity", "tanh"):
         for i in ("glorot", "lecun"):
             tag, where = f"{'linear' if a == 'identity' else 'tanh'}-{i}", {"act": a, "init": i}
             more = "deeper" if x == "depth" else "narrower"
+            rel = "<=" if sign > 0 else ">="
             out.append(Claim(f"a-mincos-{tag}", f"{tag}: {more} -> more negative min gradient cosine",
-                             rho_measure(KEYS, None, "min_cos", where), rho_bound(-0.8 * sign), **run))
+                             rho_measure(KEYS, None, "min_cos", where), rho_bound(-0.8 * sign),
+                             source=f"{spec} `a`: per (act, init) rho({x}, mean min-cos) {rel} "
+                                    f"{-0.8 * sign:g}{slack}",
+                             **run))
+            rel = ">=" if sign > 0 else "<="
             out.append(Claim(f"b-loss-{tag}", f"{tag}: {more} -> higher final training loss",
-                             rho_measure(KEYS, None, "loss", where), rho_bound(0.8 * sign), **run))
+                             rho_measure(KEYS, None, "loss", where), rho_bound(0.8 * sign),
+                             source=f"{spec} `b`: per (act, init) rho({x}, final loss) {rel} {0.8 * sign:g}{slack}",
+                             **run))
     out.append(Claim("c-tanh-untrainable", f"tanh MLP at {x} {hard_at} is effectively untrainable",
                      _untrainable(hard_at), above(0.5 * math.log(10), f"(= 0.5 ln 10; final loss of tanh at {x} "
-                                                                       f"{hard_at}, better init)"), **run))
-    out.append(Claim("LR-edge", "the selected lr is never at the edge of the grid", _lr_edge,
-                     below(0, "(points whose selected lr is the grid's smallest or largest)"), exact=True))
+                                                                       f"{hard_at}, better init)"),
+                     source=f"{spec} `c`: tanh at {x} {hard_at} final loss >= 0.5 ln 10", **run))
+    out.append(Claim("LR-edge", "the selected lr is never at the edge of the grid (our lr search)", _lr_edge,
+                     below(0, "(points whose selected lr is the grid's smallest or largest)"), exact=True,
+                     kind="check", source="derivation: a best lr at the grid's edge may lie outside it, so the point's "
+                                          "'optimal' loss is not the optimum (SPEC-003-004.md §A.4: best lr per "
+                                          "point)"))
     return tuple(out)
-
 
 SMOKE = {"dataset": "synthetic-mnist", "steps": 60, "runs": 2, "lrs": (0.01, 0.1), "pairs": 10, "train_size": 2000}
 PAPER_SIZES = {"lrs": PAPER_LRS, "runs": 10, "steps": 40000, "pairs": 1000, "rho_slack": 0.0, "stack": 16}

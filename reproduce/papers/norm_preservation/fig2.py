@@ -137,13 +137,23 @@ def _ratio(kind: str):
 UNIT = dict(unit=("net",))
 FIG2_CLAIMS = (
     Claim("theory-above-empirical", "Bound over-estimates: theory > empirical at every m (both conventions)",
-          _ratio("min"), above(1, "(min over m of theory / mean empirical eps)"), **UNIT),
+          _ratio("min"), above(1, "(min over m of theory / mean empirical eps)"),
+          source="paper 001 §4.2: 'our lower bound on width is an over-estimation'; SPEC-000-002.md §2.3 001-fig2 "
+                 "[C]: theory > empirical at every m", **UNIT),
     Claim("gap-shrinks", "Bound tighter for smaller eps: theory - empirical decreases with m", _gap_shrinks,
-          below(0, "(largest step-to-step change of the gap)"), **UNIT),
-    Claim("ratio-min", "theory/empirical >= 2 (spec range [2, 6])", _ratio("min"), above(2), **UNIT),
-    Claim("ratio-max", "theory/empirical <= 6 (spec range [2, 6])", _ratio("max"), below(6), **UNIT),
+          below(0, "(largest step-to-step change of the gap)"),
+          source="paper 001 §4.2: 'becomes tighter for smaller values of eps'; SPEC-000-002.md §2.3 001-fig2 [C]: the "
+                 "gap decreases with m", **UNIT),
+    Claim("ratio-min", "theory/empirical >= 2 (spec range [2, 6])", _ratio("min"), above(2),
+          source="SPEC-000-002.md §2.3 001-fig2 [C]: ratio theory/empirical in [2, 6] (simulated about 3.7-4.1)",
+          **UNIT),
+    Claim("ratio-max", "theory/empirical <= 6 (spec range [2, 6])", _ratio("max"), below(6),
+          source="SPEC-000-002.md §2.3 001-fig2 [C]: ratio theory/empirical in [2, 6] (simulated about 3.7-4.1)",
+          **UNIT),
     Claim("forward-backward-agree", "Forward and backward empirical eps agree within 15%", _fwd_bwd,
-          below(0.15, "(max relative difference over m)"), **UNIT),
+          below(0.15, "(max relative difference over m)"),
+          source="SPEC-000-002.md §2.3 001-fig2 [C]: forward and backward empirical curves agree within 15% "
+                 "(identical distributions)", **UNIT),
 )
 
 register(Figure(PAPER, "fig2", "Tightness of the Lemma 2 / Lemma 5 width bounds", Fig2Config,
