@@ -13,6 +13,7 @@ from typing import Annotated, Optional
 
 import pandas as pd
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -99,8 +100,11 @@ def _claims_table(rows: list[dict], title: str) -> Table:
         fmt = lambda v: "-" if v != v else f"{v:.4g}"  # noqa: E731
         value = fmt(r["value"]) + ("" if r["ci_low"] != r["ci_low"] or r["ci_low"] == r["ci_high"]
                                    else f"\n[{fmt(r['ci_low'])}, {fmt(r['ci_high'])}]")
-        verdict = f"[{colors[r['verdict']]}]{r['verdict']}[/]" + (f"\n[dim]{r['cause']}[/]" if r["cause"] else "")
-        table.add_row(r["figure"], f"{r['id']}\n[dim]{r['text']}[/]", value, str(r["units"]), r["threshold"], verdict)
+        cause = r["cause"] if isinstance(r["cause"], str) else ""
+        verdict = f"[{colors[r['verdict']]}]{r['verdict']}[/]" + (f"\n[dim]{escape(cause)}[/]" if cause else "")
+        kind = " [dim](check)[/]" if r.get("kind") == "check" else ""
+        table.add_row(r["figure"], f"{escape(r['id'])}{kind}\n[dim]{escape(r['text'])}[/]", value, str(r["units"]),
+                      escape(str(r["threshold"])), verdict)
     return table
 
 
@@ -322,9 +326,11 @@ def verify_cmd(paper: PaperOpt = None, preset: Preset = "default", out: Out = Pa
             raise ReproError(f"no results for the {preset} preset under {out / 'data'}; run `repro all` first")
         rows = [{**r, "figure": _short(r["paper"], r["figure"])} for r in table.to_dict("records")]
         console.print(_claims_table(rows, f"claims ({preset} preset)"))
-        counts = table["verdict"].value_counts().to_dict()
-        console.print(", ".join(f"{k}: {v}" for k, v in sorted(counts.items())),
-                      f"-> {runner.claims_path(out, preset)}")
+        kinds = table["kind"] if "kind" in table else pd.Series("claim", index=table.index)
+        said = [f"{what}: " + ", ".join(f"{k} {v}" for k, v in sorted(part["verdict"].value_counts().items()))
+                for what, part in (("claims", table[kinds == "claim"]), ("our checks", table[kinds == "check"]))
+                if len(part)]
+        console.print("; ".join(said), f"-> {runner.claims_path(out, preset)}")
 
 
 @app.command("report")
@@ -350,10 +356,11 @@ def report_cmd(preset: Preset = "default", out: Out = Path("."), device: Device 
         folder = report_mod.report_dir(out, preset)
         write_text(page, folder / "index.html")
         write_text(md, folder / "README.md")
-        c = report_mod.counts(entries)
+        c, k = report_mod.counts(entries), report_mod.counts(entries, checks=True)
         states = pd.Series([e.state for e in entries]).value_counts().to_dict()
-        console.print(f"{len(entries)} figures ({', '.join(f'{v} {k}' for k, v in states.items())}); claims "
-                      f"{', '.join(f'{k}: {v}' for k, v in c.items())} -> {folder / 'index.html'}, "
+        console.print(f"{len(entries)} figures ({', '.join(f'{v} {k}' for k, v in states.items())}); the papers' "
+                      f"claims on current figures {', '.join(f'{k}: {v}' for k, v in c.items())}; our checks "
+                      f"{', '.join(f'{k}: {v}' for k, v in k.items())} -> {folder / 'index.html'}, "
                       f"{folder / 'README.md'}", highlight=False, soft_wrap=True)
 
 

@@ -141,13 +141,94 @@ def collect(out: Path, preset: str, table: pd.DataFrame,
     return entries
 
 
-def counts(entries: list[Entry]) -> dict[str, int]:
-    """Claim verdicts over the entries: {PASS: n, FAIL: n, INCONCLUSIVE: n}."""
+def is_check(r: dict) -> bool:
+    """A row of our run's own checks (not the paper's claims)."""
+    return r.get("kind") == "check"
+
+
+def counts(entries: list[Entry], checks: bool = False) -> dict[str, int]:
+    """Verdicts of the paper's claims (or, with `checks`, of our own checks) over the current entries."""
     c = dict.fromkeys(VERDICTS, 0)
     for e in entries:
+        if e.state != "current":
+            continue
         for r in e.claims:
-            c[r["verdict"]] = c.get(r["verdict"], 0) + 1
+            if is_check(r) == checks:
+                c[r["verdict"]] = c.get(r["verdict"], 0) + 1
     return c
+
+
+REASONS = (("check", "a check of our run failed"), ("too few units", "too few units"),
+           ("straddles", "the interval straddles the bound"), ("undefined on", "the measure is undefined on "
+                                                                               "resamples"))
+
+
+def reason(cause: str) -> str:
+    """Why a claim is undecided, in one of a few words (for the per-paper answer)."""
+    cause = cause if isinstance(cause, str) else ""
+    return next((said for key, said in REASONS if key in cause), "the run lacks what the claim needs")
+
+
+@dataclass
+class Answer:
+    """One paper's answer from its current figures: claims that hold, that do not hold here, that are undecided
+    (by reason); figures stale (with command and cost) or missing (with what they need)."""
+    holds: list[str] = field(default_factory=list)
+    fails: list[str] = field(default_factory=list)
+    undecided: dict[str, list[str]] = field(default_factory=dict)
+    stale: list[Entry] = field(default_factory=list)
+    missing: list[Entry] = field(default_factory=list)
+
+
+def answer(es: list[Entry]) -> Answer:
+    """The paper's answer (see Answer), claims named `figN id`."""
+    a = Answer()
+    for e in es:
+        if e.state == "missing":
+            a.missing.append(e)
+        elif e.state != "current":
+            a.stale.append(e)
+        else:
+            for r in e.claims:
+                if is_check(r):
+                    continue
+                name = f"{e.fig.key} {r['id']}"
+                if r["verdict"] == PASS:
+                    a.holds.append(name)
+                elif r["verdict"] == FAIL:
+                    a.fails.append(name)
+                else:
+                    a.undecided.setdefault(reason(r.get("cause")), []).append(name)
+    return a
+
+
+def _grouped(names: list[str]) -> str:
+    """'fig2 (F2-a, F2-b); fig3 (F3-a)' from ['fig2 F2-a', 'fig2 F2-b', 'fig3 F3-a']."""
+    by: dict[str, list[str]] = {}
+    for n in names:
+        fig, cid = n.split(" ", 1)
+        by.setdefault(fig, []).append(cid)
+    return "; ".join(f"{fig} ({', '.join(ids)})" for fig, ids in by.items()) or "none"
+
+
+def answer_lines(a: Answer) -> list[tuple[str, str]]:
+    """(label, text) lines of a paper's answer, plain text."""
+    lines = [("holds", f"{len(a.holds)}: {_grouped(a.holds)}" if a.holds else "none"),
+             ("does not hold here", f"{len(a.fails)}: {_grouped(a.fails)}" if a.fails else "none")]
+    n = sum(map(len, a.undecided.values()))
+    lines.append(("undecided", f"{n}: " + " | ".join(f"{why} ({len(v)}): {_grouped(v)}"
+                                                     for why, v in a.undecided.items()) if n else "none"))
+    if a.stale:
+        lines.append(("not counted, stale", "; ".join(
+            f"{e.fig.key} (rerun `{runner.made_by(e.meta)[0] if e.meta else e.command}`"
+            + (f"; its last run took {duration(e.meta.get('wall_time_s'))}" if e.meta else "") + ")" for e in a.stale)))
+    if a.missing:
+        lines.append(("not made", "; ".join(f"{e.fig.key} (`{e.command}`{_to_make(e)})" for e in a.missing)))
+    return lines
+
+
+SMOKE_NOTE = ("Smoke preset: tiny sizes on stand-in data, run to test the code. Its verdicts test the code, not the "
+              "papers; the papers' answers are in the default-preset report (figures/README.md).")
 
 
 def _to_make(e: Entry) -> str:
@@ -191,11 +272,11 @@ def _cause(r: dict) -> str:
 def _summary_rows(entries: list[Entry]) -> list[dict]:
     rows = []
     for p, es in _by_paper(entries):
-        c = counts(es)
+        c, k = counts(es), counts(es, checks=True)
         made = [e for e in es if e.state != "missing"]
         rows.append({"paper": p.name, "alias": p.alias, "made": len(made), "total": len(es),
-                     "stale": sum(e.state == "stale" for e in es), **c,
-                     "missing": [e for e in es if e.state == "missing"]})
+                     "current": sum(e.state == "current" for e in es), "stale": sum(e.state == "stale" for e in es),
+                     **c, "checks_failed": k[FAIL], "missing": [e for e in es if e.state == "missing"]})
     return rows
 
 
@@ -203,24 +284,49 @@ def _summary_rows(entries: list[Entry]) -> list[dict]:
 
 def markdown(entries: list[Entry], preset: str) -> str:
     """The report as Markdown (figures/README.md: a forge renders the folder as the report)."""
-    c = counts(entries)
-    lines = [f"# Reproduction report ({preset} preset)", "",
-             "Built by `repro report` from the CSVs, meta.json files and claims in this checkout (nothing "
-             "recomputed). Verdicts: PASS = the claim's measure is inside the bound at the measure's confidence, "
-             "FAIL = outside it, INCONCLUSIVE = the interval straddles the bound or the data cannot decide.", "",
-             f"**Claims: {c[PASS]} PASS, {c[FAIL]} FAIL, {c[INCONCLUSIVE]} INCONCLUSIVE** over "
-             f"{sum(e.state != 'missing' for e in entries)} of {len(entries)} figures.", "",
-             "| paper | figures made | stale | PASS | FAIL | INCONCLUSIVE | missing |",
-             "|---|---|---|---|---|---|---|"]
+    c, k = counts(entries), counts(entries, checks=True)
+    current = sum(e.state == "current" for e in entries)
+    lines = [f"# Reproduction report ({preset} preset)", ""]
+    if preset == Preset.smoke.value:
+        lines += [f"**{SMOKE_NOTE}**", ""]
+    lines += ["## The answer, paper by paper", "",
+              "From current figures only (a stale figure's numbers may have changed; it is listed apart with the "
+              "command that refreshes it). Claim ids are those of the tables below.", ""]
+    for p, es in _by_paper(entries):
+        lines.append(f"- **{p.name}** (`{p.alias}`): " + "; ".join(
+            f"**{label}**: {_md_cell(text)}" for label, text in answer_lines(answer(es))))
+    lines += ["", "Built by `repro report` from the CSVs, meta.json files and claims in this checkout (nothing "
+              "recomputed). Verdicts: PASS = the claim's measure is inside the bound at the measure's confidence, "
+              "FAIL = outside it, INCONCLUSIVE = the interval straddles the bound or the data cannot decide. "
+              "Every bound names its source. Checks are tests of our own run (convergence, solver residuals, "
+              "exactness); they are not the paper's claims and are not counted with them, and a failed check makes "
+              "the claims it affects INCONCLUSIVE.", "",
+              f"**The papers' claims, current figures ({current} of {len(entries)}): {c[PASS]} PASS, {c[FAIL]} FAIL, "
+              f"{c[INCONCLUSIVE]} INCONCLUSIVE.** Our checks: {k[PASS]} PASS, {k[FAIL]} FAIL, "
+              f"{k[INCONCLUSIVE]} INCONCLUSIVE.", "",
+              "| paper | figures made | current | stale | PASS | FAIL | INCONCLUSIVE | checks failed | missing |",
+              "|---|---|---|---|---|---|---|---|---|"]
     for r in _summary_rows(entries):
         miss = ", ".join(f"[{e.fig.key}](#{e.anchor})" for e in r["missing"]) or "-"
-        lines.append(f"| [{r['paper']}](#{r['paper']}) (`{r['alias']}`) | {r['made']} / {r['total']} | {r['stale']} "
-                     f"| {r[PASS]} | {r[FAIL]} | {r[INCONCLUSIVE]} | {miss} |")
+        lines.append(f"| [{r['paper']}](#{r['paper']}) (`{r['alias']}`) | {r['made']} / {r['total']} | {r['current']} "
+                     f"| {r['stale']} | {r[PASS]} | {r[FAIL]} | {r[INCONCLUSIVE]} | {r['checks_failed']} | {miss} |")
     for p, es in _by_paper(entries):
         lines += ["", f"## {p.name}", "", f"*{p.title}* (`{p.file}`)", ""]
         for e in es:
             lines += _markdown_entry(e)
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _claim_groups(e: Entry) -> list[tuple[str, list[dict]]]:
+    """The paper's claims, then our checks (each only when there are some)."""
+    groups = [("The paper's claims", [r for r in e.claims if not is_check(r)]),
+              ("Checks of our run (not the paper's claims)", [r for r in e.claims if is_check(r)])]
+    return [(t, rows) for t, rows in groups if rows]
+
+
+def _source(r: dict) -> str:
+    s = r.get("bound_source")
+    return s if isinstance(s, str) else ""
 
 
 def _md_cell(text) -> str:
@@ -237,13 +343,14 @@ def _markdown_entry(e: Entry) -> list[str]:
     if "png" in e.links:
         out += [f"![{e.name}]({e.links['png']})", ""]
     out += [" · ".join(f"[{k}]({v})" for k, v in e.links.items() if k != "png"), ""]
-    if e.claims:
-        out += ["| claim | statement | value | interval | units | bound | verdict | cause |",
-                "|---|---|---|---|---|---|---|---|"]
-        for r in e.claims:
+    for title, rows in _claim_groups(e):
+        out += [f"{title}:", "",
+                "| id | statement | value | interval | units | bound | bound's source | verdict | cause |",
+                "|---|---|---|---|---|---|---|---|---|"]
+        for r in rows:
             out.append("| " + " | ".join(_md_cell(x) for x in (
                 r["id"], r["text"], _number(r["value"]), _interval(r), _units(r), r.get("threshold", ""),
-                f"**{r['verdict']}**", _cause(r))) + " |")
+                _source(r), f"**{r['verdict']}**", _cause(r))) + " |")
         out.append("")
     if e.meta:
         diff = differences(e.fig, e.meta)
@@ -270,6 +377,8 @@ img { max-width: 100%; height: auto; border: 1px solid #eee; }
 .stale, .other-preset, .unreadable { background: #fdf0c8; color: #6b4e00; }
 .missing { background: #e8e8e8; color: #444; }
 .prov { color: #555; font-size: .8em; font-family: ui-monospace, monospace; }
+.src { color: #555; font-size: .9em; } .smoke { background: #fdf0c8; padding: .5em; }
+ul.answer > li { margin-bottom: .6em; }
 .links a { margin-right: 1em; } code { background: #f5f5f5; padding: 0 .2em; }
 details { margin: .3em 0; } .figure { page-break-inside: avoid; }
 @media print { body { max-width: none; font-size: 11px; } a { color: inherit; text-decoration: none; }
@@ -287,27 +396,41 @@ def _verdict(v: str) -> str:
 
 def render_html(entries: list[Entry], preset: str) -> str:
     """The report as one self-contained static page (inline CSS, no scripts, relative links only)."""
-    c = counts(entries)
-    made = sum(e.state != "missing" for e in entries)
+    c, k = counts(entries), counts(entries, checks=True)
+    current = sum(e.state == "current" for e in entries)
     parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
              '<meta name="viewport" content="width=device-width, initial-scale=1">',
              f"<title>Reproduction report ({_e(preset)} preset)</title>", f"<style>{CSS}</style></head><body>",
-             f"<h1>Reproduction report ({_e(preset)} preset)</h1>",
-             "<p>Built by <code>repro report</code> from the CSVs, meta.json files and claims in this checkout "
-             "(nothing recomputed). Verdicts: " + _verdict(PASS) + " the claim's measure is inside the bound at the "
-             "measure's confidence; " + _verdict(FAIL) + " outside it; " + _verdict(INCONCLUSIVE) +
-             " the interval straddles the bound or the data cannot decide.</p>",
-             f"<p><strong>Claims: {c[PASS]} PASS, {c[FAIL]} FAIL, {c[INCONCLUSIVE]} INCONCLUSIVE</strong> over "
-             f"{made} of {len(entries)} figures.</p>",
-             "<table><tr><th>paper</th><th>figures made</th><th>stale</th><th>PASS</th><th>FAIL</th>"
-             "<th>INCONCLUSIVE</th><th>missing: command, needs, cost</th></tr>"]
+             f"<h1>Reproduction report ({_e(preset)} preset)</h1>"]
+    if preset == Preset.smoke.value:
+        parts.append(f'<p class="smoke"><strong>{_e(SMOKE_NOTE)}</strong></p>')
+    parts += ['<h2 id="answer">The answer, paper by paper</h2>',
+              "<p>From current figures only (a stale figure's numbers may have changed; it is listed apart with the "
+              "command that refreshes it).</p>", '<ul class="answer">']
+    for p, es in _by_paper(entries):
+        parts.append(f'<li><a href="#{_e(p.name)}"><strong>{_e(p.name)}</strong></a> (<code>{_e(p.alias)}</code>)'
+                     "<ul>" + "".join(f"<li><strong>{_e(label)}</strong>: {_e(text)}</li>"
+                                      for label, text in answer_lines(answer(es))) + "</ul></li>")
+    parts += ["</ul>",
+              "<p>Built by <code>repro report</code> from the CSVs, meta.json files and claims in this checkout "
+              "(nothing recomputed). Verdicts: " + _verdict(PASS) + " the claim's measure is inside the bound at the "
+              "measure's confidence; " + _verdict(FAIL) + " outside it; " + _verdict(INCONCLUSIVE) +
+              " the interval straddles the bound or the data cannot decide. Every bound names its source. Checks "
+              "test our own run (convergence, solver residuals, exactness); they are not the paper's claims and are "
+              "not counted with them, and a failed check makes the claims it affects INCONCLUSIVE.</p>",
+              f"<p><strong>The papers' claims, current figures ({current} of {len(entries)}): {c[PASS]} PASS, "
+              f"{c[FAIL]} FAIL, {c[INCONCLUSIVE]} INCONCLUSIVE.</strong> Our checks: {k[PASS]} PASS, {k[FAIL]} FAIL, "
+              f"{k[INCONCLUSIVE]} INCONCLUSIVE.</p>",
+              "<table><tr><th>paper</th><th>figures made</th><th>current</th><th>stale</th><th>PASS</th><th>FAIL</th>"
+              "<th>INCONCLUSIVE</th><th>checks failed</th><th>missing: command, needs, cost</th></tr>"]
     for r in _summary_rows(entries):
         miss = "<br>".join(f'<a href="#{_e(e.anchor)}">{_e(e.fig.key)}</a>: <code>{_e(e.command)}</code>'
                            f"{_e(_to_make(e))}" for e in r["missing"]) or "-"
         parts.append(f'<tr><td><a href="#{_e(r["paper"])}">{_e(r["paper"])}</a> (<code>{_e(r["alias"])}</code>)</td>'
-                     f'<td class="num">{r["made"]} / {r["total"]}</td><td class="num">{r["stale"]}</td>'
-                     f'<td class="num">{r[PASS]}</td><td class="num">{r[FAIL]}</td>'
-                     f'<td class="num">{r[INCONCLUSIVE]}</td><td>{miss}</td></tr>')
+                     f'<td class="num">{r["made"]} / {r["total"]}</td><td class="num">{r["current"]}</td>'
+                     f'<td class="num">{r["stale"]}</td><td class="num">{r[PASS]}</td><td class="num">{r[FAIL]}</td>'
+                     f'<td class="num">{r[INCONCLUSIVE]}</td><td class="num">{r["checks_failed"]}</td>'
+                     f"<td>{miss}</td></tr>")
     parts.append("</table>")
     for p, es in _by_paper(entries):
         parts.append(f'<h2 id="{_e(p.name)}">{_e(p.name)}</h2>'
@@ -329,15 +452,15 @@ def _html_entry(e: Entry) -> str:
         out.append(f'<a href="{_e(e.links["png"])}"><img src="{_e(e.links["png"])}" alt="{_e(e.name)}"></a>')
     out.append('<p class="links">' + "".join(f'<a href="{_e(v)}">{_e(k)}</a>' for k, v in e.links.items()
                                              if k != "png") + "</p>")
-    if e.claims:
-        out.append("<table><tr><th>claim</th><th>paper's statement</th><th>value</th><th>interval</th>"
-                   "<th>units</th><th>bound</th><th>verdict</th><th>cause</th></tr>")
-        for r in e.claims:
-            cause = _cause(r)
+    for title, rows in _claim_groups(e):
+        out.append(f"<p><strong>{_e(title)}</strong></p><table><tr><th>id</th><th>statement</th><th>value</th>"
+                   "<th>interval</th><th>units</th><th>bound</th><th>bound's source</th><th>verdict</th><th>cause</th>"
+                   "</tr>")
+        for r in rows:
             out.append(f"<tr><td>{_e(r['id'])}</td><td>{_e(r['text'])}</td><td class='num'>{_number(r['value'])}"
                        f"</td><td class='num'>{_interval(r)}</td><td class='num'>{_units(r)}</td>"
-                       f"<td>{_e(r.get('threshold', ''))}</td><td>{_verdict(r['verdict'])}</td>"
-                       f"<td>{_e(cause)}</td></tr>")
+                       f"<td>{_e(r.get('threshold', ''))}</td><td class='src'>{_e(_source(r))}</td>"
+                       f"<td>{_verdict(r['verdict'])}</td><td>{_e(_cause(r))}</td></tr>")
         out.append("</table>")
     if e.meta:
         diff = differences(e.fig, e.meta)

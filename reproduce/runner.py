@@ -277,6 +277,7 @@ def reductions(fig: Figure, cfg) -> dict[str, str]:
 def made_by(meta: dict) -> tuple[str, str]:
     """The command that made a result (preset and overrides) and its commit (short sha, +dirty), from meta.json."""
     sets = "".join(f" --set {o}" for o in meta.get("overrides", []))
+    sets += " --promote" if meta.get("overrides") and not meta.get("variant") else ""   # the canonical result
     git = meta.get("git") or {}
     sha = (git.get("sha") or "?")[:7] + ("+dirty" if git.get("dirty") else "")
     return f"repro {meta.get('paper')} {meta.get('figure')} --preset {meta.get('preset')}{sets}", sha

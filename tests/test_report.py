@@ -32,7 +32,8 @@ def made(tmp_path_factory):
 
 
 def _verdict_counts(text: str) -> tuple[int, int, int]:
-    m = re.search(r"Claims: (\d+) PASS, (\d+) FAIL, (\d+) INCONCLUSIVE", re.sub(r"<[^>]+>", "", text))
+    m = re.search(r"claims, current figures \(\d+ of \d+\): (\d+) PASS, (\d+) FAIL, (\d+) INCONCLUSIVE",
+                  re.sub(r"<[^>]+>", "", text))
     assert m, "no verdict count line"
     return tuple(map(int, m.groups()))
 
@@ -47,11 +48,13 @@ def test_every_figure_once_with_the_verify_counts(made):
     res = repro("verify", "--preset", "smoke", "--out", made)
     assert res.exit_code == 0, res.output
     table = pd.read_csv(runner.claims_path(made, "smoke"))
-    expected = tuple(int((table["verdict"] == v).sum()) for v in ("PASS", "FAIL", "INCONCLUSIVE"))
-    assert sum(expected) > 0
+    claims = table[table["kind"] == "claim"]                          # the papers' claims; checks apart
+    expected = tuple(int((claims["verdict"] == v).sum()) for v in ("PASS", "FAIL", "INCONCLUSIVE"))
+    assert sum(expected) > 0 and table["bound_source"].notna().all()
     assert _verdict_counts(page) == expected == _verdict_counts(md)
-    for verdict, n in zip(("PASS", "FAIL", "INCONCLUSIVE"), expected):   # each claim row spells its verdict
-        assert md.count(f"| **{verdict}** |") == n
+    for verdict in ("PASS", "FAIL", "INCONCLUSIVE"):   # each row (claim or check) spells its verdict
+        assert md.count(f"| **{verdict}** |") == int((table["verdict"] == verdict).sum())
+    assert md.index("Smoke preset") < md.index("The answer, paper by paper")   # smoke verdicts test the code
 
 
 def test_made_and_missing_figures(made):
@@ -96,6 +99,44 @@ def test_staleness_follows_the_files_that_compute_a_figure():
     fig2, fig7 = registry.figure("confusion", "fig2"), registry.figure("confusion", "fig7")
     assert runner.shared_version(fig2) == runner.shared_version(fig7)
     assert runner.code_version(fig2) != runner.code_version(fig7)
+
+
+def _planted(fig, state, rows, meta=None):
+    from reproduce import report
+    return report.Entry(fig, state, claims=rows, meta=meta, command=report.command(fig, "default"))
+
+
+def _row(cid, verdict, cause="", kind="claim"):
+    return {"id": cid, "text": f"statement {cid}", "value": 0.5, "ci_low": 0.4, "ci_high": 0.6, "units": 3,
+            "threshold": "<= 1", "bound_source": "spec", "verdict": verdict, "cause": cause, "kind": kind}
+
+
+def test_the_answer_per_paper_from_planted_results():
+    """One line per paper: holds / does not hold / undecided with the reason, from current figures only; checks are
+    not the paper's claims; a stale figure is listed apart with its rerun command."""
+    from reproduce import report
+    f1, f2, f3 = (registry.figure("norm", k) for k in ("fig1", "fig2", "fig3"))
+    entries = [_planted(f1, "current", [_row("a", "PASS"), _row("b", "FAIL"),
+                                        _row("c", "INCONCLUSIVE", "too few units to judge: 1 net"),
+                                        _row("d", "INCONCLUSIVE", "FAIL set aside; check k failed"),
+                                        _row("k", "FAIL", kind="check")]),
+               _planted(f2, "stale", [_row("x", "PASS")], meta={"paper": "norm-preservation", "figure": "fig2",
+                                                               "preset": "default", "overrides": ["widths=500"],
+                                                               "wall_time_s": 10.0}),
+               _planted(f3, "missing", [])]
+    a = report.answer(entries)
+    assert a.holds == ["fig1 a"] and a.fails == ["fig1 b"]
+    assert a.undecided == {"too few units": ["fig1 c"], "a check of our run failed": ["fig1 d"]}
+    md = report.markdown(entries, "default")
+    line = next(x for x in md.splitlines() if x.startswith("- **norm-preservation**"))
+    assert "**holds**: 1: fig1 (a)" in line and "**does not hold here**: 1: fig1 (b)" in line
+    assert "too few units (1): fig1 (c)" in line and "a check of our run failed (1): fig1 (d)" in line
+    assert "fig2 (rerun `repro norm-preservation fig2 --preset default --set widths=500 --promote`" in line
+    assert "**not made**: fig3" in line
+    assert "claims, current figures (1 of 3): 1 PASS, 1 FAIL, 2 INCONCLUSIVE" in md   # the stale x and check k apart
+    assert "Our checks: 0 PASS, 1 FAIL" in md
+    page = report.render_html(entries, "default")
+    assert page.index("The answer, paper by paper") < page.index("<table>")
 
 
 def test_report_without_results_says_what_to_run(tmp_path):
