@@ -113,3 +113,42 @@ def test_rows_without_a_unit_are_kept_in_every_resample():
 
     r = claims.evaluate(Claim("t", "theory above", ratio, above(2), unit=("net",)), df)
     assert r.verdict == claims.PASS and r.units == 10 and "undefined" not in r.cause
+
+
+def test_cells_are_judged_one_by_one():
+    """'In every cell': PASS when each cell passes, FAIL when one fails (named, with its own value and interval),
+    INCONCLUSIVE naming the undecided cell; the reported value lies in its reported interval."""
+    c = mean_claim(below(1.0), cells=("cell",))
+    good = units(spread(0.5, 0.1) + spread(0.6, 0.1), cell=["a"] * 20 + ["b"] * 20)
+    good["seed"] = list(range(20)) * 2
+    r = claims.evaluate(c, good)
+    assert r.verdict == claims.PASS and r.cell == "cell=b" and r.ci_low <= r.value <= r.ci_high
+    bad = good.assign(v=spread(0.5, 0.1) + spread(1.6, 0.1))
+    r = claims.evaluate(c, bad)
+    assert r.verdict == claims.FAIL and r.cell == "cell=b" and "cell=b" in r.cause
+    assert r.ci_low <= r.value <= r.ci_high and 1.5 < r.value < 1.7
+    mixed = good.assign(v=spread(0.5, 0.1) + spread(1.0, 0.5))
+    r = claims.evaluate(c, mixed)
+    assert r.verdict == claims.INCONCLUSIVE and r.cause.startswith("cell=b")
+
+
+def test_a_failed_check_sets_aside_the_claims_it_affects():
+    df = units(spread(0.5, 0.1))
+    ok, other = mean_claim(below(1.0)), Claim("o", "other", lambda d: d["v"].mean(), below(1.0))
+    check = Claim("k", "our check", lambda d: 1.0, below(0), exact=True, kind="check", affects=("c",))
+    res = {r.id: r for r in claims.evaluate_all((ok, other, check), df)}
+    assert res["k"].verdict == claims.FAIL and res["k"].kind == "check"
+    assert res["c"].verdict == claims.INCONCLUSIVE and "PASS set aside" in res["c"].cause and "check k" in res["c"].cause
+    assert res["o"].verdict == claims.PASS                     # not affected
+    passing = Claim("k", "our check", lambda d: 0.0, below(0), exact=True, kind="check")
+    assert all(r.verdict == claims.PASS for r in claims.evaluate_all((ok, passing), df))
+
+
+def test_every_registered_claim_names_the_source_of_its_bound():
+    from reproduce import registry
+    for fig in registry.figures():
+        for c in fig.claims:
+            assert isinstance(c.source, str) and len(c.source) > 10, (fig.paper, fig.key, c.id)
+            assert c.kind in ("claim", "check"), (fig.paper, fig.key, c.id)
+            assert not c.affects or c.kind == "check"
+            assert set(c.affects) <= {x.id for x in fig.claims}, (fig.paper, fig.key, c.id)
