@@ -54,6 +54,10 @@ def test_smoke_every_figure(paper, key, tmp_path):
     assert "claims" in res.output
     n = meta["grid_points"]   # not a terminal: one plain progress line per finished point, for logs
     assert f"{paper} {key} {n}/{n} " in res.output and f"{paper} {key} 1/{n} " in res.output
+    fig = registry.figure(paper, key)   # every resampled value lies in its own interval (a worst case per cell)
+    for r in runner.evaluate_claims(fig, runner.read_result(data / f"{key}.csv"), "smoke"):
+        if r.draws and r.ci_low == r.ci_low and r.ci_high == r.ci_high:
+            assert r.ci_low - 1e-12 <= r.value <= r.ci_high + 1e-12, r
 
 
 @pytest.mark.parametrize("args", [
