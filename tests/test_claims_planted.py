@@ -28,8 +28,9 @@ def bridge_fig6(pm0: float, pm_end: dict, pf: float = 0.1, n: int = 40) -> pd.Da
             for step, pm in ((0, pm0), (10, (pm0 + end) / 2), (100, end)):
                 for p in range(n):
                     noise = 0.05 * RNG.standard_normal(2)
-                    rows.append({"step": step, "pair_set": key, "pair": p, "PM": pm + noise[0], "PF_mean": pf + noise[1],
-                                 "PF_true_max": 2 * pf + noise[1], "val_acc": 0.5, "panel": panel, "dataset": "d"})
+                    rows.append({"step": step, "pair_set": key, "pair": p, "PM": pm + noise[0],
+                                 "PF_mean": pf + noise[1], "PF_true_max": 2 * pf + noise[1], "val_acc": 0.5,
+                                 "panel": panel, "dataset": "d"})
     return pd.DataFrame(rows)
 
 
@@ -63,9 +64,10 @@ def bridge_fig2(k_over_m: float, theta_pi: float, widths=(100, 400), nets: int =
     for m in widths:
         for net in range(nets):
             for p in range(4):
-                rows.append({"net": net, "pair": p, "theta": theta_pi * math.pi, "K": round(k_over_m * m) + p % 2,
-                             "c": 10, "gap_sq": 0.001 * m, "gap_sum": 0.0, "defl_mid_sq": 0.0005, "defl_index_sq": 0.0005,
-                             "defl_half_sq": 0.0005, "dataset": "mnist", "m": m, "d": 784})
+                rows.append({"net": net, "pair": p, "theta": theta_pi * math.pi,
+                             "K": round(k_over_m * m) + p % 2, "c": 10, "gap_sq": 0.001 * m, "gap_sum": 0.0,
+                             "defl_mid_sq": 0.0005, "defl_index_sq": 0.0005, "defl_half_sq": 0.0005,
+                             "dataset": "mnist", "m": m, "d": 784})
     return pd.DataFrame(rows)
 
 
