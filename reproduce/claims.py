@@ -225,10 +225,11 @@ def evaluate(claim: Claim, df: pd.DataFrame, seed: int = 0, level: float = LEVEL
     bound_of = claim.bound if isinstance(claim.bound, Bound) else None
 
     def worst(cands):
-        if bound_of is None or len(cands) == 1:
-            return cands[0]
-        return min(cands, key=lambda nr: _margin(bound_of, nr[1].ci_low, nr[1].ci_high)
-                   if math.isfinite(nr[1].ci_low) else math.inf)
+        """The cell whose interval (or value, where there is none) lies least inside the bound."""
+        def margin(r):
+            lo, hi = (r.ci_low, r.ci_high) if math.isfinite(r.ci_low) else (r.value, r.value)
+            return _margin(bound_of, lo, hi) if math.isfinite(lo) else math.inf
+        return cands[0] if bound_of is None or len(cands) == 1 else min(cands, key=lambda nr: margin(nr[1]))
     if FAIL in verdicts:
         name, r = worst([nr for nr in results if nr[1].verdict == FAIL])
         verdict, cause = FAIL, f"{name}: {r.cause}"
@@ -237,7 +238,7 @@ def evaluate(claim: Claim, df: pd.DataFrame, seed: int = 0, level: float = LEVEL
         verdict, cause = PASS, ""
     else:
         undecided = [nr for nr in results if nr[1].verdict != PASS]
-        name, r = undecided[0]
+        name, r = worst(undecided)
         others = f" (and {len(undecided) - 1} more cells)" if len(undecided) > 1 else ""
         verdict, cause = INCONCLUSIVE, f"{name}: {r.cause}{others}"
     per = "; ".join(f"{n}: {_num(x.value)}" for n, x in results)
