@@ -220,11 +220,26 @@ def answer_lines(a: Answer) -> list[tuple[str, str]]:
                                                      for why, v in a.undecided.items()) if n else "none"))
     if a.stale:
         lines.append(("not counted, stale", "; ".join(
-            f"{e.fig.key} (rerun `{runner.made_by(e.meta)[0] if e.meta else e.command}`"
-            + (f"; its last run took {duration(e.meta.get('wall_time_s'))}" if e.meta else "") + ")" for e in a.stale)))
-    if a.missing:
-        lines.append(("not made", "; ".join(f"{e.fig.key} (`{e.command}`{_to_make(e)})" for e in a.missing)))
+            f"{e.fig.key} (rerun `{runner.made_by(e.meta)[0] if e.meta else e.command}`" + _last_run(e) + ")"
+            for e in a.stale)))
+    if a.missing:   # figures that need the same and cost the same, in one group
+        groups: dict[str, list[Entry]] = {}
+        for e in a.missing:
+            groups.setdefault(_to_make(e), []).append(e)
+        lines.append(("not made", "; ".join(
+            f"{', '.join(e.fig.key for e in es)} (`{es[0].command}`" + (" etc." if len(es) > 1 else "") + f"{need})"
+            for need, es in groups.items())))
     return lines
+
+
+def _last_run(e: Entry) -> str:
+    """'; its last run took 12 min' (or that it reused cached points) from meta.json."""
+    if not e.meta:
+        return ""
+    wall = e.meta.get("wall_time_s")
+    if e.meta.get("points_computed") == 0 or (isinstance(wall, (int, float)) and wall < 1):
+        return "; its last run reused cached work (see its source figure's cost)"
+    return f"; its last run took {duration(wall)}"
 
 
 SMOKE_NOTE = ("Smoke preset: tiny sizes on stand-in data, run to test the code. Its verdicts test the code, not the "

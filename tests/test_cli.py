@@ -256,8 +256,11 @@ def test_figures_carry_their_provenance_line():
     line = runner.provenance({"paper": "random-walk-bridge", "figure": "fig4", "preset": "default",
                               "overrides": ["width=0.0625", "train=false"], "device": "cpu",
                               "git": {"sha": "3b43011eb8", "dirty": True}})
-    assert line == ("repro random-walk-bridge fig4 --preset default --set width=0.0625 --set train=false  |  cpu"
-                    "  |  git 3b43011+dirty")
+    assert line == ("repro random-walk-bridge fig4 --preset default --set width=0.0625 --set train=false --promote"
+                    "  |  cpu  |  git 3b43011+dirty")   # a canonical result made with overrides: --promote remakes it
+    variant = runner.provenance({"paper": "random-walk-bridge", "figure": "fig4", "preset": "default",
+                                 "overrides": ["width=0.0625"], "variant": "abcd1234", "device": "cpu"})
+    assert variant.startswith("repro random-walk-bridge fig4 --preset default --set width=0.0625  |")
 
 
 def test_a_reduced_stated_size_is_recorded_and_shown():
