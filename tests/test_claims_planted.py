@@ -3,9 +3,11 @@ import math
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from reproduce import claims, registry
 
+pytestmark = pytest.mark.slow   # each bootstraps a figure's claims (seconds): `make test` runs them, test-fast not
 RNG = np.random.default_rng(0)
 
 
