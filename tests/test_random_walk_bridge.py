@@ -103,3 +103,15 @@ def test_dry_run_path_pieces_cover_the_path_and_stop_at_the_budget():
     torch.testing.assert_close(short[0][1] - short[0][0], (x1 - x0) / 16)
     assert pair_seconds(net, x0, x1, grid=8, batch=16, budget=0.0)[1] == 2.0 ** -16
     assert pair_seconds(net, x0, x1, grid=8, batch=16, budget=math.inf)[1] == 1.0  # (or 8 budgets)
+
+
+def test_conv_figures_sweep_one_point_per_network_and_default_to_three():
+    """Figs 4/5: each init network is its own point (cached, resumable), >= 3 per cell by default, so the claims over
+    (network, pair) units are decidable at the default preset; the training panels measure >= 3 pairs."""
+    from reproduce.papers.random_walk_bridge.conv import conv_grid
+    for name in ("fig4", "fig5"):
+        cfg = registry.figure("bridge", name).config()
+        assert cfg.networks >= 3 and cfg.n_pairs >= 3
+        init = [p for p in conv_grid(cfg) if p["part"] == "init"]
+        assert len(init) == len(cfg.datasets) * len(cfg.depths) * cfg.networks
+        assert sorted({p["net"] for p in init}) == list(range(cfg.networks))

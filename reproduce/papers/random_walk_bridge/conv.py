@@ -56,7 +56,8 @@ class ConvConfig(DataSettings):
     preprocess: str = setting("authors", stated=False, choices=PREPROCESS,
                               help="authors: 28x28, per-pixel standardization, ||x|| = sqrt(D) (their code); "
                                    "pixel_standardize / standardize / pixel_center / raw01: see fig2")
-    networks: int = setting(1, stated=True, size=True, help="networks per depth at init (paper 100)")
+    networks: int = setting(3, stated=True, size=True,
+                            help="networks per depth at init, one sweep point each (paper 100)")
     pairs_per_net: int = setting(1, stated=False, size=True, help="pairs per network at init (paper profile 10)")
     width: float = setting(1.0, stated=False, size=True, help="channel multiplier (1 = the standard widths)")
     engine: str = setting("layerwise", stated=False, choices=ENGINES, help=ENGINE_HELP)
@@ -71,8 +72,8 @@ class ConvConfig(DataSettings):
                                                               "paper profile 10 epochs)")
     momentum: float = setting(0.9, stated=False, help="SGD momentum")
     batch_train: int = setting(128, stated=False, help="SGD minibatch")
-    n_pairs: int = setting(1, stated=False, size=True, help="fixed pairs measured at every training checkpoint "
-                                                            "(paper profile 20)")
+    n_pairs: int = setting(3, stated=False, size=True, help="fixed pairs measured at every training checkpoint, the "
+                                                            "units of the training claims (paper profile 20)")
     n_checkpoints: int = setting(2, stated=False, size=True, low=0, help="log-spaced checkpoints (plus 0)")
 
 
@@ -112,7 +113,8 @@ def conv_grid(cfg: ConvConfig) -> list[dict]:
         raise ReproError(f"depths {bad} are not in family={cfg.family} (choose from {', '.join(map(str, allowed))})")
     if cfg.arch == "vgg" and cfg.family == "standard" and cfg.image_size != 32:
         raise ReproError("fig4: family=standard VGG needs 32 x 32 inputs (five 2 x 2 pools): --set image_size=32")
-    pts = [{"part": "init", "dataset": ds, "depth": L} for ds in cfg.datasets for L in sorted(cfg.depths)]
+    pts = [{"part": "init", "dataset": ds, "depth": L, "net": n}
+           for ds in cfg.datasets for L in sorted(cfg.depths) for n in range(cfg.networks)]
     if bad := [d for d in cfg.train_depths if d not in allowed]:
         raise ReproError(f"train_depths {bad} are not in family={cfg.family} (choose from "
                          f"{', '.join(map(str, allowed))})")
@@ -132,14 +134,14 @@ def conv_compute(cfg: ConvConfig, point: dict, ctx) -> pd.DataFrame:
     rows, measure = [], lambda net, a, b: measure_path(net, a, b, grid=cfg.grid, batch=cfg.batch,
                                                                   engine=cfg.engine)
     if point["part"] == "init":
-        for n in range(cfg.networks):
-            g = ctx.rng("init-and-pairs", device=torch.device("cpu"), net=n)
-            net = build(cfg, depth, name, g, x_cal).to(dt)
-            n_relu = relu_count(net, xp[:1].to(dt))
-            for p, (i, j) in enumerate(pairs(ypc, cfg.pairs_per_net, cfg.pair_type, g).tolist()):
-                rows.append({"net": n, "pair": p, "step": 0, "N_relu": n_relu,
-                             **measure(net, xp[i].to(dt), xp[j].to(dt))})
-            ctx.tick(f"network {n + 1}/{cfg.networks}")
+        n = point["net"]                     # one network per point (its seed is the same as keyed by net alone)
+        g = ctx.rng("init-and-pairs", device=torch.device("cpu"), net=n)
+        net = build(cfg, depth, name, g, x_cal).to(dt)
+        n_relu = relu_count(net, xp[:1].to(dt))
+        for p, (i, j) in enumerate(pairs(ypc, cfg.pairs_per_net, cfg.pair_type, g).tolist()):
+            rows.append({"net": n, "pair": p, "step": 0, "N_relu": n_relu,
+                         **measure(net, xp[i].to(dt), xp[j].to(dt))})
+            ctx.tick(f"pair {p + 1}/{cfg.pairs_per_net}")
         return pd.DataFrame(rows).assign(**point)
     g = ctx.rng("init-and-sgd", device=torch.device("cpu"))
     net = build(cfg, depth, name, g, x_cal)
