@@ -42,7 +42,8 @@ class CifarConfig:
     widths: tuple[int, ...] = setting((2,), stated=True, size=True, help="width factor l (groups 16l, 32l, 64l)")
     lrs: tuple[float, ...] = setting((0.01, 0.03, 0.1), stated=True, size=True,
                                      help="initial lr grid (paper: 12 values 10 ... 3e-5)")
-    runs: int = setting(2, stated=True, size=True, help="independent runs per (model, lr) (paper 5)")
+    runs: int = setting(3, stated=True, size=True,
+                        help="independent runs per (model, lr), the units of the claims (paper 5; >= 3 to judge)")
     epochs: int = setting(15, stated=True, size=True, help="epochs; lr x0.1 at 40% and 80% of the steps (paper 200)")
     train_size: int = setting(10000, stated=True, size=True,
                               help="training images (paper 40000 = first 40000 of a fixed seed-0 permutation)")
