@@ -153,3 +153,21 @@ def test_every_registered_claim_names_the_source_of_its_bound():
             assert c.kind in ("claim", "check"), (fig.paper, fig.key, c.id)
             assert not c.affects or c.kind == "check"
             assert set(c.affects) <= {x.id for x in fig.claims}, (fig.paper, fig.key, c.id)
+
+
+def test_bootstrap_runs_the_measure_once_per_distinct_multiset_and_equals_a_plain_loop():
+    """Memoized bootstrap against a plain loop over the same draws: the same interval, and with 3 units the measure
+    runs at most C(5, 3) = 10 times for 400 draws."""
+    df = pd.DataFrame({"seed": np.repeat(range(3), 4), "v": np.random.default_rng(2).normal(size=12)})
+    calls = []
+
+    def measure(d):
+        calls.append(1)
+        return float(d.groupby("seed")["v"].mean().max())
+    lo, hi, bad = claims.bootstrap(df, measure, ("seed",), draws=400, seed=5)
+    assert len(calls) <= 10 and bad == 0
+    rng, plain = np.random.default_rng(5), []
+    for _ in range(400):
+        picks = rng.integers(0, 3, 3)
+        plain.append(max(df[df.seed == p]["v"].mean() for p in picks))
+    assert (lo, hi) == pytest.approx(tuple(np.quantile(plain, [0.025, 0.975])), abs=1e-12)
