@@ -40,7 +40,7 @@ from .cli_options import (
     err_console,
     user_errors,
 )
-from .config import ReproError
+from .config import ReproError, describe
 from .core.device import measurement_mode
 from .io import write_csv, write_text
 from .readme import markdown_table
@@ -146,8 +146,7 @@ def _unpack_missing(names: set[str], root: Path) -> None:
 
 def _run_many(figs: list[registry.Figure], o: RunOptions, skip_missing: bool = False) -> None:
     preset = registry.parse_preset(o.preset).value
-    if o.executor not in executor_mod.EXECUTORS:
-        raise ReproError(f"unknown executor {o.executor!r}; choose from {', '.join(executor_mod.EXECUTORS)}")
+    executor_mod.check_name(o.executor)
     dev = runner.pick_device(o.device)
     root = data_mod.data_root(o.data_root, o.out)
     _check_out(o.out)
@@ -250,6 +249,7 @@ def _run_ray(jobs: list, o: RunOptions, preset: str, dev, warn, columns) -> list
 def _dry_run(figs: list[registry.Figure], preset: str, device: str, sets: list[str] | None,
              executor: str = "local", address: str | None = None) -> None:
     preset = registry.parse_preset(preset).value
+    executor_mod.check_name(executor)
     dev = runner.pick_device(device)
     slots = None
     if executor == "ray":   # the cluster it sees: points run one per CPU (or per GPU with --device cuda)
@@ -266,6 +266,7 @@ def _dry_run(figs: list[registry.Figure], preset: str, device: str, sets: list[s
     for fig in figs:
         cfg = runner.prepare(fig, preset, sets or [])
         points = len(fig.grid(cfg))
+        _print_config(fig, cfg, sets or [])
         if fig.cost is None:
             console.print(f"{_short(fig.paper, fig.key)} ({preset}): {points} grid points; no cost model")
             continue
@@ -278,6 +279,18 @@ def _dry_run(figs: list[registry.Figure], preset: str, device: str, sets: list[s
             wall = est["hours"] / min(slots, points)
             console.print(f"  on the Ray cluster: {points} points over {slots} {dev.type.upper()} slots -> about "
                           f"{wall:.3g} h wall if its devices match this one")
+
+
+def _print_config(fig: registry.Figure, cfg, sets: list[str]) -> None:
+    """--dry-run: every resolved setting, one line each: value, stated or not, set here, reduced from the paper."""
+    reduced, given = runner.reductions(fig, cfg), {s.split("=", 1)[0].strip() for s in sets}
+    console.print(f"{_short(fig.paper, fig.key)} settings (stated: the paper states it; not stated: our choice):",
+                  highlight=False)
+    for name, d in describe(cfg).items():
+        value = ", ".join(map(str, d["value"])) if isinstance(d["value"], list) else str(d["value"])
+        tags = [d["source"].replace("_", " ")] + (["--set"] if name in given else [])
+        tags += [f"reduced: {reduced[name]}"] if name in reduced else []
+        console.print(f"  {name} = {value}  ({'; '.join(tags)})", highlight=False, markup=False, soft_wrap=True)
 
 
 @app.command("figure")

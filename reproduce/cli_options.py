@@ -15,8 +15,9 @@ err_console = Console(stderr=True)
 
 
 
-Preset = Annotated[str, typer.Option("--preset", "-p", help="smoke (seconds, CI) | default (every trend, "
-                                     "reduced scale) | paper (the paper's own settings)")]
+Preset = Annotated[str, typer.Option("--preset", "-p", help="smoke (seconds, CI; synthetic stand-in data, some "
+                                     "training panels off) | default (every trend, reduced scale) | paper (the "
+                                     "paper's own settings and the spec's claim tolerances); --dry-run shows them")]
 Device = Annotated[str, typer.Option("--device", help="auto (cuda if available) | cpu | cuda")]
 Seed = Annotated[int, typer.Option("--seed", help="base seed; each grid point derives its own from it "
                                     "(a seed other than 0 makes a variant unless --promote)")]

@@ -23,6 +23,12 @@ ADDRESS_ENV = "REPRO_RAY_ADDRESS"
 CONNECT_TIMEOUT_S = 3.0
 
 
+def check_name(name: str) -> None:
+    """An unknown --executor is a one-line error (exit 2) in every command, before any work."""
+    if name not in EXECUTORS:
+        raise ReproError(f"unknown executor {name!r}; choose from {', '.join(EXECUTORS)}")
+
+
 def _remote_point(task: PointTask, cpus: int):
     """The Ray task: torch threads follow the task's CPUs."""
     torch.set_num_threads(max(1, int(cpus)))

@@ -96,11 +96,16 @@ def outputs(fig: Figure, out: Path, preset: str | Preset, variant: str | None = 
     return Outputs(data / f"{name}.csv", data / f"{name}.meta.json", out / "figures" / sub / f"{name}.png")
 
 
-def variant_tag(overrides: Sequence[str], seed: int) -> str | None:
-    """None for the canonical result (no overrides, seed 0), else a short tag naming the overrides and seed."""
+def variant_tag(overrides: Sequence[str], seed: int, cfg=None) -> str | None:
+    """None for the canonical result (no overrides, seed 0), else a short tag naming the overridden settings and
+    the seed. With the resolved `cfg`, the tag hashes the settings' resolved values, so equal configs written
+    differently (`width=1`, `width=1.0`, a setting given twice) share one tag."""
     if not overrides and seed == 0:
         return None
-    return stable_hash([sorted(overrides), seed])[:8]
+    if cfg is None:
+        return stable_hash([sorted(overrides), seed])[:8]
+    keys = sorted({o.split("=", 1)[0].strip() for o in overrides})
+    return stable_hash([{k: getattr(cfg, k) for k in keys}, seed])[:8]
 
 
 def claims_path(out: Path, preset: str | Preset) -> Path:
@@ -407,7 +412,7 @@ def plan_figure(fig: Figure, *, preset: str | Preset = "default", overrides: Seq
     preset = parse_preset(preset).value
     cfg = prepare(fig, preset, overrides) if cfg is None else cfg
     dev = device if isinstance(device, torch.device) else pick_device(device)
-    variant = None if promote else variant_tag(overrides, seed)
+    variant = None if promote else variant_tag(overrides, seed, cfg)
     paths = outputs(fig, out, preset, variant)
     root = data_mod.data_root(data_root, out)
     for name in fig.needs(cfg):
@@ -489,7 +494,7 @@ def run_figure(fig: Figure, *, preset: str | Preset = "default", overrides: Sequ
     if plot_only:
         preset = parse_preset(preset).value
         cfg = prepare(fig, preset, overrides) if cfg is None else cfg
-        variant = None if promote else variant_tag(overrides, seed)
+        variant = None if promote else variant_tag(overrides, seed, cfg)
         paths = outputs(fig, out, preset, variant)
         if not paths.csv.exists():
             raise ReproError(f"--plot-only: {paths.csv} does not exist; run the figure first")

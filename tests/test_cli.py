@@ -82,6 +82,9 @@ def test_smoke_every_figure(paper, key, tmp_path):
     ["bridge", "fig5", "--preset", "smoke", "--set", "depths=18"],  # not a WRN-d-1 depth
     ["all", "--paper", "norm", "--set", "nope=1"],
     ["verify", "--preset", "huge"],
+    ["norm", "fig1", "--preset", "smoke", "--executor", "rya"],
+    ["norm", "fig1", "--preset", "smoke", "--executor", "rya", "--dry-run"],
+    ["all", "--paper", "norm", "--preset", "smoke", "--executor", "rya", "--dry-run"],
     ["figure", "1", "--paper", "norm", "--preset", "smoke", "--plot-only"],
 ])
 def test_bad_input_exits_2_and_writes_nothing(args, tmp_path):
@@ -318,3 +321,12 @@ def test_list_is_greppable_when_piped_and_parses_as_json():
     assert {(r["paper"], r["figure"]) for r in rows} == set(FIGS)
     fig3 = next(r for r in rows if r["paper"] == "random-walk-bridge" and r["figure"] == "fig3")
     assert fig3["data"] == ["mnist"] and fig3["source"] == "reproduce/papers/random_walk_bridge/fig3.py"
+
+
+def test_dry_run_prints_every_resolved_setting(tmp_path):
+    res = repro("norm", "fig1", "--preset", "smoke", "--dry-run", "--set", "widths=10,20", "--out", tmp_path)
+    assert res.exit_code == 0, res.output
+    fig = registry.figure("norm", "fig1")
+    for f in dataclasses.fields(fig.config):
+        assert f"  {f.name} = " in res.output, f.name
+    assert "widths = 10, 20  (stated; --set)" in res.output and not any(tmp_path.iterdir())
