@@ -6,12 +6,15 @@ from dataclasses import dataclass
 from ...config import like
 from ...registry import register
 from . import cifar_family as fam
-from .fig3 import Fig3Config
+from .cifar import CifarConfig
 
 
 @dataclass(frozen=True)
-class Fig10Config(Fig3Config):
-    dataset: str = like(Fig3Config, "dataset", "cifar100")
+class Fig10Config(CifarConfig):
+    dataset: str = like(CifarConfig, "dataset", "cifar100")
+    variants: tuple[str, ...] = like(CifarConfig, "variants", ("cnn",))
+    depths: tuple[int, ...] = like(CifarConfig, "depths", (16,))
+    widths: tuple[int, ...] = like(CifarConfig, "widths", (2, 4, 6))
 
 
 def fig10_plot(df, cfg: Fig10Config):

@@ -11,8 +11,10 @@ from .cifar import CifarConfig
 
 @dataclass(frozen=True)
 class Fig11Config(CifarConfig):
+    dataset: str = like(CifarConfig, "dataset", "cifar10")
     variants: tuple[str, ...] = like(CifarConfig, "variants", ("wrn",))
     depths: tuple[int, ...] = like(CifarConfig, "depths", (16, 28, 52))
+    widths: tuple[int, ...] = like(CifarConfig, "widths", (2,))
 
 
 def fig11_plot(df, cfg: Fig11Config):

@@ -6,12 +6,15 @@ from dataclasses import dataclass
 from ...config import like
 from ...registry import register
 from . import cifar_family as fam
-from .fig11 import Fig11Config
+from .cifar import CifarConfig
 
 
 @dataclass(frozen=True)
-class Fig12Config(Fig11Config):
-    dataset: str = like(Fig11Config, "dataset", "cifar100")
+class Fig12Config(CifarConfig):
+    dataset: str = like(CifarConfig, "dataset", "cifar100")
+    variants: tuple[str, ...] = like(CifarConfig, "variants", ("wrn",))
+    depths: tuple[int, ...] = like(CifarConfig, "depths", (16, 28, 52))
+    widths: tuple[int, ...] = like(CifarConfig, "widths", (2,))
 
 
 def fig12_plot(df, cfg: Fig12Config):

@@ -6,12 +6,15 @@ from dataclasses import dataclass
 from ...config import like
 from ...registry import register
 from . import cifar_family as fam
-from .fig3 import Fig3Config
+from .cifar import CifarConfig
 
 
 @dataclass(frozen=True)
-class Fig13Config(Fig3Config):
-    variants: tuple[str, ...] = like(Fig3Config, "variants", ("wrn",))
+class Fig13Config(CifarConfig):
+    dataset: str = like(CifarConfig, "dataset", "cifar10")
+    variants: tuple[str, ...] = like(CifarConfig, "variants", ("wrn",))
+    depths: tuple[int, ...] = like(CifarConfig, "depths", (16,))
+    widths: tuple[int, ...] = like(CifarConfig, "widths", (2, 4, 6))
 
 
 def fig13_plot(df, cfg: Fig13Config):

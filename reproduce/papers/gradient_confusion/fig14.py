@@ -6,12 +6,15 @@ from dataclasses import dataclass
 from ...config import like
 from ...registry import register
 from . import cifar_family as fam
-from .fig13 import Fig13Config
+from .cifar import CifarConfig
 
 
 @dataclass(frozen=True)
-class Fig14Config(Fig13Config):
-    dataset: str = like(Fig13Config, "dataset", "cifar100")
+class Fig14Config(CifarConfig):
+    dataset: str = like(CifarConfig, "dataset", "cifar100")
+    variants: tuple[str, ...] = like(CifarConfig, "variants", ("wrn",))
+    depths: tuple[int, ...] = like(CifarConfig, "depths", (16,))
+    widths: tuple[int, ...] = like(CifarConfig, "widths", (2, 4, 6))
 
 
 def fig14_plot(df, cfg: Fig14Config):

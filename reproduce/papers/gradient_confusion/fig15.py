@@ -6,12 +6,15 @@ from dataclasses import dataclass
 from ...config import like
 from ...registry import register
 from . import cifar_family as fam
-from .fig4 import Fig4Config
+from .cifar import VARIANTS, CifarConfig
 
 
 @dataclass(frozen=True)
-class Fig15Config(Fig4Config):
-    dataset: str = like(Fig4Config, "dataset", "cifar100")
+class Fig15Config(CifarConfig):
+    dataset: str = like(CifarConfig, "dataset", "cifar100")
+    variants: tuple[str, ...] = like(CifarConfig, "variants", tuple(VARIANTS))
+    depths: tuple[int, ...] = like(CifarConfig, "depths", (16, 28, 52))
+    widths: tuple[int, ...] = like(CifarConfig, "widths", (2,))
 
 
 def fig15_plot(df, cfg: Fig15Config):

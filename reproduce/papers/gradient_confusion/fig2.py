@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ...config import like
 from ...registry import register
 from . import cifar_family as fam
 from .cifar import CifarConfig
@@ -10,7 +11,10 @@ from .cifar import CifarConfig
 
 @dataclass(frozen=True)
 class Fig2Config(CifarConfig):
-    """CNN-beta-2 at depths 16 ... 40 on CIFAR-10: the family's defaults."""
+    dataset: str = like(CifarConfig, "dataset", "cifar10")
+    variants: tuple[str, ...] = like(CifarConfig, "variants", ("cnn",))
+    depths: tuple[int, ...] = like(CifarConfig, "depths", (16, 22, 28, 34, 40))
+    widths: tuple[int, ...] = like(CifarConfig, "widths", (2,))
 
 
 def fig2_plot(df, cfg: Fig2Config):

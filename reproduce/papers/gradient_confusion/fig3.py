@@ -11,6 +11,8 @@ from .cifar import CifarConfig
 
 @dataclass(frozen=True)
 class Fig3Config(CifarConfig):
+    dataset: str = like(CifarConfig, "dataset", "cifar10")
+    variants: tuple[str, ...] = like(CifarConfig, "variants", ("cnn",))
     depths: tuple[int, ...] = like(CifarConfig, "depths", (16,))
     widths: tuple[int, ...] = like(CifarConfig, "widths", (2, 4, 6))
 

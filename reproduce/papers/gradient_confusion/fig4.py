@@ -11,8 +11,10 @@ from .cifar import VARIANTS, CifarConfig
 
 @dataclass(frozen=True)
 class Fig4Config(CifarConfig):
+    dataset: str = like(CifarConfig, "dataset", "cifar10")
     variants: tuple[str, ...] = like(CifarConfig, "variants", tuple(VARIANTS))
     depths: tuple[int, ...] = like(CifarConfig, "depths", (16, 28, 52))
+    widths: tuple[int, ...] = like(CifarConfig, "widths", (2,))
 
 
 def fig4_plot(df, cfg: Fig4Config):

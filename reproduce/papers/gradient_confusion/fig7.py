@@ -3,14 +3,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ...config import like
 from ...registry import register
 from . import cifar_family as fam
-from .fig2 import Fig2Config
+from .cifar import CifarConfig
 
 
 @dataclass(frozen=True)
-class Fig7Config(Fig2Config):
-    """The runs of Fig 2 (same settings, shared run cache)."""
+class Fig7Config(CifarConfig):
+    """Fig 2's settings: the run cache trains their runs once (Fig 2 and Fig 7 share them)."""
+
+    dataset: str = like(CifarConfig, "dataset", "cifar10")
+    variants: tuple[str, ...] = like(CifarConfig, "variants", ("cnn",))
+    depths: tuple[int, ...] = like(CifarConfig, "depths", (16, 22, 28, 34, 40))
+    widths: tuple[int, ...] = like(CifarConfig, "widths", (2,))
 
 
 def fig7_plot(df, cfg: Fig7Config):

@@ -3,14 +3,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ...config import like
 from ...registry import register
 from . import cifar_family as fam
-from .fig3 import Fig3Config
+from .cifar import CifarConfig
 
 
 @dataclass(frozen=True)
-class Fig8Config(Fig3Config):
-    """The runs of Fig 3 (same settings, shared run cache)."""
+class Fig8Config(CifarConfig):
+    """Fig 3's settings: the run cache trains their runs once (Fig 3 and Fig 8 share them)."""
+
+    dataset: str = like(CifarConfig, "dataset", "cifar10")
+    variants: tuple[str, ...] = like(CifarConfig, "variants", ("cnn",))
+    depths: tuple[int, ...] = like(CifarConfig, "depths", (16,))
+    widths: tuple[int, ...] = like(CifarConfig, "widths", (2, 4, 6))
 
 
 def fig8_plot(df, cfg: Fig8Config):

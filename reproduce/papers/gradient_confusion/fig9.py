@@ -6,12 +6,15 @@ from dataclasses import dataclass
 from ...config import like
 from ...registry import register
 from . import cifar_family as fam
-from .fig2 import Fig2Config
+from .cifar import CifarConfig
 
 
 @dataclass(frozen=True)
-class Fig9Config(Fig2Config):
-    dataset: str = like(Fig2Config, "dataset", "cifar100")
+class Fig9Config(CifarConfig):
+    dataset: str = like(CifarConfig, "dataset", "cifar100")
+    variants: tuple[str, ...] = like(CifarConfig, "variants", ("cnn",))
+    depths: tuple[int, ...] = like(CifarConfig, "depths", (16, 22, 28, 34, 40))
+    widths: tuple[int, ...] = like(CifarConfig, "widths", (2,))
 
 
 def fig9_plot(df, cfg: Fig9Config):
