@@ -36,7 +36,7 @@ report: $(REPRO)
 	$(REPRO) report --preset $(PRESET)
 
 test: $(REPRO)
-	$(VENV)/bin/python -m pytest -q
+	$(VENV)/bin/python -m pytest -q --durations=15
 
 test-fast: $(REPRO)
 	$(VENV)/bin/python -m pytest -q -m "not slow"

@@ -19,7 +19,7 @@ from rich.table import Table
 
 from . import datasets as data_mod
 from . import executor as executor_mod
-from . import registry, runner
+from . import layout, provenance, registry, runner, verification
 from . import report as report_mod
 from .cli_data import data_app
 from .cli_options import (
@@ -191,7 +191,7 @@ def _run_many(figs: list[registry.Figure], o: RunOptions, skip_missing: bool = F
                 progress.stop()
                 kept = f" ({len(done)} figure(s) already written)" if done else ""
                 err_console.print(f"interrupted in {fig.paper} {fig.key}: every finished sweep point is kept in "
-                                  f"{runner.cache_dir(o.out)}; run the same command again to resume{kept}",
+                                  f"{layout.cache_dir(o.out)}; run the same command again to resume{kept}",
                                   highlight=False, soft_wrap=True)
                 raise typer.Exit(130) from None
             finally:
@@ -231,7 +231,7 @@ def _run_ray(jobs: list, o: RunOptions, preset: str, dev, warn, columns) -> list
             done, failures = executor_mod.drive(ex, plans, lambda: progress.advance(bar),
                                                 lambda res: _figure_done(progress, res))
     except KeyboardInterrupt:
-        err_console.print(f"interrupted: every finished sweep point is kept in {runner.cache_dir(o.out)}; run the "
+        err_console.print(f"interrupted: every finished sweep point is kept in {layout.cache_dir(o.out)}; run the "
                           "same command again to resume", highlight=False, soft_wrap=True)
         raise typer.Exit(130) from None
     finally:
@@ -241,7 +241,7 @@ def _run_ray(jobs: list, o: RunOptions, preset: str, dev, warn, columns) -> list
         for f in failures:
             err_console.print(f"failed: {f.figure} at {f.point}: {f.error}", highlight=False, soft_wrap=True)
         err_console.print(f"{len(failures)} point(s) failed; {len(done)} figure(s) written; every finished point "
-                          f"is cached in {runner.cache_dir(o.out)}", highlight=False, soft_wrap=True)
+                          f"is cached in {layout.cache_dir(o.out)}", highlight=False, soft_wrap=True)
         raise typer.Exit(1)
     return done
 
@@ -283,7 +283,7 @@ def _dry_run(figs: list[registry.Figure], preset: str, device: str, sets: list[s
 
 def _print_config(fig: registry.Figure, cfg, sets: list[str]) -> None:
     """--dry-run: every resolved setting, one line each: value, stated or not, set here, reduced from the paper."""
-    reduced, given = runner.reductions(fig, cfg), {s.split("=", 1)[0].strip() for s in sets}
+    reduced, given = provenance.reductions(fig, cfg), {s.split("=", 1)[0].strip() for s in sets}
     console.print(f"{_short(fig.paper, fig.key)} settings (stated: the paper states it; not stated: our choice):",
                   highlight=False)
     for name, d in describe(cfg).items():
@@ -333,7 +333,7 @@ def verify_cmd(paper: PaperOpt = None, preset: Preset = "default", out: Out = Pa
     with user_errors():
         preset = registry.parse_preset(preset).value
         wanted = {f.paper for f in registry.figures(paper)}
-        table = runner.verify(registry.figures(), out, preset)  # claims.csv always covers every paper present
+        table = verification.verify(registry.figures(), out, preset)  # claims.csv always covers every paper present
         table = table[table["paper"].isin(wanted)]
         if table.empty:
             raise ReproError(f"no results for the {preset} preset under {out / 'data'}; run `repro all` first")
@@ -343,7 +343,7 @@ def verify_cmd(paper: PaperOpt = None, preset: Preset = "default", out: Out = Pa
         said = [f"{what}: " + ", ".join(f"{k} {v}" for k, v in sorted(part["verdict"].value_counts().items()))
                 for what, part in (("claims", table[kinds == "claim"]), ("our checks", table[kinds == "check"]))
                 if len(part)]
-        console.print("; ".join(said), f"-> {runner.claims_path(out, preset)}")
+        console.print("; ".join(said), f"-> {layout.claims_path(out, preset)}")
 
 
 @app.command("report")
@@ -355,7 +355,7 @@ def report_cmd(preset: Preset = "default", out: Out = Path("."), device: Device 
     claims present (nothing is recomputed); the claims are checked as `repro verify` does (data/claims.csv)."""
     with user_errors():
         preset = registry.parse_preset(preset).value
-        table = runner.verify(registry.figures(), out, preset)
+        table = verification.verify(registry.figures(), out, preset)
         dev = runner.pick_device(device) if costs else None
 
         def cost(fig: registry.Figure) -> str:
@@ -413,7 +413,7 @@ def bench_cmd(paper: Annotated[Optional[str], typer.Argument(help="paper name or
             for row in shown.itertuples(index=False):
                 table.add_row(*(f"{v:.3g}" if isinstance(v, float) else str(v) for v in row))
             console.print(table)
-            path = runner.bench_path(out, name)
+            path = layout.bench_path(out, name)
             write_csv(df, path)
             console.print(f"-> {path}")
 

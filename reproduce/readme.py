@@ -5,7 +5,7 @@ import sys
 from pathlib import Path
 
 from . import registry
-from .runner import outputs
+from .layout import outputs
 
 BEGIN, END = "<!-- BEGIN FIGURE TABLE (make readme) -->", "<!-- END FIGURE TABLE -->"
 

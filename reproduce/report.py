@@ -18,7 +18,8 @@ from typing import Callable
 
 import pandas as pd
 
-from . import registry, runner
+from . import layout, registry, runner
+from . import provenance as prov
 from .claims import FAIL, INCONCLUSIVE, PASS
 from .registry import Figure, Preset, parse_preset
 
@@ -33,7 +34,7 @@ class Entry:
     state: str                                              # one of STATES
     why: str = ""                                           # stale / other preset / unreadable / missing: in words
     meta: dict | None = None
-    claims: list[dict] = field(default_factory=list)        # rows of `runner.verify`'s table
+    claims: list[dict] = field(default_factory=list)        # rows of `verification.verify`'s table
     links: dict[str, str] = field(default_factory=dict)     # png, pdf, csv, meta.json -> path from the report folder
     command: str = ""
     needs: list[str] = field(default_factory=list)          # missing: datasets and device it needs
@@ -50,7 +51,7 @@ class Entry:
 
 def report_dir(out: Path, preset: str | Preset) -> Path:
     """figures/ for the default preset, figures/<preset>/ otherwise (where the figures themselves are)."""
-    return out / "figures" / runner.preset_dir(preset)
+    return out / "figures" / layout.preset_dir(preset)
 
 
 def command(fig: Figure, preset: str) -> str:
@@ -87,12 +88,12 @@ def _value(v) -> str:
 
 
 def _commit_date(sha: str | None) -> str:
-    return (runner.git_out("show", "-s", "--format=%cI", sha) or "") if sha else ""
+    return (prov.git_out("show", "-s", "--format=%cI", sha) or "") if sha else ""
 
 
 def provenance(meta: dict) -> str:
     """Command, device, commit, date and wall time in one line."""
-    command, sha = runner.made_by(meta)
+    command, sha = prov.made_by(meta)
     git = meta.get("git") or {}
     date = meta.get("date") or (_commit_date(git.get("sha")) + " (commit date)" if git.get("sha") else "?")
     dev = meta.get("device", "?") + (f" ({meta['device_name']})" if meta.get("device_name") else "")
@@ -111,12 +112,12 @@ def duration(s) -> str:
 
 def collect(out: Path, preset: str, table: pd.DataFrame,
             cost: Callable[[Figure], str] | None = None) -> list[Entry]:
-    """Every registered figure's entry. table: `runner.verify`'s claim rows; cost(fig) -> text for a missing figure
-    (default: the runtime the figure registers for the preset)."""
+    """Every registered figure's entry. table: `verification.verify`'s claim rows; cost(fig) -> text for a missing
+    figure (default: the runtime the figure registers for the preset)."""
     here = report_dir(out, preset)
     entries = []
     for fig in registry.figures():
-        paths = runner.outputs(fig, out, preset)
+        paths = layout.outputs(fig, out, preset)
         rows = table[(table["paper"] == fig.paper) & (table["figure"] == fig.key)].to_dict("records")
         e = Entry(fig, "current", claims=rows, command=command(fig, preset))
         files = {"png": paths.png, "pdf": paths.png.with_suffix(".pdf"), "csv": paths.csv, "meta.json": paths.meta}
@@ -135,7 +136,7 @@ def collect(out: Path, preset: str, table: pd.DataFrame,
             else:
                 if e.meta.get("preset") != preset:
                     e.state, e.why = "other preset", f"its meta.json says preset {e.meta.get('preset')!r}"
-                elif why := runner.staleness(fig, e.meta):
+                elif why := prov.staleness(fig, e.meta):
                     e.state, e.why = "stale", why + "; rerun to refresh (numbers may differ)"
         entries.append(e)
     return entries
@@ -220,7 +221,7 @@ def answer_lines(a: Answer) -> list[tuple[str, str]]:
                                                      for why, v in a.undecided.items()) if n else "none"))
     if a.stale:
         lines.append(("not counted, stale", "; ".join(
-            f"{e.fig.key} (rerun `{runner.made_by(e.meta)[0] if e.meta else e.command}`" + _last_run(e) + ")"
+            f"{e.fig.key} (rerun `{prov.made_by(e.meta)[0] if e.meta else e.command}`" + _last_run(e) + ")"
             for e in a.stale)))
     if a.missing:   # figures that need the same and cost the same, in one group
         groups: dict[str, list[Entry]] = {}

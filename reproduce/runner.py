@@ -1,15 +1,10 @@
 """The runner: config -> cached sweep -> CSV + meta.json -> plot -> claims."""
 from __future__ import annotations
 
-import ast
-import csv as csvlib
 import dataclasses
-import io
 import json
 import platform
 import resource
-import subprocess
-import textwrap
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,15 +16,15 @@ import torch
 from . import cache as cache_mod
 from . import claims as claims_mod
 from . import datasets as data_mod
-from . import plotting, registry
-from .codehash import compute_text
+from . import plotting
 from .config import ReproError, describe, from_values, resolve, stable_hash
 from .core.device import DTYPES, free_memory, generator, measurement_mode, point_seed, resolve_device, tf32_flags
 from .core.timing import host_peak_kb, reset_host_peak
 from .io import write_csv, write_json
+from .layout import Outputs, cache_dir, outputs, variant_tag
+from .provenance import _git, code_version, provenance, reductions, shared_version
 from .registry import Figure, Preset, parse_preset
-
-PACKAGE_DIR = Path(__file__).resolve().parent
+from .verification import evaluate_claims, read_result
 
 
 @dataclass
@@ -62,13 +57,6 @@ class Context:
 
 
 @dataclass
-class Outputs:
-    csv: Path
-    meta: Path
-    png: Path
-
-
-@dataclass
 class RunResult:
     figure: Figure
     outputs: Outputs
@@ -79,152 +67,12 @@ class RunResult:
     variant: str | None = None   # set when overrides or a seed made this a variant of the canonical result
 
 
-def preset_dir(preset: str | Preset) -> Path:
-    """'' for the default preset (data/<paper>/...), '<preset>' otherwise (data/smoke/<paper>/...)."""
-    p = parse_preset(preset)
-    return Path() if p is Preset.default else Path(p.value)
-
-
-def outputs(fig: Figure, out: Path, preset: str | Preset, variant: str | None = None) -> Outputs:
-    """data/<paper>/figN.csv for the default preset, data/<preset>/<paper>/figN.csv otherwise; a variant
-    (overrides or a seed, not promoted) goes to .../<paper>/variants/figN-<variant>.csv instead."""
-    sub = preset_dir(preset) / fig.paper
-    name = fig.key
-    if variant:
-        sub, name = sub / "variants", f"{fig.key}-{variant}"
-    data = out / "data" / sub
-    return Outputs(data / f"{name}.csv", data / f"{name}.meta.json", out / "figures" / sub / f"{name}.png")
-
-
-def variant_tag(overrides: Sequence[str], seed: int, cfg=None) -> str | None:
-    """None for the canonical result (no overrides, seed 0), else a short tag naming the overridden settings and
-    the seed. With the resolved `cfg`, the tag hashes the settings' resolved values, so equal configs written
-    differently (`width=1`, `width=1.0`, a setting given twice) share one tag."""
-    if not overrides and seed == 0:
-        return None
-    if cfg is None:
-        return stable_hash([sorted(overrides), seed])[:8]
-    keys = sorted({o.split("=", 1)[0].strip() for o in overrides})
-    return stable_hash([{k: getattr(cfg, k) for k in keys}, seed])[:8]
-
-
-def claims_path(out: Path, preset: str | Preset) -> Path:
-    """data/claims.csv for the default preset, data/<preset>/claims.csv otherwise."""
-    return out / "data" / preset_dir(preset) / "claims.csv"
-
-
-def bench_path(out: Path, paper: str) -> Path:
-    """data/bench/<paper>.csv."""
-    return out / "data" / "bench" / f"{paper}.csv"
-
-
-def cache_dir(out: Path) -> Path:
-    """data/.cache: one folder per finished sweep point, and runs shared between figures."""
-    return out / "data" / ".cache"
-
-
 def pick_device(name: str) -> torch.device:
     """The one place a --device name becomes a torch.device (a bad name or missing CUDA is a ReproError)."""
     try:
         return resolve_device(name)
     except ValueError as exc:
         raise ReproError(str(exc)) from None
-
-
-def _files_version(files: Sequence[Path]) -> str:
-    """Hash of source files' paths (relative to the package) and what of them computes results (their text without
-    the claims: codehash.compute_text), so an edit of a claim keeps the cached points and the result current."""
-    return stable_hash([(str(f.relative_to(PACKAGE_DIR)), compute_text(f.read_text())) for f in files])
-
-
-def code_version(fig: Figure) -> str:
-    """Hash of the files that compute the figure (`compute_files`): editing one invalidates its cached points, while
-    a new module, a benchmark or another figure's file of the same paper does not."""
-    return _files_version(compute_files(fig))
-
-
-def _common_sources() -> list[Path]:
-    """The sources outside the paper packages that compute results: reproduce/core and datasets.py."""
-    return sorted((PACKAGE_DIR / "core").glob("*.py")) + [PACKAGE_DIR / "datasets.py"]
-
-
-def shared_version(fig: Figure) -> str:
-    """Hash of what a paper's figures share: its modules that are no figure's own file, reproduce/core and
-    datasets.py. Keys what figures reuse from each other (paper 003's training runs), so fig2 and fig7 share runs."""
-    module = PACKAGE_DIR / "papers" / registry.paper(fig.paper).module
-    own = {registry.ROOT / f.source for f in registry.figures(fig.paper)}
-    files = sorted(p for p in module.glob("*.py") if p not in own) if module.is_dir() else []
-    return _files_version(files + _common_sources())
-
-
-def git_out(*args: str) -> str | None:
-    """git's stdout in the package's checkout, None where git or the checkout is absent or the command fails."""
-    try:
-        res = subprocess.run(["git", *args], cwd=PACKAGE_DIR, capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return res.stdout.strip() if res.returncode == 0 else None
-
-
-def _git() -> dict:
-    sha = git_out("rev-parse", "HEAD")
-    dirty = git_out("status", "--porcelain", "--untracked-files=no", "--", ".", ":!data", ":!figures")
-    return {"sha": sha or None, "dirty": bool(dirty) if sha else None}
-
-
-def compute_files(fig: Figure) -> list[Path]:
-    """The sources that determine a figure's CSV: its own file and what it imports (transitively) from its paper
-    package, reproduce/core and datasets.py, found by reading the import statements."""
-    module = PACKAGE_DIR / "papers" / registry.paper(fig.paper).module
-    todo, common = [registry.ROOT / fig.source], set(_common_sources())
-    seen: set[Path] = set()
-    while todo:
-        path = todo.pop()
-        if path in seen or not path.exists():
-            continue
-        seen.add(path)
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.ImportFrom) and node.level:
-                base = path.parent
-                for _ in range(node.level - 1):
-                    base = base.parent
-                parts = (node.module or "").split(".") if node.module else []
-                target = base.joinpath(*parts)
-                names = [target.with_suffix(".py")] + [target / f"{a.name}.py" for a in node.names]
-                todo += [n for n in names if n in common or n.exists() and n.is_relative_to(module)]
-    return sorted(seen)
-
-
-def staleness(fig: Figure, meta: dict) -> str | None:
-    """None when the code that made a result (meta.json) is the code here; else why it is stale, in words.
-
-    Equal code versions are current. Otherwise, with git and a clean recorded commit, the result is current when
-    none of `compute_files` changed since that commit; without git it counts as stale."""
-    files = compute_files(fig)
-    here = _files_version(files)   # = code_version(fig), from the files read once
-    if meta.get("code_version") == here:
-        return None
-    git = meta.get("git") or {}
-    sha = git.get("sha")
-    if sha and not git.get("dirty"):
-        rel = [str(p.relative_to(PACKAGE_DIR)) for p in files]   # git runs in PACKAGE_DIR
-        changed = git_out("diff", "--name-only", "--relative", sha, "--", *rel)
-        if changed is not None:   # paths relative to PACKAGE_DIR; a file whose claims alone changed is no change
-            names = [f for f in changed.splitlines() if not _same_compute(sha, f)]
-            if not names:
-                return None
-            return (f"made at commit {sha[:7]}; since then {len(names)} of the files that compute it changed "
-                    f"({', '.join(Path(f).name for f in names[:4])}{', ...' if len(names) > 4 else ''})")
-    return f"made by code version {meta.get('code_version')}, the code here is {here}"
-
-
-def _same_compute(sha: str, rel: str) -> bool:
-    """Whether the package file `rel` computes the same at commit `sha` as here (it differs at most in its claims)."""
-    old = git_out("show", f"{sha}:./{rel}")
-    try:
-        return old is not None and compute_text(old) == compute_text((PACKAGE_DIR / rel).read_text())
-    except (OSError, SyntaxError):
-        return False
 
 
 def reset_peak_memory(device: torch.device) -> float:
@@ -243,57 +91,6 @@ def _peak_memory(device: torch.device, start_mb: float) -> dict:
     if device.type == "cuda":
         peak["cuda_max_allocated_mb"] = round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
     return peak
-
-
-def read_result(csv: Path) -> pd.DataFrame:
-    """A figure's CSV, refused (one-line ReproError) when it is cut off, ragged or unreadable."""
-    try:
-        text = csv.read_bytes().decode()
-        rows = list(csvlib.reader(io.StringIO(text)))
-    except (OSError, UnicodeDecodeError, csvlib.Error) as exc:
-        raise ReproError(f"{csv} cannot be read ({type(exc).__name__}); rerun the figure") from None
-    if not text.endswith("\n") or len(rows) < 2 or any(len(r) != len(rows[0]) for r in rows):
-        raise ReproError(f"{csv} is cut off or ragged (a row with a different number of fields, or no rows); "
-                         "rerun the figure")
-    return pd.read_csv(io.StringIO(text))
-
-
-def bootstrap_draws(preset: str | Preset) -> int:
-    """Bootstrap draws per claim: fewer at the smoke preset (a plumbing check, seconds on CI), DRAWS otherwise."""
-    return 100 if parse_preset(preset) is Preset.smoke else claims_mod.DRAWS
-
-
-def evaluate_claims(fig: Figure, df: pd.DataFrame, preset: str | Preset) -> list[claims_mod.ClaimResult]:
-    """Claims read only the CSV (`df` as `read_result` returns it)."""
-    return claims_mod.evaluate_all(fig.claims, df, draws=bootstrap_draws(preset))
-
-
-def reductions(fig: Figure, cfg) -> dict[str, str]:
-    """Stated settings whose value here differs from the paper preset's: {name: "paper N, here n"}."""
-    def show(v) -> str:
-        return ", ".join(map(str, v)) if isinstance(v, (tuple, list)) else str(v)
-
-    paper = fig.presets.get("paper", {})
-    return {f.name: f"paper {show(paper[f.name])}, here {show(getattr(cfg, f.name))}"
-            for f in dataclasses.fields(cfg)
-            if f.metadata.get("source") == "stated" and f.name in paper and paper[f.name] != getattr(cfg, f.name)}
-
-
-def made_by(meta: dict) -> tuple[str, str]:
-    """The command that made a result (preset and overrides) and its commit (short sha, +dirty), from meta.json."""
-    sets = "".join(f" --set {o}" for o in meta.get("overrides", []))
-    sets += " --promote" if meta.get("overrides") and not meta.get("variant") else ""   # the canonical result
-    git = meta.get("git") or {}
-    sha = (git.get("sha") or "?")[:7] + ("+dirty" if git.get("dirty") else "")
-    return f"repro {meta.get('paper')} {meta.get('figure')} --preset {meta.get('preset')}{sets}", sha
-
-
-def provenance(meta: dict) -> str:
-    """One line under every figure: the command that made it (preset and overrides), the device and the commit."""
-    command, sha = made_by(meta)
-    reduced = "; ".join(f"{k}: {v}" for k, v in (meta.get("reduced") or {}).items())
-    return (f"{command}  |  {meta.get('device', '?')}  |  git {sha}"
-            + ("\n" + textwrap.fill(f"reduced: {reduced}", 160) if reduced else ""))
 
 
 def plot_from_csv(fig: Figure, csv: Path, df: pd.DataFrame, png: Path, cfg=None, existing: bool = False) -> list[Path]:
@@ -349,7 +146,7 @@ class PointTask:
     version: str
     label: str
     entry: Path                  # the point's cache entry (written by the driver)
-    shared_version: str = ""     # keys what the paper's figures share (runner.shared_version)
+    shared_version: str = ""     # keys what the paper's figures share (provenance.shared_version)
 
 
 def compute_point(task: PointTask, warn: Callable[[str], None] = lambda msg: None,
@@ -520,17 +317,3 @@ def run_figure(fig: Figure, *, preset: str | Preset = "default", overrides: Sequ
     return finish_figure(plan, computed)
 
 
-def verify(figs: Sequence[Figure], out: Path, preset: str) -> pd.DataFrame:
-    """Evaluate the claims of every figure whose CSV exists; write data/claims.csv."""
-    rows = []
-    for fig in figs:
-        csv = outputs(fig, out, preset).csv
-        if not csv.exists():
-            continue
-        for r in evaluate_claims(fig, read_result(csv), preset):
-            rows.append({"paper": fig.paper, "figure": fig.key, **dataclasses.asdict(r)})
-    cols = ["paper", "figure"] + [f.name for f in dataclasses.fields(claims_mod.ClaimResult)]
-    table = pd.DataFrame(rows, columns=cols)
-    if rows:
-        write_csv(table, claims_path(out, preset))
-    return table

@@ -9,7 +9,7 @@ import torch
 from typer.testing import CliRunner
 
 from reproduce import datasets as data_mod
-from reproduce import registry, runner
+from reproduce import layout, provenance, registry, runner, verification
 from reproduce.cli import app
 from reproduce.config import ReproError
 from reproduce.readme import markdown_table
@@ -38,10 +38,10 @@ def test_list_shows_every_figure():
 
 @pytest.mark.slow
 @pytest.mark.parametrize("paper,key", FIGS)
-def test_smoke_every_figure(paper, key, tmp_path):
-    res = repro(paper, key, "--preset", "smoke", "--device", "cpu", "--out", tmp_path)
+def test_smoke_every_figure(paper, key, smoke):
+    res = smoke.run(paper, key)   # the session's one smoke run of this figure (shared with the report tests)
     assert res.exit_code == 0, res.output
-    data, figs = tmp_path / "data" / "smoke" / paper, tmp_path / "figures" / "smoke" / paper
+    data, figs = smoke.out / "data" / "smoke" / paper, smoke.out / "figures" / "smoke" / paper
     df = pd.read_csv(data / f"{key}.csv")
     assert "seed" in df.columns and len(df) > 0
     assert (figs / f"{key}.png").stat().st_size > 0 and (figs / f"{key}.pdf").exists()
@@ -55,7 +55,7 @@ def test_smoke_every_figure(paper, key, tmp_path):
     n = meta["grid_points"]   # not a terminal: one plain progress line per finished point, for logs
     assert f"{paper} {key} {n}/{n} " in res.output and f"{paper} {key} 1/{n} " in res.output
     fig = registry.figure(paper, key)   # every resampled value lies in its own interval (a worst case per cell)
-    for r in runner.evaluate_claims(fig, runner.read_result(data / f"{key}.csv"), "smoke"):
+    for r in verification.evaluate_claims(fig, verification.read_result(data / f"{key}.csv"), "smoke"):
         if r.draws and r.ci_low == r.ci_low and r.ci_high == r.ci_high:
             assert r.ci_low - 1e-12 <= r.value <= r.ci_high + 1e-12, r
 
@@ -146,7 +146,8 @@ def test_set_override_changes_results_and_is_recorded(tmp_path):
     res = repro("norm", "fig3", "--preset", "smoke", "--set", "variations=1,30", "-s", "head_variance=1",
                 "--out", tmp_path)
     assert res.exit_code == 0, res.output
-    tag = runner.variant_tag(["variations=1,30", "head_variance=1"], 0)
+    sets = ["variations=1,30", "head_variance=1"]
+    tag = layout.variant_tag(sets, 0, runner.prepare(registry.figure("norm", "fig3"), "smoke", sets))
     variants = tmp_path / "data/smoke/norm-preservation/variants"
     assert str(variants / f"fig3-{tag}.csv") in res.output.replace("\n", "") and "--promote" in res.output
     assert not (tmp_path / "data/smoke/norm-preservation/fig3.csv").exists()   # the canonical result is not touched
@@ -173,7 +174,7 @@ def test_resume_after_interrupt(tmp_path):
     kw = dict(preset="smoke", device="cpu", out=tmp_path / "r")
     with pytest.raises(KeyboardInterrupt):
         runner.run_figure(dataclasses.replace(fig, compute=lambda c, p, x: counting(c, p, x, 2)), **kw)
-    assert not runner.outputs(fig, tmp_path / "r", "smoke").csv.exists()
+    assert not layout.outputs(fig, tmp_path / "r", "smoke").csv.exists()
     total = len(fig.grid(runner.prepare(fig, "smoke", [])))
     done = list(calls)
     res = runner.run_figure(dataclasses.replace(fig, compute=counting), **kw)
@@ -256,12 +257,12 @@ def test_all_skips_gpu_presets_on_a_cpu(tmp_path, monkeypatch):
 
 
 def test_figures_carry_their_provenance_line():
-    line = runner.provenance({"paper": "random-walk-bridge", "figure": "fig4", "preset": "default",
+    line = provenance.provenance({"paper": "random-walk-bridge", "figure": "fig4", "preset": "default",
                               "overrides": ["width=0.0625", "train=false"], "device": "cpu",
                               "git": {"sha": "3b43011eb8", "dirty": True}})
     assert line == ("repro random-walk-bridge fig4 --preset default --set width=0.0625 --set train=false --promote"
                     "  |  cpu  |  git 3b43011+dirty")   # a canonical result made with overrides: --promote remakes it
-    variant = runner.provenance({"paper": "random-walk-bridge", "figure": "fig4", "preset": "default",
+    variant = provenance.provenance({"paper": "random-walk-bridge", "figure": "fig4", "preset": "default",
                                  "overrides": ["width=0.0625"], "variant": "abcd1234", "device": "cpu"})
     assert variant.startswith("repro random-walk-bridge fig4 --preset default --set width=0.0625  |")
 
@@ -269,10 +270,10 @@ def test_figures_carry_their_provenance_line():
 def test_a_reduced_stated_size_is_recorded_and_shown():
     """The paper states 100 networks per point (bridge fig2); the default preset runs 10 and says so."""
     fig = registry.figure("bridge", "fig2")
-    reduced = runner.reductions(fig, runner.prepare(fig, "default", []))
+    reduced = provenance.reductions(fig, runner.prepare(fig, "default", []))
     assert reduced == {"networks": "paper 100, here 10"}
-    assert runner.reductions(fig, runner.prepare(fig, "paper", [])) == {}
-    line = runner.provenance({"paper": fig.paper, "figure": "fig2", "preset": "default", "reduced": reduced})
+    assert provenance.reductions(fig, runner.prepare(fig, "paper", [])) == {}
+    line = provenance.provenance({"paper": fig.paper, "figure": "fig2", "preset": "default", "reduced": reduced})
     assert line.endswith("\nreduced: networks: paper 100, here 10")
 
 
@@ -308,7 +309,8 @@ def test_all_and_figure_agree_on_the_datasets_fig5_needs(tmp_path, monkeypatch, 
         assert files_under(tmp_path / "all") == files_under(tmp_path / "fig") == []
     else:
         assert "skipped random-walk-bridge" not in by_all.output and by_fig.exit_code == 0, by_fig.output
-        tag = runner.variant_tag([s for s in sets if s != "--set"], 0)
+        given = [s for s in sets if s != "--set"]
+        tag = layout.variant_tag(given, 0, runner.prepare(fig5, "smoke", given))
         rel = Path(f"data/smoke/random-walk-bridge/variants/fig5-{tag}.csv")
         assert (tmp_path / "all" / rel).read_bytes() == (tmp_path / "fig" / rel).read_bytes()
 

@@ -60,11 +60,11 @@ def test_lookup_names_and_aliases():
 
 
 def test_equal_configs_written_differently_share_one_variant_tag():
-    from reproduce import registry, runner
+    from reproduce import layout, registry, runner
     fig = registry.figure("bridge", "fig4")
 
     def tag(*sets, seed=0):
-        return runner.variant_tag(list(sets), seed, runner.prepare(fig, "smoke", list(sets)))
+        return layout.variant_tag(list(sets), seed, runner.prepare(fig, "smoke", list(sets)))
     assert tag("width=1") == tag("width=1.0") == tag("width=0.5", "width=1") == tag(" width=1e0")
     assert tag("width=0.5") != tag("width=1") and tag("width=1", seed=1) != tag("width=1")
-    assert runner.variant_tag([], 0, runner.prepare(fig, "smoke", [])) is None
+    assert layout.variant_tag([], 0, runner.prepare(fig, "smoke", [])) is None

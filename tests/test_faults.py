@@ -226,9 +226,14 @@ def test_repro_all_unpacks_missing_offline_data_first(tmp_path, monkeypatch):
 
 @pytest.mark.slow
 @pytest.mark.skipif(not (ROOT.parent / "shared" / "datasets").is_dir(), reason="needs ../shared beside the checkout")
-def test_make_all_on_a_fresh_clone_runs_every_figure(tmp_path):
+def test_make_all_on_a_fresh_clone_runs_every_figure(tmp_path, smoke):
+    """The Makefile, the unpack, every figure's plot and claims, the summary line, on a clone of HEAD; its points come
+    from the session's smoke runs (copied cache: the clone recomputes only what its committed code changes)."""
+    import shutil
+    smoke.run_all()
     clone = tmp_path / "work" / "repo"
     subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
+    shutil.copytree(smoke.out / "data" / ".cache", clone / "data" / ".cache")
     (tmp_path / "work" / "shared").symlink_to(ROOT.parent / "shared")
     venv = Path(sys.executable).parents[1]       # this venv, running the clone's code (PYTHONPATH), not rebuilt
     env = {**os.environ, "PYTHONPATH": str(clone), "CI": "true"}

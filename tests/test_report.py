@@ -9,7 +9,7 @@ import pytest
 from browser import find_browser, open_page
 from typer.testing import CliRunner
 
-from reproduce import registry, runner
+from reproduce import layout, provenance, registry
 from reproduce.cli import app
 
 MADE = (("norm", "fig2"), ("norm", "fig3"), ("linearity", "fig1"))
@@ -20,12 +20,10 @@ def repro(*args):
 
 
 @pytest.fixture(scope="module")
-def made(tmp_path_factory):
-    """A results folder with three smoke figures made and the others missing, and its report."""
-    out = tmp_path_factory.mktemp("report")
-    for alias, key in MADE:
-        res = repro(alias, key, "--preset", "smoke", "--device", "cpu", "--out", out)
-        assert res.exit_code == 0, res.output
+def made(tmp_path_factory, smoke):
+    """A results folder with three smoke figures made (copied from the session's smoke runs) and the others missing,
+    and its report."""
+    out = smoke.copy_figures(MADE, tmp_path_factory.mktemp("report"))
     res = repro("report", "--preset", "smoke", "--no-costs", "--out", out)
     assert res.exit_code == 0, res.output
     return out
@@ -47,7 +45,7 @@ def test_every_figure_once_with_the_verify_counts(made):
         assert md.count(f'<a id="{anchor}"></a>') == 1, anchor
     res = repro("verify", "--preset", "smoke", "--out", made)
     assert res.exit_code == 0, res.output
-    table = pd.read_csv(runner.claims_path(made, "smoke"))
+    table = pd.read_csv(layout.claims_path(made, "smoke"))
     claims = table[table["kind"] == "claim"]                          # the papers' claims; checks apart
     expected = tuple(int((claims["verdict"] == v).sum()) for v in ("PASS", "FAIL", "INCONCLUSIVE"))
     assert sum(expected) > 0 and table["bound_source"].notna().all()
@@ -89,16 +87,16 @@ def test_stale_and_other_preset_are_shown_as_such(made, tmp_path):
 
 def test_staleness_follows_the_files_that_compute_a_figure():
     fig = registry.figure("norm", "fig1")
-    files = {p.name for p in runner.compute_files(fig)}
+    files = {p.name for p in provenance.compute_files(fig)}
     assert "fig1.py" in files and "fig2.py" not in files           # another figure's file is not this one's code
-    assert runner.staleness(fig, {"code_version": runner.code_version(fig)}) is None
-    assert "code version" in runner.staleness(fig, {"code_version": "x"})
+    assert provenance.staleness(fig, {"code_version": provenance.code_version(fig)}) is None
+    assert "code version" in provenance.staleness(fig, {"code_version": "x"})
     # the code version (the cache key's) hashes the same files: another figure of the paper has its own
-    assert runner.code_version(fig) != runner.code_version(registry.figure("norm", "fig2"))
+    assert provenance.code_version(fig) != provenance.code_version(registry.figure("norm", "fig2"))
     # ...while runs that figures share (paper 003's Figs 2 and 7) are keyed by the code they share
     fig2, fig7 = registry.figure("confusion", "fig2"), registry.figure("confusion", "fig7")
-    assert runner.shared_version(fig2) == runner.shared_version(fig7)
-    assert runner.code_version(fig2) != runner.code_version(fig7)
+    assert provenance.shared_version(fig2) == provenance.shared_version(fig7)
+    assert provenance.code_version(fig2) != provenance.code_version(fig7)
 
 
 def _planted(fig, state, rows, meta=None):
