@@ -1,25 +1,18 @@
 """The `repro` command line: the only layer that prints (rich progress bars and tables)."""
 from __future__ import annotations
 
-import dataclasses
 import json
-import os
 import sys
-import threading
-import time
 import warnings
 from pathlib import Path
 from typing import Annotated, Optional
 
 import pandas as pd
 import typer
-from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from . import datasets as data_mod
 from . import executor as executor_mod
-from . import layout, provenance, registry, runner, verification
+from . import layout, registry, runner, verification
 from . import report as report_mod
 from .cli_data import data_app
 from .cli_options import (
@@ -37,10 +30,10 @@ from .cli_options import (
     Seed,
     Sets,
     console,
-    err_console,
     user_errors,
 )
-from .config import ReproError, describe
+from .cli_run import RunOptions, _claims_table, _dry_run, _run_many, _short
+from .config import ReproError
 from .core.device import measurement_mode
 from .io import write_csv, write_text
 from .readme import markdown_table
@@ -53,244 +46,6 @@ app = typer.Typer(
     no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"], "token_normalize_func": str.lower})
 app.add_typer(data_app, name="data")
-
-HEARTBEAT_S = 60.0
-
-
-def _progress_factory(progress: Progress, title: str):
-    """Live bar on a terminal (the running point's label, elapsed time and ETA); in a log (no terminal) one plain
-    line per finished point, and a heartbeat line every HEARTBEAT_S seconds while a point runs."""
-    def start(total: int):
-        task, t0, done, current = progress.add_task(title, total=total), time.perf_counter(), 0, ""
-        stop = threading.Event()
-        start.stops.append(stop)
-
-        def heartbeat() -> None:
-            while not stop.wait(HEARTBEAT_S):
-                progress.console.print(f"{title} {done}/{total} still running {current} "
-                                       f"({time.perf_counter() - t0:.0f} s)", highlight=False, soft_wrap=True)
-
-        if not progress.console.is_terminal:
-            threading.Thread(target=heartbeat, daemon=True).start()
-
-        def advance(desc: str, n: int = 1) -> None:
-            nonlocal done, current
-            progress.update(task, advance=n, description=f"{title} [dim]{desc}[/]")
-            done, current = done + n, desc
-            if n and not progress.console.is_terminal:
-                progress.console.print(f"{title} {done}/{total} {desc} ({time.perf_counter() - t0:.0f} s)",
-                                       highlight=False, soft_wrap=True)
-            if done >= total:
-                stop.set()
-        return advance
-    start.stops = []   # set them all to end the heartbeats (a figure that failed half way)
-    return start
-
-
-def _short(paper: str, key: str) -> str:
-    return f"{registry.paper(paper).alias} {key}"
-
-
-def _claims_table(rows: list[dict], title: str) -> Table:
-    colors = {"PASS": "green", "FAIL": "red", "INCONCLUSIVE": "yellow"}
-    table = Table(title=title, show_lines=False)
-    for col in ("figure", "claim", "value [95% interval]", "units", "bound", "verdict"):
-        table.add_column(col, overflow="fold")
-    for r in rows:
-        fmt = lambda v: "-" if v != v else f"{v:.4g}"  # noqa: E731
-        value = fmt(r["value"]) + ("" if r["ci_low"] != r["ci_low"] or r["ci_low"] == r["ci_high"]
-                                   else f"\n[{fmt(r['ci_low'])}, {fmt(r['ci_high'])}]")
-        cause = r["cause"] if isinstance(r["cause"], str) else ""
-        verdict = f"[{colors[r['verdict']]}]{r['verdict']}[/]" + (f"\n[dim]{escape(cause)}[/]" if cause else "")
-        kind = " [dim](check)[/]" if r.get("kind") == "check" else ""
-        table.add_row(r["figure"], f"{escape(r['id'])}{kind}\n[dim]{escape(r['text'])}[/]", value, str(r["units"]),
-                      escape(str(r["threshold"])), verdict)
-    return table
-
-
-@dataclasses.dataclass
-class RunOptions:
-    """The options every run command shares."""
-    preset: str = "default"
-    device: str = "auto"
-    seed: int = 0
-    sets: list[str] = dataclasses.field(default_factory=list)
-    out: Path = Path(".")
-    data_root: Path | None = None
-    force: bool = False
-    plot_only: bool = False
-    promote: bool = False
-    executor: str = "local"
-    address: str | None = None
-
-
-def _check_out(out: Path) -> None:
-    """--out must be a folder we can write to (or one we can create), checked before any work."""
-    probe = out
-    while not probe.exists() and probe != probe.parent:
-        probe = probe.parent
-    if out.exists() and not out.is_dir():
-        raise ReproError(f"--out {out} is a file, not a folder")
-    if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
-        raise ReproError(f"--out {out}: {probe} is not a writable folder")
-
-
-def _unpack_missing(names: set[str], root: Path) -> None:
-    """`repro all`: unpack, once, the missing datasets that the offline folder (../shared/datasets) holds."""
-    src = data_mod.offline_source()
-    for name in sorted(names):
-        if data_mod.locate(name, root) is None and data_mod.offline(name, src):
-            with console.status(f"unpacking {name} from {src}"):
-                console.print(data_mod.unpack(name, src, root), highlight=False)
-
-
-def _run_many(figs: list[registry.Figure], o: RunOptions, skip_missing: bool = False) -> None:
-    preset = registry.parse_preset(o.preset).value
-    executor_mod.check_name(o.executor)
-    dev = runner.pick_device(o.device)
-    root = data_mod.data_root(o.data_root, o.out)
-    _check_out(o.out)
-    jobs, skipped, checked = [], [], []
-    for fig in figs:  # validate everything first: bad input writes nothing
-        cfg = runner.prepare(fig, preset, o.sets)
-        runner.check_memory(fig, cfg, dev)
-        checked.append((fig, cfg))
-    if skip_missing and not o.plot_only:
-        _unpack_missing({n for fig, cfg in checked for n in fig.needs(cfg)}, root)
-    for fig, cfg in checked:
-        missing = [n for n in fig.needs(cfg) if data_mod.locate(n, root) is None]
-        if missing and skip_missing and not o.plot_only:
-            skipped.append(f"skipped {fig.paper} {fig.key}: dataset {', '.join(missing)} not found under {root} "
-                           "(see `repro data status`)")
-        elif skip_missing and not o.plot_only and preset in fig.gpu_presets and dev.type == "cpu":
-            skipped.append(f"skipped {fig.paper} {fig.key}: the {preset} preset needs a GPU; run "
-                           f"`repro {_short(fig.paper, fig.key)} --preset {preset}` to force it on the CPU")
-        else:
-            jobs.append((fig, cfg))
-    for line in skipped:
-        console.print(f"[yellow]{line}[/]", highlight=False)
-    rows, done = [], []
-
-    def warn(msg: str) -> None:
-        console.print(f"[yellow]warning: {msg}[/]", highlight=False)
-
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-               TextColumn("ETA"), TimeRemainingColumn())
-    if o.executor == "ray" and not o.plot_only and jobs:
-        done = _run_ray(jobs, o, preset, dev, warn, columns)
-        rows = [{"figure": _short(r.figure.paper, r.figure.key), **vars(c)} for r in done for c in r.claims]
-        jobs = []
-    with Progress(*columns, console=console, transient=False) as progress:
-        for fig, cfg in jobs:
-            bar = _progress_factory(progress, f"{fig.paper} {fig.key}")
-            try:
-                res = runner.run_figure(fig, preset=preset, overrides=o.sets, device=dev, cfg=cfg, seed=o.seed,
-                                        out=o.out, data_root=o.data_root, force=o.force, plot_only=o.plot_only,
-                                        promote=o.promote, warn=warn, progress=bar)
-            except KeyboardInterrupt:
-                progress.stop()
-                kept = f" ({len(done)} figure(s) already written)" if done else ""
-                err_console.print(f"interrupted in {fig.paper} {fig.key}: every finished sweep point is kept in "
-                                  f"{layout.cache_dir(o.out)}; run the same command again to resume{kept}",
-                                  highlight=False, soft_wrap=True)
-                raise typer.Exit(130) from None
-            finally:
-                for stop in bar.stops:
-                    stop.set()
-            done.append(res)
-            _figure_done(progress, res)
-            rows += [{"figure": _short(fig.paper, fig.key), **vars(c)} for c in res.claims]
-    if rows:
-        console.print(_claims_table(rows, f"claims ({preset} preset)"))
-    if skip_missing:
-        console.print(f"{len(done)} figure(s) made, {len(skipped)} skipped (see the lines above)", highlight=False)
-    variants = [r for r in done if r.variant]
-    if variants:
-        console.print(f"variant result (--set/--seed), written beside the canonical one: {variants[0].outputs.csv}"
-                      f"{' and others' if len(variants) > 1 else ''}; add --promote to make it the figure's result",
-                      highlight=False, soft_wrap=True)
-
-
-def _figure_done(progress: Progress, res: runner.RunResult) -> None:
-    """One line per written figure: points computed and cached, wall time, outputs."""
-    progress.console.print(f"[dim]{res.figure.paper} {res.figure.key}: {res.computed} computed, {res.cached} cached, "
-                           f"{res.wall_s:.1f} s -> {res.outputs.csv}, {res.outputs.png}[/]")
-
-
-def _run_ray(jobs: list, o: RunOptions, preset: str, dev, warn, columns) -> list[runner.RunResult]:
-    """Every uncached point of every job as one Ray task, submitted together; a figure is written as soon as its
-    last point lands. Points that raise are listed at the end (exit 1); the others go on."""
-    plans = [runner.plan_figure(fig, preset=preset, overrides=o.sets, device=dev, cfg=cfg, seed=o.seed, out=o.out,
-                                data_root=o.data_root, force=o.force, promote=o.promote, warn=warn)
-             for fig, cfg in jobs]
-    total = sum(len(p.missing) for p in plans)
-    ex = executor_mod.RayExecutor(o.address) if total else None
-    try:
-        with Progress(*columns, console=console, transient=False) as progress:
-            bar = progress.add_task(f"{total} points on Ray", total=total)
-            done, failures = executor_mod.drive(ex, plans, lambda: progress.advance(bar),
-                                                lambda res: _figure_done(progress, res))
-    except KeyboardInterrupt:
-        err_console.print(f"interrupted: every finished sweep point is kept in {layout.cache_dir(o.out)}; run the "
-                          "same command again to resume", highlight=False, soft_wrap=True)
-        raise typer.Exit(130) from None
-    finally:
-        if ex:
-            ex.close()
-    if failures:
-        for f in failures:
-            err_console.print(f"failed: {f.figure} at {f.point}: {f.error}", highlight=False, soft_wrap=True)
-        err_console.print(f"{len(failures)} point(s) failed; {len(done)} figure(s) written; every finished point "
-                          f"is cached in {layout.cache_dir(o.out)}", highlight=False, soft_wrap=True)
-        raise typer.Exit(1)
-    return done
-
-
-def _dry_run(figs: list[registry.Figure], preset: str, device: str, sets: list[str] | None,
-             executor: str = "local", address: str | None = None) -> None:
-    preset = registry.parse_preset(preset).value
-    executor_mod.check_name(executor)
-    dev = runner.pick_device(device)
-    slots = None
-    if executor == "ray":   # the cluster it sees: points run one per CPU (or per GPU with --device cuda)
-        ex = executor_mod.RayExecutor(address)
-        try:
-            have = ex.resources()
-        finally:
-            ex.close()
-        slots = int(have.get("GPU" if dev.type == "cuda" else "CPU", 0))
-        console.print(f"Ray cluster: {int(have.get('CPU', 0))} CPUs, {int(have.get('GPU', 0))} GPUs, "
-                      f"{sum(1 for k in have if k.startswith('node:') and k != 'node:__internal_head__')} node(s)")
-        if not slots:
-            raise ReproError(f"the Ray cluster has no {'GPU' if dev.type == 'cuda' else 'CPU'} to run points on")
-    for fig in figs:
-        cfg = runner.prepare(fig, preset, sets or [])
-        points = len(fig.grid(cfg))
-        _print_config(fig, cfg, sets or [])
-        if fig.cost is None:
-            console.print(f"{_short(fig.paper, fig.key)} ({preset}): {points} grid points; no cost model")
-            continue
-        with console.status(f"timing a few steps on {dev}"):
-            est = fig.cost(cfg, dev)
-        console.print(f"{_short(fig.paper, fig.key)} ({preset}): {est['runs']} {est.get('unit', 'training runs')}; "
-                      f"from {est['basis']} on {dev} -> estimated {est['hours']:.3g} {dev.type.upper()}-hours on "
-                      "this device (sequential, no early abort)")
-        if slots:
-            wall = est["hours"] / min(slots, points)
-            console.print(f"  on the Ray cluster: {points} points over {slots} {dev.type.upper()} slots -> about "
-                          f"{wall:.3g} h wall if its devices match this one")
-
-
-def _print_config(fig: registry.Figure, cfg, sets: list[str]) -> None:
-    """--dry-run: every resolved setting, one line each: value, stated or not, set here, reduced from the paper."""
-    reduced, given = provenance.reductions(fig, cfg), {s.split("=", 1)[0].strip() for s in sets}
-    console.print(f"{_short(fig.paper, fig.key)} settings (stated: the paper states it; not stated: our choice):",
-                  highlight=False)
-    for name, d in describe(cfg).items():
-        value = ", ".join(map(str, d["value"])) if isinstance(d["value"], list) else str(d["value"])
-        tags = [d["source"].replace("_", " ")] + (["--set"] if name in given else [])
-        tags += [f"reduced: {reduced[name]}"] if name in reduced else []
-        console.print(f"  {name} = {value}  ({'; '.join(tags)})", highlight=False, markup=False, soft_wrap=True)
 
 
 @app.command("figure")

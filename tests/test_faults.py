@@ -252,14 +252,14 @@ def test_make_all_on_a_fresh_clone_runs_every_figure(tmp_path, smoke):
 
 
 def test_logs_get_a_heartbeat_and_ctrl_c_says_how_to_resume(tmp_path, monkeypatch):
-    from reproduce import cli
+    from reproduce import cli_run
     fig = registry.figure("norm", "fig3")
 
     def slow(cfg, point, ctx):
         time.sleep(0.3)
         return fig.compute(cfg, point, ctx)
 
-    monkeypatch.setattr(cli, "HEARTBEAT_S", 0.1)
+    monkeypatch.setattr(cli_run, "HEARTBEAT_S", 0.1)
     monkeypatch.setattr(registry, "figures", lambda paper=None: [dataclasses.replace(fig, compute=slow)])
     res = repro("all", "--preset", "smoke", "--out", tmp_path)
     assert res.exit_code == 0 and "still running v=" in res.output, res.output

@@ -112,7 +112,7 @@ def _row(cid, verdict, cause="", kind="claim"):
 def test_the_answer_per_paper_from_planted_results():
     """One line per paper: holds / does not hold / undecided with the reason, from current figures only; checks are
     not the paper's claims; a stale figure is listed apart with its rerun command."""
-    from reproduce import report
+    from reproduce import report, report_html
     f1, f2, f3 = (registry.figure("norm", k) for k in ("fig1", "fig2", "fig3"))
     entries = [_planted(f1, "current", [_row("a", "PASS"), _row("b", "FAIL"),
                                         _row("c", "INCONCLUSIVE", "too few units to judge: 1 net"),
@@ -133,7 +133,7 @@ def test_the_answer_per_paper_from_planted_results():
     assert "**not made**: fig3" in line
     assert "claims, current figures (1 of 3): 1 PASS, 1 FAIL, 2 INCONCLUSIVE" in md   # the stale x and check k apart
     assert "Our checks: 0 PASS, 1 FAIL" in md
-    page = report.render_html(entries, "default")
+    page = report_html.render_html(entries, "default")
     assert page.index("The answer, paper by paper") < page.index("<table>")
 
 
