@@ -16,6 +16,10 @@ class Outputs:
     meta: Path
     png: Path
 
+    def files(self) -> dict[str, Path]:
+        """Every file of a written figure by kind: png, pdf (saved beside the png), csv, meta.json."""
+        return {"png": self.png, "pdf": self.png.with_suffix(".pdf"), "csv": self.csv, "meta.json": self.meta}
+
 
 
 def preset_dir(preset: str | Preset) -> Path:

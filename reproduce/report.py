@@ -119,8 +119,7 @@ def collect(out: Path, preset: str, table: pd.DataFrame,
         paths = layout.outputs(fig, out, preset)
         rows = table[(table["paper"] == fig.paper) & (table["figure"] == fig.key)].to_dict("records")
         e = Entry(fig, "current", claims=rows, command=command(fig, preset))
-        files = {"png": paths.png, "pdf": paths.png.with_suffix(".pdf"), "csv": paths.csv, "meta.json": paths.meta}
-        e.links = {k: Path(os.path.relpath(p, here)).as_posix() for k, p in files.items() if p.exists()}
+        e.links = {k: Path(os.path.relpath(p, here)).as_posix() for k, p in paths.files().items() if p.exists()}
         if not paths.csv.exists():
             cfg = runner.prepare(fig, preset, [])
             e.state = "missing"

@@ -52,11 +52,10 @@ class SmokeRuns:
             res = self.run(alias, key)
             assert res.exit_code == 0, res.output
             fig = registry.figure(alias, key)
-            src, dst = layout.outputs(fig, self.out, "smoke"), layout.outputs(fig, dest, "smoke")
-            for a, b in ((src.csv, dst.csv), (src.meta, dst.meta), (src.png, dst.png),
-                         (src.png.with_suffix(".pdf"), dst.png.with_suffix(".pdf"))):
-                b.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(a, b)
+            src, dst = layout.outputs(fig, self.out, "smoke").files(), layout.outputs(fig, dest, "smoke").files()
+            for kind, path in src.items():
+                dst[kind].parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(path, dst[kind])
         return dest
 
 

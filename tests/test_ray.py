@@ -9,7 +9,7 @@ import torch  # noqa: E402
 import typer  # noqa: E402
 from test_cli import files_under, repro  # noqa: E402
 
-from reproduce import cli_run, executor, registry  # noqa: E402
+from reproduce import cli_run, executor, registry, runner  # noqa: E402
 from reproduce.config import ReproError  # noqa: E402
 
 ray = pytest.importorskip("ray")
@@ -47,7 +47,7 @@ def test_a_smoke_figure_on_ray_is_byte_identical_to_local(cluster, tmp_path, pap
 def test_a_point_that_raises_is_listed_and_the_others_complete(cluster, tmp_path):
     good = registry.figure("norm", "fig2")
     base = registry.figure("norm", "fig1")
-    first = base.grid(cli_run.runner.prepare(base, "smoke", []))[0]
+    first = base.grid(runner.prepare(base, "smoke", []))[0]
 
     def compute(cfg, point, ctx):
         if point == first:
@@ -59,7 +59,7 @@ def test_a_point_that_raises_is_listed_and_the_others_complete(cluster, tmp_path
     assert exit_info.value.exit_code == 1
     assert (tmp_path / "data/smoke/norm-preservation/fig2.csv").exists()
     assert not (tmp_path / "data/smoke/norm-preservation/fig1.csv").exists()
-    assert cli_run.runner.plan_figure(bad, preset="smoke", device="cpu", out=tmp_path).missing == [0]  # the rest cached
+    assert runner.plan_figure(bad, preset="smoke", device="cpu", out=tmp_path).missing == [0]  # the rest cached
 
 
 def test_a_gpu_point_on_a_cpu_cluster_fails_at_once(cluster):
@@ -99,21 +99,21 @@ def test_a_worker_killed_mid_task_is_retried_with_the_same_numbers(cluster, tmp_
 
 def test_a_killed_driver_resumes_from_every_finished_point(cluster, tmp_path, monkeypatch):
     fig = registry.figure("norm", "fig1")
-    total = len(fig.grid(cli_run.runner.prepare(fig, "smoke", [])))
-    stored, store = [], cli_run.runner.store_point
+    total = len(fig.grid(runner.prepare(fig, "smoke", [])))
+    stored, store = [], runner.store_point
 
     def store_then_die(plan, i, frame, info):
         store(plan, i, frame, info)
         stored.append(i)
         if len(stored) == 2:
             raise KeyboardInterrupt
-    monkeypatch.setattr(cli_run.runner, "store_point", store_then_die)
+    monkeypatch.setattr(runner, "store_point", store_then_die)
     with pytest.raises(typer.Exit) as exit_info:
         cli_run._run_many([fig], cli_run.RunOptions("smoke", "cpu", out=tmp_path, executor="ray"))
     assert exit_info.value.exit_code == 130
     assert not (tmp_path / "data/smoke/norm-preservation/fig1.csv").exists()
-    monkeypatch.setattr(cli_run.runner, "store_point", store)
-    plan = cli_run.runner.plan_figure(fig, preset="smoke", device="cpu", out=tmp_path)
+    monkeypatch.setattr(runner, "store_point", store)
+    plan = runner.plan_figure(fig, preset="smoke", device="cpu", out=tmp_path)
     assert len(plan.missing) == total - 2
     res = repro("norm", "fig1", "--preset", "smoke", "--device", "cpu", "--out", tmp_path, "--executor", "ray")
     assert res.exit_code == 0 and f"{total - 2} computed, 2 cached" in " ".join(res.output.split())
