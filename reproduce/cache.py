@@ -20,16 +20,38 @@ import pandas as pd
 from .io import atomic_path, write_json
 
 
+class Lock:
+    """An exclusive flock on `folder/.lock`, held until `release` (or until the process dies: the kernel frees it).
+    One process holding it on one descriptor excludes every other descriptor, in this process as well."""
+
+    def __init__(self, folder: Path):
+        folder.mkdir(parents=True, exist_ok=True)
+        self._fh = open(folder / ".lock", "a+")
+
+    def acquire(self, block: bool = True) -> bool:
+        """Take the lock (waiting for its holder when `block`); False if another holds it and not `block`."""
+        try:
+            fcntl.flock(self._fh, fcntl.LOCK_EX | (0 if block else fcntl.LOCK_NB))
+        except BlockingIOError:
+            return False
+        return True
+
+    def release(self) -> None:
+        """Give the lock back and close its file (idempotent)."""
+        if not self._fh.closed:
+            fcntl.flock(self._fh, fcntl.LOCK_UN)
+            self._fh.close()
+
+
 @contextmanager
 def locked(folder: Path) -> Iterator[None]:
     """Hold an exclusive lock on `folder/.lock` (blocking); a killed holder's lock is released by the kernel."""
-    folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / ".lock", "a+") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+    lock = Lock(folder)
+    lock.acquire()
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def _digest(raw: bytes) -> str:

@@ -23,35 +23,38 @@ HEARTBEAT_S = 60.0
 
 
 
-def _progress_factory(progress: Progress, title: str):
-    """Live bar on a terminal (the running point's label, elapsed time and ETA); in a log (no terminal) one plain
-    line per finished point, and a heartbeat line every HEARTBEAT_S seconds while a point runs."""
-    def start(total: int):
-        task, t0, done, current = progress.add_task(title, total=total), time.perf_counter(), 0, ""
-        stop = threading.Event()
-        start.stops.append(stop)
+class _Display:
+    """One progress display for a run, whatever the executor: a bar per figure (the running point's label, elapsed
+    time, ETA) on a terminal; in a log (no terminal) one plain line per finished point, and every HEARTBEAT_S
+    seconds one line per figure that has points in flight."""
 
-        def heartbeat() -> None:
-            while not stop.wait(HEARTBEAT_S):
-                progress.console.print(f"{title} {done}/{total} still running {current} "
-                                       f"({time.perf_counter() - t0:.0f} s)", highlight=False, soft_wrap=True)
-
+    def __init__(self, progress: Progress):
+        self.progress, self.active, self.stop = progress, {}, threading.Event()
         if not progress.console.is_terminal:
-            threading.Thread(target=heartbeat, daemon=True).start()
+            threading.Thread(target=self._heartbeat, daemon=True).start()
+
+    def _heartbeat(self) -> None:
+        while not self.stop.wait(HEARTBEAT_S):
+            for title, (done, total, current, t0) in list(self.active.items()):
+                self.progress.console.print(f"{title} {done}/{total} still running {current} "
+                                            f"({time.perf_counter() - t0:.0f} s)", highlight=False, soft_wrap=True)
+
+    def bar(self, plan: runner.FigurePlan):
+        """advance(description, n_done) for the plan's figure (`runner.drive`'s progress)."""
+        title, total, t0 = f"{plan.fig.paper} {plan.fig.key}", len(plan.points), time.perf_counter()
+        task, state = self.progress.add_task(title, total=total), {"done": 0}
 
         def advance(desc: str, n: int = 1) -> None:
-            nonlocal done, current
-            progress.update(task, advance=n, description=f"{title} [dim]{desc}[/]")
-            done, current = done + n, desc
-            if n and not progress.console.is_terminal:
-                progress.console.print(f"{title} {done}/{total} {desc} ({time.perf_counter() - t0:.0f} s)",
-                                       highlight=False, soft_wrap=True)
-            if done >= total:
-                stop.set()
+            state["done"] += n
+            self.progress.update(task, advance=n, description=f"{title} [dim]{desc}[/]")
+            if n and not self.progress.console.is_terminal:
+                line = f"{title} {state['done']}/{total} {desc} ({time.perf_counter() - t0:.0f} s)"
+                self.progress.console.print(line, highlight=False, soft_wrap=True)
+            if state["done"] >= total:
+                self.active.pop(title, None)
+            else:
+                self.active[title] = (state["done"], total, desc, t0)
         return advance
-    start.stops = []   # set them all to end the heartbeats (a figure that failed half way)
-    return start
-
 
 
 def _short(paper: str, key: str) -> str:
@@ -141,37 +144,15 @@ def _run_many(figs: list[registry.Figure], o: RunOptions, skip_missing: bool = F
             jobs.append((fig, cfg))
     for line in skipped:
         console.print(f"[yellow]{line}[/]", highlight=False)
-    rows, done = [], []
-
     def warn(msg: str) -> None:
         console.print(f"[yellow]warning: {msg}[/]", highlight=False)
 
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-               TextColumn("ETA"), TimeRemainingColumn())
-    if o.executor == "ray" and not o.plot_only and jobs:
-        done = _run_ray(jobs, o, preset, dev, warn, columns)
-        rows = [{"figure": _short(r.figure.paper, r.figure.key), **vars(c)} for r in done for c in r.claims]
-        jobs = []
-    with Progress(*columns, console=console, transient=False) as progress:
-        for fig, cfg in jobs:
-            bar = _progress_factory(progress, f"{fig.paper} {fig.key}")
-            try:
-                res = runner.run_figure(fig, preset=preset, overrides=o.sets, device=dev, cfg=cfg, seed=o.seed,
-                                        out=o.out, data_root=o.data_root, force=o.force, plot_only=o.plot_only,
-                                        promote=o.promote, warn=warn, progress=bar)
-            except KeyboardInterrupt:
-                progress.stop()
-                kept = f" ({len(done)} figure(s) already written)" if done else ""
-                err_console.print(f"interrupted in {fig.paper} {fig.key}: every finished sweep point is kept in "
-                                  f"{layout.cache_dir(o.out)}; run the same command again to resume{kept}",
-                                  highlight=False, soft_wrap=True)
-                raise typer.Exit(130) from None
-            finally:
-                for stop in bar.stops:
-                    stop.set()
-            done.append(res)
-            _figure_done(progress, res)
-            rows += [{"figure": _short(fig.paper, fig.key), **vars(c)} for c in res.claims]
+    if o.plot_only:
+        done = [runner.replot(fig, preset=preset, overrides=o.sets, cfg=cfg, seed=o.seed, out=o.out, promote=o.promote)
+                for fig, cfg in jobs]
+    else:
+        done = _execute(jobs, o, preset, dev, warn)
+    rows = [{"figure": _short(r.figure.paper, r.figure.key), **vars(c)} for r in done for c in r.claims]
     if rows:
         console.print(_claims_table(rows, f"claims ({preset} preset)"))
     if skip_missing:
@@ -191,22 +172,33 @@ def _figure_done(progress: Progress, res: runner.RunResult) -> None:
 
 
 
-def _run_ray(jobs: list, o: RunOptions, preset: str, dev, warn, columns) -> list[runner.RunResult]:
-    """Every uncached point of every job as one Ray task, submitted together; a figure is written as soon as its
-    last point lands. Points that raise are listed at the end (exit 1); the others go on."""
-    plans = [runner.plan_figure(fig, preset=preset, overrides=o.sets, device=dev, cfg=cfg, seed=o.seed, out=o.out,
-                                data_root=o.data_root, force=o.force, promote=o.promote, warn=warn)
-             for fig, cfg in jobs]
-    total = sum(len(p.missing) for p in plans)
-    ex = executor_mod.RayExecutor(o.address) if total else None
+def _execute(jobs: list, o: RunOptions, preset: str, dev, warn) -> list[runner.RunResult]:
+    """plan -> drive -> finish on the chosen executor: locally one figure after another, on Ray every uncached point
+    of every figure at once (a figure is written as soon as its last point lands). One display, one Ctrl-C rule
+    (exit 130, every finished point kept); points that raise on Ray are listed at the end (exit 1)."""
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+               TextColumn("ETA"), TimeRemainingColumn())
+    ex, done, failures = None, [], []
+    groups = [jobs] if o.executor == "ray" else [[job] for job in jobs]
     try:
         with Progress(*columns, console=console, transient=False) as progress:
-            bar = progress.add_task(f"{total} points on Ray", total=total)
-            done, failures = executor_mod.drive(ex, plans, lambda: progress.advance(bar),
-                                                lambda res: _figure_done(progress, res))
+            display = _Display(progress)
+            try:
+                for group in groups:
+                    plans = [runner.plan_figure(fig, preset=preset, overrides=o.sets, device=dev, cfg=cfg,
+                                                seed=o.seed, out=o.out, data_root=o.data_root, force=o.force,
+                                                promote=o.promote, warn=warn) for fig, cfg in group]
+                    if ex is None and any(p.missing for p in plans):
+                        ex = executor_mod.make(o.executor, o.address, warn)
+                    written, failed = runner.drive(ex, plans, force=o.force, progress=display.bar,
+                                                   on_figure=lambda res: _figure_done(progress, res))
+                    done, failures = done + written, failures + failed
+            finally:
+                display.stop.set()
     except KeyboardInterrupt:
+        kept = f" ({len(done)} figure(s) already written)" if done else ""
         err_console.print(f"interrupted: every finished sweep point is kept in {layout.cache_dir(o.out)}; run the "
-                          "same command again to resume", highlight=False, soft_wrap=True)
+                          f"same command again to resume{kept}", highlight=False, soft_wrap=True)
         raise typer.Exit(130) from None
     finally:
         if ex:

@@ -1,7 +1,8 @@
-"""Where uncached sweep points run: `local` (one after another in this process, `runner.run_figure`) or `ray`
-(one Ray task per point, on a local Ray instance over this machine's CPUs and GPUs, or on a cluster).
+"""Where uncached sweep points run: `local` (one after another in this process) or `ray` (one Ray task per point,
+on a local Ray instance over this machine's CPUs and GPUs, or on a cluster). Both have one interface, `run(tasks)`,
+and one loop drives them (`runner.drive`).
 
-A task computes its point with `runner.compute_point` and returns the frame and notes; only the driver writes the
+A task computes its point with `point.compute_point` and returns the frame and notes; only the driver writes the
 point cache, the CSV, meta.json, the plot and the claims, so a result does not depend on the executor. No printing
 here: the CLI reports what comes back.
 """
@@ -10,13 +11,12 @@ from __future__ import annotations
 import os
 import socket
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Callable, Iterator
 
 import torch
 
-from . import runner
 from .config import ReproError
-from .runner import FigurePlan, PointTask, RunResult, compute_point
+from .point import PointTask, compute_point
 
 EXECUTORS = ("local", "ray")
 ADDRESS_ENV = "REPRO_RAY_ADDRESS"
@@ -55,9 +55,37 @@ class Failure:
     error: str
 
 
+Tag = object
+Started = Callable[[Tag], None]
+Ticked = Callable[[Tag, str], None]
+
+
+class LocalExecutor:
+    """The points one after another in this process, in the order given. An error in a point's code propagates (its
+    traceback is the user's to read); `warn(line)` gets the points' one-line warnings."""
+    parallel = False
+
+    def __init__(self, warn: Callable[[str], None] = lambda msg: None):
+        self.warn = warn
+
+    def check(self, needs_gpu: bool) -> None:
+        """Nothing to check: `--device` was resolved on this machine."""
+
+    def run(self, tasks: list[tuple[Tag, PointTask, dict]], started: Started = lambda tag: None,
+            tick: Ticked = lambda tag, msg: None) -> Iterator[tuple[Tag, object]]:
+        """Yield (tag, (frame, info)) for each (tag, task, resources), computing each as it is asked for."""
+        for tag, task, _ in tasks:
+            started(tag)
+            yield tag, compute_point(task, self.warn, lambda msg, tag=tag: tick(tag, msg))
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
 class RayExecutor:
-    """Ray tasks, one per point. `address`: None starts a local instance (127.0.0.1 only) that `close` stops; an
-    already open Ray session is used as it is."""
+    """Ray tasks, one per point, all in flight at once. `address`: None starts a local instance (127.0.0.1 only)
+    that `close` stops; an already open Ray session is used as it is."""
+    parallel = True
 
     def __init__(self, address: str | None = None, num_cpus: int | None = None):
         os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")   # read at import: a local instance binds to
@@ -89,8 +117,10 @@ class RayExecutor:
             raise ReproError("the points ask for a GPU (--device cuda) but the Ray cluster has none; "
                              "use --device cpu or add GPU nodes")
 
-    def run(self, tasks: list[tuple[object, PointTask, dict]]) -> Iterator[tuple[object, object]]:
-        """Submit every (tag, task, resources) at once; yield (tag, (frame, info)) or (tag, Failure) as they land.
+    def run(self, tasks: list[tuple[Tag, PointTask, dict]], started: Started = lambda tag: None,
+            tick: Ticked = lambda tag, msg: None) -> Iterator[tuple[Tag, object]]:
+        """Submit every (tag, task, resources) at once (`started(tag)` for each); yield (tag, (frame, info)) or
+        (tag, Failure) as they land. Workers send no ticks.
 
         resources: {"cpus": n, "gpus": fraction, "memory": bytes}. A dead worker is retried by Ray (3 times); an
         exception in the point's code is not retried."""
@@ -100,6 +130,7 @@ class RayExecutor:
             if res.get("memory"):
                 opts["memory"] = res["memory"]
             pending[self.remote.options(**opts).remote(task, opts["num_cpus"])] = (tag, task)
+            started(tag)
         while pending:
             done, _ = self.ray.wait(list(pending), num_returns=1)
             for ref in done:
@@ -118,37 +149,10 @@ class RayExecutor:
             self.ray.shutdown()
 
 
-def drive(ex: RayExecutor | None, plans: list[FigurePlan], on_point=lambda: None,
-          on_figure=lambda res: None) -> tuple[list[RunResult], list[Failure]]:
-    """Run every missing point of every plan on `ex` at once (None: no point may be missing); the driver stores each
-    point as it lands and finishes a figure (`runner.finish_figure`) when its last point is in. on_point() after each
-    landed point, on_figure(result) after each figure. Returns the figures written and the points that failed."""
-    tasks = []
-    for k, plan in enumerate(plans):
-        cuda = plan.device.type == "cuda"
-        res = {"cpus": 1, **plan.fig.resources}
-        res["gpus"] = res.get("gpus", 1) if cuda else 0
-        tasks += [((k, i), plan.tasks[i], res) for i in plan.missing]
-    if tasks:
-        ex.check(any(r["gpus"] for _, _, r in tasks))
-    done, failures, computed = [], [], [0] * len(plans)
-
-    def finish(k: int) -> None:
-        done.append(runner.finish_figure(plans[k], computed[k]))
-        on_figure(done[-1])
-    for k, plan in enumerate(plans):
-        if not plan.missing:
-            finish(k)
-    for (k, i), result in (ex.run(tasks) if tasks else ()):
-        on_point()
-        if isinstance(result, Failure):
-            failures.append(result)
-            continue
-        runner.store_point(plans[k], i, *result)
-        computed[k] += 1
-        if not plans[k].missing:
-            finish(k)
-    return done, failures
+def make(name: str, address: str | None = None, warn: Callable[[str], None] = lambda msg: None):
+    """The executor an --executor name selects (an unknown name is a ReproError)."""
+    check_name(name)
+    return RayExecutor(address) if name == "ray" else LocalExecutor(warn)
 
 
 def scale_bench(device, sizes: tuple[int, ...] | None = None, repeats: int = 1):
@@ -161,7 +165,7 @@ def scale_bench(device, sizes: tuple[int, ...] | None = None, repeats: int = 1):
 
     import pandas as pd
 
-    from . import registry
+    from . import registry, runner
     fig, workers = registry.figure("norm", "fig2"), (sizes or (2,))[0]
     cpu = torch.device("cpu")
     with tempfile.TemporaryDirectory() as tmp:
@@ -178,7 +182,7 @@ def scale_bench(device, sizes: tuple[int, ...] | None = None, repeats: int = 1):
         try:
             started_s = time.perf_counter() - start
             plan = runner.plan_figure(fig, device=cpu, out=Path(tmp) / "ray")
-            (res,), failures = drive(ex, [plan])
+            (res,), failures = runner.drive(ex, [plan])
         finally:
             ex.close()
         ray_s = time.perf_counter() - start

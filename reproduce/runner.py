@@ -1,7 +1,7 @@
-"""The runner: config -> cached sweep -> CSV + meta.json -> plot -> claims."""
+"""The runner: config -> plan (cached points) -> drive (the missing points on an executor, one locking rule) ->
+CSV + meta.json -> plot -> claims."""
 from __future__ import annotations
 
-import dataclasses
 import json
 import platform
 import resource
@@ -18,42 +18,15 @@ from . import claims as claims_mod
 from . import datasets as data_mod
 from . import plotting
 from .config import ReproError, describe, from_values, resolve, stable_hash
-from .core.device import DTYPES, free_memory, generator, measurement_mode, point_seed, resolve_device, tf32_flags
+from .core.device import free_memory, measurement_mode, resolve_device, tf32_flags
 from .core.timing import host_peak_kb, reset_host_peak
+from .executor import Failure, LocalExecutor
 from .io import write_csv, write_json
 from .layout import Outputs, cache_dir, outputs, variant_tag
+from .point import Context, PointTask, compute_point  # noqa: F401  (Context: the compute functions' argument)
 from .provenance import _git, code_version, provenance, reductions, shared_version
 from .registry import Figure, Preset, parse_preset
 from .verification import evaluate_claims, read_result
-
-
-@dataclass
-class Context:
-    """What a compute function gets besides its config and grid point."""
-    device: torch.device
-    seed: int                 # the run's base seed (the CSV's `seed` column)
-    generator: torch.Generator  # seeded from (seed, point): independent of sweep order
-    data_root: Path
-    tick: Callable[[str], None] = lambda msg: None  # optional progress text for long points
-    warn: Callable[[str], None] = lambda msg: None  # one-line warnings (e.g. a cache entry recomputed)
-    notes: dict = dataclasses.field(default_factory=dict)  # per-point facts for meta.json (e.g. method chosen)
-    cache_dir: Path | None = None  # data/.cache: runs shared between figures are cached under it by the paper
-    version: str = ""              # code version (part of every cache key)
-    shared_version: str = ""       # version of what the paper's figures share (keys runs cached under cache_dir)
-    point: dict = dataclasses.field(default_factory=dict)  # the grid point being computed
-
-    def seed_for(self, purpose: str, *, per_point: bool = True, **keys) -> int:
-        """The one door for randomness: a seed from the base seed, the point (unless per_point=False: draws
-        shared by every point, e.g. a fixed training subset) and what it is for."""
-        return point_seed(self.seed, {**(self.point if per_point else {}), **keys, "purpose": purpose})
-
-    def rng(self, purpose: str, *, device: torch.device | None = None, per_point: bool = True,
-            **keys) -> torch.Generator:
-        """A torch.Generator on `device` (default: the run's) seeded by `seed_for`."""
-        return generator(device or self.device, self.seed_for(purpose, per_point=per_point, **keys))
-
-    def dtype(self, name: str) -> torch.dtype:
-        return DTYPES[name]
 
 
 @dataclass
@@ -134,48 +107,6 @@ def prepare(fig: Figure, preset: str | Preset, overrides: Sequence[str]):
 
 
 @dataclass
-class PointTask:
-    """One sweep point to compute: everything a worker needs."""
-    fig: Figure
-    cfg: object
-    point: dict
-    seed: int
-    device: str
-    data_root: Path
-    cache: Path
-    version: str
-    label: str
-    entry: Path                  # the point's cache entry (written by the driver)
-    shared_version: str = ""     # keys what the paper's figures share (provenance.shared_version)
-
-
-def compute_point(task: PointTask, warn: Callable[[str], None] = lambda msg: None,
-                  tick: Callable[[str], None] | None = None) -> tuple[pd.DataFrame, dict]:
-    """Compute one sweep point: (frame with a seed column, info for its cache entry). Runs in the driver (local
-    executor) or in a worker (ray); ReproError for running out of memory."""
-    fig, dev = task.fig, torch.device(task.device)
-    measurement_mode()
-    ctx = Context(dev, task.seed, generator(dev, point_seed(task.seed, task.point)), task.data_root,
-                  cache_dir=task.cache, version=task.version, shared_version=task.shared_version, warn=warn,
-                  point=task.point)
-    if tick:
-        ctx.tick = tick
-    try:
-        frame = fig.compute(task.cfg, task.point, ctx)
-    except (MemoryError, torch.OutOfMemoryError) as exc:
-        raise ReproError(f"{fig.paper} {fig.key} ran out of memory at {task.label} ({type(exc).__name__}); "
-                         "choose smaller sizes with --set") from None
-    except RuntimeError as exc:
-        if "allocate" not in str(exc):
-            raise
-        raise ReproError(f"{fig.paper} {fig.key} ran out of memory at {task.label} "
-                         f"({str(exc).splitlines()[0][:160]}); choose smaller sizes with --set") from None
-    if "seed" not in frame:
-        frame.insert(0, "seed", task.seed)
-    return frame, {"figure": f"{fig.paper}/{fig.key}", "point": task.point, "seed": task.seed, "notes": ctx.notes}
-
-
-@dataclass
 class FigurePlan:
     """A figure's run before its uncached points are computed: what `finish_figure` needs."""
     fig: Figure
@@ -239,10 +170,89 @@ def plan_figure(fig: Figure, *, preset: str | Preset = "default", overrides: Seq
 
 
 def store_point(plan: FigurePlan, i: int, frame: pd.DataFrame, info: dict) -> None:
-    """Write point i's cache entry (the driver only) and keep the frame as read back."""
-    entry = plan.tasks[i].entry
-    with cache_mod.locked(entry.parent):
-        plan.frames[i] = (cache_mod.write(frame, entry, info, plan.version), info)
+    """Write point i's cache entry (the driver only, holding the point's lock) and keep the frame as read back."""
+    plan.frames[i] = (cache_mod.write(frame, plan.tasks[i].entry, info, plan.version), info)
+
+
+def _take_cached(plan: FigurePlan, i: int) -> bool:
+    """Point i's entry, if another run finished it since the plan was made."""
+    frame, info, _ = cache_mod.read(plan.tasks[i].entry, plan.version)
+    if frame is not None:
+        plan.frames[i] = (frame, info)
+    return frame is not None
+
+
+def _resources(plan: FigurePlan) -> dict:
+    """What one of the plan's points asks of an executor: CPUs, a GPU share (with --device cuda), memory."""
+    res = {"cpus": 1, **plan.fig.resources}
+    res["gpus"] = res.get("gpus", 1) if plan.device.type == "cuda" else 0
+    return res
+
+
+def drive(ex, plans: list[FigurePlan], *, force: bool = False, progress: Callable | None = None,
+          on_figure: Callable[[RunResult], None] = lambda res: None) -> tuple[list[RunResult], list[Failure]]:
+    """Compute every missing point of every plan on the executor `ex` (local or Ray: `executor.make`), store each
+    as it lands, and finish a figure (`finish_figure`) when its last point is in.
+
+    One locking rule for every executor: a point is computed only by the run that holds its cache lock, from before
+    its task starts until its entry is written. A point another run holds is waited for once this run's own are
+    done, then taken from the cache (or computed here if that run died first). `force`: recompute, never read.
+    `progress(plan)` returns advance(description, n_done) or None; on_figure(result) after each written figure.
+    Returns the figures written and the points that failed (Ray; the local executor raises)."""
+    bars = [progress(p) if progress else None for p in plans]
+    advance = lambda k, desc, n: bars[k] and bars[k](desc, n)   # noqa: E731
+    for k, plan in enumerate(plans):
+        if plan.frames:
+            advance(k, "cached", len(plan.frames))
+    done, failures, computed = [], [], [0] * len(plans)
+
+    def finish(k: int) -> None:
+        done.append(finish_figure(plans[k], computed[k]))
+        on_figure(done[-1])
+    for k, plan in enumerate(plans):
+        if not plan.missing:
+            finish(k)
+    held, waiting = {}, []
+    try:
+        for k, plan in enumerate(plans):
+            for i in plan.missing:
+                lock = cache_mod.Lock(plan.tasks[i].entry.parent)
+                if lock.acquire(block=False):
+                    held[k, i] = lock
+                else:
+                    waiting.append(((k, i), lock))
+        while held or waiting:
+            batch = []
+            for (k, i), lock in list(held.items()):
+                if not force and _take_cached(plans[k], i):   # finished by another run meanwhile
+                    held.pop((k, i)).release()
+                    advance(k, f"{plans[k].tasks[i].label} (another run's)", 1)
+                    if not plans[k].missing:
+                        finish(k)
+                else:
+                    batch.append(((k, i), plans[k].tasks[i], _resources(plans[k])))
+            if batch:
+                ex.check(any(res["gpus"] for _, _, res in batch))
+            started = lambda tag: advance(tag[0], f"{plans[tag[0]].tasks[tag[1]].label} (running)", 0)  # noqa: E731
+            tick = lambda tag, msg: advance(tag[0], f"{plans[tag[0]].tasks[tag[1]].label} {msg}", 0)  # noqa: E731
+            for (k, i), result in (ex.run(batch, started, tick) if batch else ()):
+                if isinstance(result, Failure):
+                    failures.append(result)
+                else:
+                    store_point(plans[k], i, *result)
+                    computed[k] += 1
+                held.pop((k, i)).release()
+                advance(k, plans[k].tasks[i].label, 1)
+                if not isinstance(result, Failure) and not plans[k].missing:
+                    finish(k)
+            for tag, lock in waiting:   # the points other runs hold: each lands in the cache or comes back here
+                lock.acquire()
+                held[tag] = lock
+            waiting = []
+    finally:
+        for _, lock in [*held.items(), *waiting]:
+            lock.release()
+    return done, failures
 
 
 def finish_figure(plan: FigurePlan, computed: int) -> RunResult:
@@ -278,42 +288,33 @@ def finish_figure(plan: FigurePlan, computed: int) -> RunResult:
                      plan.variant)
 
 
+def replot(fig: Figure, *, preset: str | Preset = "default", overrides: Sequence[str] = (), cfg=None,
+           seed: int = 0, out: Path = Path("."), promote: bool = False) -> RunResult:
+    """--plot-only: plot the figure's existing CSV and evaluate its claims, computing nothing."""
+    preset = parse_preset(preset).value
+    cfg = prepare(fig, preset, overrides) if cfg is None else cfg
+    variant = None if promote else variant_tag(overrides, seed, cfg)
+    paths = outputs(fig, out, preset, variant)
+    if not paths.csv.exists():
+        raise ReproError(f"--plot-only: {paths.csv} does not exist; run the figure first")
+    df = read_result(paths.csv)
+    plot_from_csv(fig, paths.csv, df, paths.png, cfg, existing=True)
+    return RunResult(fig, paths, evaluate_claims(fig, df, preset), variant=variant)
+
+
 def run_figure(fig: Figure, *, preset: str | Preset = "default", overrides: Sequence[str] = (),
                device: str | torch.device = "auto", cfg=None, seed: int = 0, out: Path = Path("."),
                data_root: Path | None = None, force: bool = False, plot_only: bool = False, promote: bool = False,
                progress: Callable | None = None, warn: Callable[[str], None] = lambda msg: None) -> RunResult:
-    """Run one figure end to end, its points one after another in this process. `cfg` and a torch `device`, when
+    """Run one figure end to end on the local executor (plan -> drive -> finish). `cfg` and a torch `device`, when
     given, are used as resolved by the caller.
 
     Overrides or a non-zero seed make a variant, written beside the canonical result unless `promote`.
-    `progress(total)` returns advance(description, n_done) or None; `warn(line)` gets one-line warnings.
+    `progress(plan)` returns advance(description, n_done) or None; `warn(line)` gets one-line warnings.
     """
     if plot_only:
-        preset = parse_preset(preset).value
-        cfg = prepare(fig, preset, overrides) if cfg is None else cfg
-        variant = None if promote else variant_tag(overrides, seed, cfg)
-        paths = outputs(fig, out, preset, variant)
-        if not paths.csv.exists():
-            raise ReproError(f"--plot-only: {paths.csv} does not exist; run the figure first")
-        df = read_result(paths.csv)
-        plot_from_csv(fig, paths.csv, df, paths.png, cfg, existing=True)
-        return RunResult(fig, paths, evaluate_claims(fig, df, preset), variant=variant)
+        return replot(fig, preset=preset, overrides=overrides, cfg=cfg, seed=seed, out=out, promote=promote)
     plan = plan_figure(fig, preset=preset, overrides=overrides, device=device, cfg=cfg, seed=seed, out=out,
                        data_root=data_root, force=force, promote=promote, warn=warn)
-    advance = progress(len(plan.points)) if progress else None
-    computed = 0
-    for i, task in enumerate(plan.tasks):
-        if i not in plan.frames:   # another process may have finished it meanwhile: the lock decides
-            def compute(task=task):
-                if advance:
-                    advance(f"{task.label} (running)", 0)
-                tick = (lambda msg: advance(f"{task.label} {msg}", 0)) if advance else None
-                return compute_point(task, warn, tick)
-            frame, info, fresh = cache_mod.cached(task.entry, plan.version, compute, force=force)   # plan warned
-            plan.frames[i] = (frame, info)
-            computed += fresh
-        if advance:
-            advance(task.label, 1)
-    return finish_figure(plan, computed)
-
-
+    (res,), _ = drive(LocalExecutor(warn), [plan], force=force, progress=progress)
+    return res

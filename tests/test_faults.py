@@ -9,6 +9,7 @@ import resource
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -17,7 +18,7 @@ import pytest
 from test_cli import files_under, repro
 
 from reproduce import datasets as data_mod
-from reproduce import registry, runner
+from reproduce import cache, executor, point, registry, runner
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -164,6 +165,36 @@ def test_two_runs_side_by_side_compute_each_point_once(tmp_path):
     clean.communicate(timeout=600)
     rel = "data/smoke/transition-to-linearity/table1.csv"
     assert (tmp_path / "shared" / rel).read_bytes() == (tmp_path / "clean" / rel).read_bytes()
+
+
+def a_second_run_waits_for_a_held_point(ex, out: Path):
+    """Another run holds point 0's lock (it is computing it): this run computes every other point, waits for point 0
+    without computing it, and takes it from the cache once the other run has written it. Returns its result."""
+    fig = registry.figure("norm", "fig2")
+    plan = runner.plan_figure(fig, preset="smoke", device="cpu", out=out)
+    other = cache.Lock(plan.tasks[0].entry.parent)
+    assert other.acquire(block=False)
+    result = {}
+    driver = threading.Thread(target=lambda: result.setdefault("r", runner.drive(ex, [plan])))
+    driver.start()
+    deadline = time.time() + 300
+    while len(plan.frames) < len(plan.points) - 1 and time.time() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.5)
+    assert driver.is_alive() and 0 not in plan.frames and len(plan.frames) == len(plan.points) - 1
+    frame, info = point.compute_point(plan.tasks[0])        # the other run finishes point 0
+    cache.write(frame, plan.tasks[0].entry, info, plan.version)
+    other.release()
+    driver.join(300)
+    (res,), failures = result["r"]
+    assert not failures and res.computed == len(plan.points) - 1 and res.cached == 1
+    return res
+
+
+def test_a_second_local_run_waits_for_a_point_another_run_computes(tmp_path):
+    res = a_second_run_waits_for_a_held_point(executor.LocalExecutor(), tmp_path / "shared")
+    clean = runner.run_figure(res.figure, preset="smoke", device="cpu", out=tmp_path / "clean")
+    assert res.outputs.csv.read_bytes() == clean.outputs.csv.read_bytes()
 
 
 @pytest.mark.slow

@@ -8,6 +8,7 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 import typer  # noqa: E402
 from test_cli import files_under, repro  # noqa: E402
+from test_faults import a_second_run_waits_for_a_held_point  # noqa: E402
 
 from reproduce import cli_run, executor, registry, runner  # noqa: E402
 from reproduce.config import ReproError  # noqa: E402
@@ -125,3 +126,12 @@ def test_dry_run_on_ray_prints_the_cluster_and_the_wall_time(cluster, tmp_path):
     text = " ".join(res.output.split())
     assert res.exit_code == 0 and "Ray cluster: 2 CPUs, 0 GPUs" in text and "over 2 CPU slots" in text
     assert files_under(tmp_path) == []
+
+
+def test_a_second_ray_run_waits_for_a_point_another_run_computes(cluster, tmp_path):
+    ex = executor.RayExecutor()
+    try:
+        res = a_second_run_waits_for_a_held_point(ex, tmp_path)
+    finally:
+        ex.close()
+    assert res.outputs.csv.exists() and ray.is_initialized()

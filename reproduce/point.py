@@ -1,0 +1,88 @@
+"""One sweep point: what a compute function gets (`Context`), what a worker needs (`PointTask`) and how it is
+computed (`compute_point`), the same in this process (local executor) and in a Ray worker."""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import pandas as pd
+import torch
+
+from .config import ReproError
+from .core.device import DTYPES, generator, measurement_mode, point_seed
+from .registry import Figure
+
+
+@dataclass
+class Context:
+    """What a compute function gets besides its config and grid point."""
+    device: torch.device
+    seed: int                 # the run's base seed (the CSV's `seed` column)
+    generator: torch.Generator  # seeded from (seed, point): independent of sweep order
+    data_root: Path
+    tick: Callable[[str], None] = lambda msg: None  # optional progress text for long points
+    warn: Callable[[str], None] = lambda msg: None  # one-line warnings (e.g. a cache entry recomputed)
+    notes: dict = dataclasses.field(default_factory=dict)  # per-point facts for meta.json (e.g. method chosen)
+    cache_dir: Path | None = None  # data/.cache: runs shared between figures are cached under it by the paper
+    version: str = ""              # code version (part of every cache key)
+    shared_version: str = ""       # version of what the paper's figures share (keys runs cached under cache_dir)
+    point: dict = dataclasses.field(default_factory=dict)  # the grid point being computed
+
+    def seed_for(self, purpose: str, *, per_point: bool = True, **keys) -> int:
+        """The one door for randomness: a seed from the base seed, the point (unless per_point=False: draws
+        shared by every point, e.g. a fixed training subset) and what it is for."""
+        return point_seed(self.seed, {**(self.point if per_point else {}), **keys, "purpose": purpose})
+
+    def rng(self, purpose: str, *, device: torch.device | None = None, per_point: bool = True,
+            **keys) -> torch.Generator:
+        """A torch.Generator on `device` (default: the run's) seeded by `seed_for`."""
+        return generator(device or self.device, self.seed_for(purpose, per_point=per_point, **keys))
+
+    def dtype(self, name: str) -> torch.dtype:
+        return DTYPES[name]
+
+
+@dataclass
+class PointTask:
+    """One sweep point to compute: everything a worker needs."""
+    fig: Figure
+    cfg: object
+    point: dict
+    seed: int
+    device: str
+    data_root: Path
+    cache: Path
+    version: str
+    label: str
+    entry: Path                  # the point's cache entry (written by the driver)
+    shared_version: str = ""     # keys what the paper's figures share (provenance.shared_version)
+
+
+def compute_point(task: PointTask, warn: Callable[[str], None] = lambda msg: None,
+                  tick: Callable[[str], None] | None = None) -> tuple[pd.DataFrame, dict]:
+    """Compute one sweep point: (frame with a seed column, info for its cache entry). Runs in the driver (local
+    executor) or in a worker (ray); ReproError for running out of memory."""
+    fig, dev = task.fig, torch.device(task.device)
+    measurement_mode()
+    ctx = Context(dev, task.seed, generator(dev, point_seed(task.seed, task.point)), task.data_root,
+                  cache_dir=task.cache, version=task.version, shared_version=task.shared_version, warn=warn,
+                  point=task.point)
+    if tick:
+        ctx.tick = tick
+    try:
+        frame = fig.compute(task.cfg, task.point, ctx)
+    except (MemoryError, torch.OutOfMemoryError) as exc:
+        raise ReproError(f"{fig.paper} {fig.key} ran out of memory at {task.label} ({type(exc).__name__}); "
+                         "choose smaller sizes with --set") from None
+    except RuntimeError as exc:
+        if "allocate" not in str(exc):
+            raise
+        raise ReproError(f"{fig.paper} {fig.key} ran out of memory at {task.label} "
+                         f"({str(exc).splitlines()[0][:160]}); choose smaller sizes with --set") from None
+    if "seed" not in frame:
+        frame.insert(0, "seed", task.seed)
+    return frame, {"figure": f"{fig.paper}/{fig.key}", "point": task.point, "seed": task.seed, "notes": ctx.notes}
+
+
