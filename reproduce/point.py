@@ -19,8 +19,7 @@ from .registry import Figure
 class Context:
     """What a compute function gets besides its config and grid point."""
     device: torch.device
-    seed: int                 # the run's base seed (the CSV's `seed` column)
-    generator: torch.Generator  # seeded from (seed, point): independent of sweep order
+    seed: int                 # the base seed (the CSV's `seed` column, cache keys); draws come from rng/seed_for
     data_root: Path
     tick: Callable[[str], None] = lambda msg: None  # optional progress text for long points
     warn: Callable[[str], None] = lambda msg: None  # one-line warnings (e.g. a cache entry recomputed)
@@ -66,7 +65,7 @@ def compute_point(task: PointTask, warn: Callable[[str], None] = lambda msg: Non
     executor) or in a worker (ray); ReproError for running out of memory."""
     fig, dev = task.fig, torch.device(task.device)
     measurement_mode()
-    ctx = Context(dev, task.seed, generator(dev, point_seed(task.seed, task.point)), task.data_root,
+    ctx = Context(dev, task.seed, task.data_root,
                   cache_dir=task.cache, version=task.version, shared_version=task.shared_version, warn=warn,
                   point=task.point)
     if tick:

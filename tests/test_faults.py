@@ -17,8 +17,8 @@ import pandas as pd
 import pytest
 from test_cli import files_under, repro
 
-from reproduce import datasets as data_mod
 from reproduce import cache, executor, point, registry, runner
+from reproduce import datasets as data_mod
 
 ROOT = Path(__file__).resolve().parents[1]
 

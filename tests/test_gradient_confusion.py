@@ -84,7 +84,7 @@ def test_measuring_does_not_change_training(gen):
 @pytest.mark.slow
 def test_fig1_claims_hold_and_can_fail():
     def ctx(point):
-        return Context(torch.device("cpu"), 0, torch.Generator().manual_seed(0), Path("."), point=point)
+        return Context(torch.device("cpu"), 0, Path("."), point=point)
 
     cfg = gc.Fig1Config(epochs=300)
     df = pd.concat([gc.fig1_compute(cfg, p, ctx(p)) for p in gc.fig1_grid(cfg)])
@@ -245,7 +245,7 @@ def test_measuring_does_not_perturb_cifar_training(tmp_path):
     cfg = cifar.CifarConfig(dataset="synthetic-cifar10", variants=("wrn-bn",), depths=(10,), widths=(1,), lrs=(0.05,),
                             runs=1, epochs=3, train_size=128, pairs=2, measure_every=1, batch=32, base=4,
                             image_size=16)
-    ctx = Context(torch.device("cpu"), 0, torch.Generator().manual_seed(0), tmp_path)
+    ctx = Context(torch.device("cpu"), 0, tmp_path)
     spec = {"variant": "wrn-bn", "depth": 10, "width": 1, "lr": 0.05, "run": 0}
     a = cifar.train_run(cfg, spec, ctx)
     b = cifar.train_run(dataclasses.replace(cfg, measure_every=100, pairs=1), spec, ctx)

@@ -16,9 +16,7 @@ SPEC_TABLE = {500: (0.3026, 0.1649), 1000: (0.2094, 0.1108), 1500: (0.1693, 0.08
 
 
 def ctx(seed=0):
-    g = torch.Generator()
-    g.manual_seed(seed)
-    return Context(torch.device("cpu"), seed, g, Path("."))
+    return Context(torch.device("cpu"), seed, Path("."))
 
 
 @pytest.mark.parametrize("m", sorted(SPEC_TABLE))

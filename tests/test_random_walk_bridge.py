@@ -13,9 +13,7 @@ from reproduce.runner import Context
 
 
 def ctx(seed=0):
-    g = torch.Generator()
-    g.manual_seed(seed)
-    return Context(torch.device("cpu"), seed, g, Path("nowhere"))
+    return Context(torch.device("cpu"), seed, Path("nowhere"))
 
 
 def test_gaussian_inputs_match_theorem_and_erratum_e1():

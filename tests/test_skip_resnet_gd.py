@@ -17,9 +17,7 @@ D = torch.float64
 
 
 def ctx(seed=0):
-    g = torch.Generator()
-    g.manual_seed(seed)
-    return Context(torch.device("cpu"), seed, g, Path("."))
+    return Context(torch.device("cpu"), seed, Path("."))
 
 
 @pytest.mark.parametrize("depth,block", [(7, 16), (12, 3), (12, 1)])

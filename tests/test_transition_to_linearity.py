@@ -13,9 +13,7 @@ from reproduce.runner import Context
 
 
 def ctx(seed=0):
-    g = torch.Generator()
-    g.manual_seed(seed)
-    return Context(torch.device("cpu"), seed, g, Path("."))
+    return Context(torch.device("cpu"), seed, Path("."))
 
 
 def test_dataset_is_eq42_and_fixed():

@@ -37,19 +37,20 @@ class NetSettings:
 
 
 def _inputs(cfg: NetSettings, n: int, ctx) -> tuple[torch.Tensor, torch.Tensor]:
-    kw = dict(generator=ctx.generator, dtype=ctx.dtype(cfg.dtype), device=ctx.device)
+    g = ctx.rng("inputs")
+    kw = dict(generator=g, dtype=ctx.dtype(cfg.dtype), device=ctx.device)
     x = torch.randn(n, cfg.input_dim, **kw) if cfg.input_dist == "gaussian" else \
         torch.rand(n, cfg.input_dim, **kw) * 2 - 1
     if cfg.targets == "soft":
         u = torch.rand(n, cfg.n_classes, **kw)
         return x, u / u.sum(dim=1, keepdim=True)
-    labels = torch.randint(cfg.n_classes, (n,), generator=ctx.generator, device=ctx.device)
+    labels = torch.randint(cfg.n_classes, (n,), generator=g, device=ctx.device)
     return x, torch.nn.functional.one_hot(labels, cfg.n_classes).to(x.dtype)
 
 
 def _net(cfg: NetSettings, widths: list[int], rule: str, ctx) -> tuple[list[torch.Tensor], torch.Tensor]:
     """Weights for layer widths [n_0, ..., n_L] under `rule`, and the softmax head."""
-    kw = dict(generator=ctx.generator, dtype=ctx.dtype(cfg.dtype), device=ctx.device)
+    kw = dict(generator=ctx.rng("weights"), dtype=ctx.dtype(cfg.dtype), device=ctx.device)
     weights = [gaussian_weight(rule, n_out, n_in, **kw) for n_in, n_out in zip(widths[:-1], widths[1:])]
     head = torch.randn(cfg.n_classes, widths[-1], **kw)
     if cfg.head_variance == "1/m":

@@ -81,7 +81,7 @@ def fig2_compute(cfg: Fig2Config, point: dict, ctx) -> pd.DataFrame:
         fwd, bwd = _ratios(cfg, [cfg.input_dim, m, m], INIT_RULES[("he", cfg.he_mode)], n, ctx)
         ratios = {"forward": fwd[:, 0], "backward": bwd[:, 0]}  # layer 1: ||dl/da_1|| / ||delta||
     else:
-        kw = dict(generator=ctx.generator, dtype=ctx.dtype(cfg.dtype), device=ctx.device)
+        kw = dict(generator=ctx.rng("two-layer"), dtype=ctx.dtype(cfg.dtype), device=ctx.device)
         u = torch.randn(n, cfg.input_dim, **kw)
         r1, r2 = (gaussian_weight("he_fan_out", m, cfg.input_dim, **kw) for _ in range(2))
         z = torch.rand(n, m, **kw) < 0.5

@@ -30,7 +30,7 @@ def fig3_grid(cfg: Fig3Config) -> list[dict]:
 def fig3_compute(cfg: Fig3Config, point: dict, ctx) -> pd.DataFrame:
     v = point["v"]
     lo = max(cfg.base_width - v, 1)
-    hidden = torch.randint(lo, cfg.base_width + v + 1, (cfg.depth,), generator=ctx.generator,
+    hidden = torch.randint(lo, cfg.base_width + v + 1, (cfg.depth,), generator=ctx.rng("widths"),
                            device=ctx.device).tolist()
     fwd, bwd = _ratios(cfg, [cfg.input_dim] + hidden, INIT_RULES[("he", cfg.he_mode)], cfg.n_samples, ctx)
     df = pd.DataFrame(_layer_rows(fwd, bwd, v=v, net=point["net"]))
