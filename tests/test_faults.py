@@ -152,7 +152,7 @@ def run_cli(*args: str) -> subprocess.Popen:
 
 
 @pytest.mark.slow
-def test_two_runs_side_by_side_compute_each_point_once(tmp_path):
+def test_two_runs_side_by_side_compute_each_point_once(tmp_path, smoke):
     args = ("linearity", "table1", "--preset", "smoke", "--device", "cpu", "--out", str(tmp_path / "shared"))
     a, b = run_cli(*args), run_cli(*args)
     outs = [p.communicate(timeout=600)[0] for p in (a, b)]
@@ -161,10 +161,9 @@ def test_two_runs_side_by_side_compute_each_point_once(tmp_path):
     total = len(fig.grid(runner.prepare(fig, "smoke", [])))
     computed = [int(o.split(" computed")[0].rsplit(" ", 1)[-1]) for o in outs]
     assert sum(computed) == total, outs
-    clean = run_cli("linearity", "table1", "--preset", "smoke", "--device", "cpu", "--out", str(tmp_path / "clean"))
-    clean.communicate(timeout=600)
+    assert smoke.run("linearity", "table1").exit_code == 0      # the session's clean smoke run
     rel = "data/smoke/transition-to-linearity/table1.csv"
-    assert (tmp_path / "shared" / rel).read_bytes() == (tmp_path / "clean" / rel).read_bytes()
+    assert (tmp_path / "shared" / rel).read_bytes() == (smoke.out / rel).read_bytes()
 
 
 def a_second_run_waits_for_a_held_point(ex, out: Path):
@@ -198,10 +197,9 @@ def test_a_second_local_run_waits_for_a_point_another_run_computes(tmp_path):
 
 
 @pytest.mark.slow
-def test_kill_9_then_rerun_gives_the_same_csv(tmp_path):
+def test_kill_9_then_rerun_gives_the_same_csv(tmp_path, smoke):
     args = ["linearity", "fig2", "--preset", "smoke", "--device", "cpu"]
-    clean = run_cli(*args, "--out", str(tmp_path / "clean"))
-    clean.communicate(timeout=600)
+    assert smoke.run("linearity", "fig2").exit_code == 0         # the session's clean smoke run
     killed = run_cli(*args, "--out", str(tmp_path / "k"))
     deadline = time.time() + 300
     while not list((tmp_path / "k" / "data" / ".cache").glob("*/point.json")) and time.time() < deadline:
@@ -212,7 +210,7 @@ def test_kill_9_then_rerun_gives_the_same_csv(tmp_path):
     out = rerun.communicate(timeout=600)[0]
     assert rerun.returncode == 0 and " cached" in out and " 0 cached" not in out, out
     rel = "data/smoke/transition-to-linearity/fig2.csv"
-    assert (tmp_path / "k" / rel).read_bytes() == (tmp_path / "clean" / rel).read_bytes()
+    assert (tmp_path / "k" / rel).read_bytes() == (smoke.out / rel).read_bytes()
 
 
 def offline_folder(path: Path) -> Path:

@@ -107,11 +107,6 @@ def loglog_slope(xs, ys) -> float:
     return float(np.polyfit(np.log(np.asarray(xs, float)), np.log(np.asarray(ys, float)), 1)[0])
 
 
-def rank_trend(values: pd.Series) -> float:
-    """Spearman rho between the (sorted) index and the values."""
-    return float(np.corrcoef(np.arange(len(values)), values.rank().to_numpy())[0, 1])
-
-
 def log_errorbar(ax, st: pd.DataFrame, x: str, **kw) -> None:
     """Mean +- std of the summary `st` against column `x` on log axes (plotting.log_errorbar)."""
     plotting.log_errorbar(ax, st[x], st["mean"], st["std"], **kw)
@@ -127,13 +122,11 @@ def dk_means(df: pd.DataFrame, by: str, quantity: str = "dK_sup", **where) -> pd
     return s.groupby(by)["value"].mean()
 
 
-def trend(s: pd.Series, n_min: int = 3) -> float:
-    """Spearman rho between the index and the values (needs n_min points)."""
-    need(len(s) >= n_min, f"needs >= {n_min} points")
-    return rank_trend(s)
-
-
-def converged_fraction(df: pd.DataFrame, keys: list[str]) -> float:
-    """Fraction of runs (one per `keys` + run) that reached the stop loss."""
-    s = df[(df.quantity == "dK_sup") & (df.kernel == "full")].drop_duplicates([*keys, "run"])
-    return float(s["converged"].mean())
+def sup_runs(*series: str):
+    """A claim's `reduce`: the dK_sup rows of the full kernel, one per run (of the given series, or all)."""
+    def pick(df: pd.DataFrame) -> pd.DataFrame:
+        s = df[(df.quantity == "dK_sup") & (df.kernel == "full")]
+        s = s[s.series.isin(series)] if series else s
+        need(len(s) > 0, f"no {'/'.join(series)} runs" if series else "no runs")
+        return s
+    return pick

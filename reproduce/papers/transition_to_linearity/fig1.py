@@ -21,6 +21,7 @@ from .common import (
     dk_means,
     log_errorbar,
     loglog_slope,
+    sup_runs,
     tracked_rows,
     train_tracking,
 )
@@ -137,15 +138,6 @@ def _all_slope(df):
     return loglog_slope(s.index, s.to_numpy())
 
 
-def _converged(series: tuple[str, ...]):
-    """reduce: the dK_sup rows (one per run) of the given series."""
-    def pick(df):
-        s = df[(df.quantity == "dK_sup") & (df.kernel == "full") & df.series.isin(series)]
-        need(len(s) > 0, f"no {'/'.join(series)} runs")
-        return s
-    return pick
-
-
 _B3 = "SPEC-003-004.md §B.3"
 _G = (f"{_B3} `P004-F1-g`: the fraction of runs reaching loss < 1e-4 is reported; paper scale requires >= 8/10 per "
       "point; a point below it measures Delta K on runs that did not finish (§B.6 item 6)")
@@ -176,18 +168,18 @@ FIG1_CLAIMS = (
           source=f"{_B3} `P004-F1-f`: max_t Delta K_lin(t) <= 0.1 and Delta K_softmax(t_final) >= 0.5", **RUN),
     Claim("F1-g-converged", "Linear and softmax runs reach the stop loss (our runs), per width",
           lambda df: float(df["converged"].astype(float).mean()), above(0.8, "(fraction of runs)"), exact=True,
-          kind="check", cells=("width",), reduce=_converged(("linear", "softmax")),
+          kind="check", cells=("width",), reduce=sup_runs("linear", "softmax"),
           affects=("F1-a-linear-decreases", "F1-b-linear-slope", "F1-c-nonlinear-large", "F1-d-nonlinear-flat",
                    "F1-e-gap", "F1-f-right-panel"), source=_G, **RUN),
     Claim("F1-g-converged-swish", "Swish runs reach the stop loss (our runs), per width",
           lambda df: float(df["converged"].astype(float).mean()), above(0.8, "(fraction of runs)"), exact=True,
-          kind="check", cells=("width",), reduce=_converged(("swish",)),
+          kind="check", cells=("width",), reduce=sup_runs("swish"),
           affects=("F1-c-nonlinear-large", "F1-d-nonlinear-flat"), source=_G, **RUN),
 )
 
 register(Figure(PAPER, "fig1", "Kernel change vs width: linear vs softmax vs swish output", Fig1Config,
                 fig1_grid, fig1_compute, fig1_plot, FIG1_CLAIMS,
-                presets={"smoke": {"widths": (30, 100, 300), "right_width": 300, "runs": 3, "max_steps": 1500},
+                presets={"smoke": {"widths": (30, 100), "right_width": 100, "runs": 3, "max_steps": 300},
                          "paper": {"widths": (30, 100, 1000, 10_000, 100_000, 1_000_000), "runs": 10,
                                    "stop_loss": 1e-4, "max_steps": 1_000_000}},
                 runtime={"smoke": "9 s", "default": "4.5 min CPU", "paper": "~1 GPU-h (spec estimate)"}))
