@@ -8,11 +8,12 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import pandas as pd
+import torch
 import typer
 from rich.table import Table
 
+from . import __version__, layout, registry, runner, verification
 from . import executor as executor_mod
-from . import layout, registry, runner, verification
 from . import report as report_mod
 from .cli_data import data_app
 from .cli_options import (
@@ -29,7 +30,9 @@ from .cli_options import (
     Promote,
     Seed,
     Sets,
+    check_out,
     console,
+    err_console,
     user_errors,
 )
 from .cli_run import RunOptions, _claims_table, _dry_run, _run_many, _short
@@ -46,6 +49,18 @@ app = typer.Typer(
     no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"], "token_normalize_func": str.lower})
 app.add_typer(data_app, name="data")
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"repro {__version__} (torch {torch.__version__}, python {sys.version.split()[0]})")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                                help="print the version and exit")] = False) -> None:
+    """Reproduce the figures of five deep-learning-theory papers and check their claims."""
 
 
 @app.command("figure")
@@ -83,14 +98,21 @@ def all_cmd(paper: PaperOpt = None, preset: Preset = "default", device: Device =
 
 
 @app.command("verify")
-def verify_cmd(paper: PaperOpt = None, preset: Preset = "default", out: Out = Path(".")) -> None:
-    """Check every claim against the CSVs present; write data/claims.csv (all papers present)."""
+def verify_cmd(paper: PaperOpt = None, preset: Preset = "default", out: Out = Path("."),
+               strict: Annotated[bool, typer.Option("--strict", help="exit 1 when a claim or check FAILs (for CI); "
+                                                    "without it a FAIL is a finding and the exit code is 0")] = False
+               ) -> None:
+    """Check every claim against the CSVs present; write data/claims.csv (all papers present).
+
+    A CSV that cannot be read is named and skipped, the others are checked, and the exit code is 1."""
     with user_errors():
         preset = registry.parse_preset(preset).value
+        check_out(out)
         wanted = {f.paper for f in registry.figures(paper)}
-        table = verification.verify(registry.figures(), out, preset)  # claims.csv always covers every paper present
+        table, unreadable = verification.verify(registry.figures(), out, preset)  # claims.csv: every paper present
         table = table[table["paper"].isin(wanted)]
-        if table.empty:
+        unreadable = {k: v for k, v in unreadable.items() if k[0] in wanted}
+        if table.empty and not unreadable:
             raise ReproError(f"no results for the {preset} preset under {out / 'data'}; run `repro all` first")
         rows = [{**r, "figure": _short(r["paper"], r["figure"])} for r in table.to_dict("records")]
         console.print(_claims_table(rows, f"claims ({preset} preset)"))
@@ -99,6 +121,14 @@ def verify_cmd(paper: PaperOpt = None, preset: Preset = "default", out: Out = Pa
                 for what, part in (("claims", table[kinds == "claim"]), ("our checks", table[kinds == "check"]))
                 if len(part)]
         console.print("; ".join(said), f"-> {layout.claims_path(out, preset)}")
+        for (p, key), why in unreadable.items():
+            err_console.print(f"skipped {_short(p, key)}: {why}", highlight=False, soft_wrap=True)
+        if unreadable:
+            raise typer.Exit(1)
+        if strict and (table["verdict"] == "FAIL").any():
+            err_console.print(f"--strict: {int((table['verdict'] == 'FAIL').sum())} claim(s) or check(s) FAIL",
+                              highlight=False)
+            raise typer.Exit(1)
 
 
 @app.command("report")
@@ -110,8 +140,9 @@ def report_cmd(preset: Preset = "default", out: Out = Path("."), device: Device 
     claims present (nothing is recomputed); the claims are checked as `repro verify` does (data/claims.csv)."""
     with user_errors():
         preset = registry.parse_preset(preset).value
-        table = verification.verify(registry.figures(), out, preset)
+        check_out(out)
         dev = runner.pick_device(device) if costs else None
+        table, unreadable = verification.verify(registry.figures(), out, preset)
 
         def cost(fig: registry.Figure) -> str:
             if fig.cost is None:
@@ -120,7 +151,7 @@ def report_cmd(preset: Preset = "default", out: Out = Path("."), device: Device 
                 est = fig.cost(runner.prepare(fig, preset, []), dev)
             return (f"--dry-run: {est['runs']} {est.get('unit', 'training runs')}, about "
                     f"{report_mod.duration(est['hours'] * 3600)} on {dev} (registered: {fig.runtime.get(preset, '?')})")
-        entries, page, md = report_mod.build(out, preset, table, cost if costs else None)
+        entries, page, md = report_mod.build(out, preset, table, cost if costs else None, unreadable)
         folder = report_mod.report_dir(out, preset)
         write_text(page, folder / "index.html")
         write_text(md, folder / "README.md")
@@ -153,8 +184,11 @@ def bench_cmd(paper: Annotated[Optional[str], typer.Argument(help="paper name or
             raise ReproError(f"no benchmark for {missing[0]}; available: {', '.join(benches) or 'none'}")
         try:
             size_list = tuple(int(float(s)) for s in sizes.split(",")) if sizes else None
-        except ValueError:
+        except (ValueError, OverflowError):
             raise ReproError(f"--sizes must be comma-separated numbers, got {sizes!r}") from None
+        if size_list is not None and (not size_list or min(size_list) <= 0):
+            raise ReproError(f"--sizes must be positive, got {sizes!r}")
+        check_out(out)
         dev = runner.pick_device(device)
         measurement_mode()
         for name in names:

@@ -1,6 +1,7 @@
 """What every `repro` command shares: the consoles, the option types, and one-line errors (exit 2)."""
 from __future__ import annotations
 
+import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Iterator, Optional
@@ -42,11 +43,39 @@ Address = Annotated[Optional[str], typer.Option("--address", help="Ray cluster a
 PaperOpt = Annotated[Optional[str], typer.Option("--paper", "-P", help="paper name or alias, e.g. norm")]
 
 
+def check_out(out: Path) -> None:
+    """--out must be a folder we can write to, or one we can create: checked before any work by trying a file in
+    it (or in its nearest existing parent), so /proc, a read-only mount or a file named as --out fail at once."""
+    probe = out
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if out.exists() and not out.is_dir():
+        raise ReproError(f"--out {out} is a file, not a folder")
+    if not probe.is_dir():
+        raise ReproError(f"--out {out}: {probe} is not a folder")
+    try:
+        with tempfile.TemporaryFile(dir=probe):
+            pass
+    except OSError as exc:
+        raise ReproError(f"--out {out}: cannot write in {probe} ({exc.strerror or exc})") from None
+
+
 @contextmanager
 def user_errors() -> Iterator[None]:
-    """ReproError -> one line on stderr, exit code 2."""
+    """ReproError -> one line on stderr, exit code 2; an OSError from the file system (a disk that fills, a folder
+    removed meanwhile) -> one line, exit 2; Ctrl-C -> one line saying nothing partial was written, exit 130 (a run
+    that keeps finished points says so itself)."""
     try:
         yield
     except ReproError as exc:
         err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(2)
+    except OSError as exc:
+        where = f" {exc.filename}" if getattr(exc, "filename", None) else ""
+        err_console.print(f"[bold red]error:[/] cannot read or write{where}: {exc.strerror or exc}", highlight=False,
+                          soft_wrap=True)
+        raise typer.Exit(2)
+    except KeyboardInterrupt:
+        err_console.print("interrupted: files are written whole or not at all, so nothing partial was left",
+                          highlight=False, soft_wrap=True)
+        raise typer.Exit(130)

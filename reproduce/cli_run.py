@@ -3,7 +3,6 @@ per figure, a heartbeat for logs) or on Ray, print the claims table; `--dry-run`
 from __future__ import annotations
 
 import dataclasses
-import os
 import threading
 import time
 from pathlib import Path
@@ -16,7 +15,7 @@ from rich.table import Table
 from . import datasets as data_mod
 from . import executor as executor_mod
 from . import layout, provenance, registry, runner
-from .cli_options import console, err_console
+from .cli_options import check_out, console, err_console
 from .config import ReproError, describe
 
 HEARTBEAT_S = 60.0
@@ -97,18 +96,6 @@ class RunOptions:
 
 
 
-def _check_out(out: Path) -> None:
-    """--out must be a folder we can write to (or one we can create), checked before any work."""
-    probe = out
-    while not probe.exists() and probe != probe.parent:
-        probe = probe.parent
-    if out.exists() and not out.is_dir():
-        raise ReproError(f"--out {out} is a file, not a folder")
-    if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
-        raise ReproError(f"--out {out}: {probe} is not a writable folder")
-
-
-
 def _unpack_missing(names: set[str], root: Path) -> None:
     """`repro all`: unpack, once, the missing datasets that the offline folder (../shared/datasets) holds."""
     src = data_mod.offline_source()
@@ -124,7 +111,7 @@ def _run_many(figs: list[registry.Figure], o: RunOptions, skip_missing: bool = F
     executor_mod.check_name(o.executor)
     dev = runner.pick_device(o.device)
     root = data_mod.data_root(o.data_root, o.out)
-    _check_out(o.out)
+    check_out(o.out)
     jobs, skipped, checked = [], [], []
     for fig in figs:  # validate everything first: bad input writes nothing
         cfg = runner.prepare(fig, preset, o.sets)

@@ -59,8 +59,13 @@ def _parse_scalar(text: str, typ: type, key: str) -> Any:
             return False
         raise ReproError(f"--set {key}: expected true/false, got {text!r}")
     try:
+        if typ is int:   # 1e8 or 2000.0 name an integer too; 2.5 does not
+            as_float = float(text)
+            if not as_float.is_integer():
+                raise ValueError(text)
+            return int(text) if text.lstrip("+-").isdigit() else int(as_float)
         return typ(text)
-    except ValueError:
+    except (ValueError, OverflowError):
         raise ReproError(f"--set {key}: expected {typ.__name__}, got {text!r}") from None
 
 

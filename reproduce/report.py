@@ -109,10 +109,12 @@ def duration(s) -> str:
     return f"{s:.0f} s" if s < 120 else f"{s / 60:.0f} min" if s < 7200 else f"{s / 3600:.1f} h"
 
 
-def collect(out: Path, preset: str, table: pd.DataFrame,
-            cost: Callable[[Figure], str] | None = None) -> list[Entry]:
+def collect(out: Path, preset: str, table: pd.DataFrame, cost: Callable[[Figure], str] | None = None,
+            unreadable: dict[tuple[str, str], str] | None = None) -> list[Entry]:
     """Every registered figure's entry. table: `verification.verify`'s claim rows; cost(fig) -> text for a missing
-    figure (default: the runtime the figure registers for the preset)."""
+    figure (default: the runtime the figure registers for the preset); unreadable: {(paper, key): why} of the CSVs
+    verify could not read."""
+    unreadable = unreadable or {}
     here = report_dir(out, preset)
     entries = []
     for fig in registry.figures():
@@ -132,7 +134,9 @@ def collect(out: Path, preset: str, table: pd.DataFrame,
             except (OSError, ValueError) as exc:
                 e.state, e.why = "unreadable", f"{paths.meta.name} cannot be read ({type(exc).__name__})"
             else:
-                if e.meta.get("preset") != preset:
+                if (fig.paper, fig.key) in unreadable:
+                    e.state, e.why = "unreadable", unreadable[fig.paper, fig.key]
+                elif e.meta.get("preset") != preset:
                     e.state, e.why = "other preset", f"its meta.json says preset {e.meta.get('preset')!r}"
                 elif why := prov.staleness(fig, e.meta):
                     e.state, e.why = "stale", why + "; rerun to refresh (numbers may differ)"
@@ -218,7 +222,7 @@ def answer_lines(a: Answer) -> list[tuple[str, str]]:
     lines.append(("undecided", f"{n}: " + " | ".join(f"{why} ({len(v)}): {_grouped(v)}"
                                                      for why, v in a.undecided.items()) if n else "none"))
     if a.stale:
-        lines.append(("not counted, stale", "; ".join(
+        lines.append(("not counted (stale or unreadable)", "; ".join(
             f"{e.fig.key} (rerun `{prov.made_by(e.meta)[0] if e.meta else e.command}`" + _last_run(e) + ")"
             for e in a.stale)))
     if a.missing:   # figures that need the same and cost the same, in one group
@@ -289,7 +293,8 @@ def _summary_rows(entries: list[Entry]) -> list[dict]:
         c, k = counts(es), counts(es, checks=True)
         made = [e for e in es if e.state != "missing"]
         rows.append({"paper": p.name, "alias": p.alias, "made": len(made), "total": len(es),
-                     "current": sum(e.state == "current" for e in es), "stale": sum(e.state == "stale" for e in es),
+                     "current": sum(e.state == "current" for e in es),
+                     "stale": sum(e.state not in ("current", "missing") for e in es),   # stale, unreadable, other
                      **c, "checks_failed": k[FAIL], "missing": [e for e in es if e.state == "missing"]})
     return rows
 
@@ -318,7 +323,8 @@ def markdown(entries: list[Entry], preset: str) -> str:
               f"**The papers' claims, current figures ({current} of {len(entries)}): {c[PASS]} PASS, {c[FAIL]} FAIL, "
               f"{c[INCONCLUSIVE]} INCONCLUSIVE.** Our checks: {k[PASS]} PASS, {k[FAIL]} FAIL, "
               f"{k[INCONCLUSIVE]} INCONCLUSIVE.", "",
-              "| paper | figures made | current | stale | PASS | FAIL | INCONCLUSIVE | checks failed | missing |",
+              "| paper | figures made | current | stale or unreadable | PASS | FAIL | INCONCLUSIVE | checks failed "
+              "| missing |",
               "|---|---|---|---|---|---|---|---|---|"]
     for r in _summary_rows(entries):
         miss = ", ".join(f"[{e.fig.key}](#{e.anchor})" for e in r["missing"]) or "-"
@@ -377,10 +383,10 @@ def _markdown_entry(e: Entry) -> list[str]:
 # ---------------------------------------------------------------------------------------------------------- HTML
 
 
-def build(out: Path, preset: str, table: pd.DataFrame, cost: Callable[[Figure], str] | None = None
-          ) -> tuple[list[Entry], str, str]:
-    """Entries, HTML and Markdown of the report for `preset` under `out`."""
+def build(out: Path, preset: str, table: pd.DataFrame, cost: Callable[[Figure], str] | None = None,
+          unreadable: dict[tuple[str, str], str] | None = None) -> tuple[list[Entry], str, str]:
+    """Entries, HTML and Markdown of the report for `preset` under `out` (`unreadable`: verify's skipped CSVs)."""
     preset = parse_preset(preset).value
-    entries = collect(out, preset, table, cost)
+    entries = collect(out, preset, table, cost, unreadable)
     from .report_html import render_html  # the page imports this module's pieces
     return entries, render_html(entries, preset), markdown(entries, preset)

@@ -86,7 +86,8 @@ def render_html(entries: list[Entry], preset: str) -> str:
               f"<p><strong>The papers' claims, current figures ({current} of {len(entries)}): {c[PASS]} PASS, "
               f"{c[FAIL]} FAIL, {c[INCONCLUSIVE]} INCONCLUSIVE.</strong> Our checks: {k[PASS]} PASS, {k[FAIL]} FAIL, "
               f"{k[INCONCLUSIVE]} INCONCLUSIVE.</p>",
-              "<table><tr><th>paper</th><th>figures made</th><th>current</th><th>stale</th><th>PASS</th><th>FAIL</th>"
+              "<table><tr><th>paper</th><th>figures made</th><th>current</th><th>stale or unreadable</th>"
+              "<th>PASS</th><th>FAIL</th>"
               "<th>INCONCLUSIVE</th><th>checks failed</th><th>missing: command, needs, cost</th></tr>"]
     for r in _summary_rows(entries):
         miss = "<br>".join(f'<a href="#{_e(e.anchor)}">{_e(e.fig.key)}</a>: <code>{_e(e.command)}</code>'

@@ -42,17 +42,23 @@ def evaluate_claims(fig: Figure, df: pd.DataFrame, preset: str | Preset) -> list
 
 
 
-def verify(figs: Sequence[Figure], out: Path, preset: str) -> pd.DataFrame:
-    """Evaluate the claims of every figure whose CSV exists; write data/claims.csv."""
-    rows = []
+def verify(figs: Sequence[Figure], out: Path, preset: str) -> tuple[pd.DataFrame, dict[tuple[str, str], str]]:
+    """Evaluate the claims of every figure whose CSV exists; write data/claims.csv. A CSV that cannot be read does
+    not stop the others: returns (claim rows, {(paper, figure): why its CSV was skipped})."""
+    rows, unreadable = [], {}
     for fig in figs:
         csv = outputs(fig, out, preset).csv
         if not csv.exists():
             continue
-        for r in evaluate_claims(fig, read_result(csv), preset):
+        try:
+            df = read_result(csv)
+        except ReproError as exc:
+            unreadable[fig.paper, fig.key] = str(exc)
+            continue
+        for r in evaluate_claims(fig, df, preset):
             rows.append({"paper": fig.paper, "figure": fig.key, **dataclasses.asdict(r)})
     cols = ["paper", "figure"] + [f.name for f in dataclasses.fields(claims_mod.ClaimResult)]
     table = pd.DataFrame(rows, columns=cols)
     if rows:
         write_csv(table, claims_path(out, preset))
-    return table
+    return table, unreadable

@@ -203,6 +203,36 @@ def test_plot_only_and_verify_read_the_csv(tmp_path):
     row = claims[claims["id"] == "glorot-forward-last"].iloc[0]
     assert row["verdict"] == "FAIL" and row["value"] == 5.0
     assert set(claims["verdict"]) <= {"PASS", "FAIL", "INCONCLUSIVE"}
+    strict = repro("verify", "--paper", "norm", "--preset", "smoke", "--strict", "--out", tmp_path)
+    assert strict.exit_code == 1 and "--strict" in strict.output, strict.output
+    # one unreadable CSV: named, the others still checked and written, exit 1
+    assert repro("norm", "fig3", "--preset", "smoke", "--out", tmp_path).exit_code == 0
+    (tmp_path / "data/smoke/norm-preservation/fig3.csv").write_text("")
+    (tmp_path / "data/smoke/claims.csv").unlink()
+    res = repro("verify", "--paper", "norm", "--preset", "smoke", "--out", tmp_path)
+    assert res.exit_code == 1 and "skipped norm fig3" in res.output and "Traceback" not in res.output, res.output
+    claims = pd.read_csv(tmp_path / "data/smoke/claims.csv")
+    assert set(claims["figure"]) == {"fig1"}
+
+
+def test_error_paths_of_every_command_are_one_line(tmp_path):
+    a_file = tmp_path / "a-file"
+    a_file.write_text("x")
+    cases = [("report", "--no-costs", "--out", a_file), ("verify", "--out", a_file),
+             ("bench", "bridge", "--sizes", "0", "--out", tmp_path / "b"),
+             ("bench", "linearity", "--sizes", "1e999", "--out", tmp_path / "b"),
+             ("norm", "fig1", "--preset", "smoke", "--set", "widths=2.5", "--out", tmp_path / "c")]
+    if Path("/proc").is_dir():
+        cases.append(("norm", "fig1", "--preset", "smoke", "--out", "/proc/repro-x"))
+    for args in cases:
+        res = repro(*args)
+        lines = res.output.strip().splitlines()
+        assert res.exit_code == 2 and len(lines) == 1 and lines[0].startswith("error:"), (args, res.output)
+    assert not (tmp_path / "b").exists() and not (tmp_path / "c").exists()
+    version = repro("--version")
+    assert version.exit_code == 0 and version.output.startswith("repro 0."), version.output
+    res = repro("norm", "fig1", "--preset", "smoke", "--set", "widths=1e2,2000.0", "--dry-run", "--out", tmp_path)
+    assert res.exit_code == 0 and "widths = 100, 2000" in res.output, res.output
 
 
 def test_verify_without_results_exits_2(tmp_path):

@@ -135,6 +135,10 @@ def test_the_answer_per_paper_from_planted_results():
     assert "Our checks: 0 PASS, 1 FAIL" in md
     page = report_html.render_html(entries, "default")
     assert page.index("The answer, paper by paper") < page.index("<table>")
+    entries[1].state = "unreadable"     # an unreadable figure counts with the stale ones, never as current
+    row = next(r for r in report._summary_rows(entries) if r["paper"] == "norm-preservation")
+    assert (row["made"], row["current"], row["stale"]) == (2, 1, 1)
+    assert "not counted (stale or unreadable)" in report.markdown(entries, "default")
 
 
 def test_report_without_results_says_what_to_run(tmp_path):

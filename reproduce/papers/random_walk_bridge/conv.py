@@ -270,8 +270,9 @@ def _small_train(df):
 
 def _random_at_end(df):
     s = _train(df)
-    return max(float(abs(math.log(g["deflection_mid_raw"].iloc[-1] / g["ggd_mid_raw"].iloc[-1])))
-               for _, g in s.groupby("depth"))
+    ends = [(g["deflection_mid_raw"].iloc[-1], g["ggd_mid_raw"].iloc[-1]) for _, g in s.groupby("depth")]
+    need(all(d > 0 and ggd > 0 for d, ggd in ends), "a final deflection or GGD is 0 (fewer than 2 nodes)")
+    return max(abs(math.log(d / ggd)) for d, ggd in ends)
 
 
 def _exact(df):
