@@ -15,6 +15,7 @@ from rich.table import Table
 from . import __version__, layout, registry, runner, verification
 from . import executor as executor_mod
 from . import report as report_mod
+from . import runtimes as runtimes_mod
 from .cli_data import data_app
 from .cli_options import (
     Address,
@@ -35,11 +36,11 @@ from .cli_options import (
     err_console,
     user_errors,
 )
-from .cli_run import RunOptions, _claims_table, _dry_run, _run_many, _short
+from .cli_run import RunOptions, _claims_table, _dry_run, _plan_only, _run_many, _short
 from .config import ReproError
 from .core.device import measurement_mode
 from .io import write_csv, write_text
-from .readme import markdown_table
+from .readme import markdown_table, runtime_cell
 
 warnings.filterwarnings("ignore", message=".*torch.jit.script.*is deprecated", category=FutureWarning)
 app = typer.Typer(
@@ -84,17 +85,18 @@ def figure_cmd(number: Annotated[str, typer.Argument(help="figure number (2, fig
 @app.command("all")
 def all_cmd(paper: PaperOpt = None, preset: Preset = "default", device: Device = "auto", seed: Seed = 0,
             set_: Sets = None, out: Out = Path("."), data_root: DataRoot = None, plot_only: PlotOnly = False,
-            force: Force = False, promote: Promote = False, executor: Executor = "local",
+            force: Force = False, dry_run: DryRun = False, promote: Promote = False, executor: Executor = "local",
             address: Address = None) -> None:
     """Compute every registered figure (of one paper with --paper).
 
-    Figures whose datasets are missing, or whose preset needs a GPU on a CPU-only machine, are skipped with one
-    line each; a summary ends the run."""
+    First a plan: each figure's points (to compute / cached) with an estimate from its last run here or its cost
+    model, the figures skipped (datasets missing, or a preset that needs a GPU on a CPU-only machine) and the total;
+    --dry-run stops there. A summary ends the run."""
     with user_errors():
-        _run_many(registry.figures(paper),
-                  RunOptions(preset, device, seed, set_ or [], out, data_root, force, plot_only, promote, executor,
-                             address),
-                  skip_missing=True)
+        o = RunOptions(preset, device, seed, set_ or [], out, data_root, force, plot_only, promote, executor, address)
+        if dry_run:
+            return _plan_only(registry.figures(paper), o)
+        _run_many(registry.figures(paper), o, skip_missing=True)
 
 
 @app.command("verify")
@@ -207,14 +209,26 @@ def bench_cmd(paper: Annotated[Optional[str], typer.Argument(help="paper name or
             console.print(f"-> {path}")
 
 
+@app.command("runtimes")
+def runtimes_cmd(out: Out = Path("."),
+                 source: Annotated[Optional[Path], typer.Option("--from", help="results folder whose meta.json files "
+                                                                 "to read (default: --out)")] = None) -> None:
+    """Collect the measured wall time of every result (all presets) into data/runtimes.csv: the plan of a run,
+    `repro list` and the README table read it."""
+    with user_errors():
+        check_out(out)
+        table, where = runtimes_mod.write(source or out, out)
+        console.print(f"{len(table)} measured runtimes -> {where}", highlight=False)
+
+
 def _list_rows() -> list[dict]:
     """One dict per registered figure (and per paper without figures): what `repro list` shows."""
-    figs, rows = registry.figures(), []
+    figs, rows, measured = registry.figures(), [], runtimes_mod.load()
     for p in registry.PAPERS:
         mine = [f for f in figs if f.paper == p.name]
         for f in mine:
             rows.append({"paper": p.name, "alias": p.alias, "figure": f.key, "title": f.title,
-                         "runtime": {k: f.runtime.get(k, "?") for k in registry.PRESETS},
+                         "runtime": {k: runtime_cell(f, k, measured) for k in registry.PRESETS},
                          "data": f.needs(f.config()) or ["synthetic"], "source": f.source,
                          "command": f"repro {p.alias} {f.key}"})
         if not mine:

@@ -11,8 +11,8 @@ from rich.console import Console
 
 from .config import ReproError
 
-console = Console()
-err_console = Console(stderr=True)
+console = Console(soft_wrap=True)      # a line longer than the terminal (or a log) is not broken inside words
+err_console = Console(stderr=True, soft_wrap=True)
 
 
 

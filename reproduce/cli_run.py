@@ -9,12 +9,12 @@ from pathlib import Path
 
 import typer
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from . import cli_plan, layout, provenance, registry, runner
 from . import datasets as data_mod
 from . import executor as executor_mod
-from . import layout, provenance, registry, runner
 from .cli_options import check_out, console, err_console
 from .config import ReproError, describe
 
@@ -23,17 +23,63 @@ HEARTBEAT_S = 60.0
 
 
 class _Display:
-    """One progress display for a run, whatever the executor: a bar per figure (the running point's label, elapsed
-    time, ETA) on a terminal; in a log (no terminal) one plain line per finished point, and every HEARTBEAT_S
-    seconds one line per figure that has points in flight."""
+    """One progress display for a run, whatever the executor. On a terminal: an overall line (figures and points
+    done, elapsed, the ETA from the plan's estimates) and a bar per figure (the running point's label, elapsed). In a
+    log (no terminal): no bars; one plain line per finished point, and every HEARTBEAT_S seconds the overall line and
+    one line per figure with a point in flight. The ETA counts the running point's expected time; a point past its
+    estimate is said so."""
 
-    def __init__(self, progress: Progress):
-        self.progress, self.active, self.stop = progress, {}, threading.Event()
+    def __init__(self, progress: Progress, steps: list | None = None):
+        self.progress, self.active, self.stop, self.t0 = progress, {}, threading.Event(), time.perf_counter()
+        steps = steps or []
+        self.per = {f"{s.fig.paper} {s.fig.key}": (s.seconds / s.missing if s.missing and s.seconds is not None
+                                                    else None) for s in steps}
+        self.left = {f"{s.fig.paper} {s.fig.key}": s.missing for s in steps}
+        self.figures, self.points = len(steps), sum(s.missing for s in steps)
+        self.running: dict[str, float] = {}
+        self.overall = progress.add_task("", total=self.points or None) if steps else None
         if not progress.console.is_terminal:
             threading.Thread(target=self._heartbeat, daemon=True).start()
 
+    def _eta(self) -> str:
+        now, secs, unknown, late = time.perf_counter(), 0.0, 0, []
+        for title, left in self.left.items():
+            per = self.per.get(title)
+            if not left:
+                continue
+            if per is None:
+                unknown += 1
+                continue
+            secs += left * per
+            if title in self.running:
+                ran = now - self.running[title]
+                secs -= min(ran, per)
+                if ran > per:
+                    late.append(f"{title}'s running point is past its estimate ({cli_plan.duration(ran)} vs "
+                                f"{cli_plan.duration(per)})")
+        if unknown and not any(self.per.values()):
+            text = "ETA unknown (no estimate for these figures yet)"
+        else:
+            text = f"ETA about {cli_plan.duration(secs)}" + (f" + {unknown} figure(s) without an estimate"
+                                                             if unknown else "")
+        return "; ".join([text, *late])
+
+    def line(self) -> str:
+        """figures done / total, points done / total, elapsed, ETA."""
+        done_f = sum(1 for t, left in self.left.items() if not left)
+        done_p = self.points - sum(self.left.values())
+        return (f"all: {done_f}/{self.figures} figures, {done_p}/{self.points} points, "
+                f"{cli_plan.duration(time.perf_counter() - self.t0)} elapsed, {self._eta()}")
+
+    def _refresh(self) -> None:
+        if self.overall is not None:
+            self.progress.update(self.overall, completed=self.points - sum(self.left.values()),
+                                 description=self.line())
+
     def _heartbeat(self) -> None:
         while not self.stop.wait(HEARTBEAT_S):
+            if self.overall is not None:
+                self.progress.console.print(self.line(), highlight=False, soft_wrap=True)
             for title, (done, total, current, t0) in list(self.active.items()):
                 self.progress.console.print(f"{title} {done}/{total} still running {current} "
                                             f"({time.perf_counter() - t0:.0f} s)", highlight=False, soft_wrap=True)
@@ -45,14 +91,22 @@ class _Display:
 
         def advance(desc: str, n: int = 1) -> None:
             state["done"] += n
-            self.progress.update(task, advance=n, description=f"{title} [dim]{desc}[/]")
+            self.progress.update(task, advance=n, description=f"{title} [dim]{escape(desc)}[/]")
+            if desc.endswith("(running)"):
+                self.running[title] = time.perf_counter()
+            elif n and desc != "cached":
+                self.running.pop(title, None)
+                if title in self.left:
+                    self.left[title] = max(0, self.left[title] - n)
             if n and not self.progress.console.is_terminal:
                 line = f"{title} {state['done']}/{total} {desc} ({time.perf_counter() - t0:.0f} s)"
-                self.progress.console.print(line, highlight=False, soft_wrap=True)
+                self.progress.console.print(line, highlight=False, soft_wrap=True, markup=False)
             if state["done"] >= total:
                 self.active.pop(title, None)
+                self.left[title] = 0
             else:
                 self.active[title] = (state["done"], total, desc, t0)
+            self._refresh()
         return advance
 
 
@@ -77,6 +131,47 @@ def _claims_table(rows: list[dict], title: str) -> Table:
                       escape(str(r["threshold"])), verdict)
     return table
 
+
+
+def _claims_lines(rows: list[dict]) -> list[str]:
+    """One line per figure: verdict counts, the claims that FAIL and the undecided ones with the first words of why."""
+    by: dict[str, list[dict]] = {}
+    for r in rows:
+        by.setdefault(r["figure"], []).append(r)
+    lines = []
+    for fig, rs in by.items():
+        parts = []
+        for verdict in ("PASS", "FAIL", "INCONCLUSIVE"):
+            hit = [r for r in rs if r["verdict"] == verdict]
+            if not hit:
+                continue
+            said = [r["id"] + (f": {_why(r['cause'])}" if verdict == "INCONCLUSIVE" else "") for r in hit]
+            more = f"; +{len(said) - 2} more" if len(said) > 2 else ""
+            named = "" if verdict == "PASS" else " (" + "; ".join(said[:2]) + more + ")"
+            parts.append(f"{len(hit)} {verdict}{named}")
+        lines.append(f"{fig}: {', '.join(parts)}")
+    return lines
+
+
+def _why(cause) -> str:
+    """The gist of an INCONCLUSIVE cause."""
+    cause = cause if isinstance(cause, str) else ""
+    for key, said in (("straddles", "straddles"), ("too few units", "too few units"), ("check", "a check failed"),
+                      ("undefined on", "undefined on resamples"), ("NaN", "NaN")):
+        if key in cause:
+            return said
+    return cause.split(";")[0][:40] or "undecided"
+
+
+def _print_claims(rows: list[dict], title: str) -> None:
+    """The claims table on a terminal; in a log one line per figure (`repro verify` on a terminal, or
+    data/claims.csv after it, has every row)."""
+    if console.is_terminal:
+        console.print(_claims_table(rows, title))
+        return
+    console.print(f"{title}, one line per figure (every row: `repro verify`, data/claims.csv):", highlight=False)
+    for line in _claims_lines(rows):
+        console.print(f"  {line}", highlight=False, markup=False)
 
 
 @dataclasses.dataclass
@@ -106,31 +201,55 @@ def _unpack_missing(names: set[str], root: Path) -> None:
 
 
 
-def _run_many(figs: list[registry.Figure], o: RunOptions, skip_missing: bool = False) -> None:
+def _select(figs: list[registry.Figure], o: RunOptions, skip_missing: bool, unpack: bool = True):
+    """Validate every figure first (bad input writes nothing), unpack missing offline datasets (`repro all`), and
+    split the figures into jobs (figure, config) and skipped lines (why, and the command that would run it)."""
     preset = registry.parse_preset(o.preset).value
     executor_mod.check_name(o.executor)
     dev = runner.pick_device(o.device)
     root = data_mod.data_root(o.data_root, o.out)
     check_out(o.out)
     jobs, skipped, checked = [], [], []
-    for fig in figs:  # validate everything first: bad input writes nothing
+    for fig in figs:
         cfg = runner.prepare(fig, preset, o.sets)
         runner.check_memory(fig, cfg, dev)
         checked.append((fig, cfg))
-    if skip_missing and not o.plot_only:
+    if skip_missing and not o.plot_only and unpack:
         _unpack_missing({n for fig, cfg in checked for n in fig.needs(cfg)}, root)
+    src = data_mod.offline_source()
     for fig, cfg in checked:
         missing = [n for n in fig.needs(cfg) if data_mod.locate(n, root) is None]
         if missing and skip_missing and not o.plot_only:
-            skipped.append(f"skipped {fig.paper} {fig.key}: dataset {', '.join(missing)} not found under {root} "
-                           "(see `repro data status`)")
+            offline = [n for n in missing if data_mod.offline(n, src)]
+            hint = f"; `repro all` unpacks {', '.join(offline)} from {src} first" if offline and not unpack else ""
+            skipped.append(f"skipped {_short(fig.paper, fig.key)}: dataset {', '.join(missing)} not found under "
+                           f"{root} (see `repro data status`){hint}")
         elif skip_missing and not o.plot_only and preset in fig.gpu_presets and dev.type == "cpu":
-            skipped.append(f"skipped {fig.paper} {fig.key}: the {preset} preset needs a GPU; run "
+            skipped.append(f"skipped {_short(fig.paper, fig.key)}: the {preset} preset needs a GPU; run "
                            f"`repro {_short(fig.paper, fig.key)} --preset {preset}` to force it on the CPU")
         else:
             jobs.append((fig, cfg))
-    for line in skipped:
-        console.print(f"[yellow]{line}[/]", highlight=False)
+    return preset, dev, jobs, skipped
+
+
+def _plan_only(figs: list[registry.Figure], o: RunOptions) -> None:
+    """`repro all --dry-run`: the plan (points, cached, estimates, skipped, total); nothing computed or written."""
+    preset, dev, jobs, skipped = _select(figs, o, skip_missing=True, unpack=False)
+    cli_plan.show(cli_plan.make(jobs, preset, o.sets, o.seed, dev, o.out, True, o.data_root), skipped, dev)
+
+
+def _run_many(figs: list[registry.Figure], o: RunOptions, skip_missing: bool = False) -> None:
+    preset, dev, jobs, skipped = _select(figs, o, skip_missing)
+    steps = None
+    if not o.plot_only:   # the estimates behind the ETA; `repro all` prints them first as its plan
+        steps = cli_plan.make(jobs, preset, o.sets, o.seed, dev, o.out, skip_missing and preset != "smoke",
+                              o.data_root)
+    if skip_missing and steps is not None:
+        cli_plan.show(steps, skipped, dev)
+    else:
+        for line in skipped:
+            console.print(f"[yellow]{line}[/]", highlight=False)
+
     def warn(msg: str) -> None:
         console.print(f"[yellow]warning: {msg}[/]", highlight=False)
 
@@ -138,10 +257,10 @@ def _run_many(figs: list[registry.Figure], o: RunOptions, skip_missing: bool = F
         done = [runner.replot(fig, preset=preset, overrides=o.sets, cfg=cfg, seed=o.seed, out=o.out, promote=o.promote)
                 for fig, cfg in jobs]
     else:
-        done = _execute(jobs, o, preset, dev, warn)
+        done = _execute(jobs, o, preset, dev, warn, steps)
     rows = [{"figure": _short(r.figure.paper, r.figure.key), **vars(c)} for r in done for c in r.claims]
     if rows:
-        console.print(_claims_table(rows, f"claims ({preset} preset)"))
+        _print_claims(rows, f"claims ({preset} preset)")
     if skip_missing:
         console.print(f"{len(done)} figure(s) made, {len(skipped)} skipped (see the lines above)", highlight=False)
     variants = [r for r in done if r.variant]
@@ -153,23 +272,23 @@ def _run_many(figs: list[registry.Figure], o: RunOptions, skip_missing: bool = F
 
 
 def _figure_done(progress: Progress, res: runner.RunResult) -> None:
-    """One line per written figure: points computed and cached, wall time, outputs."""
+    """One line per written figure: points computed and cached, wall time, its CSV (the PNG/PDF: figures/, alike)."""
     progress.console.print(f"[dim]{res.figure.paper} {res.figure.key}: {res.computed} computed, {res.cached} cached, "
-                           f"{res.wall_s:.1f} s -> {res.outputs.csv}, {res.outputs.png}[/]")
+                           f"{res.wall_s:.1f} s -> {escape(str(res.outputs.csv))} (+ png, pdf)[/]")
 
 
 
-def _execute(jobs: list, o: RunOptions, preset: str, dev, warn) -> list[runner.RunResult]:
+def _execute(jobs: list, o: RunOptions, preset: str, dev, warn, steps: list | None = None
+             ) -> list[runner.RunResult]:
     """plan -> drive -> finish on the chosen executor: locally one figure after another, on Ray every uncached point
     of every figure at once (a figure is written as soon as its last point lands). One display, one Ctrl-C rule
     (exit 130, every finished point kept); points that raise on Ray are listed at the end (exit 1)."""
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-               TextColumn("ETA"), TimeRemainingColumn())
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     ex, done, failures = None, [], []
     groups = [jobs] if o.executor == "ray" else [[job] for job in jobs]
     try:
-        with Progress(*columns, console=console, transient=False) as progress:
-            display = _Display(progress)
+        with Progress(*columns, console=console, transient=False, disable=not console.is_terminal) as progress:
+            display = _Display(progress, steps)
             try:
                 for group in groups:
                     plans = [runner.plan_figure(fig, preset=preset, overrides=o.sets, device=dev, cfg=cfg,

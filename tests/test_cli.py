@@ -272,7 +272,7 @@ def test_all_skips_figures_whose_datasets_are_missing(tmp_path, monkeypatch):
     monkeypatch.setattr(data_mod, "offline_source", lambda explicit=None: None)   # nothing to unpack either
     res = repro("all", "--paper", "bridge", "--data-root", tmp_path / "nowhere", "--out", tmp_path)
     assert res.exit_code == 0, res.output
-    assert res.output.count("skipped random-walk-bridge") == len(registry.figures("bridge"))
+    assert res.output.count("skipped bridge ") == len(registry.figures("bridge"))
     assert f"0 figure(s) made, {len(registry.figures('bridge'))} skipped" in res.output
     assert files_under(tmp_path) == []
 
@@ -334,11 +334,11 @@ def test_all_and_figure_agree_on_the_datasets_fig5_needs(tmp_path, monkeypatch, 
     by_fig = repro("bridge", "fig5", "--out", tmp_path / "fig", *common)
     assert by_all.exit_code == 0, by_all.output
     if train:
-        assert "skipped random-walk-bridge fig5: dataset cifar100 not found" in by_all.output
+        assert "skipped bridge fig5: dataset cifar100 not found" in by_all.output
         assert by_fig.exit_code == 2 and "cifar100" in by_fig.output
         assert files_under(tmp_path / "all") == files_under(tmp_path / "fig") == []
     else:
-        assert "skipped random-walk-bridge" not in by_all.output and by_fig.exit_code == 0, by_fig.output
+        assert "skipped bridge " not in by_all.output and by_fig.exit_code == 0, by_fig.output
         given = [s for s in sets if s != "--set"]
         tag = layout.variant_tag(given, 0, runner.prepare(fig5, "smoke", given))
         rel = Path(f"data/smoke/random-walk-bridge/variants/fig5-{tag}.csv")

@@ -292,6 +292,10 @@ def test_logs_get_a_heartbeat_and_ctrl_c_says_how_to_resume(tmp_path, monkeypatc
     monkeypatch.setattr(registry, "figures", lambda paper=None: [dataclasses.replace(fig, compute=slow)])
     res = repro("all", "--preset", "smoke", "--out", tmp_path)
     assert res.exit_code == 0 and "still running v=" in res.output, res.output
+    lines = res.output.splitlines()       # a log: the plan, one line per event, no bars, nothing wrapped
+    assert lines[0].startswith("plan (1 figure(s) to make") and any(x.startswith("all: 0/1 figures") for x in lines)
+    assert max(map(len, lines)) <= 200 and not any(c in res.output for c in "━┏└"), res.output
+    assert any(x.startswith("  norm fig3: ") and "PASS" in x or "FAIL" in x for x in lines), res.output
 
     def interrupted(cfg, point, ctx):
         if point["v"] == 20:

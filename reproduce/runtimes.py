@@ -1,0 +1,84 @@
+"""Measured runtimes: each figure's wall time per preset and device, collected from the meta.json files of a
+results folder into data/runtimes.csv (committed; `repro runtimes`). The plan of a run, `repro list` and the
+README table read them, so no runtime is a hand-written string."""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pandas as pd
+
+from . import registry
+from .io import write_csv
+from .layout import outputs
+
+COLUMNS = ["paper", "figure", "preset", "device", "device_name", "points", "points_computed", "wall_s", "per_point_s",
+           "date", "git"]
+
+
+def path(root: Path = registry.ROOT) -> Path:
+    """data/runtimes.csv under `root` (the checkout by default)."""
+    return root / "data" / "runtimes.csv"
+
+
+def collect(out: Path) -> pd.DataFrame:
+    """One row per canonical result under `out` (every preset) whose run computed points: its measured wall time."""
+    rows = []
+    for fig in registry.figures():
+        for preset in registry.PRESETS:
+            meta_path = outputs(fig, out, preset).meta
+            try:
+                meta = json.loads(meta_path.read_text())
+                computed, wall = int(meta["points_computed"]), float(meta["wall_time_s"])
+            except (OSError, ValueError, KeyError, TypeError):
+                continue
+            if computed <= 0:
+                continue
+            rows.append({"paper": fig.paper, "figure": fig.key, "preset": preset, "device": meta.get("device"),
+                         "device_name": meta.get("device_name"), "points": meta.get("grid_points"),
+                         "points_computed": computed, "wall_s": round(wall, 1),
+                         "per_point_s": round(wall / computed, 2), "date": str(meta.get("date", ""))[:10],
+                         "git": (meta.get("git") or {}).get("sha", "")[:7]})
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def merge(old: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
+    """`new` rows replace `old` rows of the same (paper, figure, preset, device)."""
+    key = ["paper", "figure", "preset", "device"]
+    both = pd.concat([old, new], ignore_index=True) if len(old) else new
+    return both.drop_duplicates(key, keep="last").sort_values(key, ignore_index=True)[COLUMNS]
+
+
+def load(root: Path = registry.ROOT) -> pd.DataFrame:
+    """The committed measurements (empty when absent or unreadable)."""
+    try:
+        return pd.read_csv(path(root))
+    except (OSError, ValueError):
+        return pd.DataFrame(columns=COLUMNS)
+
+
+def write(out: Path, root: Path) -> tuple[pd.DataFrame, Path]:
+    """Collect `out`'s measurements into `root`/data/runtimes.csv (merged with what is there); returns both."""
+    table = merge(load(root), collect(out))
+    write_csv(table, path(root))
+    return table, path(root)
+
+
+def measured(fig: registry.Figure, preset: str, device: str, table: pd.DataFrame | None = None) -> dict | None:
+    """The committed measurement of a figure at a preset on a device type, or None."""
+    table = load() if table is None else table
+    hit = table[(table.paper == fig.paper) & (table.figure == fig.key) & (table.preset == preset)
+                & (table.device == device)]
+    return None if hit.empty else hit.iloc[-1].to_dict()
+
+
+def describe(row: dict | None) -> str:
+    """'583 s on cpu (2026-12-02)' for a table cell; 'not measured' without a row."""
+    if not row or not isinstance(row.get("wall_s"), (int, float)) or math.isnan(row["wall_s"]):
+        return "not measured"
+    s = float(row["wall_s"])
+    took = f"{s:.0f} s" if s < 120 else f"{s / 60:.0f} min" if s < 7200 else f"{s / 3600:.1f} h"
+    whole = "" if row.get("points_computed") == row.get("points") else \
+        f" for {row.get('points_computed')} of {row.get('points')} points"
+    return f"{took} {row.get('device')}{whole} ({row.get('date')})"
