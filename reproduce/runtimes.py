@@ -81,4 +81,5 @@ def describe(row: dict | None) -> str:
     took = f"{s:.0f} s" if s < 120 else f"{s / 60:.0f} min" if s < 7200 else f"{s / 3600:.1f} h"
     whole = "" if row.get("points_computed") == row.get("points") else \
         f" for {row.get('points_computed')} of {row.get('points')} points"
-    return f"{took} {row.get('device')}{whole} ({row.get('date')})"
+    date = row.get("date")
+    return f"{took} {row.get('device')}{whole}" + (f" ({date})" if isinstance(date, str) and date else "")
