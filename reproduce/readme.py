@@ -34,7 +34,25 @@ def markdown_table() -> str:
                          f"`{o.csv}`, `{o.png}` (+ `.pdf`, `.meta.json`) | {cells} |")
         if not mine:
             lines.append(f"| {p.name} ({p.alias}) | not implemented yet | | | | | |")
-    return "\n".join(lines)
+    return "\n".join(lines + ["", totals(figs, table)])
+
+
+def totals(figs: list[registry.Figure], table) -> str:
+    """The measured totals per preset on the CPU (sums of data/runtimes.csv wall times), naming what is unmeasured."""
+    parts = []
+    for preset in ("smoke", "default"):
+        rows = [runtimes.measured(f, preset, "cpu", table) for f in figs]
+        got = [r for r in rows if r is not None]
+        if not got:
+            parts.append(f"{preset}: not measured")
+            continue
+        secs = sum(float(r["per_point_s"]) * float(r["points"]) for r in got)   # a run with nothing cached
+        took = f"{secs / 60:.0f} min" if secs < 7200 else f"{secs / 3600:.1f} h"
+        parts.append(f"{preset}: {took} of CPU for {len(got)} of {len(figs)} figures (one after another; "
+                     f"{len(figs) - len(got)} not measured)")
+    return "Measured totals from scratch (data/runtimes.csv: each figure's last wall time per computed point times its " \
+        "points, on the 2-core CPU): " + \
+        "; ".join(parts) + "."
 
 
 def update(text: str) -> str:
