@@ -50,8 +50,8 @@ def totals(figs: list[registry.Figure], table) -> str:
         took = f"{secs / 60:.0f} min" if secs < 7200 else f"{secs / 3600:.1f} h"
         parts.append(f"{preset}: {took} of CPU for {len(got)} of {len(figs)} figures (one after another; "
                      f"{len(figs) - len(got)} not measured)")
-    return "Measured totals from scratch (data/runtimes.csv: each figure's last wall time per computed point times its " \
-        "points, on the 2-core CPU): " + \
+    return "Measured totals from scratch (data/runtimes.csv: each figure's last wall time per computed point times " \
+        "its points, on the 2-core CPU): " + \
         "; ".join(parts) + "."
 
 
