@@ -58,6 +58,7 @@ class Failure:
 Tag = object
 Started = Callable[[Tag], None]
 Ticked = Callable[[Tag, str], None]
+Claim = Callable[[Tag], bool]
 
 
 class LocalExecutor:
@@ -72,9 +73,12 @@ class LocalExecutor:
         """Nothing to check: `--device` was resolved on this machine."""
 
     def run(self, tasks: list[tuple[Tag, PointTask, dict]], started: Started = lambda tag: None,
-            tick: Ticked = lambda tag, msg: None) -> Iterator[tuple[Tag, object]]:
-        """Yield (tag, (frame, info)) for each (tag, task, resources), computing each as it is asked for."""
+            tick: Ticked = lambda tag, msg: None, claim: Claim = lambda tag: True) -> Iterator[tuple[Tag, object]]:
+        """Yield (tag, (frame, info)) for each (tag, task, resources), computing each as it is asked for; a task
+        whose `claim(tag)` is False (another run has it) is skipped."""
         for tag, task, _ in tasks:
+            if not claim(tag):
+                continue
             started(tag)
             yield tag, compute_point(task, self.warn, lambda msg, tag=tag: tick(tag, msg))
 
@@ -118,14 +122,16 @@ class RayExecutor:
                              "use --device cpu or add GPU nodes")
 
     def run(self, tasks: list[tuple[Tag, PointTask, dict]], started: Started = lambda tag: None,
-            tick: Ticked = lambda tag, msg: None) -> Iterator[tuple[Tag, object]]:
-        """Submit every (tag, task, resources) at once (`started(tag)` for each); yield (tag, (frame, info)) or
-        (tag, Failure) as they land. Workers send no ticks.
+            tick: Ticked = lambda tag, msg: None, claim: Claim = lambda tag: True) -> Iterator[tuple[Tag, object]]:
+        """Submit every (tag, task, resources) whose `claim(tag)` holds, at once (`started(tag)` for each); yield
+        (tag, (frame, info)) or (tag, Failure) as they land. Workers send no ticks.
 
         resources: {"cpus": n, "gpus": fraction, "memory": bytes}. A dead worker is retried by Ray (3 times); an
         exception in the point's code is not retried."""
         pending = {}
         for tag, task, res in tasks:
+            if not claim(tag):
+                continue
             opts = {"num_cpus": res.get("cpus", 1), "num_gpus": res.get("gpus", 0), "max_retries": 3}
             if res.get("memory"):
                 opts["memory"] = res["memory"]

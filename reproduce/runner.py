@@ -194,9 +194,11 @@ def drive(ex, plans: list[FigurePlan], *, force: bool = False, progress: Callabl
     """Compute every missing point of every plan on the executor `ex` (local or Ray: `executor.make`), store each
     as it lands, and finish a figure (`finish_figure`) when its last point is in.
 
-    One locking rule for every executor: a point is computed only by the run that holds its cache lock, from before
-    its task starts until its entry is written. A point another run holds is waited for once this run's own are
-    done, then taken from the cache (or computed here if that run died first). `force`: recompute, never read.
+    One locking rule for every executor: a point is computed only by the run that holds its cache lock, taken when
+    its task starts (the local executor: one point at a time, so two local runs side by side share the work; Ray:
+    at submission) and held until its entry is written. A point another run holds is skipped, then waited for once
+    this run's own points are done and taken from the cache (or computed here if that run died first). `force`:
+    recompute what was cached before this run started.
     `progress(plan)` returns advance(description, n_done) or None; on_figure(result) after each written figure.
     Returns the figures written and the points that failed (Ray; the local executor raises)."""
     bars = [progress(p) if progress else None for p in plans]
@@ -212,30 +214,33 @@ def drive(ex, plans: list[FigurePlan], *, force: bool = False, progress: Callabl
     for k, plan in enumerate(plans):
         if not plan.missing:
             finish(k)
-    held, waiting = {}, []
+    held, waiting, first = {}, [], [True]
+
+    def claim(tag) -> bool:
+        """Take point `tag`'s lock before its task starts; False when another run holds it (waited for later) or
+        has finished it meanwhile (taken from the cache)."""
+        k, i = tag
+        lock = cache_mod.Lock(plans[k].tasks[i].entry.parent)
+        if not lock.acquire(block=False):
+            waiting.append((tag, lock))
+            return False
+        if not (force and first[0]) and _take_cached(plans[k], i):
+            lock.release()
+            advance(k, f"{plans[k].tasks[i].label} (another run's)", 1)
+            if not plans[k].missing:
+                finish(k)
+            return False
+        held[tag] = lock
+        return True
+
+    started = lambda tag: advance(tag[0], f"{plans[tag[0]].tasks[tag[1]].label} (running)", 0)  # noqa: E731
+    tick = lambda tag, msg: advance(tag[0], f"{plans[tag[0]].tasks[tag[1]].label} {msg}", 0)  # noqa: E731
+    todo = [(k, i) for k, plan in enumerate(plans) for i in plan.missing]
     try:
-        for k, plan in enumerate(plans):
-            for i in plan.missing:
-                lock = cache_mod.Lock(plan.tasks[i].entry.parent)
-                if lock.acquire(block=False):
-                    held[k, i] = lock
-                else:
-                    waiting.append(((k, i), lock))
-        while held or waiting:
-            batch = []
-            for (k, i), lock in list(held.items()):
-                if not force and _take_cached(plans[k], i):   # finished by another run meanwhile
-                    held.pop((k, i)).release()
-                    advance(k, f"{plans[k].tasks[i].label} (another run's)", 1)
-                    if not plans[k].missing:
-                        finish(k)
-                else:
-                    batch.append(((k, i), plans[k].tasks[i], _resources(plans[k])))
-            if batch:
-                ex.check(any(res["gpus"] for _, _, res in batch))
-            started = lambda tag: advance(tag[0], f"{plans[tag[0]].tasks[tag[1]].label} (running)", 0)  # noqa: E731
-            tick = lambda tag, msg: advance(tag[0], f"{plans[tag[0]].tasks[tag[1]].label} {msg}", 0)  # noqa: E731
-            for (k, i), result in (ex.run(batch, started, tick) if batch else ()):
+        while todo:
+            batch = [((k, i), plans[k].tasks[i], _resources(plans[k])) for k, i in todo]
+            ex.check(any(res["gpus"] for _, _, res in batch))
+            for (k, i), result in ex.run(batch, started, tick, claim):
                 if isinstance(result, Failure):
                     failures.append(result)
                 else:
@@ -245,12 +250,14 @@ def drive(ex, plans: list[FigurePlan], *, force: bool = False, progress: Callabl
                 advance(k, plans[k].tasks[i].label, 1)
                 if not isinstance(result, Failure) and not plans[k].missing:
                     finish(k)
+            todo, first[0] = [], False
             for tag, lock in waiting:   # the points other runs hold: each lands in the cache or comes back here
                 lock.acquire()
-                held[tag] = lock
-            waiting = []
+                lock.release()
+                todo.append(tag)
+            waiting.clear()
     finally:
-        for _, lock in [*held.items(), *waiting]:
+        for lock in [*held.values(), *(lock for _, lock in waiting)]:
             lock.release()
     return done, failures
 
