@@ -362,3 +362,27 @@ def test_dry_run_prints_every_resolved_setting(tmp_path):
     for f in dataclasses.fields(fig.config):
         assert f"  {f.name} = " in res.output, f.name
     assert "widths = 10, 20  (stated; --set)" in res.output and not any(tmp_path.iterdir())
+
+
+def test_the_plan_of_a_smoke_run_lists_every_figure_with_an_estimate(tmp_path):
+    """`repro all --preset smoke --dry-run` on a fresh folder: every figure, its points, an estimate (from the
+    committed measurements, data/runtimes.csv), and the total; nothing written."""
+    res = repro("all", "--preset", "smoke", "--dry-run", "--device", "cpu", "--out", tmp_path)
+    assert res.exit_code == 0, res.output
+    lines = res.output.splitlines()
+    figs = registry.figures()
+    listed = [x for x in lines if x.startswith("  ") and " points to compute" in x]
+    assert len(listed) == len(figs) and all(", about " in x for x in listed), res.output
+    assert lines[-1].startswith("total: ") and "no estimate" not in lines[-1] and " about " in lines[-1]
+    assert files_under(tmp_path) == []
+
+
+def test_runtimes_are_collected_from_meta_json(tmp_path, smoke):
+    from reproduce import runtimes
+    smoke.copy_figures([("norm", "fig2")], tmp_path)
+    res = repro("runtimes", "--out", tmp_path)
+    assert res.exit_code == 0, res.output
+    table = runtimes.load(tmp_path)
+    row = runtimes.measured(registry.figure("norm", "fig2"), "smoke", "cpu", table)
+    meta = json.loads(layout.outputs(registry.figure("norm", "fig2"), smoke.out, "smoke").meta.read_text())
+    assert row is not None and row["wall_s"] == round(meta["wall_time_s"], 1) and row["points"] == meta["grid_points"]
