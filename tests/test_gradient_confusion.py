@@ -234,9 +234,9 @@ def test_an_untrained_run_is_untrainable():
 def test_gap_claim_needs_several_runs():
     gap = next(c for c in registry.figure("confusion", "fig2").claims if c.id == "b-gap")
     five = _toy_runs({(16, 0.1): [0.1] * 5, (40, 0.1): [0.2] * 5})   # min-cos -1.6 vs -4.0, std 0
-    assert claims.evaluate(gap, five).verdict == claims.PASS
+    assert claims.evaluate(gap, five, draws=100).verdict == claims.PASS
     flipped = five.assign(value=np.where(five.quantity == "min_cos", -five.value, five.value))
-    assert claims.evaluate(gap, flipped).verdict == claims.FAIL
+    assert claims.evaluate(gap, flipped, draws=100).verdict == claims.FAIL
     one = _toy_runs({(16, 0.1): [0.1], (40, 0.1): [0.2]})            # a single run: no interval, no verdict
     assert claims.evaluate(gap, one.assign(valid_frac=1.0)).verdict == claims.INCONCLUSIVE
 
