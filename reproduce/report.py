@@ -17,7 +17,7 @@ from typing import Callable
 
 import pandas as pd
 
-from . import layout, registry, runner
+from . import layout, registry, runner, runtimes
 from . import provenance as prov
 from .claims import FAIL, INCONCLUSIVE, PASS
 from .registry import Figure, Preset, parse_preset
@@ -376,7 +376,8 @@ def _markdown_entry(e: Entry) -> list[str]:
         diff = differences(e.fig, e.meta)
         if diff:
             out += ["Differs from the paper:", ""] + [f"- {_md_cell(d)}" for d in diff] + [""]
-        out += [f"<sub>{_md_cell(provenance(e.meta))}</sub>", ""]
+        flag = runtimes.slower(e.fig, e.meta)
+        out += [f"<sub>{_md_cell(provenance(e.meta))}</sub>", ""] + ([f"**Slow**: {flag}.", ""] if flag else [])
     return out
 
 

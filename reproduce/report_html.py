@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import html
 
+from . import runtimes
 from .claims import FAIL, INCONCLUSIVE, PASS
 from .registry import Preset
 from .report import (
@@ -135,5 +136,7 @@ def _html_entry(e: Entry) -> str:
             out.append("<details open><summary>Differs from the paper</summary><ul>"
                        + "".join(f"<li>{_e(d)}</li>" for d in diff) + "</ul></details>")
         out.append(f'<p class="prov">{_e(provenance(e.meta))}</p>')
+        if flag := runtimes.slower(e.fig, e.meta):
+            out.append(f"<p><strong>Slow</strong>: {_e(flag)}.</p>")
     out.append("</div>")
     return "\n".join(out)

@@ -83,3 +83,17 @@ def describe(row: dict | None) -> str:
         f" for {row.get('points_computed')} of {row.get('points')} points"
     date = row.get("date")
     return f"{took} {row.get('device')}{whole}" + (f" ({date})" if isinstance(date, str) and date else "")
+
+
+def slower(fig: registry.Figure, meta: dict, table: pd.DataFrame | None = None) -> str:
+    """A flag when a result's run (its meta.json) took more than twice the committed measurement per point (same
+    figure, preset and device type): the machine, the load or the code changed since; '' otherwise."""
+    try:
+        per = float(meta["wall_time_s"]) / int(meta["points_computed"])
+    except (TypeError, KeyError, ValueError, ZeroDivisionError):
+        return ""
+    row = measured(fig, meta.get("preset", ""), meta.get("device", ""), table)
+    if row is None or not per > 2 * float(row["per_point_s"]):
+        return ""
+    return (f"its last run took {per / float(row['per_point_s']):.1f}x the measured time per point "
+            f"({describe(row)}, data/runtimes.csv)")
