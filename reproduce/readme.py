@@ -48,8 +48,9 @@ def totals(figs: list[registry.Figure], table) -> str:
             continue
         secs = sum(float(r["per_point_s"]) * float(r["points"]) for r in got)   # a run with nothing cached
         took = f"{secs / 60:.0f} min" if secs < 7200 else f"{secs / 3600:.1f} h"
-        parts.append(f"{preset}: {took} of CPU for {len(got)} of {len(figs)} figures (one after another; "
-                     f"{len(figs) - len(got)} not measured)")
+        absent = [f"{registry.paper(f.paper).alias} {f.key}" for f, r in zip(figs, rows) if r is None]
+        parts.append(f"{preset}: {took} of CPU for {len(got)} of {len(figs)} figures, one after another"
+                     + (f" (not measured: {', '.join(absent)})" if absent else ""))
     return "Measured totals from scratch (data/runtimes.csv: each figure's last wall time per computed point times " \
         "its points, on the 2-core CPU): " + \
         "; ".join(parts) + "."
