@@ -40,7 +40,7 @@ from .cli_run import RunOptions, _claims_table, _dry_run, _plan_only, _run_many,
 from .config import ReproError
 from .core.device import measurement_mode
 from .io import write_csv, write_text
-from .readme import markdown_table, runtime_cell
+from .readme import markdown_table
 
 warnings.filterwarnings("ignore", message=".*torch.jit.script.*is deprecated", category=FutureWarning)
 app = typer.Typer(
@@ -148,11 +148,11 @@ def report_cmd(preset: Preset = "default", out: Out = Path("."), device: Device 
 
         def cost(fig: registry.Figure) -> str:
             if fig.cost is None:
-                return fig.runtime.get(preset, "")
+                return runtimes_mod.cell(fig, preset)
             with console.status(f"--dry-run cost of {_short(fig.paper, fig.key)} on {dev}"):
                 est = fig.cost(runner.prepare(fig, preset, []), dev)
             return (f"--dry-run: {est['runs']} {est.get('unit', 'training runs')}, about "
-                    f"{report_mod.duration(est['hours'] * 3600)} on {dev} (registered: {fig.runtime.get(preset, '?')})")
+                    f"{report_mod.duration(est['hours'] * 3600)} on {dev} (measured: {runtimes_mod.cell(fig, preset)})")
         entries, page, md = report_mod.build(out, preset, table, cost if costs else None, unreadable)
         folder = report_mod.report_dir(out, preset)
         write_text(page, folder / "index.html")
@@ -228,7 +228,7 @@ def _list_rows() -> list[dict]:
         mine = [f for f in figs if f.paper == p.name]
         for f in mine:
             rows.append({"paper": p.name, "alias": p.alias, "figure": f.key, "title": f.title,
-                         "runtime": {k: runtime_cell(f, k, measured) for k in registry.PRESETS},
+                         "runtime": {k: runtimes_mod.cell(f, k, measured) for k in registry.PRESETS},
                          "data": f.needs(f.config()) or ["synthetic"], "source": f.source,
                          "command": f"repro {p.alias} {f.key}"})
         if not mine:

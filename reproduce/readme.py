@@ -10,16 +10,6 @@ from .layout import outputs
 BEGIN, END = "<!-- BEGIN FIGURE TABLE (make readme) -->", "<!-- END FIGURE TABLE -->"
 
 
-def runtime_cell(fig: registry.Figure, preset: str, table) -> str:
-    """A measured runtime on the CPU (data/runtimes.csv, with its date), else the figure's own words marked as not
-    measured."""
-    row = runtimes.measured(fig, preset, "cpu", table)
-    if row is not None:
-        return runtimes.describe(row)
-    said = fig.runtime.get(preset, "")
-    return f"not measured{'; ' + said if said else ''}"
-
-
 def markdown_table() -> str:
     """One row per registered figure: command, output files, runtime per preset (measured where measured)."""
     figs, table = registry.figures(), runtimes.load()
@@ -29,7 +19,7 @@ def markdown_table() -> str:
         mine = [f for f in figs if f.paper == p.name]
         for f in mine:
             o = outputs(f, Path("."), "default")
-            cells = " | ".join(runtime_cell(f, k, table) for k in registry.PRESETS)
+            cells = " | ".join(runtimes.cell(f, k, table) for k in registry.PRESETS)
             lines.append(f"| {p.name} ({p.alias}) | {f.key}: {f.title} | `repro {p.alias} {f.key}` | "
                          f"`{o.csv}`, `{o.png}` (+ `.pdf`, `.meta.json`) | {cells} |")
         if not mine:

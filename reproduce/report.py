@@ -112,7 +112,7 @@ def duration(s) -> str:
 def collect(out: Path, preset: str, table: pd.DataFrame, cost: Callable[[Figure], str] | None = None,
             unreadable: dict[tuple[str, str], str] | None = None) -> list[Entry]:
     """Every registered figure's entry. table: `verification.verify`'s claim rows; cost(fig) -> text for a missing
-    figure (default: the runtime the figure registers for the preset); unreadable: {(paper, key): why} of the CSVs
+    figure (default: its measured runtime, data/runtimes.csv); unreadable: {(paper, key): why} of the CSVs
     verify could not read."""
     unreadable = unreadable or {}
     here = report_dir(out, preset)
@@ -126,7 +126,7 @@ def collect(out: Path, preset: str, table: pd.DataFrame, cost: Callable[[Figure]
             cfg = runner.prepare(fig, preset, [])
             e.state = "missing"
             e.needs = [*fig.needs(cfg), *(["a GPU"] if preset in fig.gpu_presets else [])]
-            e.cost = cost(fig) if cost else fig.runtime.get(preset, "")
+            e.cost = cost(fig) if cost else runtimes.cell(fig, preset)
             e.why = "not made yet"
         else:
             try:

@@ -97,3 +97,12 @@ def slower(fig: registry.Figure, meta: dict, table: pd.DataFrame | None = None) 
         return ""
     return (f"its last run took {per / float(row['per_point_s']):.1f}x the measured time per point "
             f"({describe(row)}, data/runtimes.csv)")
+
+
+def cell(fig: registry.Figure, preset: str, table: pd.DataFrame | None = None) -> str:
+    """A measured runtime on the CPU (with its date), else the figure's own words marked as not measured."""
+    row = measured(fig, preset, "cpu", table)
+    if row is not None:
+        return describe(row)
+    said = fig.runtime.get(preset, "")
+    return f"not measured{'; ' + said if said else ''}"
