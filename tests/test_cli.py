@@ -390,3 +390,14 @@ def test_runtimes_are_collected_from_meta_json(tmp_path, smoke):
     assert runtimes.slower(fig, meta, table) == ""
     assert "x the measured time per point" in runtimes.slower(fig, {**meta, "wall_time_s": 3 * row["wall_s"] + 1},
                                                               table)
+
+
+def test_ctrl_c_in_report_says_so_and_exits_130(tmp_path, monkeypatch):
+    from reproduce import report
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(report, "build", interrupted)
+    res = repro("report", "--no-costs", "--out", tmp_path)
+    assert res.exit_code == 130 and "interrupted" in res.output and "Traceback" not in res.output, res.output
+    assert not (tmp_path / "figures").exists()
