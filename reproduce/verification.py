@@ -1,9 +1,12 @@
 """Claims from CSVs: read a figure's CSV (refusing a damaged one), evaluate its claims, write data/claims.csv."""
 from __future__ import annotations
 
+import concurrent.futures
 import csv as csvlib
 import dataclasses
 import io
+import multiprocessing
+import os
 from pathlib import Path
 from typing import Sequence
 
@@ -42,21 +45,45 @@ def evaluate_claims(fig: Figure, df: pd.DataFrame, preset: str | Preset) -> list
 
 
 
-def verify(figs: Sequence[Figure], out: Path, preset: str) -> tuple[pd.DataFrame, dict[tuple[str, str], str]]:
+_FIGS: Sequence[Figure] = ()   # the figures a verify pool works on (read by forked workers)
+
+
+def _figure_claims(i: int, out: Path, preset: str) -> tuple[list[dict], str | None]:
+    """Claim rows of figure `_FIGS[i]`, or why its CSV could not be read (None: no CSV)."""
+    fig = _FIGS[i]
+    csv = outputs(fig, out, preset).csv
+    if not csv.exists():
+        return [], None
+    try:
+        df = read_result(csv)
+    except ReproError as exc:
+        return [], str(exc)
+    return [{"paper": fig.paper, "figure": fig.key, **dataclasses.asdict(r)}
+            for r in evaluate_claims(fig, df, preset)], None
+
+
+def verify(figs: Sequence[Figure], out: Path, preset: str, workers: int | None = None
+           ) -> tuple[pd.DataFrame, dict[tuple[str, str], str]]:
     """Evaluate the claims of every figure whose CSV exists; write data/claims.csv. A CSV that cannot be read does
-    not stop the others: returns (claim rows, {(paper, figure): why its CSV was skipped})."""
+    not stop the others: returns (claim rows, {(paper, figure): why its CSV was skipped}).
+
+    Figures are checked in `workers` processes (default: one per CPU; forked, so they see `figs` as given); every
+    claim's bootstrap is seeded by its id, so the rows are the same whatever the number of processes."""
+    global _FIGS
+    _FIGS = list(figs)
+    workers = min(len(_FIGS), workers or os.cpu_count() or 1)
+    jobs = range(len(_FIGS))
+    if workers > 1 and "fork" in multiprocessing.get_all_start_methods():
+        ctx = multiprocessing.get_context("fork")
+        with concurrent.futures.ProcessPoolExecutor(workers, mp_context=ctx) as pool:
+            results = list(pool.map(_figure_claims, jobs, [out] * len(jobs), [preset] * len(jobs)))
+    else:
+        results = [_figure_claims(i, out, preset) for i in jobs]
     rows, unreadable = [], {}
-    for fig in figs:
-        csv = outputs(fig, out, preset).csv
-        if not csv.exists():
-            continue
-        try:
-            df = read_result(csv)
-        except ReproError as exc:
-            unreadable[fig.paper, fig.key] = str(exc)
-            continue
-        for r in evaluate_claims(fig, df, preset):
-            rows.append({"paper": fig.paper, "figure": fig.key, **dataclasses.asdict(r)})
+    for fig, (fig_rows, problem) in zip(_FIGS, results):
+        rows += fig_rows
+        if problem:
+            unreadable[fig.paper, fig.key] = problem
     cols = ["paper", "figure"] + [f.name for f in dataclasses.fields(claims_mod.ClaimResult)]
     table = pd.DataFrame(rows, columns=cols)
     if rows:

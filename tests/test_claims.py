@@ -171,3 +171,12 @@ def test_bootstrap_runs_the_measure_once_per_distinct_multiset_and_equals_a_plai
         picks = rng.integers(0, 3, 3)
         plain.append(max(df[df.seed == p]["v"].mean() for p in picks))
     assert (lo, hi) == pytest.approx(tuple(np.quantile(plain, [0.025, 0.975])), abs=1e-12)
+
+
+def test_verify_gives_the_same_rows_in_one_process_or_several(tmp_path, smoke):
+    from reproduce import registry, verification
+    figs = [registry.figure("norm", "fig2"), registry.figure("skip", "fig1")]
+    smoke.copy_figures([("norm", "fig2"), ("skip", "fig1")], tmp_path)
+    one, _ = verification.verify(figs, tmp_path, "smoke", workers=1)
+    two, _ = verification.verify(figs, tmp_path, "smoke", workers=2)
+    assert len(one) > 0 and one.equals(two)
