@@ -64,12 +64,3 @@ def smoke(tmp_path_factory):
     """The session's shared smoke runs (see SmokeRuns)."""
     return SmokeRuns(tmp_path_factory.mktemp("smoke-shared"))
 
-
-def pytest_collection_modifyitems(config, items):
-    """With pytest-xdist (`-n 2 --dist loadgroup`): the tests that read the shared smoke runs run on one worker (one
-    smoke pass, not one per worker), and the Ray tests on one worker (one local Ray instance)."""
-    for item in items:
-        if "smoke" in getattr(item, "fixturenames", ()):
-            item.add_marker(pytest.mark.xdist_group("smoke"))
-        elif item.path.name == "test_ray.py":
-            item.add_marker(pytest.mark.xdist_group("ray"))
