@@ -11,81 +11,83 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 
-from . import layout, registry, runner, runtimes
+from . import registry, runner, runtimes
 from .cli_options import console
+from .runtimes import duration
 
 
 @dataclass
 class Step:
-    """One figure of the plan."""
-    fig: registry.Figure
-    cfg: object
-    total: int                  # grid points
-    cached: int                 # of them, already in the point cache
+    """One figure of the plan: its runner plan (config, cached points) and the estimate for the rest."""
+    plan: runner.FigurePlan
     seconds: float | None       # estimated time for the points to compute (None: no estimate)
     basis: str                  # where the estimate comes from, in words
 
     @property
+    def fig(self) -> registry.Figure:
+        return self.plan.fig
+
+    @property
+    def total(self) -> int:
+        return len(self.plan.points)
+
+    @property
+    def cached(self) -> int:
+        return len(self.plan.frames)
+
+    @property
     def missing(self) -> int:
-        return self.total - self.cached
-
-
-def duration(s: float | None) -> str:
-    """Seconds in words: 40 s, 12 min, 3.5 h ('?' when unknown)."""
-    if s is None or not math.isfinite(s):
-        return "?"
-    return f"{s:.0f} s" if s < 120 else f"{s / 60:.0f} min" if s < 7200 else f"{s / 3600:.1f} h"
+        return len(self.plan.missing)
 
 
 def _from_meta(meta_path, dev: torch.device) -> tuple[float | None, str]:
     """Seconds per computed point of the figure's last run on this device type, from its meta.json."""
     try:
         meta = json.loads(meta_path.read_text())
-        per = float(meta["wall_time_s"]) / int(meta["points_computed"])
-    except (OSError, ValueError, KeyError, TypeError, ZeroDivisionError):
+    except (OSError, ValueError):
         return None, ""
-    if meta.get("device") != dev.type:
+    per = runtimes.per_point(meta)
+    if per is None or meta.get("device") != dev.type:
         return None, ""
     return per, f"its last run here ({meta.get('date', '?')[:10]}: {duration(meta['wall_time_s'])} for " \
                 f"{meta['points_computed']} points)"
 
 
-def step(fig: registry.Figure, cfg, preset: str, overrides, seed: int, dev: torch.device, out, timing: bool,
-         data_root=None) -> Step:
-    """The plan of one figure: its points, how many are cached, and the estimate for the rest."""
-    plan = runner.plan_figure(fig, preset=preset, overrides=overrides, device=dev, cfg=cfg, seed=seed, out=out,
-                              data_root=data_root)
-    total, cached = len(plan.points), len(plan.frames)
-    missing = total - cached
+def estimate(plan: runner.FigurePlan, timing: bool) -> tuple[float | None, str]:
+    """(seconds, basis) for the plan's missing points: its last run here, data/runtimes.csv, or its cost model."""
+    fig, dev, missing = plan.fig, plan.device, len(plan.missing)
     if not missing:
-        return Step(fig, cfg, total, cached, 0.0, "every point cached")
-    per, basis = _from_meta(layout.outputs(fig, out, preset, plan.variant).meta, dev)
+        return 0.0, "every point cached"
+    per, basis = _from_meta(plan.paths.meta, dev)
     if per is not None:
-        return Step(fig, cfg, total, cached, per * missing, basis)
-    row = runtimes.measured(fig, preset, dev.type)
+        return per * missing, basis
+    row = runtimes.measured(fig, plan.preset, dev.type)
     if row is not None and plan.variant is None:
-        return Step(fig, cfg, total, cached, float(row["per_point_s"]) * missing,
-                    f"data/runtimes.csv ({runtimes.describe(row)}, {row['device_name']})")
+        return float(row["per_point_s"]) * missing, f"data/runtimes.csv ({runtimes.describe(row)}, " \
+                                                   f"{row['device_name']})"
     if fig.cost is not None and timing:
-        est = fig.cost(cfg, dev)
+        est = fig.cost(plan.cfg, dev)
         hours = est.get("hours", math.nan)
         if math.isfinite(hours):
-            return Step(fig, cfg, total, cached, hours * 3600 * missing / total,
-                        f"its cost model ({est['basis']})")
-    return Step(fig, cfg, total, cached, None, "no estimate yet: never run here, no cost model")
+            return hours * 3600 * missing / len(plan.points), f"its cost model ({est['basis']})"
+    return None, "no estimate yet: never run here, no cost model"
 
 
-def make(jobs: list, preset: str, overrides, seed: int, dev: torch.device, out, timing: bool,
-         data_root=None) -> list[Step]:
-    """The plan of every job (figure, config), timing cost models when `timing`."""
+def make(jobs: list, o, preset: str, dev: torch.device, timing: bool,
+         warn: Callable[[str], None] = lambda msg: None) -> list[Step]:
+    """The plan of every job (figure, config) under the run options `o` (cli_run.RunOptions): each figure's runner
+    plan, made once and then driven, and its estimate (timing cost models when `timing`)."""
     steps = []
     with console.status("planning: cached points and estimates") as status:
         for fig, cfg in jobs:
             status.update(f"planning {registry.paper(fig.paper).alias} {fig.key}")
-            steps.append(step(fig, cfg, preset, overrides, seed, dev, out, timing, data_root))
+            plan = runner.plan_figure(fig, preset=preset, overrides=o.sets, device=dev, cfg=cfg, seed=o.seed,
+                                      out=o.out, data_root=o.data_root, force=o.force, promote=o.promote, warn=warn)
+            steps.append(Step(plan, *estimate(plan, timing)))
     return steps
 
 

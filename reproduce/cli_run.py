@@ -17,6 +17,8 @@ from . import datasets as data_mod
 from . import executor as executor_mod
 from .cli_options import check_out, console, err_console
 from .config import ReproError, describe
+from .report import reason
+from .runtimes import duration
 
 HEARTBEAT_S = 60.0
 
@@ -29,9 +31,8 @@ class _Display:
     one line per figure with a point in flight. The ETA counts the running point's expected time; a point past its
     estimate is said so."""
 
-    def __init__(self, progress: Progress, steps: list | None = None):
+    def __init__(self, progress: Progress, steps: list):
         self.progress, self.active, self.stop, self.t0 = progress, {}, threading.Event(), time.perf_counter()
-        steps = steps or []
         self.per = {f"{s.fig.paper} {s.fig.key}": (s.seconds / s.missing if s.missing and s.seconds is not None
                                                     else None) for s in steps}
         self.left = {f"{s.fig.paper} {s.fig.key}": s.missing for s in steps}
@@ -55,12 +56,12 @@ class _Display:
                 ran = now - self.running[title]
                 secs -= min(ran, per)
                 if ran > per:
-                    late.append(f"{title}'s running point is past its estimate ({cli_plan.duration(ran)} vs "
-                                f"{cli_plan.duration(per)})")
+                    late.append(f"{title}'s running point is past its estimate ({duration(ran)} vs "
+                                f"{duration(per)})")
         if unknown and not any(self.per.values()):
             text = "ETA unknown (no estimate for these figures yet)"
         else:
-            text = f"ETA about {cli_plan.duration(secs)}" + (f" + {unknown} figure(s) without an estimate"
+            text = f"ETA about {duration(secs)}" + (f" + {unknown} figure(s) without an estimate"
                                                              if unknown else "")
         return "; ".join([text, *late])
 
@@ -69,7 +70,7 @@ class _Display:
         done_f = sum(1 for t, left in self.left.items() if not left)
         done_p = self.points - sum(self.left.values())
         return (f"all: {done_f}/{self.figures} figures, {done_p}/{self.points} points, "
-                f"{cli_plan.duration(time.perf_counter() - self.t0)} elapsed, {self._eta()}")
+                f"{duration(time.perf_counter() - self.t0)} elapsed, {self._eta()}")
 
     def _refresh(self) -> None:
         if self.overall is not None:
@@ -145,22 +146,12 @@ def _claims_lines(rows: list[dict]) -> list[str]:
             hit = [r for r in rs if r["verdict"] == verdict]
             if not hit:
                 continue
-            said = [r["id"] + (f": {_why(r['cause'])}" if verdict == "INCONCLUSIVE" else "") for r in hit]
+            said = [r["id"] + (f": {reason(r['cause'])}" if verdict == "INCONCLUSIVE" else "") for r in hit]
             more = f"; +{len(said) - 2} more" if len(said) > 2 else ""
             named = "" if verdict == "PASS" else " (" + "; ".join(said[:2]) + more + ")"
             parts.append(f"{len(hit)} {verdict}{named}")
         lines.append(f"{fig}: {', '.join(parts)}")
     return lines
-
-
-def _why(cause) -> str:
-    """The gist of an INCONCLUSIVE cause."""
-    cause = cause if isinstance(cause, str) else ""
-    for key, said in (("straddles", "straddles"), ("too few units", "too few units"), ("check", "a check failed"),
-                      ("undefined on", "undefined on resamples"), ("NaN", "NaN")):
-        if key in cause:
-            return said
-    return cause.split(";")[0][:40] or "undecided"
 
 
 def _print_claims(rows: list[dict], title: str) -> None:
@@ -235,29 +226,25 @@ def _select(figs: list[registry.Figure], o: RunOptions, skip_missing: bool, unpa
 def _plan_only(figs: list[registry.Figure], o: RunOptions) -> None:
     """`repro all --dry-run`: the plan (points, cached, estimates, skipped, total); nothing computed or written."""
     preset, dev, jobs, skipped = _select(figs, o, skip_missing=True, unpack=False)
-    cli_plan.show(cli_plan.make(jobs, preset, o.sets, o.seed, dev, o.out, True, o.data_root), skipped, dev)
+    cli_plan.show(cli_plan.make(jobs, o, preset, dev, timing=True), skipped, dev)
 
 
 def _run_many(figs: list[registry.Figure], o: RunOptions, skip_missing: bool = False) -> None:
     preset, dev, jobs, skipped = _select(figs, o, skip_missing)
-    steps = None
-    if not o.plot_only:   # the estimates behind the ETA; `repro all` prints them first as its plan
-        steps = cli_plan.make(jobs, preset, o.sets, o.seed, dev, o.out, skip_missing and preset != "smoke",
-                              o.data_root)
-    if skip_missing and steps is not None:
-        cli_plan.show(steps, skipped, dev)
-    else:
-        for line in skipped:
-            console.print(f"[yellow]{line}[/]", highlight=False)
 
     def warn(msg: str) -> None:
         console.print(f"[yellow]warning: {msg}[/]", highlight=False)
 
     if o.plot_only:
+        for line in skipped:
+            console.print(f"[yellow]{line}[/]", highlight=False)
         done = [runner.replot(fig, preset=preset, overrides=o.sets, cfg=cfg, seed=o.seed, out=o.out, promote=o.promote)
                 for fig, cfg in jobs]
-    else:
-        done = _execute(jobs, o, preset, dev, warn, steps)
+    else:   # each figure planned once: the estimates behind the ETA (`repro all` prints them first), then driven
+        steps = cli_plan.make(jobs, o, preset, dev, timing=skip_missing and preset != "smoke", warn=warn)
+        if skip_missing:
+            cli_plan.show(steps, skipped, dev)
+        done = _execute(steps, o, warn)
     rows = [{"figure": _short(r.figure.paper, r.figure.key), **vars(c)} for r in done for c in r.claims]
     if rows:
         _print_claims(rows, f"claims ({preset} preset)")
@@ -278,25 +265,22 @@ def _figure_done(progress: Progress, res: runner.RunResult) -> None:
 
 
 
-def _execute(jobs: list, o: RunOptions, preset: str, dev, warn, steps: list | None = None
-             ) -> list[runner.RunResult]:
-    """plan -> drive -> finish on the chosen executor: locally one figure after another, on Ray every uncached point
-    of every figure at once (a figure is written as soon as its last point lands). One display, one Ctrl-C rule
-    (exit 130, every finished point kept); points that raise on Ray are listed at the end (exit 1)."""
+def _execute(steps: list, o: RunOptions, warn) -> list[runner.RunResult]:
+    """drive -> finish the planned figures on the chosen executor: locally one figure after another, on Ray every
+    uncached point of every figure at once (a figure is written as soon as its last point lands). One display, one
+    Ctrl-C rule (exit 130, every finished point kept); points that raise on Ray are listed at the end (exit 1)."""
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     ex, done, failures = None, [], []
-    groups = [jobs] if o.executor == "ray" else [[job] for job in jobs]
+    plans = [s.plan for s in steps]
+    groups = [plans] if o.executor == "ray" else [[plan] for plan in plans]
     try:
         with Progress(*columns, console=console, transient=False, disable=not console.is_terminal) as progress:
             display = _Display(progress, steps)
             try:
                 for group in groups:
-                    plans = [runner.plan_figure(fig, preset=preset, overrides=o.sets, device=dev, cfg=cfg,
-                                                seed=o.seed, out=o.out, data_root=o.data_root, force=o.force,
-                                                promote=o.promote, warn=warn) for fig, cfg in group]
-                    if ex is None and any(p.missing for p in plans):
+                    if ex is None and any(p.missing for p in group):
                         ex = executor_mod.make(o.executor, o.address, warn)
-                    written, failed = runner.drive(ex, plans, force=o.force, progress=display.bar,
+                    written, failed = runner.drive(ex, group, force=o.force, progress=display.bar,
                                                    on_figure=lambda res: _figure_done(progress, res))
                     done, failures = done + written, failures + failed
             finally:

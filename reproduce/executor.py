@@ -64,7 +64,6 @@ Claim = Callable[[Tag], bool]
 class LocalExecutor:
     """The points one after another in this process, in the order given. An error in a point's code propagates (its
     traceback is the user's to read); `warn(line)` gets the points' one-line warnings."""
-    parallel = False
 
     def __init__(self, warn: Callable[[str], None] = lambda msg: None):
         self.warn = warn
@@ -89,7 +88,6 @@ class LocalExecutor:
 class RayExecutor:
     """Ray tasks, one per point, all in flight at once. `address`: None starts a local instance (127.0.0.1 only)
     that `close` stops; an already open Ray session is used as it is."""
-    parallel = True
 
     def __init__(self, address: str | None = None, num_cpus: int | None = None):
         os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")   # read at import: a local instance binds to

@@ -36,8 +36,7 @@ def totals(figs: list[registry.Figure], table) -> str:
         if not got:
             parts.append(f"{preset}: not measured")
             continue
-        secs = sum(float(r["per_point_s"]) * float(r["points"]) for r in got)   # a run with nothing cached
-        took = f"{secs / 60:.0f} min" if secs < 7200 else f"{secs / 3600:.1f} h"
+        took = runtimes.duration(sum(float(r["per_point_s"]) * float(r["points"]) for r in got))  # nothing cached
         absent = [f"{registry.paper(f.paper).alias} {f.key}" for f, r in zip(figs, rows) if r is None]
         parts.append(f"{preset}: {took} of CPU for {len(got)} of {len(figs)} figures, one after another"
                      + (f" (not measured: {', '.join(absent)})" if absent else ""))

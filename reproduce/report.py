@@ -21,6 +21,7 @@ from . import layout, registry, runner, runtimes
 from . import provenance as prov
 from .claims import FAIL, INCONCLUSIVE, PASS
 from .registry import Figure, Preset, parse_preset
+from .runtimes import duration
 
 VERDICTS = (PASS, FAIL, INCONCLUSIVE)
 STATES = ("current", "stale", "other preset", "unreadable", "missing")
@@ -100,13 +101,6 @@ def provenance(meta: dict) -> str:
     cached = meta.get("points_from_cache") or 0
     return (f"{command} | {dev} | git {sha} | {date} | wall {duration(wall)}"
             + (f" ({cached} of {meta.get('grid_points')} points from the cache)" if cached else ""))
-
-
-def duration(s) -> str:
-    """Seconds in words: 40 s, 12 min, 3.5 h."""
-    if not isinstance(s, (int, float)):
-        return "?"
-    return f"{s:.0f} s" if s < 120 else f"{s / 60:.0f} min" if s < 7200 else f"{s / 3600:.1f} h"
 
 
 def collect(out: Path, preset: str, table: pd.DataFrame, cost: Callable[[Figure], str] | None = None,

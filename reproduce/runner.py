@@ -123,8 +123,8 @@ class FigurePlan:
     frames: dict[int, tuple[pd.DataFrame, dict]]   # point index -> (frame, info), from the cache so far
     version: str
     git: dict
-    start: float
-    start_mb: float
+    start: float = 0.0                   # when `drive` began this figure (its wall time counts from there)
+    start_mb: float = 0.0                # the resident set then, in MiB
 
     @property
     def missing(self) -> list[int]:
@@ -147,8 +147,6 @@ def plan_figure(fig: Figure, *, preset: str | Preset = "default", overrides: Seq
         data_mod.require(name, root)
     check_memory(fig, cfg, dev)
     measurement_mode()
-    start_mb = reset_peak_memory(dev)
-    start = time.perf_counter()
     points = fig.grid(cfg)
     version, shared, git = code_version(fig), shared_version(fig), _git()   # before any work: the code that ran
     cache = cache_dir(out)
@@ -166,7 +164,7 @@ def plan_figure(fig: Figure, *, preset: str | Preset = "default", overrides: Seq
             elif problem:
                 warn(f"cache entry {key} recomputed: {problem}")
     return FigurePlan(fig, cfg, preset, overrides, seed, dev, paths, root, variant, points, tasks, frames, version,
-                      git, start, start_mb)
+                      git)
 
 
 def store_point(plan: FigurePlan, i: int, frame: pd.DataFrame, info: dict) -> None:
@@ -201,6 +199,9 @@ def drive(ex, plans: list[FigurePlan], *, force: bool = False, progress: Callabl
     recompute what was cached before this run started.
     `progress(plan)` returns advance(description, n_done) or None; on_figure(result) after each written figure.
     Returns the figures written and the points that failed (Ray; the local executor raises)."""
+    start_mb, start = reset_peak_memory(plans[0].device) if plans else 0.0, time.perf_counter()
+    for plan in plans:   # a plan made before earlier figures ran counts its own time and memory only
+        plan.start, plan.start_mb = start, start_mb
     bars = [progress(p) if progress else None for p in plans]
     advance = lambda k, desc, n: bars[k] and bars[k](desc, n)   # noqa: E731
     for k, plan in enumerate(plans):
@@ -214,7 +215,7 @@ def drive(ex, plans: list[FigurePlan], *, force: bool = False, progress: Callabl
     for k, plan in enumerate(plans):
         if not plan.missing:
             finish(k)
-    held, waiting, first = {}, [], [True]
+    held, waiting, first = {}, [], True
 
     def claim(tag) -> bool:
         """Take point `tag`'s lock before its task starts; False when another run holds it (waited for later) or
@@ -224,7 +225,7 @@ def drive(ex, plans: list[FigurePlan], *, force: bool = False, progress: Callabl
         if not lock.acquire(block=False):
             waiting.append((tag, lock))
             return False
-        if not (force and first[0]) and _take_cached(plans[k], i):
+        if not (force and first) and _take_cached(plans[k], i):
             lock.release()
             advance(k, f"{plans[k].tasks[i].label} (another run's)", 1)
             if not plans[k].missing:
@@ -250,7 +251,7 @@ def drive(ex, plans: list[FigurePlan], *, force: bool = False, progress: Callabl
                 advance(k, plans[k].tasks[i].label, 1)
                 if not isinstance(result, Failure) and not plans[k].missing:
                     finish(k)
-            todo, first[0] = [], False
+            todo, first = [], False
             for tag, lock in waiting:   # the points other runs hold: each lands in the cache or comes back here
                 lock.acquire()
                 lock.release()

@@ -3,6 +3,7 @@ results folder into data/runtimes.csv (committed; `repro runtimes`). The plan of
 README table read them, so no runtime is a hand-written string."""
 from __future__ import annotations
 
+import functools
 import json
 import math
 from pathlib import Path
@@ -15,6 +16,22 @@ from .layout import outputs
 
 COLUMNS = ["paper", "figure", "preset", "device", "device_name", "points", "points_computed", "wall_s", "per_point_s",
            "date", "git"]
+
+
+def duration(s) -> str:
+    """Seconds in words: 40 s, 12 min, 3.5 h ('?' when unknown)."""
+    if not isinstance(s, (int, float)) or not math.isfinite(s):
+        return "?"
+    return f"{s:.0f} s" if s < 120 else f"{s / 60:.0f} min" if s < 7200 else f"{s / 3600:.1f} h"
+
+
+def per_point(meta: dict) -> float | None:
+    """Wall seconds per computed point of the run a meta.json records (None: it computed nothing, or no record)."""
+    try:
+        computed, wall = int(meta["points_computed"]), float(meta["wall_time_s"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    return wall / computed if computed > 0 else None
 
 
 def path(root: Path = registry.ROOT) -> Path:
@@ -30,15 +47,15 @@ def collect(out: Path) -> pd.DataFrame:
             meta_path = outputs(fig, out, preset).meta
             try:
                 meta = json.loads(meta_path.read_text())
-                computed, wall = int(meta["points_computed"]), float(meta["wall_time_s"])
-            except (OSError, ValueError, KeyError, TypeError):
+            except (OSError, ValueError):
                 continue
-            if computed <= 0:
+            per = per_point(meta)
+            if per is None:
                 continue
             rows.append({"paper": fig.paper, "figure": fig.key, "preset": preset, "device": meta.get("device"),
                          "device_name": meta.get("device_name"), "points": meta.get("grid_points"),
-                         "points_computed": computed, "wall_s": round(wall, 1),
-                         "per_point_s": round(wall / computed, 2), "date": str(meta.get("date", ""))[:10],
+                         "points_computed": meta["points_computed"], "wall_s": round(float(meta["wall_time_s"]), 1),
+                         "per_point_s": round(per, 2), "date": str(meta.get("date", ""))[:10],
                          "git": (meta.get("git") or {}).get("sha", "")[:7]})
     return pd.DataFrame(rows, columns=COLUMNS)
 
@@ -51,11 +68,16 @@ def merge(old: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
 
 
 def load(root: Path = registry.ROOT) -> pd.DataFrame:
-    """The committed measurements (empty when absent or unreadable)."""
+    """The committed measurements (empty when absent or unreadable); read once per version of the file."""
     try:
-        return pd.read_csv(path(root))
+        return _read(str(path(root)), path(root).stat().st_mtime_ns)
     except (OSError, ValueError):
         return pd.DataFrame(columns=COLUMNS)
+
+
+@functools.lru_cache(maxsize=4)
+def _read(file: str, mtime_ns: int) -> pd.DataFrame:
+    return pd.read_csv(file)
 
 
 def write(out: Path, root: Path) -> tuple[pd.DataFrame, Path]:
@@ -77,8 +99,7 @@ def describe(row: dict | None) -> str:
     """'583 s on cpu (2026-12-02)' for a table cell; 'not measured' without a row."""
     if not row or not isinstance(row.get("wall_s"), (int, float)) or math.isnan(row["wall_s"]):
         return "not measured"
-    s = float(row["wall_s"])
-    took = f"{s:.0f} s" if s < 120 else f"{s / 60:.0f} min" if s < 7200 else f"{s / 3600:.1f} h"
+    took = duration(float(row["wall_s"]))
     whole = "" if row.get("points_computed") == row.get("points") else \
         f" for {row.get('points_computed')} of {row.get('points')} points"
     date = row.get("date")
@@ -88,12 +109,9 @@ def describe(row: dict | None) -> str:
 def slower(fig: registry.Figure, meta: dict, table: pd.DataFrame | None = None) -> str:
     """A flag when a result's run (its meta.json) took more than twice the committed measurement per point (same
     figure, preset and device type): the machine, the load or the code changed since; '' otherwise."""
-    try:
-        per = float(meta["wall_time_s"]) / int(meta["points_computed"])
-    except (TypeError, KeyError, ValueError, ZeroDivisionError):
-        return ""
+    per = per_point(meta)
     row = measured(fig, meta.get("preset", ""), meta.get("device", ""), table)
-    if row is None or not per > 2 * float(row["per_point_s"]):
+    if per is None or row is None or not per > 2 * float(row["per_point_s"]):
         return ""
     return (f"its last run took {per / float(row['per_point_s']):.1f}x the measured time per point "
             f"({describe(row)}, data/runtimes.csv)")
