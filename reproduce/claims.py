@@ -11,6 +11,11 @@ pair, run); the verdict comes from a seeded cluster bootstrap over those units:
 
 `exact=True` marks a deterministic check (an identity, a solver residual, a count of NaNs): no resampling, the
 interval is the value itself.
+
+A measure that reads the CSV only through per-group sums of some columns (`sums=Sums(keys, cols)`: pooled statistics,
+means per checkpoint) takes a `Totals` instead of a DataFrame: every bootstrap copy's sums are the drawn units' counts
+times their own sums, so all copies come from one matrix product and the measure runs once on the stack (the same
+draws, the same values up to float summation order).
 """
 from __future__ import annotations
 
@@ -85,6 +90,25 @@ def between(lo: float, hi: float, what: str = "") -> Bound:
 
 
 @dataclass(frozen=True)
+class Sums:
+    """What a `Totals` measure reads: the sums of `cols` (and the row count "n") per group of `keys`."""
+    keys: tuple[str, ...]
+    cols: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Totals:
+    """Per-group sums for a stack of B copies of a CSV: `groups` (G rows: the keys, sorted), `values` (B, G, C + 1):
+    the `Sums.cols` then the row count "n". `t[name]` -> (B, G)."""
+    groups: pd.DataFrame
+    names: tuple[str, ...]
+    values: np.ndarray
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self.values[..., self.names.index(name)]
+
+
+@dataclass(frozen=True)
 class Claim:
     """`measure(df)` -> float on the CSV (or a bootstrap resample of its units); `bound` (or `bound(df)`, when
     it depends on a setting stored in the CSV) decides. `unit`: the columns whose distinct values are the
@@ -104,6 +128,7 @@ class Claim:
     kind: str = "claim"       # "claim": the paper's statement; "check": our own run's health (not the paper's)
     cells: tuple[str, ...] = ()    # "in every cell": each cell (e.g. dataset, m) judged on its own interval
     affects: tuple[str, ...] = ()  # a check: the claims it makes INCONCLUSIVE when it fails (empty: every claim)
+    sums: Sums | None = None       # set: `measure(Totals) -> (B,)` reads only these sums (the stacked bootstrap)
 
 
 @dataclass(frozen=True)
@@ -169,34 +194,81 @@ def claim_seed(claim_id: str, seed: int) -> int:
 
 def bootstrap(df: pd.DataFrame, measure: Callable[[pd.DataFrame], float], unit: Sequence[str],
               strata: Sequence[str] = (), level: float = LEVEL, draws: int = DRAWS, seed: int = 0,
-              clusters: tuple[list[list[np.ndarray]], np.ndarray] | None = None) -> tuple[float, float, int]:
+              clusters: tuple[list[list[np.ndarray]], np.ndarray] | None = None,
+              stacked: Claim | None = None) -> tuple[float, float, int]:
     """Percentile interval of `measure` over `draws` cluster-bootstrap copies of `df`; also the number of
     draws where the measure was undefined (a resample missing what it needs). `clusters`: _clusters(df, unit,
     strata) when the caller has it.
 
     A copy is determined by the multiset of units drawn in each stratum (a measure does not depend on the order or
     the ids of its units), so the measure runs once per distinct multiset: with 3 units there are 10, with 5 126,
-    which makes the bootstrap of few-unit claims tens of times faster for the same draws and the same interval."""
+    which makes the bootstrap of few-unit claims tens of times faster for the same draws and the same interval.
+    `stacked`: a `sums` claim, whose measure runs once on the sums of every copy (`_stacked`)."""
     clusters, shared = clusters or _clusters(df, unit, strata)
-    rng = np.random.default_rng(seed)
-    values, bad, seen = [], 0, {}
-    for _ in range(draws):
-        draw = _draw(clusters, rng)
-        if draw not in seen:
-            try:
-                seen[draw] = float(measure(_resample(df, clusters, shared, unit, draw)))
-            except (Inconclusive, LookupError, ValueError, ZeroDivisionError, FloatingPointError):
-                seen[draw] = math.nan   # this resample lacks what the measure needs (e.g. every drawn run diverged)
-        v = seen[draw]
-        if math.isfinite(v):
-            values.append(v)
-        else:
-            bad += 1
+    if stacked is not None:
+        every = _stacked(df, stacked, clusters, shared, draws, seed)
+    else:
+        rng, seen, every = np.random.default_rng(seed), {}, []
+        for _ in range(draws):
+            draw = _draw(clusters, rng)
+            if draw not in seen:
+                try:
+                    seen[draw] = float(measure(_resample(df, clusters, shared, unit, draw)))
+                except (Inconclusive, LookupError, ValueError, ZeroDivisionError, FloatingPointError):
+                    seen[draw] = math.nan   # this resample lacks what the measure needs (e.g. every drawn run diverged)
+            every.append(seen[draw])
+    values = [v for v in every if math.isfinite(v)]
+    bad = len(every) - len(values)
     if not values:
         return math.nan, math.nan, bad
     a = (1 - level) / 2
     lo, hi = np.quantile(values, [a, 1 - a])
     return float(lo), float(hi), bad
+
+
+def _unit_sums(df: pd.DataFrame, sums: Sums, clusters: list[list[np.ndarray]], shared: np.ndarray
+               ) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """(groups (G rows), per-unit sums (U, G, C + 1), units in `clusters` order, the shared rows' sums (G, C + 1))."""
+    grouped = df.groupby(list(sums.keys), sort=True, dropna=False)
+    gid = grouped.ngroup().to_numpy()
+    groups = grouped.size().reset_index()[list(sums.keys)]
+    x = np.column_stack([df[list(sums.cols)].to_numpy(float), np.ones(len(df))])
+    rows = [r for stratum in clusters for r in stratum]
+    uid = np.full(len(df), -1)
+    for u, r in enumerate(rows):
+        uid[r] = u
+    per_unit, own = np.zeros((len(rows), len(groups), x.shape[1])), uid >= 0
+    np.add.at(per_unit, (uid[own], gid[own]), x[own])
+    common = np.zeros((len(groups), x.shape[1]))
+    np.add.at(common, gid[shared], x[shared])
+    return groups, per_unit, common
+
+
+def _totals(df: pd.DataFrame, sums: Sums, clusters: list[list[np.ndarray]], shared: np.ndarray,
+            draws: Sequence[tuple[tuple[int, ...], ...]] | None = None) -> Totals:
+    """The sums of the whole CSV (draws None: B = 1) or of each bootstrap copy in `draws` (B = len(draws))."""
+    groups, per_unit, common = _unit_sums(df, sums, clusters, shared)
+    if draws is None:
+        counts = np.ones((1, len(per_unit)))
+    else:
+        counts = np.zeros((len(draws), len(per_unit)))
+        offsets = np.cumsum([0] + [len(s) for s in clusters])[:-1]
+        for b, draw in enumerate(draws):
+            for off, picks in zip(offsets, draw):
+                np.add.at(counts[b], off + np.asarray(picks, dtype=int), 1)
+    return Totals(groups, tuple(sums.cols) + ("n",), np.einsum("bu,ugc->bgc", counts, per_unit) + common)
+
+
+def _stacked(df: pd.DataFrame, claim: Claim, clusters: list[list[np.ndarray]], shared: np.ndarray,
+             draws: int, seed: int) -> list[float]:
+    """The measure on every bootstrap copy at once (a `sums` claim): the same draws as `bootstrap`'s loop."""
+    rng = np.random.default_rng(seed)
+    picks = [_draw(clusters, rng) for _ in range(draws)]
+    try:
+        with np.errstate(all="ignore"):
+            return [float(v) for v in np.asarray(claim.measure(_totals(df, claim.sums, clusters, shared, picks)))]
+    except (Inconclusive, LookupError, ValueError, ZeroDivisionError, FloatingPointError):
+        return [math.nan] * draws
 
 
 def count_units(clusters: list[list[np.ndarray]]) -> tuple[int, int]:
@@ -269,9 +341,14 @@ def _evaluate(claim: Claim, df: pd.DataFrame, seed: int = 0, level: float = LEVE
         df = claim.reduce(df) if claim.reduce else df
         bound = claim.bound(df) if callable(claim.bound) else claim.bound
         threshold = bound.text() + (f"; {claim.info(df)}" if claim.info else "")
-        value = float(claim.measure(df))
         has_units = set(claim.unit) | set(claim.strata) <= set(df.columns)
         groups = _clusters(df, claim.unit, claim.strata) if has_units or not claim.exact else None
+        if claim.sums is not None:
+            need(groups is not None, f"the CSV has no column {'/'.join(claim.unit)}")
+            with np.errstate(all="ignore"):
+                value = float(np.asarray(claim.measure(_totals(df, claim.sums, *groups)))[0])
+        else:
+            value = float(claim.measure(df))
         n, smallest = count_units(groups[0]) if groups else (1, 1)
     except Inconclusive as exc:
         return result(cause=str(exc))
@@ -290,7 +367,7 @@ def _evaluate(claim: Claim, df: pd.DataFrame, seed: int = 0, level: float = LEVE
                       cause=f"too few units to judge: {n} {'/'.join(claim.unit)}{per} (needs {claim.min_units}"
                             f"{' and 2 per stratum' if claim.strata else ''})")
     lo, hi, bad = bootstrap(df, claim.measure, claim.unit, claim.strata, level, draws, claim_seed(claim.id, seed),
-                            groups)
+                            groups, claim if claim.sums is not None else None)
     if bad > draws // 10:
         return result(value, lo, hi, n, threshold,
                       cause=f"the measure is undefined on {bad} of {draws} bootstrap resamples", b=draws)

@@ -173,6 +173,34 @@ def test_bootstrap_runs_the_measure_once_per_distinct_multiset_and_equals_a_plai
     assert (lo, hi) == pytest.approx(tuple(np.quantile(plain, [0.025, 0.975])), abs=1e-12)
 
 
+
+def test_a_sums_claim_equals_the_same_measure_on_each_resampled_frame():
+    """The stacked bootstrap (claims.Sums: every copy's group sums from one product of unit counts and per-unit sums)
+    against the DataFrame path on the same draws: a ratio of pooled means per group, with strata, cells, rows
+    without a unit and units of unequal size; values and intervals equal to float round-off."""
+    rng = np.random.default_rng(3)
+    df = pd.DataFrame({"pair": np.repeat(range(12), 3), "net": np.repeat(range(12), 3) % 3,
+                       "step": np.tile([0, 5, 9], 12), "a": rng.gamma(2, size=36), "b": rng.gamma(3, size=36),
+                       "cell": np.repeat(["x", "y"], 18)})
+    df = pd.concat([df, df.iloc[[0, 20]].assign(a=7.0)])   # units of unequal size
+    shared = pd.DataFrame({"pair": [np.nan] * 3, "net": [0] * 3, "step": [0, 5, 9], "a": [1.0, 2, 3], "b": [4.0, 5, 6],
+                           "cell": ["x", "x", "y"]})
+    df = pd.concat([df, shared], ignore_index=True)
+
+    def frame(d):   # max over steps of (mean a / mean b)
+        g = d.groupby("step")[["a", "b"]].mean()
+        return float((g["a"] / g["b"]).max())
+
+    def stacked(t):
+        return ((t["a"] / t["n"]) / (t["b"] / t["n"])).max(axis=1)
+    common = dict(unit=("pair",), strata=("net",), cells=("cell",))
+    a = claims.evaluate(Claim("r", "t", frame, below(1.0), **common), df, seed=4)
+    b = claims.evaluate(Claim("r", "t", stacked, below(1.0), sums=claims.Sums(("step",), ("a", "b")), **common), df,
+                        seed=4)
+    assert a.draws == b.draws == claims.DRAWS and a.units == b.units and a.verdict == b.verdict
+    assert (b.value, b.ci_low, b.ci_high) == pytest.approx((a.value, a.ci_low, a.ci_high), rel=1e-12)
+    assert a.ci_low < a.value < a.ci_high
+
 def test_verify_gives_the_same_rows_in_one_process_or_several(tmp_path, smoke):
     from reproduce import registry, verification
     figs = [registry.figure("norm", "fig2"), registry.figure("skip", "fig1")]

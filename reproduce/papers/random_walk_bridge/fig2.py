@@ -100,15 +100,20 @@ def _one(df: pd.DataFrame) -> dict:
     return {**ps.pooled(df), "m": float(df["m"].iloc[0]), "theta_pi": float(df["theta"].mean()) / math.pi}
 
 
+def _pooled(t) -> dict:
+    """Pooled statistics per group of claims.Totals (groups: m), with m and E[theta]/pi: (B, G) each."""
+    return {**ps.pooled_for_claims(t), "m": t.groups["m"].to_numpy(float)[None, :],
+            "theta_pi": t["theta"] / t["n"] / math.pi}
+
+
 def _cell(fn):
     """Measure on one (dataset, m) cell: fn(pooled statistics)."""
-    return lambda df: float(fn(_one(df)))
+    return lambda t: fn(_pooled(t))[:, 0]
 
 
-def _over_m(fn):
-    """Measure on one dataset: fn(array of a pooled statistic over m) for the column fn names."""
-    col, f = fn
-    return lambda df: float(f(np.array([_one(g)[col] for _, g in df.groupby("m")])))
+def _over_m(col, f):
+    """Measure on one dataset: f(the pooled statistic `col` over m, (B, G)) -> (B,)."""
+    return lambda t: f(_pooled(t)[col])
 
 
 def _theta_allowance(df: pd.DataFrame) -> float:
@@ -120,42 +125,49 @@ def _theta_allowance(df: pd.DataFrame) -> float:
 
 def _close(s):
     r = s["deflection_mid"] / s["ggd_mid"]
-    return max(r, 1 / r)
+    return np.maximum(r, 1 / r)
 
 
 def _variants(s):
-    return max(abs(s[f"deflection_{k}"] / s["deflection_mid"] - 1) for k in ("index", "half"))
+    return np.maximum(*(np.abs(s[f"deflection_{k}"] / s["deflection_mid"] - 1) for k in ("index", "half")))
+
+
+def _sqrt_d(t):
+    """Mean over m of GGD times sqrt(d) (d: the dataset's input dimension)."""
+    return _pooled(t)["ggd_mid"].mean(1) * np.sqrt(t["d"][:, 0] / t["n"][:, 0])
 
 
 _C = "SPEC-000-002.md §1.4 000-fig2 [C]"
 CELL = dict(unit=("net",), cells=("dataset", "m"), reduce=_real)   # every (dataset, m), networks as units
 DATASET = dict(unit=("net",), cells=("dataset",), reduce=_real)
+_SUMS = dict(sums=ps.sums_for_claims(("m",), extra=("theta", "d")))   # measures read pooled sums (claims.Sums)
 FIG2_CLAIMS = (
     Claim("F2-a-half", "Number of nodes is about half the hidden units: |K/m - 1/2| <= 0.05",
           _cell(lambda s: abs(s["K_mean"] / s["m"] - 0.5)), below(0.05, "(|K/m - 1/2|)"),
-          info=lambda df: f"E[theta]/pi = {float(df['theta'].mean()) / math.pi:.3f}", source=f"{_C} (a)", **CELL),
+          info=lambda df: f"E[theta]/pi = {float(df['theta'].mean()) / math.pi:.3f}", source=f"{_C} (a)", **CELL,
+          **_SUMS),
     Claim("F2-a-theta", "Exact expectation: K = m E[theta]/pi (Theorem 3.1's mean, any preprocessing)",
           _theta_allowance, below(1, "(|K - m E[theta]/pi| / max(0.01 m, 4 SE))"), exact=True, kind="check",
           affects=("F2-a-half",), source="SPEC-000-002.md §1.4 000-fig2 [H] (a): |K - m mean(theta)/pi| <= "
                                          "max(0.01 m, 4 SE); a check of our node count, exact in expectation", **CELL),
     Claim("F2-b-small", "Gradient gap deviation << 1 (< 0.1)", _cell(lambda s: s["ggd_mid"]), below(0.1, "(GGD)"),
-          source=f"{_C} (b): GGD < 0.1", **CELL),
-    Claim("F2-b-flat", "GGD hardly varies with m (max/min <= 1.2)", _over_m(("ggd_mid", lambda v: v.max() / v.min())),
-          below(1.2, "(max/min of GGD over m)"), source=f"{_C} (b): max/min over m <= 1.2", **DATASET),
-    Claim("F2-b-sqrt-d", "GGD is about 1/sqrt(d): GGD sqrt(d) in [0.5, 1.2]",
-          lambda df: _over_m(("ggd_mid", np.mean))(df) * math.sqrt(float(df["d"].iloc[0])),
+          source=f"{_C} (b): GGD < 0.1", **CELL, **_SUMS),
+    Claim("F2-b-flat", "GGD hardly varies with m (max/min <= 1.2)",
+          _over_m("ggd_mid", lambda v: v.max(1) / v.min(1)), below(1.2, "(max/min of GGD over m)"),
+          source=f"{_C} (b): max/min over m <= 1.2", **DATASET, **_SUMS),
+    Claim("F2-b-sqrt-d", "GGD is about 1/sqrt(d): GGD sqrt(d) in [0.5, 1.2]", _sqrt_d,
           between(0.5, 1.2, "(mean over m of GGD sqrt(d))"),
-          source=f"{_C} (b): GGD sqrt(d) in [0.5, 1.2] (paper: about 1; erratum E1: 0.905)", **DATASET),
+          source=f"{_C} (b): GGD sqrt(d) in [0.5, 1.2] (paper: about 1; erratum E1: 0.905)", **DATASET, **_SUMS),
     Claim("F2-c-small", "Gradient deflection << 1 (< 0.1)", _cell(lambda s: s["deflection_mid"]),
-          below(0.1, "(deflection)"), source=f"{_C} (c): deflection < 0.1", **CELL),
+          below(0.1, "(deflection)"), source=f"{_C} (c): deflection < 0.1", **CELL, **_SUMS),
     Claim("F2-c-flat", "Deflection hardly varies with m (max/min <= 1.2)",
-          _over_m(("deflection_mid", lambda v: v.max() / v.min())), below(1.2, "(max/min of the deflection over m)"),
-          source=f"{_C} (c): max/min over m <= 1.2", **DATASET),
+          _over_m("deflection_mid", lambda v: v.max(1) / v.min(1)), below(1.2, "(max/min of the deflection over m)"),
+          source=f"{_C} (c): max/min over m <= 1.2", **DATASET, **_SUMS),
     Claim("F2-c-close", "Deflection is close to GGD: deflection / GGD in [0.8, 1.25] at every m", _cell(_close),
-          below(1.25, "(max of ratio, 1/ratio)"), source=f"{_C} (c): deflection/GGD in [0.8, 1.25]", **CELL),
+          below(1.25, "(max of ratio, 1/ratio)"), source=f"{_C} (c): deflection/GGD in [0.8, 1.25]", **CELL, **_SUMS),
     Claim("F2-c-variants", "Midpoint, index-form and D(1/2) deflections agree within 10%", _cell(_variants),
           below(0.1, "(largest |variant / midpoint - 1|)"), source=f"{_C} (c): the variants agree within 10%",
-          **CELL),
+          **CELL, **_SUMS),
 )
 
 register(Figure(PAPER, "fig2", "2-layer MLPs at init vs width: nodes, gradient gap deviation, deflection", Fig2Config,

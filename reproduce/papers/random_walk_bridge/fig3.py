@@ -13,6 +13,7 @@ from ...claims import Claim, above, below, need
 from ...config import setting
 from ...registry import Figure, register
 from . import breakpoints as bp
+from . import path_stats as ps
 from .common import PAPER, DataSettings, accuracy, checkpoints, data, mlp, pairs, pooled_by, sgd_checkpoints, stats_from
 
 
@@ -94,13 +95,17 @@ def fig3_plot(df: pd.DataFrame, cfg: Fig3Config):
     return fig
 
 
-def _settles(df):
-    worst = 0.0
-    for _, g in summary(df).groupby("m"):
-        g = g.sort_values("step")
-        k0, kt = g["K_mean"].iloc[0], g["K_mean"].iloc[-1]
-        half = g.iloc[int(np.argmin(np.abs(g["step"] - g["step"].max() / 2)))]["K_mean"]
-        worst = max(worst, abs(math.log(kt / k0)) / math.log(1.5), abs(kt - half) / kt / 0.1)
+def _by_m(t):
+    """(m, positions of its groups in step order) for claims.Totals grouped by (m, step)."""
+    return [(m, g.index.to_numpy()) for m, g in t.groups.groupby("m", sort=True)]
+
+
+def _settles(t):
+    s, steps, worst = ps.pooled_for_claims(t, "norm_"), t.groups["step"].to_numpy(float), 0.0
+    for _, i in _by_m(t):
+        k0, kt = s["K_mean"][:, i[0]], s["K_mean"][:, i[-1]]
+        half = s["K_mean"][:, i[int(np.argmin(np.abs(steps[i] - steps[i].max() / 2)))]]
+        worst = np.maximum(worst, np.maximum(np.abs(np.log(kt / k0)) / math.log(1.5), np.abs(kt - half) / kt / 0.1))
     return worst
 
 
@@ -112,15 +117,16 @@ def _settles_info(df):
     return "; ".join(parts)
 
 
-def _small(df):
-    return float(summary(df)[["ggd_mid", "deflection_mid"]].max().max())
+def _small(t):
+    s = ps.pooled_for_claims(t, "norm_")
+    return np.fmax.reduce(np.fmax(s["ggd_mid"], s["deflection_mid"]), axis=1)
 
 
-def _close(df):
-    s = summary(df, prefix="")
-    last = s[s.step == s.step.max()]
-    need(len(last) > 0, "no final checkpoint")
-    return float(np.abs(np.log(last["deflection_mid"] / last["ggd_mid"])).max())
+def _close(t):
+    s, steps = ps.pooled_for_claims(t), t.groups["step"].to_numpy()
+    last = steps == steps.max()
+    need(last.any(), "no final checkpoint")
+    return np.fmax.reduce(np.abs(np.log(s["deflection_mid"][:, last] / s["ggd_mid"][:, last])), axis=1)
 
 
 def _learns(df):
@@ -130,20 +136,21 @@ def _learns(df):
 
 _C = "SPEC-000-002.md §1.4 000-fig3 [C]"
 PAIR = dict(unit=("pair",), cells=("m",))   # pairs drawn independently (intervals conditional on the network); per m
+_NORM_SUMS = dict(sums=ps.sums_for_claims(("m", "step"), "norm_"))   # the measure reads pooled sums (claims.Sums)
 FIG3_CLAIMS = (
     Claim("F3-a-settles", "Nodes converge fast and do not change significantly", _settles,
           below(1, "(max of |log K(T)/K(0)| / log 1.5 and |K(T) - K(T/2)| / K(T) / 0.1)"), info=_settles_info,
-          source=f"{_C} (a): K(T)/K(0) in [0.67, 1.5] and |K(T) - K(T/2)|/K(T) <= 0.1", **PAIR),
+          source=f"{_C} (a): K(T)/K(0) in [0.67, 1.5] and |K(T) - K(T/2)|/K(T) <= 0.1", **PAIR, **_NORM_SUMS),
     Claim("F3-bc-hard", "GGD and deflection stay < 1 during training", _small,
           below(1, "(largest GGD or deflection of the normalized output over checkpoints)"),
-          source=f"{_C} (b, c): hard bound < 1", **PAIR),
+          source=f"{_C} (b, c): hard bound < 1", **PAIR, **_NORM_SUMS),
     Claim("F3-bc-soft", "GGD and deflection stay << 1 (an order of magnitude below 1) during training", _small,
           below(0.1, "(largest GGD or deflection of the normalized output over checkpoints)"),
-          source=f"{_C} (b, c): soft bound < 0.1", **PAIR),
+          source=f"{_C} (b, c): soft bound < 0.1", **PAIR, **_NORM_SUMS),
     Claim("F3-close", "After training, deflection and GGD are close", _close,
           below(math.log(1.5), "(= log 1.5; |log(deflection / GGD)| of the raw, piecewise-linear output at the final "
                                "checkpoint)"), source=f"{_C}: |log(defl/GGD)| <= log 1.5 at the final checkpoint",
-          **PAIR),
+          **PAIR, sums=ps.sums_for_claims(("m", "step"))),
     Claim("F3-learns", "Training accuracy increases (sanity)", _learns,
           above(0.01, "(final minus initial training accuracy, worst m)"), exact=True, kind="check",
           affects=("F3-a-settles", "F3-close"),

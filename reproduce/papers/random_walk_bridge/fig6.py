@@ -10,7 +10,7 @@ import pandas as pd
 import torch
 
 from ... import plotting
-from ...claims import Claim, above, need
+from ...claims import Claim, Sums, above, need
 from ...config import ReproError, setting
 from ...registry import Figure, register
 from . import path_stats as ps
@@ -201,24 +201,25 @@ def _set(key: str):
     return pick
 
 
-def _first_last(df, col):
-    first, last = df["step"] == df["step"].min(), df["step"] == df["step"].max()
-    need(first.any() and last.any() and df["step"].nunique() > 1, "fewer than two checkpoints")
-    return float(df.loc[first, col].mean()), float(df.loc[last, col].mean())
+def _ends(t, col):
+    """Means over pairs of `col` at the first and the last checkpoint, (B,) each (claims.Totals grouped by step)."""
+    need(len(t.groups) > 1, "fewer than two checkpoints")
+    mean = t[col] / t["n"]
+    return mean[:, 0], mean[:, -1]
 
 
-def _rises(df):
+def _rises(t):
     """Mean over pairs of PM(T) - PM(0) (one panel)."""
-    p0, pt = _first_last(df, "PM")
+    p0, pt = _ends(t, "PM")
     return pt - p0
 
 
 def _crossing(pf):
-    def measure(df):
+    def measure(t):
         """min(PF(0) - PM(0), PM(T) - PF(T)) of the means over pairs (one panel): > 0 when PM starts below PF and
         ends above it."""
-        (m0, mt), (f0, ft) = _first_last(df, "PM"), _first_last(df, pf)
-        return min(f0 - m0, mt - ft)
+        (m0, mt), (f0, ft) = _ends(t, "PM"), _ends(t, pf)
+        return np.minimum(f0 - m0, mt - ft)
     return measure
 
 
@@ -240,19 +241,20 @@ _AUTH = ("OFFICIAL-CODE-000-001.md §1.3 (PF = max over t of the true-class devi
 FIG6_CLAIMS = (   # units: pairs on the panel's one network; each panel judged on its own (cells)
     Claim("F6-rises", "Pair margin rises with training (the paper's pairs, PF at t = 1/2)", _rises,
           above(0, "(mean over pairs of PM(T) - PM(0), per panel)"), unit=("pair",), cells=("panel",),
-          reduce=_set("paper"), source=_D13),
+          reduce=_set("paper"), source=_D13, sums=Sums(("step",), ("PM",))),
     Claim("F6-crossing", "Pair margin eventually exceeds pair fluctuation (the paper's pairs, PF at t = 1/2, mean "
           "over c)", _crossing("PF_mean"), above(0, "(min of PF(0) - PM(0) and PM(T) - PF(T), means over pairs, per "
                                                  "panel)"),
-          info=_first_crossing("PF_mean"), unit=("pair",), cells=("panel",), reduce=_set("paper"), source=_D13),
+          info=_first_crossing("PF_mean"), unit=("pair",), cells=("panel",), reduce=_set("paper"), source=_D13,
+          sums=Sums(("step",), ("PM", "PF_mean"))),
     Claim("F6-rises-authors", "Pair margin rises with training (the authors' same-class pairs)", _rises,
           above(0, "(mean over pairs of PM(T) - PM(0), per panel)"), unit=("pair",), cells=("panel",),
-          reduce=_set("authors"), source=_AUTH),
+          reduce=_set("authors"), source=_AUTH, sums=Sums(("step",), ("PM",))),
     Claim("F6-crossing-authors", "Pair margin eventually exceeds pair fluctuation (the authors' code: same-class "
           "pairs, true-class PF, max over t)", _crossing("PF_true_max"),
           above(0, "(min of PF(0) - PM(0) and PM(T) - PF(T), means over pairs, per panel)"),
           info=_first_crossing("PF_true_max"), unit=("pair",), cells=("panel",), reduce=_set("authors"),
-          source=_AUTH),
+          source=_AUTH, sums=Sums(("step",), ("PM", "PF_true_max"))),
 )
 
 register(Figure(PAPER, "fig6", "Pair margin vs pair fluctuation during SGD", Fig6Config, fig6_grid, fig6_compute,

@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
+
+from ...claims import Sums
 
 
 def normalize_slopes(f: torch.Tensor, R: torch.Tensor) -> torch.Tensor:
@@ -55,6 +58,26 @@ def pooled(rows) -> dict[str, float]:
            "ggd_mid": ggd, "ggd_half": 0.5 * math.sqrt(sum(get("gap_sq")) / (n_pairs * comps))}
     for form in ("mid", "index", "half"):
         out[f"deflection_{form}"] = math.sqrt(sum(get(f"defl_{form}_sq")) / (n_pairs * comps))
+    return out
+
+
+def sums_for_claims(keys: tuple[str, ...], prefix: str = "", extra: tuple[str, ...] = ()) -> Sums:
+    """The `pair_stats` sums `pooled_for_claims` reads (with `prefix`: the normalized output's), per group of keys."""
+    forms = tuple(f"{prefix}defl_{k}_sq" for k in ("mid", "index", "half"))
+    return Sums(keys, ("K", "c", f"{prefix}gap_sq", f"{prefix}gap_sum") + forms + extra)
+
+
+def pooled_for_claims(t, prefix: str = "") -> dict[str, np.ndarray]:
+    """`pooled` on claims.Totals of `sums_for_claims` (B copies x G groups of pairs): the same statistics, (B, G)."""
+    n, total_k = t["n"], t["K"]
+    comps, kbar = t["c"] / n, total_k / n
+    sigma2 = t[f"{prefix}gap_sq"] / (comps * total_k)
+    ks = np.floor(kbar / 2)
+    out = {"K_mean": kbar, "sigma": np.sqrt(sigma2), "mu": t[f"{prefix}gap_sum"] / (comps * total_k),
+           "ggd_mid": np.where(kbar > 0, np.sqrt(sigma2 * ks * (1 - ks / kbar)), math.nan),
+           "ggd_half": 0.5 * np.sqrt(t[f"{prefix}gap_sq"] / (n * comps))}
+    for form in ("mid", "index", "half"):
+        out[f"deflection_{form}"] = np.sqrt(t[f"{prefix}defl_{form}_sq"] / (n * comps))
     return out
 
 
