@@ -35,11 +35,12 @@ verify: $(REPRO)
 report: $(REPRO)
 	$(REPRO) report --preset $(PRESET)
 
+# tests across the CPUs (pytest-xdist; a group's tests share one worker: the Ray instance, the report fixture)
 test: $(REPRO)
-	$(VENV)/bin/python -m pytest -q --durations=15
+	$(VENV)/bin/python -m pytest -q -n auto --dist loadgroup --durations=15
 
 test-fast: $(REPRO)
-	$(VENV)/bin/python -m pytest -q -m "not slow"
+	$(VENV)/bin/python -m pytest -q -n auto --dist loadgroup -m "not slow"
 
 lint: $(REPRO)
 	$(VENV)/bin/ruff check reproduce tests tools

@@ -12,10 +12,8 @@ pair, run); the verdict comes from a seeded cluster bootstrap over those units:
 `exact=True` marks a deterministic check (an identity, a solver residual, a count of NaNs): no resampling, the
 interval is the value itself.
 
-A measure that reads the CSV only through per-group sums of some columns (`sums=Sums(keys, cols)`: pooled statistics,
-means per checkpoint) takes a `Totals` instead of a DataFrame: every bootstrap copy's sums are the drawn units' counts
-times their own sums, so all copies come from one matrix product and the measure runs once on the stack (the same
-draws, the same values up to float summation order).
+A measure that reads the CSV only through per-group sums (`sums=Sums(keys, cols)`) takes a `Totals`: every copy's
+sums are its unit counts times the units' own sums, one matrix product for all draws (same draws, same values).
 """
 from __future__ import annotations
 
@@ -106,6 +104,12 @@ class Totals:
 
     def __getitem__(self, name: str) -> np.ndarray:
         return self.values[..., self.names.index(name)]
+
+
+def slope(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Least-squares slope of each row of y (B, G) against x (G,): (B,) (a Totals measure's log-log slope)."""
+    dx = np.asarray(x, float) - np.mean(x)
+    return (y - y.mean(axis=-1, keepdims=True)) @ dx / (dx @ dx)
 
 
 @dataclass(frozen=True)
@@ -271,12 +275,6 @@ def _stacked(df: pd.DataFrame, claim: Claim, clusters: list[list[np.ndarray]], s
         return [math.nan] * draws
 
 
-def count_units(clusters: list[list[np.ndarray]]) -> tuple[int, int]:
-    """(all units, units in the smallest stratum) of _clusters' first result."""
-    sizes = [len(s) for s in clusters] or [0]
-    return sum(sizes), min(sizes)
-
-
 def _margin(bound: Bound, lo: float, hi: float) -> float:
     """How far [lo, hi] lies inside the bound (negative: outside); the worst cell has the smallest."""
     return min(bound.hi - hi, lo - bound.lo)
@@ -349,7 +347,8 @@ def _evaluate(claim: Claim, df: pd.DataFrame, seed: int = 0, level: float = LEVE
                 value = float(np.asarray(claim.measure(_totals(df, claim.sums, *groups)))[0])
         else:
             value = float(claim.measure(df))
-        n, smallest = count_units(groups[0]) if groups else (1, 1)
+        sizes = [len(s) for s in groups[0]] or [0] if groups else [1]   # units per stratum
+        n, smallest = sum(sizes), min(sizes)
     except Inconclusive as exc:
         return result(cause=str(exc))
     except KeyError as exc:   # a CSV from another version of the figure
@@ -377,11 +376,15 @@ def _evaluate(claim: Claim, df: pd.DataFrame, seed: int = 0, level: float = LEVE
     return result(value, lo, hi, n, threshold, verdict, cause, draws)
 
 
-def evaluate_all(claims: Sequence[Claim], df: pd.DataFrame, seed: int = 0, level: float = LEVEL,
-                 draws: int = DRAWS) -> list[ClaimResult]:
-    """Every claim and check of a figure; a check that FAILs marks the claims it affects (all of them when its
-    `affects` is empty) INCONCLUSIVE, naming the check: a run that failed its own check decides nothing there."""
-    out = [evaluate(c, df, seed, level, draws) for c in claims]
+def evaluate_all(claims: Sequence[Claim], df: pd.DataFrame, seed: int = 0, draws: int = DRAWS) -> list[ClaimResult]:
+    """Every claim and check of a figure (`evaluate`), then `set_aside`."""
+    return set_aside(claims, [evaluate(c, df, seed, draws=draws) for c in claims])
+
+
+def set_aside(claims: Sequence[Claim], out: Sequence[ClaimResult]) -> list[ClaimResult]:
+    """A check that FAILs marks the claims it affects (all of them when its `affects` is empty) INCONCLUSIVE, naming
+    the check: a run that failed its own check decides nothing there. `out`: the results of `claims`, in order."""
+    out = list(out)
     failed = [(c, r) for c, r in zip(claims, out) if c.kind == "check" and r.verdict == FAIL]
     for i, (c, r) in enumerate(zip(claims, out)):
         if c.kind == "check":

@@ -10,6 +10,7 @@ and everything it reaches stays, so an edit to the config, grid, compute or plot
 from __future__ import annotations
 
 import ast
+import functools
 
 
 def _is_claims(name: str) -> bool:
@@ -30,8 +31,10 @@ def _claims_import(stmt: ast.stmt) -> bool:
     return isinstance(stmt, ast.ImportFrom) and (stmt.module or "").split(".")[-1] == "claims"
 
 
+@functools.lru_cache(maxsize=512)
 def compute_text(source: str) -> str:
-    """A canonical dump of the statements of `source` that can change a result (see the module docstring)."""
+    """A canonical dump of the statements of `source` that can change a result (see the module docstring); memoized
+    on the text (a plan hashes each paper's files once per figure)."""
     body = ast.parse(source).body
     names = {n: i for i, s in enumerate(body) for n in _defined(s)}
     claim_only = {i for i, s in enumerate(body)

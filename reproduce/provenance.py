@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import functools
 import subprocess
 import textwrap
 from pathlib import Path
@@ -76,16 +77,21 @@ def compute_files(fig: Figure) -> list[Path]:
         if path in seen or not path.exists():
             continue
         seen.add(path)
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.ImportFrom) and node.level:
-                base = path.parent
-                for _ in range(node.level - 1):
-                    base = base.parent
-                parts = (node.module or "").split(".") if node.module else []
-                target = base.joinpath(*parts)
-                names = [target.with_suffix(".py")] + [target / f"{a.name}.py" for a in node.names]
-                todo += [n for n in names if n in common or n.exists() and n.is_relative_to(module)]
+        for level, parts, names in _relative_imports(path.read_text()):
+            base = path.parent
+            for _ in range(level - 1):
+                base = base.parent
+            target = base.joinpath(*parts)
+            found = [target.with_suffix(".py")] + [target / f"{a}.py" for a in names]
+            todo += [n for n in found if n in common or n.exists() and n.is_relative_to(module)]
     return sorted(seen)
+
+
+@functools.lru_cache(maxsize=512)
+def _relative_imports(source: str) -> tuple[tuple[int, tuple[str, ...], tuple[str, ...]], ...]:
+    """(level, module parts, imported names) of every relative import in `source`, memoized on the text."""
+    return tuple((node.level, tuple(node.module.split(".")) if node.module else (), tuple(a.name for a in node.names))
+                 for node in ast.walk(ast.parse(source)) if isinstance(node, ast.ImportFrom) and node.level)
 
 
 

@@ -45,21 +45,13 @@ def evaluate_claims(fig: Figure, df: pd.DataFrame, preset: str | Preset) -> list
 
 
 
-_FIGS: Sequence[Figure] = ()   # the figures a verify pool works on (read by forked workers)
+_FIGS: Sequence[Figure] = ()   # the figures a verify pool works on, and their CSVs (read by forked workers)
+_FRAMES: dict[int, pd.DataFrame] = {}
 
 
-def _figure_claims(i: int, out: Path, preset: str) -> tuple[list[dict], str | None]:
-    """Claim rows of figure `_FIGS[i]`, or why its CSV could not be read (None: no CSV)."""
-    fig = _FIGS[i]
-    csv = outputs(fig, out, preset).csv
-    if not csv.exists():
-        return [], None
-    try:
-        df = read_result(csv)
-    except ReproError as exc:
-        return [], str(exc)
-    return [{"paper": fig.paper, "figure": fig.key, **dataclasses.asdict(r)}
-            for r in evaluate_claims(fig, df, preset)], None
+def _claim_result(i: int, j: int, preset: str) -> claims_mod.ClaimResult:
+    """Claim j of figure `_FIGS[i]` on its CSV `_FRAMES[i]` (before any check sets it aside)."""
+    return claims_mod.evaluate(_FIGS[i].claims[j], _FRAMES[i], draws=bootstrap_draws(preset))
 
 
 def verify(figs: Sequence[Figure], out: Path, preset: str, workers: int | None = None
@@ -67,23 +59,32 @@ def verify(figs: Sequence[Figure], out: Path, preset: str, workers: int | None =
     """Evaluate the claims of every figure whose CSV exists; write data/claims.csv. A CSV that cannot be read does
     not stop the others: returns (claim rows, {(paper, figure): why its CSV was skipped}).
 
-    Figures are checked in `workers` processes (default: one per CPU; forked, so they see `figs` as given); every
-    claim's bootstrap is seeded by its id, so the rows are the same whatever the number of processes."""
-    global _FIGS
-    _FIGS = list(figs)
-    workers = min(len(_FIGS), workers or os.cpu_count() or 1)
-    jobs = range(len(_FIGS))
+    The CSVs are read first; the claims are then evaluated one by one in `workers` processes (default: one per CPU;
+    forked, so they see the frames as read), which keeps both CPUs busy to the end; every claim's bootstrap is seeded
+    by its id, so the rows are the same whatever the number of processes."""
+    global _FIGS, _FRAMES
+    _FIGS, _FRAMES, unreadable = list(figs), {}, {}
+    for i, fig in enumerate(_FIGS):
+        csv = outputs(fig, out, preset).csv
+        if csv.exists():
+            try:
+                _FRAMES[i] = read_result(csv)
+            except ReproError as exc:
+                unreadable[fig.paper, fig.key] = str(exc)
+    jobs = [(i, j) for i in _FRAMES for j in range(len(_FIGS[i].claims))]
+    workers = min(len(jobs), workers or os.cpu_count() or 1)
     if workers > 1 and "fork" in multiprocessing.get_all_start_methods():
         ctx = multiprocessing.get_context("fork")
         with concurrent.futures.ProcessPoolExecutor(workers, mp_context=ctx) as pool:
-            results = list(pool.map(_figure_claims, jobs, [out] * len(jobs), [preset] * len(jobs)))
+            results = list(pool.map(_claim_result, *zip(*jobs), [preset] * len(jobs)))
     else:
-        results = [_figure_claims(i, out, preset) for i in jobs]
-    rows, unreadable = [], {}
-    for fig, (fig_rows, problem) in zip(_FIGS, results):
-        rows += fig_rows
-        if problem:
-            unreadable[fig.paper, fig.key] = problem
+        results = [_claim_result(i, j, preset) for i, j in jobs]
+    rows = []
+    for i in _FRAMES:
+        fig = _FIGS[i]
+        mine = [r for (k, _), r in zip(jobs, results) if k == i]
+        rows += [{"paper": fig.paper, "figure": fig.key, **dataclasses.asdict(r)}
+                 for r in claims_mod.set_aside(fig.claims, mine)]
     cols = ["paper", "figure"] + [f.name for f in dataclasses.fields(claims_mod.ClaimResult)]
     table = pd.DataFrame(rows, columns=cols)
     if rows:

@@ -1,5 +1,9 @@
 """Shared fixtures: CPU, float64, fixed seeds."""
+import contextlib
+import fcntl
+import json
 import os
+import types
 
 import matplotlib
 import pytest
@@ -7,7 +11,10 @@ import torch
 
 matplotlib.use("Agg")
 os.environ.setdefault("COLUMNS", "200")
-torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+# the CPUs shared among the pytest-xdist workers (and the CLI subprocesses the tests start, which read OMP_NUM_THREADS)
+THREADS = max(1, min(2, (os.cpu_count() or 1) // int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))))
+torch.set_num_threads(THREADS)
+os.environ["OMP_NUM_THREADS"] = str(THREADS)   # equal in-process and subprocess rounding
 
 
 @pytest.fixture
@@ -17,24 +24,42 @@ def gen():
     return g
 
 
+@contextlib.contextmanager
+def _locked(path):
+    """An exclusive lock on `path` (created) for the block: one process of the session at a time."""
+    with open(path, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
 class SmokeRuns:
     """Every registered figure's smoke run, made at most once per test session into one shared folder (lazily, per
-    figure): the per-figure smoke checks, the report tests and the fresh-clone test read it; a test that damages
+    figure, by whichever pytest-xdist worker needs it first; the others wait for it and read its exit code and
+    output): the per-figure smoke checks, the report tests and the fresh-clone test read it; a test that damages
     results copies what it needs first (`copy_figures`)."""
 
-    def __init__(self, out):
-        self.out, self.results = out, {}
+    def __init__(self, out, records):
+        self.out, self.records, self.results = out, records, {}
 
     def run(self, paper: str, key: str):
-        """The CLI result of `repro <paper> <key> --preset smoke --device cpu --out <shared>`, run once."""
+        """The CLI result (exit_code, output) of `repro <paper> <key> --preset smoke --device cpu --out <shared>`,
+        run once in the session."""
         from reproduce import registry
         fig = registry.figure(paper, key)   # an alias and the full name are one figure
         if (fig.paper, fig.key) not in self.results:
-            from typer.testing import CliRunner
+            record = self.records / f"{fig.paper}-{fig.key}.json"
+            with _locked(record.with_suffix(".lock")):
+                if not record.exists():
+                    from typer.testing import CliRunner
 
-            from reproduce.cli import app
-            self.results[fig.paper, fig.key] = CliRunner().invoke(
-                app, [fig.paper, fig.key, "--preset", "smoke", "--device", "cpu", "--out", str(self.out)])
+                    from reproduce.cli import app
+                    res = CliRunner().invoke(
+                        app, [fig.paper, fig.key, "--preset", "smoke", "--device", "cpu", "--out", str(self.out)])
+                    record.write_text(json.dumps({"exit_code": res.exit_code, "output": res.output}))
+                self.results[fig.paper, fig.key] = types.SimpleNamespace(**json.loads(record.read_text()))
         return self.results[fig.paper, fig.key]
 
     def run_all(self) -> None:
@@ -61,6 +86,12 @@ class SmokeRuns:
 
 @pytest.fixture(scope="session")
 def smoke(tmp_path_factory):
-    """The session's shared smoke runs (see SmokeRuns)."""
-    return SmokeRuns(tmp_path_factory.mktemp("smoke-shared"))
+    """The session's shared smoke runs (see SmokeRuns), in a folder every pytest-xdist worker of the session sees."""
+    root = tmp_path_factory.getbasetemp()
+    root = root.parent if os.environ.get("PYTEST_XDIST_WORKER") else root
+    out, records = root / "smoke-shared", root / "smoke-records"
+    with _locked(root / "smoke.lock"):
+        out.mkdir(exist_ok=True)
+        records.mkdir(exist_ok=True)
+    return SmokeRuns(out, records)
 

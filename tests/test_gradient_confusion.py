@@ -88,7 +88,7 @@ def test_fig1_claims_hold_and_can_fail():
 
     cfg = gc.Fig1Config(epochs=300)
     df = pd.concat([gc.fig1_compute(cfg, p, ctx(p)) for p in gc.fig1_grid(cfg)])
-    res = {r.id: r for r in (claims.evaluate(c, df) for c in registry.figure("confusion", "fig1").claims)}
+    res = {r.id: r for r in (claims.evaluate(c, df, draws=100) for c in registry.figure("confusion", "fig1").claims)}
     # three runs: the min-cosine difference (F1-d) may straddle 0, the rest is decided
     assert all(r.verdict == claims.PASS for k, r in res.items() if k != "F1-d-less-confused"), res
     assert res["F1-d-less-confused"].verdict != claims.FAIL and res["F1-d-less-confused"].value > 0
@@ -234,9 +234,9 @@ def test_an_untrained_run_is_untrainable():
 def test_gap_claim_needs_several_runs():
     gap = next(c for c in registry.figure("confusion", "fig2").claims if c.id == "b-gap")
     five = _toy_runs({(16, 0.1): [0.1] * 5, (40, 0.1): [0.2] * 5})   # min-cos -1.6 vs -4.0, std 0
-    assert claims.evaluate(gap, five, draws=100).verdict == claims.PASS
+    assert claims.evaluate(gap, five, draws=30).verdict == claims.PASS
     flipped = five.assign(value=np.where(five.quantity == "min_cos", -five.value, five.value))
-    assert claims.evaluate(gap, flipped, draws=100).verdict == claims.FAIL
+    assert claims.evaluate(gap, flipped, draws=30).verdict == claims.FAIL
     one = _toy_runs({(16, 0.1): [0.1], (40, 0.1): [0.2]})            # a single run: no interval, no verdict
     assert claims.evaluate(gap, one.assign(valid_frac=1.0)).verdict == claims.INCONCLUSIVE
 

@@ -14,6 +14,9 @@ from reproduce import cli_run, executor, registry, runner  # noqa: E402
 from reproduce.config import ReproError  # noqa: E402
 
 ray = pytest.importorskip("ray")
+# one local Ray instance: these tests share one pytest-xdist worker; starting Ray and its workers takes seconds, so
+# they run in `make test`, not `make test-fast`
+pytestmark = [pytest.mark.xdist_group("ray"), pytest.mark.slow]
 
 SMOKE = [("norm", "fig2"), ("skip", "fig1"), ("linearity", "fig1"), ("bridge", "fig2"), ("confusion", "fig1")]
 
@@ -28,7 +31,6 @@ def cluster():
         ray.shutdown()
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("paper,key", SMOKE)
 def test_a_smoke_figure_on_ray_is_byte_identical_to_local(cluster, tmp_path, paper, key):
     fig = registry.figure(paper, key)

@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 from reproduce import layout, provenance, registry
 from reproduce.cli import app
 
+pytestmark = pytest.mark.xdist_group("report")   # the module's report is made once, on one pytest-xdist worker
 MADE = (("norm", "fig2"), ("norm", "fig3"), ("linearity", "fig1"))
 
 
@@ -19,7 +20,7 @@ def repro(*args):
     return CliRunner().invoke(app, [str(a) for a in args])
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")   # once per worker (the module's tests share one pytest-xdist worker)
 def made(tmp_path_factory, smoke):
     """A results folder with three smoke figures made (copied from the session's smoke runs) and the others missing,
     and its report."""

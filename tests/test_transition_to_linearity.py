@@ -69,7 +69,7 @@ def _fig1_frame(lin_values, soft=2.0, swish=0.5):
 
 
 def _results(df):
-    return {r.id: r for r in (claims.evaluate(c, df) for c in registry.figure("linearity", "fig1").claims)}
+    return {r.id: r for r in (claims.evaluate(c, df, draws=100) for c in registry.figure("linearity", "fig1").claims)}
 
 
 def test_fig1_claims_pass_on_the_paper_shape_and_fail_on_the_opposite():
@@ -148,7 +148,7 @@ def test_table1_claims_fail_when_the_linear_hessian_does_not_decay():
                        for run in range(4) for mdl in lin.TABLE1_MODELS for m in (100, 1000, 10000)
                        for q, v in (("hessian_norm", 1.0 if mdl == "linear" else 3.0 / np.sqrt(m)),
                                     ("ntk_diag", 2.0))])
-    res = {r.id: r for r in (claims.evaluate(c, df) for c in registry.figure("linearity", "table1").claims)}
+    res = {r.id: r for r in (claims.evaluate(c, df, draws=100) for c in registry.figure("linearity", "table1").claims)}
     assert res["T1-a-linear-hessian"].verdict == claims.FAIL
     assert res["T1-b-swish-hessian-flat"].verdict == claims.FAIL
     assert res["T1-c-linear-ntk-constant"].verdict == claims.PASS

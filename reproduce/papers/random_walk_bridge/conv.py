@@ -124,7 +124,7 @@ def conv_grid(cfg: ConvConfig) -> list[dict]:
 
 def conv_compute(cfg: ConvConfig, point: dict, ctx) -> pd.DataFrame:
     name, depth, dt = point["dataset"], point["depth"], ctx.dtype(cfg.dtype)
-    (x, y), (xp, yp) = images(name, cfg, ctx.data_root, ctx.seed)
+    (x, y), (xp, yp) = images(name, cfg, ctx.data_root, ctx.seed_for("data", per_point=False))
     ypc = yp                                   # pairs are drawn on the host: the same on every device
     x, y = on(ctx.device, x, y)
     xp, yp = (x, y) if cfg.pairs_from == "train" else on(ctx.device, xp, yp)

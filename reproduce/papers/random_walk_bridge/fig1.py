@@ -113,7 +113,7 @@ def model_and_pairs(cfg: Fig1Config, ctx) -> tuple[nn.Module, list[torch.Tensor]
             return net.to(ctx.device), [_imagenet(cfg.images)]   # the user's one pair
         return net.to(ctx.device), [torch.randn(2, 3, 224, 224, generator=g) for _ in range(cfg.n_pairs)]
     settings = DataSettings(cfg.preprocess, cfg.pairs_from, cfg.pair_type)
-    (x, y), (xt, yt) = data(cfg.dataset, settings, ctx.data_root, ctx.seed)
+    (x, y), (xt, yt) = data(cfg.dataset, settings, ctx.data_root, ctx.seed_for("data", per_point=False))
     x, xt = resize(x, cfg.image_size), resize(xt, cfg.image_size)
     x, y = x.to(ctx.device), y.to(ctx.device)
     net = make("resnet", cfg.depth, cfg.dataset, g, x[spread(len(y), 2000).to(x.device)], width=cfg.width)

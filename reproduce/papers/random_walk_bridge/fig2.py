@@ -36,7 +36,8 @@ def fig2_grid(cfg: Fig2Config) -> list[dict]:
 
 def fig2_compute(cfg: Fig2Config, point: dict, ctx) -> pd.DataFrame:
     name, m = point["dataset"], point["m"]
-    _, (x, y) = data(name, DataSettings(cfg.preprocess, cfg.pairs_from, cfg.pair_type), ctx.data_root, ctx.seed)
+    _, (x, y) = data(name, DataSettings(cfg.preprocess, cfg.pairs_from, cfg.pair_type), ctx.data_root,
+                     ctx.seed_for("data", per_point=False))
     x = x.flatten(1)
     c = 10 if name == "gaussian" else SHAPES[name.removeprefix("synthetic-")][3]
     d, rows = x.shape[1], []

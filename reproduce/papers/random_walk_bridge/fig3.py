@@ -52,7 +52,7 @@ def fig3_grid(cfg: Fig3Config) -> list[dict]:
 
 
 def fig3_compute(cfg: Fig3Config, point: dict, ctx) -> pd.DataFrame:
-    (x, y), (xp, yp) = data(cfg.dataset, cfg, ctx.data_root, ctx.seed)
+    (x, y), (xp, yp) = data(cfg.dataset, cfg, ctx.data_root, ctx.seed_for("data", per_point=False))
     idx = pairs(yp, cfg.n_pairs, cfg.pair_type, ctx.rng("pairs", device=torch.device("cpu"), per_point=False))
     x, y = x.flatten(1).to(ctx.device, ctx.dtype(cfg.train_dtype)), y.to(ctx.device)
     xp = xp.flatten(1).to(ctx.device, torch.float64)

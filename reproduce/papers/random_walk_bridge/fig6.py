@@ -106,7 +106,8 @@ def true_class_fluctuation(net, x0: torch.Tensor, x1: torch.Tensor, y: torch.Ten
 
 def fig6_compute(cfg: Fig6Config, point: dict, ctx) -> pd.DataFrame:
     name, (arch, _) = point["dataset"], ARCHS[point["panel"]]
-    (x, y), (xv, yv) = data(name, DataSettings(cfg.preprocess, "test", cfg.pair_type), ctx.data_root, ctx.seed)
+    (x, y), (xv, yv) = data(name, DataSettings(cfg.preprocess, "test", cfg.pair_type), ctx.data_root,
+                            ctx.seed_for("data", per_point=False))
     x, xv = (conv_input(t, arch, cfg.family) for t in (x, xv))
     host = torch.device("cpu")
     yp_host = y if cfg.pairs_from == "train" else yv

@@ -9,7 +9,7 @@ import pandas as pd
 import torch
 
 from ... import plotting
-from ...claims import Claim, above, below, between, need
+from ...claims import Claim, Sums, above, below, between, need, slope
 from ...config import setting
 from ...core.hessian import hessian_norms
 from ...registry import Figure, register
@@ -139,25 +139,37 @@ def table1_plot(df: pd.DataFrame, cfg: Table1Config):
     return fig
 
 
-def _t1(model: str, min_width: int = 0) -> pd.DataFrame:
-    """table1_summary rows of one model (widths >= min_width), from the CSV or a bootstrap copy of it."""
-    def rows(df):
-        s = table1_summary(df)
-        s = s[(s.model == model) & (s.width >= min_width)].sort_values("width")
-        need(len(s) >= 2, f"needs >= 2 widths of {model}" + (f" >= {min_width}" if min_width else ""))
-        return s
-    return rows
+def _per_run(df: pd.DataFrame) -> pd.DataFrame:
+    """reduce: one row per (model, width, run): the max Hessian norm over probes x outputs (h) and the log of the mean
+    NTK diagonal (logk), which table1_summary averages over runs."""
+    keys = ["model", "width", "run"]
+    h = df[df.quantity == "hessian_norm"].groupby(keys)["value"].max().rename("h")
+    logk = np.log(df[df.quantity == "ntk_diag"].groupby(keys)["value"].mean()).rename("logk")
+    return pd.concat([h, logk], axis=1).reset_index()
+
+
+def _t1(t, model: str, min_width: int = 0) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Widths (G,) and table1_summary's h and k there, (B, G), of one model (widths >= min_width) from claims.Totals
+    of `_per_run` rows."""
+    g = t.groups
+    sel = ((g.model == model) & (g.width >= min_width)).to_numpy()
+    need(sel.sum() >= 2, f"needs >= 2 widths of {model}" + (f" >= {min_width}" if min_width else ""))
+    n = t["n"][:, sel]
+    return g.width.to_numpy(float)[sel], {"h": t["h"][:, sel] / n, "k": np.exp(t["logk"][:, sel] / n)}
 
 
 def _t1_slope(model: str):
-    return lambda df: loglog_slope(*(lambda s: (s["width"], s["h"].to_numpy()))(_t1(model)(df)))
+    def measure(t):
+        m, s = _t1(t, model)
+        return slope(np.log(m), np.log(s["h"]))
+    return measure
 
 
 def _t1_ratio(model: str, q: str, kind: str):
     """h(m_max) / h(m_min) (kind='ends') or max / min over m >= 100 (kind='spread') of h or k."""
-    def measure(df):
-        v = _t1(model, 100)(df)[q].to_numpy()
-        return float(v[-1] / v[0] if kind == "ends" else v.max() / v.min())
+    def measure(t):
+        v = _t1(t, model, 100)[1][q]
+        return v[:, -1] / v[:, 0] if kind == "ends" else v.max(1) / v.min(1)
     return measure
 
 
@@ -169,21 +181,23 @@ def _t1_power(df):
 
 _B5 = "SPEC-003-004.md §B.5 predicates"
 RUN = dict(unit=("run",))
+_SUMS = dict(reduce=_per_run, sums=Sums(("model", "width"), ("h", "logk")))   # measures read per-run sums
 TABLE1_CLAIMS = (
     Claim("T1-a-linear-hessian", "Linear output: ||H|| ~ 1/sqrt(m) (log-log slope)", _t1_slope("linear"),
           between(-0.55, -0.45, "(theory exactly -1/2)"),
-          source=f"{_B5}: linear output slope of log h vs log m in [-0.55, -0.45] (exactly -1/2 for eq. 43)", **RUN),
+          source=f"{_B5}: linear output slope of log h vs log m in [-0.55, -0.45] (exactly -1/2 for eq. 43)", **RUN,
+          **_SUMS),
     *(Claim(f"T1-b-{mdl}-hessian-flat", f"{TABLE1_PAPER[mdl][0]}: ||H|| = O~(1), no decay with m",
             _t1_ratio(mdl, "h", "ends"), above(0.5, "(h(m_max) / h(m_min) over m >= 100; 1/sqrt(m) decay over two "
                                                     "decades would give 0.1)"),
             source=f"{_B5}: h(m_max)/h(m_min) >= 0.5 over m in {{1e2, 1e3, 1e4}} (no 1/sqrt(m) decay; no upper bound)",
-            **RUN)
+            **RUN, **_SUMS)
       for mdl in ("softmax", "swish", "bottleneck")),
     *(Claim(f"T1-c-{mdl}-ntk-constant", f"{TABLE1_PAPER[mdl][0]}: NTK diagonal Theta(1) in m",
             _t1_ratio(mdl, "k", "spread"), below(1.5, "(max / min over m >= 100 of the NTK diagonal, geometric mean "
                                                       "over runs)"),
             source=f"{_B5}: k(m) within a factor 1.5 across all m >= 1e2 (NTK Theta(1)); the linear model's O(1) NTK "
-                   "(paper Table 1) judged the same way", **RUN)
+                   "(paper Table 1) judged the same way", **RUN, **_SUMS)
       for mdl in TABLE1_MODELS),
     Claim("T1-d-power-iteration", "Hessian norms are converged (worst residual)", _t1_power,
           below(0.05, "(worst ||H^2 v - h^2 v|| / h^2: some eigenvalue of H^2 lies within 5% of h^2)"), exact=True,
