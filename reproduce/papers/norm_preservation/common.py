@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ...claims import Sums, need
 from ...config import setting
 from ...core.init import gaussian_weight
 from .relu_net import forward_backward_norms
@@ -81,6 +82,19 @@ def with_nets(points: list[dict], cfg: NetSettings) -> list[dict]:
 def per_net(df: pd.DataFrame, stat) -> float:
     """Mean over networks of `stat(rows of one network)`."""
     return float(np.mean([stat(g) for _, g in df.groupby("net")]))
+
+
+def per_net_claims(stat, rows, why: str) -> dict:
+    """Claim keywords for "the mean over networks of stat(one network's rows)" (`per_net` on `rows(df)`, Inconclusive
+    with `why` when there are none): each network's value is a summed column (claims.Sums), so the bootstrap is one
+    product of network counts and values."""
+    def reduce(df):
+        r = rows(df)
+        need(len(r) > 0, why)
+        nets = [(net, float(stat(g))) for net, g in r.groupby("net")]
+        return pd.DataFrame({"net": [n for n, _ in nets], "stat": [v for _, v in nets], "all": 0})
+    return dict(measure=lambda t: t["stat"][:, 0] / t["n"][:, 0], reduce=reduce, unit=("net",),
+                sums=Sums(("all",), ("stat",)))
 
 
 def _sel(df: pd.DataFrame, **kw) -> pd.DataFrame:

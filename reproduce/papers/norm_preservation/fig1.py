@@ -7,10 +7,10 @@ import numpy as np
 import pandas as pd
 
 from ... import plotting
-from ...claims import Claim, below, between, need
+from ...claims import Claim, Sums, below, between, need, slope
 from ...config import setting
 from ...registry import Figure, register
-from .common import INIT_RULES, PAPER, NetSettings, _layer_rows, _ratios, _sel, net_bytes, per_net, with_nets
+from .common import INIT_RULES, PAPER, NetSettings, _layer_rows, _ratios, _sel, net_bytes, per_net_claims, with_nets
 
 
 @dataclass(frozen=True)
@@ -57,45 +57,51 @@ def fig1_plot(df: pd.DataFrame, cfg: Fig1Config):
 
 
 def _he_mean(q: str, m: int, tol: float) -> Claim:
-    def measure(df):
-        s = _sel(df, init="he", quantity=q, width=m)
-        need(len(s) > 0, f"no He width {m} in this run")
-        return per_net(s, lambda g: (g["mean"] - 1).abs().max())
-    return Claim(f"he-{q}-mean-m{m}", f"He, {q}: max_i |mean ratio_i - 1| <= {tol} at m={m}", measure,
-                 below(tol, "(mean over networks of max_i |mean_i - 1|)"), unit=("net",),
+    per = per_net_claims(lambda g: (g["mean"] - 1).abs().max(), lambda df: _sel(df, init="he", quantity=q, width=m),
+                         f"no He width {m} in this run")
+    return Claim(f"he-{q}-mean-m{m}", f"He, {q}: max_i |mean ratio_i - 1| <= {tol} at m={m}",
+                 bound=below(tol, "(mean over networks of max_i |mean_i - 1|)"), **per,
                  source="SPEC-000-002.md §2.3 001-fig1 [C]: He max_i |mean_i - 1| <= 0.15 / 0.10 / 0.08 at m = 500 / "
                         "2000 / 4060 (paper 001 §4.1: 'roughly 1 ... better with larger width')")
 
 
+_STD = Sums(("width", "layer"), ("std",))   # claims read the mean std per (width, layer) over networks
+
+
 def _std_slope(q: str) -> Claim:
-    def measure(df):
-        s = _sel(df, init="he", quantity=q).groupby(["width", "layer"])["std"].mean().unstack()
-        need(len(s) >= 2, "needs >= 2 He widths")
-        return float(np.polyfit(np.log(s.index.to_numpy(float)), np.log(s.to_numpy()).mean(axis=1), 1)[0])
+    def measure(t):
+        widths = t.groups["width"].unique()
+        need(len(widths) >= 2, "needs >= 2 He widths")
+        log_std = np.log(t["std"] / t["n"]).reshape(len(t["n"]), len(widths), -1)   # (B, width, layer)
+        return slope(np.log(widths.astype(float)), log_std.mean(axis=2))
     return Claim(f"he-{q}-std-decreases", f"He, {q}: std_i decreases with width (log-log slope of the std, "
                  "averaged over layers, theory -1/2)", measure, below(0, "(slope of log std vs log m)"),
-                 unit=("net",), source="SPEC-000-002.md §2.3 001-fig1 [C]: std decreases with width at every layer "
-                                       "(a negative slope; theory -1/2)")
+                 unit=("net",), reduce=lambda df: _sel(df, init="he", quantity=q), sums=_STD,
+                 source="SPEC-000-002.md §2.3 001-fig1 [C]: std decreases with width at every layer (a negative "
+                        "slope; theory -1/2)")
 
 
-def _std_scale(df):
+def _std_scale_rows(df):
+    """reduce: the He forward rows at widths >= 500."""
     s = _sel(df, init="he", quantity="forward")
     s = s[s["width"] >= 500]
     need(len(s) > 0, "no He width >= 500")
-    g = s.groupby(["width", "layer"])["std"].mean().reset_index()
-    return float(np.exp(np.log(g["std"] / (0.5 * np.sqrt(5 * g["layer"] / g["width"]))).mean()))
+    return s
+
+
+def _std_scale(t):
+    theory = 0.5 * np.sqrt(5 * t.groups["layer"].to_numpy(float) / t.groups["width"].to_numpy(float))
+    return np.exp(np.log(t["std"] / t["n"] / theory).mean(axis=1))
 
 
 def _glorot_max(q: str, last_only: bool, tol: float) -> Claim:
-    def measure(df):
+    def rows(df):
         s = _sel(df, init="glorot", quantity=q)
-        if last_only:
-            s = s[s["layer"] == s["layer"].max()]
-        need(len(s) > 0, "no Glorot rows")
-        return per_net(s, lambda g: g["mean"].max())
+        return s[s["layer"] == s["layer"].max()] if last_only else s
     where = "at the last layer" if last_only else "at every layer"
-    return Claim(f"glorot-{q}-{'last' if last_only else 'all'}", f"Glorot, {q}: mean ratio < {tol} {where}", measure,
-                 below(tol, "(mean over networks of the largest mean ratio)"), unit=("net",),
+    return Claim(f"glorot-{q}-{'last' if last_only else 'all'}", f"Glorot, {q}: mean ratio < {tol} {where}",
+                 bound=below(tol, "(mean over networks of the largest mean ratio)"),
+                 **per_net_claims(lambda g: g["mean"].max(), rows, "no Glorot rows"),
                  source="SPEC-000-002.md §2.3 001-fig1 [C]: Glorot forward mean at layer 10 < 0.1, backward mean < 0.2 "
                         "at all layers (paper 001 §4.1: 'Glorot initialization fails at preserving' the norms)")
 
@@ -104,7 +110,8 @@ FIG1_CLAIMS = (
     *(_he_mean(q, m, tol) for q in ("forward", "backward") for m, tol in ((500, 0.15), (2000, 0.10), (4060, 0.08))),
     Claim("he-forward-std-scale", "He, forward: std_i ~ 1/2 sqrt(5i/m) (m >= 500): geometric mean of the ratio",
           _std_scale, between(0.5, 1.3, "(std_i / (1/2 sqrt(5i/m)), geometric mean over layers and widths)"),
-          unit=("net",), source="SPEC-000-002.md §2.3 001-fig1 [C]: std_i within [0.5, 1.3] x 1/2 sqrt(5i/m)"),
+          unit=("net",), reduce=_std_scale_rows, sums=_STD,
+          source="SPEC-000-002.md §2.3 001-fig1 [C]: std_i within [0.5, 1.3] x 1/2 sqrt(5i/m)"),
     _std_slope("forward"), _std_slope("backward"),
     _glorot_max("forward", True, 0.1), _glorot_max("backward", False, 0.2),
 )

@@ -9,11 +9,11 @@ import pandas as pd
 import torch
 
 from ... import plotting
-from ...claims import Claim, above, below, need
+from ...claims import Claim, Sums, above, below, need
 from ...config import setting
 from ...core.init import gaussian_weight
 from ...registry import Figure, register
-from .common import INIT_RULES, PAPER, NetSettings, _ratios, _sel, net_bytes, with_nets
+from .common import INIT_RULES, PAPER, NetSettings, _ratios, net_bytes, with_nets
 
 
 @dataclass(frozen=True)
@@ -109,51 +109,64 @@ def fig2_plot(df: pd.DataFrame, cfg: Fig2Config):
     return fig
 
 
-def _fig2_pairs(df: pd.DataFrame) -> pd.DataFrame:
-    """Empirical rows joined with the theory value at the same (direction, convention, width)."""
-    em = _sel(df, series="empirical").groupby(["direction", "convention", "width"], as_index=False)["mean"].mean()
-    th = _sel(df, series="theory")
-    j = em.merge(th, on=["direction", "convention", "width"], suffixes=("", "_th"))
-    need(len(j) > 0 and j["mean_th"].notna().all(), "no empirical widths with a finite theory value")
-    return j.assign(ratio=j["mean_th"] / j["mean"], gap=j["mean_th"] - j["mean"])
+def _fig2_pairs(t):
+    """From claims.Totals of `_MEANS`: the (direction, convention, width) keys (P rows) where an empirical mean (over
+    networks) and a theory value both exist, and those two, (B, P) each."""
+    g, mean = t.groups.reset_index(drop=True), t["mean"] / t["n"]
+    keys = ["direction", "convention", "width"]
+    j = g[g.series == "empirical"].reset_index().merge(g[g.series == "theory"].reset_index(), on=keys,
+                                                       suffixes=("", "_th"))
+    em, th = mean[:, j["index"].to_numpy()], mean[:, j["index_th"].to_numpy()]
+    need(len(j) > 0 and not np.isnan(th).any(), "no empirical widths with a finite theory value")
+    return j[keys], em, th
 
 
-def _gap_shrinks(df):
-    j = _fig2_pairs(df)
-    need(j["width"].nunique() >= 2, "needs >= 2 widths")
-    return float(max(np.diff(s.sort_values("width")["gap"]).max() for _, s in j.groupby(["direction", "convention"])))
+def _gap_shrinks(t):
+    keys, em, th = _fig2_pairs(t)
+    need(keys["width"].nunique() >= 2, "needs >= 2 widths")
+    gap = th - em
+    return np.max([np.diff(gap[:, s.sort_values("width").index.to_numpy()], axis=1).max(axis=1)
+                   for _, s in keys.groupby(["direction", "convention"])], axis=0)
 
 
-def _fwd_bwd(df):
-    em = _sel(df, series="empirical").pivot_table(index=["convention", "width"], columns="direction", values="mean")
-    need({"forward", "backward"} <= set(em.columns), "needs both directions")
-    return float(((em["backward"] - em["forward"]).abs() / em["forward"]).max())
+def _fwd_bwd(t):
+    g, mean = t.groups.reset_index(drop=True), t["mean"] / t["n"]
+    em = g[g.series == "empirical"].reset_index()
+    j = em[em.direction == "forward"].merge(em[em.direction == "backward"], on=["convention", "width"],
+                                            suffixes=("_f", "_b"))
+    need(len(j) > 0, "needs both directions")
+    f, b = mean[:, j["index_f"].to_numpy()], mean[:, j["index_b"].to_numpy()]
+    return (np.abs(b - f) / f).max(axis=1)
 
 
 def _ratio(kind: str):
-    return lambda df: float(getattr(_fig2_pairs(df)["ratio"], kind)())
+    def measure(t):
+        _, em, th = _fig2_pairs(t)
+        return getattr(th / em, kind)(axis=1)
+    return measure
 
 
 UNIT = dict(unit=("net",))
+_MEANS = dict(sums=Sums(("series", "direction", "convention", "width"), ("mean",)))   # claims: mean eps per point
 FIG2_CLAIMS = (
     Claim("theory-above-empirical", "Bound over-estimates: theory > empirical at every m (both conventions)",
           _ratio("min"), above(1, "(min over m of theory / mean empirical eps)"),
           source="paper 001 §4.2: 'our lower bound on width is an over-estimation'; SPEC-000-002.md §2.3 001-fig2 "
-                 "[C]: theory > empirical at every m", **UNIT),
+                 "[C]: theory > empirical at every m", **UNIT, **_MEANS),
     Claim("gap-shrinks", "Bound tighter for smaller eps: theory - empirical decreases with m", _gap_shrinks,
           below(0, "(largest step-to-step change of the gap)"),
           source="paper 001 §4.2: 'becomes tighter for smaller values of eps'; SPEC-000-002.md §2.3 001-fig2 [C]: the "
-                 "gap decreases with m", **UNIT),
+                 "gap decreases with m", **UNIT, **_MEANS),
     Claim("ratio-min", "theory/empirical >= 2 (spec range [2, 6])", _ratio("min"), above(2),
           source="SPEC-000-002.md §2.3 001-fig2 [C]: ratio theory/empirical in [2, 6] (simulated about 3.7-4.1)",
-          **UNIT),
+          **UNIT, **_MEANS),
     Claim("ratio-max", "theory/empirical <= 6 (spec range [2, 6])", _ratio("max"), below(6),
           source="SPEC-000-002.md §2.3 001-fig2 [C]: ratio theory/empirical in [2, 6] (simulated about 3.7-4.1)",
-          **UNIT),
+          **UNIT, **_MEANS),
     Claim("forward-backward-agree", "Forward and backward empirical eps agree within 15%", _fwd_bwd,
           below(0.15, "(max relative difference over m)"),
           source="SPEC-000-002.md §2.3 001-fig2 [C]: forward and backward empirical curves agree within 15% "
-                 "(identical distributions)", **UNIT),
+                 "(identical distributions)", **UNIT, **_MEANS),
 )
 
 register(Figure(PAPER, "fig2", "Tightness of the Lemma 2 / Lemma 5 width bounds", Fig2Config,

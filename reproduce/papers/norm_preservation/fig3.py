@@ -8,10 +8,10 @@ import pandas as pd
 import torch
 
 from ... import plotting
-from ...claims import Claim, above, below, need
+from ...claims import Claim, Sums, above, below, need
 from ...config import setting
 from ...registry import Figure, register
-from .common import INIT_RULES, PAPER, NetSettings, _layer_rows, _ratios, _sel, net_bytes, per_net, with_nets
+from .common import INIT_RULES, PAPER, NetSettings, _layer_rows, _ratios, _sel, net_bytes, per_net_claims, with_nets
 
 
 @dataclass(frozen=True)
@@ -53,53 +53,56 @@ def fig3_plot(df: pd.DataFrame, cfg: Fig3Config):
     return fig
 
 
-def _fig3_stats(df: pd.DataFrame) -> pd.DataFrame:
-    """Per v, mean over networks of: the across-layer spread, the mean std, the mean std / mean (cv), the worst
-    |mean_i - 1|."""
+def _per_net(df: pd.DataFrame) -> pd.DataFrame:
+    """reduce: per (v, network) of the backward rows: the across-layer spread, the mean std, the mean std / mean (cv),
+    the worst |mean_i - 1| (the claims average them over networks)."""
     s = _sel(df, quantity="backward")
     need(s["v"].nunique() >= 2, "needs >= 2 width variations")
-    per = s.assign(cv=s["std"] / s["mean"]).groupby(["v", "net"]).agg(
+    return s.assign(cv=s["std"] / s["mean"]).groupby(["v", "net"]).agg(
         spread=("mean", lambda x: x.max() - x.min()), std=("std", "mean"), cv=("cv", "mean"),
-        dev=("mean", lambda x: (x - 1).abs().max()))
-    return per.groupby("v").mean()
+        dev=("mean", lambda x: (x - 1).abs().max())).reset_index()
 
 
-def _corr(df):
+def _last_v(df):
     s = _sel(df, quantity="backward")
     s = s[s["v"] == s["v"].max()]
     need(s["layer"].nunique() > 2 and s["v"].max() > 1, "needs a run with v > 1")
-    return per_net(s, lambda g: np.corrcoef(g["mean"], np.sqrt(g["width"] / g["width_last"]))[0, 1])
+    return s
 
 
 def _stat(col: str, kind: str):
-    """last/first (kind='ratio'), first/last ('inverse'), first ('first') or the number of non-increases."""
-    def measure(df):
-        s = _fig3_stats(df)[col]
-        return {"ratio": lambda: s.iloc[-1] / s.iloc[0], "inverse": lambda: s.iloc[0] / s.iloc[-1],
-                "first": lambda: s.iloc[0], "slope": lambda: np.diff(s.to_numpy()).min()}[kind]()
+    """last/first (kind='ratio'), first/last ('inverse'), first ('first') or the smallest step from one v to the
+    next ('slope') of the mean over networks of `col`, per v."""
+    def measure(t):
+        s = t[col] / t["n"]
+        return {"ratio": lambda: s[:, -1] / s[:, 0], "inverse": lambda: s[:, 0] / s[:, -1],
+                "first": lambda: s[:, 0], "slope": lambda: np.diff(s, axis=1).min(axis=1)}[kind]()
     return measure
 
 
 _C = "SPEC-000-002.md §2.3 001-fig3 [C]"
 _TEXT = ("paper 001 §4.3: 'the ratio is closer to 1 with smaller variance when width variation v is small'")
 UNIT = dict(unit=("net",))
+_PER_NET = dict(reduce=_per_net, sums=Sums(("v",), ("spread", "std", "cv", "dev")))   # means over networks per v
 FIG3_CLAIMS = (
     Claim("spread-increases", "Across-layer spread (max_i - min_i of the mean ratio) increases with v",
           _stat("spread", "slope"), above(0, "(smallest increase of the mean spread from one v to the next)"),
-          source=f"{_C}: spread increases with v", **UNIT),
+          source=f"{_C}: spread increases with v", **UNIT, **_PER_NET),
     Claim("spread-ratio", "spread(largest v) >= 2 spread(smallest v)", _stat("spread", "ratio"), above(2),
-          source=f"{_C}: spread(500) >= 2 spread(1) (simulated 0.074 -> 0.445)", **UNIT),
-    Claim("follows-sqrt-width", "Largest v: corr_i(mean_i, sqrt(n_i/n_L)) >= 0.8", _corr,
-          above(0.8, "(mean over networks)"), source=f"{_C}: for v = 500, corr >= 0.8 (derived: mean ratio_i ~ "
-                                                     "sqrt(n_i/n_L) under fan-out He)", **UNIT),
+          source=f"{_C}: spread(500) >= 2 spread(1) (simulated 0.074 -> 0.445)", **UNIT, **_PER_NET),
+    Claim("follows-sqrt-width", "Largest v: corr_i(mean_i, sqrt(n_i/n_L)) >= 0.8",
+          bound=above(0.8, "(mean over networks)"), source=f"{_C}: for v = 500, corr >= 0.8 (derived: mean ratio_i ~ "
+                                                           "sqrt(n_i/n_L) under fan-out He)",
+          **per_net_claims(lambda g: np.corrcoef(g["mean"], np.sqrt(g["width"] / g["width_last"]))[0, 1], _last_v,
+                           "no backward rows")),
     Claim("small-v-near-one", "Smallest v: max_i |mean_i - 1| <= 0.2", _stat("dev", "first"),
           below(0.2, "(mean over networks)"), source=f"{_C}: for v = 1, max_i |mean_i - 1| <= 0.2 (simulated 0.15)",
-          **UNIT),
+          **UNIT, **_PER_NET),
     Claim("small-v-smaller-std", "Smaller variance when v is small: the spread across samples relative to the mean "
           "(std_i / mean_i, mean over layers) is smaller at the smallest v than at the largest",
           _stat("cv", "inverse"), below(1, "(cv(smallest v) / cv(largest v))"),
           source=f"{_TEXT}; 1 = 'smaller' (a ratio); relative, since the means differ across v and layers "
-                 f"({_C}: the absolute std did not separate in simulation, report only)", **UNIT),
+                 f"({_C}: the absolute std did not separate in simulation, report only)", **UNIT, **_PER_NET),
 )
 
 register(Figure(PAPER, "fig3", "Non-uniform width vs gradient-norm equality", Fig3Config,

@@ -16,9 +16,10 @@ import pandas as pd
 import torch
 
 from ... import plotting
-from ...claims import Claim, below, need
+from ...claims import Claim, Sums, below, need
 from ...config import ReproError, setting
 from ...core.device import DTYPES
+from . import path_stats as ps
 from .common import (
     ENGINE_HELP,
     ENGINES,
@@ -230,49 +231,54 @@ def conv_datasets(cfg: ConvConfig) -> list[str]:
     return [*cfg.datasets, *([cfg.train_dataset] if cfg.train else [])]
 
 
-def _init(df):
-    s = summary(df)
-    s = s[s.part == "init"]
-    need(len(s) > 0, "no init rows")
-    return s
+_KEYS = ("part", "dataset", "depth", "step")
+_SUMS = Sums(_KEYS, tuple(dict.fromkeys(ps.sums_for_claims(_KEYS, "norm_").cols + ps.sums_for_claims(_KEYS).cols
+                                        + ("K_relu", "N_relu"))))   # what `summary` pools, per (part, ..., step)
 
 
-def _fraction(df):
-    s = _init(df)
-    return float((s["K_relu"] / s["N_relu"]).max())
+def _pooled(t) -> dict[str, np.ndarray]:
+    """`summary`'s columns from claims.Totals of `_SUMS`: normalized pooled statistics, the raw ones (suffix _raw),
+    K_relu (mean over pairs) and N_relu, (B, G) each."""
+    raw = ps.pooled_for_claims(t)
+    return {**ps.pooled_for_claims(t, "norm_"), **{f"{k}_raw": v for k, v in raw.items()},
+            "K_relu": t["K_relu"] / t["n"], "N_relu": t["N_relu"] / t["n"]}
 
 
-def _linear(df):
-    s = _init(df)
-    frac = s["K_relu"] / s["N_relu"]
-    return max(float(g.max() / g.min()) for _, g in frac.groupby(s["dataset"]))
+def _fraction(t):
+    s = _pooled(t)
+    return (s["K_relu"] / s["N_relu"]).max(axis=1)
+
+
+def _linear(t):
+    frac = (lambda s: s["K_relu"] / s["N_relu"])(_pooled(t))
+    return np.max([frac[:, i].max(axis=1) / frac[:, i].min(axis=1)
+                   for i in t.groups.groupby("dataset").indices.values()], axis=0)
 
 
 def _small_init(col):
-    return lambda df: float(_init(df)[col].max())
+    return lambda t: np.fmax.reduce(_pooled(t)[col], axis=1)
 
 
-def _train(df):
-    s = summary(df)
-    s = s[s.part == "train"].sort_values("step")
-    need(len(s) > 0, "no training rows (train=false)")
-    return s
+def _by_depth(t):
+    """Per training depth: its groups' positions in step order."""
+    return list(t.groups.groupby("depth").indices.values())
 
 
-def _nodes_stable(df):
-    r = _train(df).groupby("depth")["K_relu"].agg(lambda k: k.iloc[-1] / k.iloc[0])
-    return float(np.abs(np.log(r)).max())
+def _nodes_stable(t):
+    k = _pooled(t)["K_relu"]
+    return np.max([np.abs(np.log(k[:, i[-1]] / k[:, i[0]])) for i in _by_depth(t)], axis=0)
 
 
-def _small_train(df):
-    return float(_train(df)[["ggd_mid", "deflection_mid"]].max().max())
+def _small_train(t):
+    s = _pooled(t)
+    return np.fmax.reduce(np.fmax(s["ggd_mid"], s["deflection_mid"]), axis=1)
 
 
-def _random_at_end(df):
-    s = _train(df)
-    ends = [(g["deflection_mid_raw"].iloc[-1], g["ggd_mid_raw"].iloc[-1]) for _, g in s.groupby("depth")]
-    need(all(d > 0 and ggd > 0 for d, ggd in ends), "a final deflection or GGD is 0 (fewer than 2 nodes)")
-    return max(abs(math.log(d / ggd)) for d, ggd in ends)
+def _random_at_end(t):
+    s, ends = _pooled(t), [i[-1] for i in _by_depth(t)]
+    d, ggd = s["deflection_mid_raw"][:, ends], s["ggd_mid_raw"][:, ends]
+    need(bool((d[0] > 0).all() and (ggd[0] > 0).all()), "a final deflection or GGD is 0 (fewer than 2 nodes)")
+    return np.where((d > 0) & (ggd > 0), np.abs(np.log(d / ggd)), np.nan).max(axis=1)
 
 
 def _exact(df):
@@ -289,14 +295,14 @@ def _part(name: str):
 
 _C = "SPEC-000-002.md §1.4 000-fig4 [C] (fig5: 'same predicates')"
 SMALL = "(an order of magnitude below 1; normalized output, worst depth and dataset)"
-_INIT = dict(cells=("dataset", "depth"), reduce=_part("init"))
-_TRAIN = dict(cells=("depth",), reduce=_part("train"))
+_INIT = dict(cells=("dataset", "depth"), reduce=_part("init"), sums=_SUMS)
+_TRAIN = dict(cells=("depth",), reduce=_part("train"), sums=_SUMS)
 CLAIMS = (
     Claim("a-half", "Nodes are half the hidden units or fewer", _fraction, below(0.55, "(K / N_relu at init)"),
           source=f"{_C} (a): K <= 0.55 N_relu for every depth and dataset ('half of the entire hidden units or "
                  "less')", **_INIT),
     Claim("a-linear", "Nodes grow linearly with depth (K / N_relu roughly constant over depths)", _linear,
-          below(2, "(max / min over depths of K / N_relu)"), cells=("dataset",), reduce=_part("init"),
+          below(2, "(max / min over depths of K / N_relu)"), cells=("dataset",), reduce=_part("init"), sums=_SUMS,
           source=f"{_C} (a): K/N_relu max/min across depths <= 2"),
     Claim("b-small", "Gradient gap deviation << 1 at init", _small_init("ggd_mid"), below(0.1, SMALL),
           source=f"{_C} (b): normalized GGD < 0.1", **_INIT),
