@@ -1,5 +1,11 @@
-"""`repro bench confusion`: CIFAR-10 CNN-16-2 training throughput, our loop vs a bare loop, and the measurement cost."""
+"""`repro bench confusion`: CIFAR-10 training throughput of CNN-16-2, CNN-40-2 and WRN-16-2 on this machine: our loop
+(augmentation + SGD, what a figure runs) and a bare PyTorch loop on the same model and data, in float32 eager, in
+channels-last memory format and under torch.compile (where it compiles), with 1 and 2 threads; and the cost of one
+confusion measurement."""
 from __future__ import annotations
+
+import math
+import os
 
 import pandas as pd
 import torch
@@ -13,10 +19,45 @@ from . import cifar
 from . import sgd as sgd_mod
 
 PAPER_PAIRS = 100
+MODELS = (("CNN-16-2", "cnn", 16), ("CNN-40-2", "cnn", 40), ("WRN-16-2", "wrn", 16))
+FORMATS = ("eager float32", "channels-last", "torch.compile")
+
+
+def _net(variant: str, depth: int, classes: int, device: torch.device, fmt: str) -> torch.nn.Module:
+    """A freshly initialised network (seed 0) in format `fmt`."""
+    net = cifar.build(cifar.CifarConfig(), variant, depth, 2, classes, 0, device)
+    if fmt == "channels-last":
+        net = net.to(memory_format=torch.channels_last)
+    return net
+
+
+def _loops(net, xp, y, clean, steps: int, batch: int, device: torch.device, fmt: str):
+    """(ours, bare): our SGD loop with augmentation and a bare torch.optim.SGD loop on pre-cropped images, both
+    `steps` steps of `batch` images, inputs in the network's memory format."""
+    params, g = list(net.parameters()), generator(device, 0)
+    model = torch.compile(net) if fmt == "torch.compile" else net
+    cast = (lambda t: t.contiguous(memory_format=torch.channels_last)) if fmt == "channels-last" else (lambda t: t)
+    n = steps * batch
+
+    def ours():
+        loss_fn = lambda idx: F.cross_entropy(model(cast(cifar._images(xp, idx[0], g, True))), y[idx[0]]).unsqueeze(0)  # noqa
+        sgd_mod.sgd(params, loss_fn, torch.tensor([1e-3], device=device), n=n, batch=batch, steps=steps, gens=[g],
+                    init_loss=torch.tensor([1e9], device=device), stacked=False)
+
+    opt = torch.optim.SGD(params, lr=1e-3)
+
+    def bare():
+        for k in range(steps):
+            loss = F.cross_entropy(model(cast(clean[k * batch:(k + 1) * batch])), y[k * batch:(k + 1) * batch])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+    return ours, bare
 
 
 def bench(device: torch.device, sizes: tuple[int, ...] | None = None, repeats: int = 3) -> pd.DataFrame:
-    """sizes = (steps timed per call,); default 100 on CUDA, 4 on CPU. Pairs timed: 100 on CUDA, 4 on CPU."""
+    """sizes = (steps timed per call,); default 100 on CUDA, 4 on CPU. Threads 1 and 2 on a CPU (what it has).
+    Pairs timed for the confusion measurement: 100 on CUDA, 4 on CPU."""
     steps = (sizes or ((100,) if device.type == "cuda" else (4,)))[0]
     pairs = PAPER_PAIRS if device.type == "cuda" else 4
     root = data_mod.data_root()
@@ -24,44 +65,42 @@ def bench(device: torch.device, sizes: tuple[int, ...] | None = None, repeats: i
     batch, n = 128, steps * 128
     xp, y, _, _, classes = cifar._data(name, max(n, 2 * batch), 32, str(root), str(device), 0)
     xp, y = xp[:n], y[:n]
-    net = cifar.build(cifar.CifarConfig(), "cnn", 16, 2, classes, 0, device)
-    params = list(net.parameters())
-    g = generator(device, 0)
-
-    def ours():
-        loss_fn = lambda idx: F.cross_entropy(net(cifar._images(xp, idx[0], g, True)), y[idx[0]]).unsqueeze(0)  # noqa
-        sgd_mod.sgd(params, loss_fn, torch.tensor([1e-3], device=device), n=n, batch=batch, steps=steps, gens=[g],
-                    init_loss=torch.tensor([1e9], device=device), stacked=False)
-
-    clean = cifar._images(xp, torch.arange(n, device=device), g, False)   # pre-cropped, normalised, no augmentation
-    opt = torch.optim.SGD(params, lr=1e-3)
-
-    def bare():
-        for k in range(steps):
-            loss = F.cross_entropy(net(clean[k * batch:(k + 1) * batch]), y[k * batch:(k + 1) * batch])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-
-    def confusion():
-        cifar.pair_cosines(net, xp, y, pairs, batch, generator(device, 1), True)
-
-    t_ours, m_ours, _ = measure(ours, device, repeats)
-    t_bare, m_bare, _ = measure(bare, device, repeats)
-    t_conf, m_conf, _ = measure(confusion, device, repeats)
-    epoch_s = t_ours / steps * (40000 // batch)                       # a paper epoch: 312 steps on 40k images
-    paper_measure_s = t_conf / pairs * PAPER_PAIRS
-    base = {"model": "CNN-16-2", "data": name, "batch": batch, "steps_timed": steps}
-    return pd.DataFrame([
-        {**base, "what": "our loop (augment + SGD)", "wall_s": t_ours, "images_per_s": n / t_ours,
-         "vs_bare": t_bare / t_ours, "peak_MiB": m_ours},
-        {**base, "what": "bare loop (no augment, torch.optim.SGD)", "wall_s": t_bare, "images_per_s": n / t_bare,
-         "vs_bare": 1.0, "peak_MiB": m_bare},
-        {**base, "what": f"confusion: {pairs} pairs", "wall_s": t_conf, "images_per_s": 2 * batch * pairs / t_conf,
-         "vs_bare": float("nan"), "peak_MiB": m_conf,
-         "paper_epoch_s": epoch_s, "measure_100_pairs_s": paper_measure_s,
-         "measure_fraction_of_epoch": paper_measure_s / epoch_s},
-    ])
+    clean = cifar._images(xp, torch.arange(n, device=device), generator(device, 0), False)
+    threads_before = torch.get_num_threads()
+    threads = sorted({1, min(2, os.cpu_count() or 1)}) if device.type == "cpu" else [threads_before]
+    rows = []
+    base = {"data": name, "batch": batch, "steps_timed": steps, "device": device.type}
+    try:
+        for t in threads:
+            torch.set_num_threads(t)
+            for model, variant, depth in MODELS:
+                eager_ours = math.nan
+                for fmt in FORMATS:
+                    row = {**base, "model": model, "threads": t, "format": fmt}
+                    try:
+                        net = _net(variant, depth, classes, device, fmt)
+                        ours, bare = _loops(net, xp, y, clean, steps, batch, device, fmt)
+                        if fmt == "torch.compile":
+                            ours(), bare()   # compile outside the timing
+                        t_ours, m_ours, _ = measure(ours, device, repeats)
+                        t_bare, _, _ = measure(bare, device, repeats)
+                    except Exception as exc:   # torch.compile needs a working C++ toolchain on a CPU
+                        rows.append({**row, "note": f"not available: {type(exc).__name__}: {str(exc)[:80]}"})
+                        continue
+                    eager_ours = t_ours if fmt == "eager float32" else eager_ours
+                    rows.append({**row, "ours_images_per_s": n / t_ours, "bare_images_per_s": n / t_bare,
+                                 "ours_vs_bare": t_bare / t_ours, "speedup_vs_eager": eager_ours / t_ours,
+                                 "peak_MiB": m_ours, "paper_epoch_s": t_ours / steps * (40000 // batch)})
+        torch.set_num_threads(threads_before)
+        net = _net("cnn", 16, classes, device, "eager float32")
+        t_conf, m_conf, _ = measure(lambda: cifar.pair_cosines(net, xp, y, pairs, batch, generator(device, 1), True),
+                                    device, repeats)
+        rows.append({**base, "model": "CNN-16-2", "threads": threads_before, "format": f"confusion: {pairs} pairs",
+                     "ours_images_per_s": 2 * batch * pairs / t_conf, "peak_MiB": m_conf,
+                     "measure_100_pairs_s": t_conf / pairs * PAPER_PAIRS})
+    finally:
+        torch.set_num_threads(threads_before)
+    return pd.DataFrame(rows)
 
 
 register_bench("gradient-confusion", bench)
