@@ -199,7 +199,7 @@ def claim_seed(claim_id: str, seed: int) -> int:
 def bootstrap(df: pd.DataFrame, measure: Callable[[pd.DataFrame], float], unit: Sequence[str],
               strata: Sequence[str] = (), level: float = LEVEL, draws: int = DRAWS, seed: int = 0,
               clusters: tuple[list[list[np.ndarray]], np.ndarray] | None = None,
-              stacked: Claim | None = None) -> tuple[float, float, int]:
+              stacked: Callable[[list], np.ndarray] | None = None) -> tuple[float, float, int]:
     """Percentile interval of `measure` over `draws` cluster-bootstrap copies of `df`; also the number of
     draws where the measure was undefined (a resample missing what it needs). `clusters`: _clusters(df, unit,
     strata) when the caller has it.
@@ -207,10 +207,15 @@ def bootstrap(df: pd.DataFrame, measure: Callable[[pd.DataFrame], float], unit: 
     A copy is determined by the multiset of units drawn in each stratum (a measure does not depend on the order or
     the ids of its units), so the measure runs once per distinct multiset: with 3 units there are 10, with 5 126,
     which makes the bootstrap of few-unit claims tens of times faster for the same draws and the same interval.
-    `stacked`: a `sums` claim, whose measure runs once on the sums of every copy (`_stacked`)."""
+    `stacked`: the measure of a `sums` claim on a list of draws at once (`_stacked`), instead of `measure`."""
     clusters, shared = clusters or _clusters(df, unit, strata)
     if stacked is not None:
-        every = _stacked(df, stacked, clusters, shared, draws, seed)
+        rng = np.random.default_rng(seed)
+        try:
+            with np.errstate(all="ignore"):
+                every = [float(v) for v in stacked([_draw(clusters, rng) for _ in range(draws)])]
+        except (Inconclusive, LookupError, ValueError, ZeroDivisionError, FloatingPointError):
+            every = [math.nan] * draws
     else:
         rng, seen, every = np.random.default_rng(seed), {}, []
         for _ in range(draws):
@@ -248,31 +253,24 @@ def _unit_sums(df: pd.DataFrame, sums: Sums, clusters: list[list[np.ndarray]], s
     return groups, per_unit, common
 
 
-def _totals(df: pd.DataFrame, sums: Sums, clusters: list[list[np.ndarray]], shared: np.ndarray,
-            draws: Sequence[tuple[tuple[int, ...], ...]] | None = None) -> Totals:
-    """The sums of the whole CSV (draws None: B = 1) or of each bootstrap copy in `draws` (B = len(draws))."""
-    groups, per_unit, common = _unit_sums(df, sums, clusters, shared)
-    if draws is None:
-        counts = np.ones((1, len(per_unit)))
-    else:
-        counts = np.zeros((len(draws), len(per_unit)))
-        offsets = np.cumsum([0] + [len(s) for s in clusters])[:-1]
-        for b, draw in enumerate(draws):
-            for off, picks in zip(offsets, draw):
-                np.add.at(counts[b], off + np.asarray(picks, dtype=int), 1)
-    return Totals(groups, tuple(sums.cols) + ("n",), np.einsum("bu,ugc->bgc", counts, per_unit) + common)
+def _stacked(df: pd.DataFrame, claim: Claim, clusters: list[list[np.ndarray]], shared: np.ndarray
+             ) -> Callable[[list | None], np.ndarray]:
+    """A `sums` claim's measure on draws -> (B,): on the whole CSV (None: B = 1) or on each bootstrap copy in a list
+    of draws (the units' own sums are taken once, here)."""
+    groups, per_unit, common = _unit_sums(df, claim.sums, clusters, shared)
+    names = tuple(claim.sums.cols) + ("n",)
+    offsets = np.cumsum([0] + [len(s) for s in clusters])[:-1]
 
-
-def _stacked(df: pd.DataFrame, claim: Claim, clusters: list[list[np.ndarray]], shared: np.ndarray,
-             draws: int, seed: int) -> list[float]:
-    """The measure on every bootstrap copy at once (a `sums` claim): the same draws as `bootstrap`'s loop."""
-    rng = np.random.default_rng(seed)
-    picks = [_draw(clusters, rng) for _ in range(draws)]
-    try:
-        with np.errstate(all="ignore"):
-            return [float(v) for v in np.asarray(claim.measure(_totals(df, claim.sums, clusters, shared, picks)))]
-    except (Inconclusive, LookupError, ValueError, ZeroDivisionError, FloatingPointError):
-        return [math.nan] * draws
+    def measure(draws: list | None) -> np.ndarray:
+        if draws is None:
+            counts = np.ones((1, len(per_unit)))
+        else:
+            counts = np.zeros((len(draws), len(per_unit)))
+            for b, draw in enumerate(draws):
+                for off, picks in zip(offsets, draw):
+                    np.add.at(counts[b], off + np.asarray(picks, dtype=int), 1)
+        return np.asarray(claim.measure(Totals(groups, names, np.einsum("bu,ugc->bgc", counts, per_unit) + common)))
+    return measure
 
 
 def _margin(bound: Bound, lo: float, hi: float) -> float:
@@ -341,10 +339,12 @@ def _evaluate(claim: Claim, df: pd.DataFrame, seed: int = 0, level: float = LEVE
         threshold = bound.text() + (f"; {claim.info(df)}" if claim.info else "")
         has_units = set(claim.unit) | set(claim.strata) <= set(df.columns)
         groups = _clusters(df, claim.unit, claim.strata) if has_units or not claim.exact else None
+        stacked = None
         if claim.sums is not None:
             need(groups is not None, f"the CSV has no column {'/'.join(claim.unit)}")
+            stacked = _stacked(df, claim, *groups)
             with np.errstate(all="ignore"):
-                value = float(np.asarray(claim.measure(_totals(df, claim.sums, *groups)))[0])
+                value = float(stacked(None)[0])
         else:
             value = float(claim.measure(df))
         sizes = [len(s) for s in groups[0]] or [0] if groups else [1]   # units per stratum
@@ -366,7 +366,7 @@ def _evaluate(claim: Claim, df: pd.DataFrame, seed: int = 0, level: float = LEVE
                       cause=f"too few units to judge: {n} {'/'.join(claim.unit)}{per} (needs {claim.min_units}"
                             f"{' and 2 per stratum' if claim.strata else ''})")
     lo, hi, bad = bootstrap(df, claim.measure, claim.unit, claim.strata, level, draws, claim_seed(claim.id, seed),
-                            groups, claim if claim.sums is not None else None)
+                            groups, stacked)
     if bad > draws // 10:
         return result(value, lo, hi, n, threshold,
                       cause=f"the measure is undefined on {bad} of {draws} bootstrap resamples", b=draws)

@@ -1,6 +1,4 @@
 """Shared fixtures: CPU, float64, fixed seeds."""
-import contextlib
-import fcntl
 import json
 import os
 import types
@@ -24,17 +22,6 @@ def gen():
     return g
 
 
-@contextlib.contextmanager
-def _locked(path):
-    """An exclusive lock on `path` (created) for the block: one process of the session at a time."""
-    with open(path, "a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
-
-
 class SmokeRuns:
     """Every registered figure's smoke run, made at most once per test session into one shared folder (lazily, per
     figure, by whichever pytest-xdist worker needs it first; the others wait for it and read its exit code and
@@ -50,8 +37,10 @@ class SmokeRuns:
         from reproduce import registry
         fig = registry.figure(paper, key)   # an alias and the full name are one figure
         if (fig.paper, fig.key) not in self.results:
-            record = self.records / f"{fig.paper}-{fig.key}.json"
-            with _locked(record.with_suffix(".lock")):
+            from reproduce.cache import locked
+            folder = self.records / f"{fig.paper}-{fig.key}"
+            record = folder / "result.json"
+            with locked(folder):   # the cache's point lock: one worker runs the figure, the others wait
                 if not record.exists():
                     from typer.testing import CliRunner
 
@@ -90,8 +79,7 @@ def smoke(tmp_path_factory):
     root = tmp_path_factory.getbasetemp()
     root = root.parent if os.environ.get("PYTEST_XDIST_WORKER") else root
     out, records = root / "smoke-shared", root / "smoke-records"
-    with _locked(root / "smoke.lock"):
-        out.mkdir(exist_ok=True)
-        records.mkdir(exist_ok=True)
+    out.mkdir(exist_ok=True)
+    records.mkdir(exist_ok=True)
     return SmokeRuns(out, records)
 

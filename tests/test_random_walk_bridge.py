@@ -114,3 +114,32 @@ def test_conv_figures_sweep_one_point_per_network_and_default_to_three():
         init = [p for p in conv_grid(cfg) if p["part"] == "init"]
         assert len(init) == len(cfg.datasets) * len(cfg.depths) * cfg.networks
         assert sorted({p["net"] for p in init}) == list(range(cfg.networks))
+
+
+def test_the_claims_pooling_on_sums_equals_pooled_on_the_pair_rows():
+    """path_stats.pooled_for_claims (claims.Totals of per-group sums) against path_stats.pooled (the plot's pair
+    rows), per group, on random pairs of different node counts, raw and normalized."""
+    import numpy as np
+    import pandas as pd
+
+    from reproduce.papers.random_walk_bridge import path_stats as ps
+    g, rows = torch.Generator().manual_seed(3), []
+    for m in (10, 20):
+        for p in range(5):
+            k = 3 + int(torch.randint(0, 8, (1,), generator=g))
+            t, r = torch.rand(k, generator=g, dtype=torch.float64).sort().values, torch.randn(k + 1, 4, generator=g,
+                                                                                              dtype=torch.float64)
+            raw = ps.pair_stats(t, r)
+            rows.append({"m": m, "pair": p, **raw, **{f"norm_{n}": v * 0.5 for n, v in raw.items() if n not in "Kc"}})
+    df = pd.DataFrame(rows)
+    for prefix in ("", "norm_"):
+        sums = ps.sums_for_claims(("m",), prefix)
+        t = claims.Totals(pd.DataFrame({"m": [10, 20]}), tuple(sums.cols) + ("n",),
+                          np.stack([np.append(df[df.m == m][list(sums.cols)].sum().to_numpy(float), 5)
+                                    for m in (10, 20)])[None])
+        stacked = ps.pooled_for_claims(t, prefix)
+        for j, m in enumerate((10, 20)):
+            part = df[df.m == m].rename(columns={f"{prefix}{c}": c for c in ("gap_sq", "gap_sum", "defl_mid_sq",
+                                                                              "defl_index_sq", "defl_half_sq")})
+            for name, value in ps.pooled(part.loc[:, ~part.columns.duplicated(keep="last")]).items():
+                assert stacked[name][0, j] == pytest.approx(value, rel=1e-12), (prefix, m, name)
