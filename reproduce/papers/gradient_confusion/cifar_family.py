@@ -229,26 +229,30 @@ VARIANTS = (Claim("a-bn-skip-best", "With BN & skip: highest min-cos and lowest 
 SMOKE_DEPTH = {"depths": (10, 16)}
 SMOKE_VARIANTS = {"depths": (10, 16), "runs": 1}
 SMOKE_WIDTH = {"depths": (10,), "widths": (1, 2)}
-SMOKE = {"image_size": 16, "base": 4, "epochs": 2, "lrs": (0.03,), "runs": 2, "pairs": 5, "batch": 32,
-         "train_size": 256, "measure_every": 1}
-PAPER_SIZES = {"lrs": cifar.PAPER_LRS, "runs": 5, "epochs": 200, "train_size": 40000, "pairs": 100,
-               "measure_every": 1, "rho_slack": 0.0}
+SMOKE = {"image_size": 16, "base": 4, "epochs": 2, "lrs": (0.03,), "wrn_lrs": (0.003,), "runs": 2, "pairs": 5,
+         "batch": 32, "train_size": 256, "measure_every": 1}
+PAPER_SIZES = {"lrs": cifar.PAPER_LRS, "wrn_lrs": cifar.PAPER_LRS, "runs": 5, "epochs": 200, "train_size": 40000,
+               "pairs": 100, "measure_every": 1, "rho_slack": 0.0}
+# The default preset is sized for the 2-core CPU (about 2 h per figure by --dry-run; figures sharing runs count them
+# once): the sweeps below keep each figure's trend at fewer values; `paper` restores the paper's.
+DEPTHS = (16, 28, 40)                     # CNN depth sweep (Figs 2, 7, 9); paper 16, 22, 28, 34, 40
+PAPER_DEPTHS = (16, 22, 28, 34, 40)
+WRN_DEPTHS = (16, 28, 52)                 # WRN depth sweep (Figs 11, 12); paper the 8 depths below
+VARIANT_DEPTHS = (16, 28)                 # BN x skip (Figs 4, 15): the two new variants at the shared depths
 ALL_DEPTHS = (16, 22, 28, 34, 40, 52, 76, 100)
+WIDTHS = (2, 3, 4)                        # width sweeps (Figs 3, 8, 10, 13, 14); paper 2, 3, 4, 5, 6
 
-
-GPU = {"smoke": "20 s", "default": "GPU (target <= 20 min on one H100; not yet run on one)",
-       "paper": "see --dry-run"}
-CPU_LOOK = {**GPU, "default": GPU["default"] + "; depths 16,28,40, lr 0.03, 2 runs: 86 min CPU"}
+CPU = {"smoke": "20 s", "default": "about 2 h CPU (see --dry-run)", "paper": "GPU; see --dry-run"}
 
 
 def cifar_figure(key: str, title: str, cls: type, plot, claims: tuple[Claim, ...], smoke: dict, paper: dict,
-                 runtime: dict = GPU) -> Figure:
+                 runtime: dict = CPU) -> Figure:
     """A CIFAR figure: the family's grid, compute and cost; smoke on the stand-in of the config's dataset."""
     ds = cls().dataset
     return Figure(PAPER, key, title, cls, cifar.grid, cifar.compute, plot, claims,
                   presets={"smoke": {**SMOKE, **smoke, "dataset": f"synthetic-{ds}"},
                            "paper": {**PAPER_SIZES, **paper}},
-                  runtime=runtime, cost=cifar.cost, gpu_presets=("default", "paper"))
+                  runtime=runtime, cost=cifar.cost, gpu_presets=("paper",))
 
 DEPTH_EXTRA = (rho("a-acc", "Deeper -> lower test accuracy", "acc", -0.6,
                    f"{S} Fig. 7 `a`: rho(depth, test acc) <= -0.6"), DEPTH[1],
@@ -279,3 +283,4 @@ ACC_KEPT = Claim("d-acc-kept", "BN & skip keeps test accuracy at depth", _acc_ke
                  above(-0.02, "(test accuracy, BN & skip, deepest minus shallowest)"),
                  source=f"{S} Fig. 4 `d`: test acc of BN & skip at depth 100 >= its value at depth 16 - 0.02", **RUN)
 WIDTHS_PAPER = {"widths": (2, 3, 4, 5, 6)}
+DEPTHS_PAPER = {"depths": PAPER_DEPTHS}

@@ -14,7 +14,7 @@ class Fig10Config(CifarConfig):
     dataset: str = like(CifarConfig, "dataset", "cifar100")
     variants: tuple[str, ...] = like(CifarConfig, "variants", ("cnn",))
     depths: tuple[int, ...] = like(CifarConfig, "depths", (16,))
-    widths: tuple[int, ...] = like(CifarConfig, "widths", (2, 4, 6))
+    widths: tuple[int, ...] = like(CifarConfig, "widths", fam.WIDTHS)
 
 
 def fig10_plot(df, cfg: Fig10Config):
@@ -26,4 +26,4 @@ register(fam.cifar_figure(
     Fig10Config, fig10_plot, (fam.rho("a-loss", "Wider -> lower final training loss", "loss", -0.6,
                                        f"{fam.S} Fig. 10 `a`: rho(width, final loss) <= -0.6"),
                               fam.WIDTH[2]),
-    smoke=fam.SMOKE_WIDTH, paper=fam.WIDTHS_PAPER, runtime=fam.GPU))
+    smoke=fam.SMOKE_WIDTH, paper=fam.WIDTHS_PAPER))

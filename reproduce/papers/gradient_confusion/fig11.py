@@ -13,7 +13,7 @@ from .cifar import CifarConfig
 class Fig11Config(CifarConfig):
     dataset: str = like(CifarConfig, "dataset", "cifar10")
     variants: tuple[str, ...] = like(CifarConfig, "variants", ("wrn",))
-    depths: tuple[int, ...] = like(CifarConfig, "depths", (16, 28, 52))
+    depths: tuple[int, ...] = like(CifarConfig, "depths", fam.WRN_DEPTHS)
     widths: tuple[int, ...] = like(CifarConfig, "widths", (2,))
 
 
@@ -24,4 +24,4 @@ def fig11_plot(df, cfg: Fig11Config):
 register(fam.cifar_figure(
     "fig11", "Depth: WRN-beta-2 (no BN) on CIFAR-10 (final loss, min cosine, KDE)",
     Fig11Config, fig11_plot, fam.WRN_DEPTH,
-    smoke=fam.SMOKE_DEPTH, paper={"depths": fam.ALL_DEPTHS}, runtime=fam.GPU))
+    smoke=fam.SMOKE_DEPTH, paper={"depths": fam.ALL_DEPTHS}))

@@ -13,7 +13,7 @@ from .cifar import CifarConfig
 class Fig12Config(CifarConfig):
     dataset: str = like(CifarConfig, "dataset", "cifar100")
     variants: tuple[str, ...] = like(CifarConfig, "variants", ("wrn",))
-    depths: tuple[int, ...] = like(CifarConfig, "depths", (16, 28, 52))
+    depths: tuple[int, ...] = like(CifarConfig, "depths", fam.WRN_DEPTHS)
     widths: tuple[int, ...] = like(CifarConfig, "widths", (2,))
 
 
@@ -24,4 +24,4 @@ def fig12_plot(df, cfg: Fig12Config):
 register(fam.cifar_figure(
     "fig12", "Depth: WRN-beta-2 (no BN) on CIFAR-100 (final loss, min cosine, KDE)",
     Fig12Config, fig12_plot, fam.WRN_DEPTH,
-    smoke=fam.SMOKE_DEPTH, paper={"depths": fam.ALL_DEPTHS}, runtime=fam.GPU))
+    smoke=fam.SMOKE_DEPTH, paper={"depths": fam.ALL_DEPTHS}))

@@ -14,7 +14,7 @@ class Fig13Config(CifarConfig):
     dataset: str = like(CifarConfig, "dataset", "cifar10")
     variants: tuple[str, ...] = like(CifarConfig, "variants", ("wrn",))
     depths: tuple[int, ...] = like(CifarConfig, "depths", (16,))
-    widths: tuple[int, ...] = like(CifarConfig, "widths", (2, 4, 6))
+    widths: tuple[int, ...] = like(CifarConfig, "widths", fam.WIDTHS)
 
 
 def fig13_plot(df, cfg: Fig13Config):
@@ -24,4 +24,4 @@ def fig13_plot(df, cfg: Fig13Config):
 register(fam.cifar_figure(
     "fig13", "Width: WRN-16-l (no BN) on CIFAR-10 (final loss, min cosine, KDE)",
     Fig13Config, fig13_plot, fam.WRN_WIDTH,
-    smoke=fam.SMOKE_WIDTH, paper=fam.WIDTHS_PAPER, runtime=fam.GPU))
+    smoke=fam.SMOKE_WIDTH, paper=fam.WIDTHS_PAPER))

@@ -14,7 +14,7 @@ class Fig14Config(CifarConfig):
     dataset: str = like(CifarConfig, "dataset", "cifar100")
     variants: tuple[str, ...] = like(CifarConfig, "variants", ("wrn",))
     depths: tuple[int, ...] = like(CifarConfig, "depths", (16,))
-    widths: tuple[int, ...] = like(CifarConfig, "widths", (2, 4, 6))
+    widths: tuple[int, ...] = like(CifarConfig, "widths", fam.WIDTHS)
 
 
 def fig14_plot(df, cfg: Fig14Config):
@@ -24,4 +24,4 @@ def fig14_plot(df, cfg: Fig14Config):
 register(fam.cifar_figure(
     "fig14", "Width: WRN-16-l (no BN) on CIFAR-100 (final loss, min cosine, KDE)",
     Fig14Config, fig14_plot, fam.WRN_WIDTH,
-    smoke=fam.SMOKE_WIDTH, paper=fam.WIDTHS_PAPER, runtime=fam.GPU))
+    smoke=fam.SMOKE_WIDTH, paper=fam.WIDTHS_PAPER))

@@ -13,7 +13,7 @@ from .cifar import VARIANTS, CifarConfig
 class Fig15Config(CifarConfig):
     dataset: str = like(CifarConfig, "dataset", "cifar100")
     variants: tuple[str, ...] = like(CifarConfig, "variants", tuple(VARIANTS))
-    depths: tuple[int, ...] = like(CifarConfig, "depths", (16, 28, 52))
+    depths: tuple[int, ...] = like(CifarConfig, "depths", fam.VARIANT_DEPTHS)
     widths: tuple[int, ...] = like(CifarConfig, "widths", (2,))
 
 
@@ -24,4 +24,4 @@ def fig15_plot(df, cfg: Fig15Config):
 register(fam.cifar_figure(
     "fig15", "BN x skip on CIFAR-100 (loss, min cosine, test accuracy vs depth)",
     Fig15Config, fig15_plot, fam.VARIANTS,
-    smoke=fam.SMOKE_VARIANTS, paper={"depths": fam.ALL_DEPTHS}, runtime=fam.GPU))
+    smoke=fam.SMOKE_VARIANTS, paper={"depths": fam.ALL_DEPTHS}))

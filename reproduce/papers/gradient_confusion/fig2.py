@@ -13,7 +13,7 @@ from .cifar import CifarConfig
 class Fig2Config(CifarConfig):
     dataset: str = like(CifarConfig, "dataset", "cifar10")
     variants: tuple[str, ...] = like(CifarConfig, "variants", ("cnn",))
-    depths: tuple[int, ...] = like(CifarConfig, "depths", (16, 22, 28, 34, 40))
+    depths: tuple[int, ...] = like(CifarConfig, "depths", fam.DEPTHS)
     widths: tuple[int, ...] = like(CifarConfig, "widths", (2,))
 
 
@@ -24,4 +24,4 @@ def fig2_plot(df, cfg: Fig2Config):
 register(fam.cifar_figure(
     "fig2", "Depth: CNN-beta-2 on CIFAR-10 (loss curves, min cosine, KDE)",
     Fig2Config, fig2_plot, fam.DEPTH + fam.SANE,
-    smoke=fam.SMOKE_DEPTH, paper={}, runtime=fam.CPU_LOOK))
+    smoke=fam.SMOKE_DEPTH, paper=fam.DEPTHS_PAPER))

@@ -14,7 +14,7 @@ class Fig3Config(CifarConfig):
     dataset: str = like(CifarConfig, "dataset", "cifar10")
     variants: tuple[str, ...] = like(CifarConfig, "variants", ("cnn",))
     depths: tuple[int, ...] = like(CifarConfig, "depths", (16,))
-    widths: tuple[int, ...] = like(CifarConfig, "widths", (2, 4, 6))
+    widths: tuple[int, ...] = like(CifarConfig, "widths", fam.WIDTHS)
 
 
 def fig3_plot(df, cfg: Fig3Config):
@@ -24,4 +24,4 @@ def fig3_plot(df, cfg: Fig3Config):
 register(fam.cifar_figure(
     "fig3", "Width: CNN-16-l on CIFAR-10 (loss curves, min cosine, KDE)",
     Fig3Config, fig3_plot, fam.WIDTH,
-    smoke=fam.SMOKE_WIDTH, paper=fam.WIDTHS_PAPER, runtime=fam.GPU))
+    smoke=fam.SMOKE_WIDTH, paper=fam.WIDTHS_PAPER))

@@ -13,7 +13,7 @@ from .cifar import VARIANTS, CifarConfig
 class Fig4Config(CifarConfig):
     dataset: str = like(CifarConfig, "dataset", "cifar10")
     variants: tuple[str, ...] = like(CifarConfig, "variants", tuple(VARIANTS))
-    depths: tuple[int, ...] = like(CifarConfig, "depths", (16, 28, 52))
+    depths: tuple[int, ...] = like(CifarConfig, "depths", fam.VARIANT_DEPTHS)
     widths: tuple[int, ...] = like(CifarConfig, "widths", (2,))
 
 
@@ -24,4 +24,4 @@ def fig4_plot(df, cfg: Fig4Config):
 register(fam.cifar_figure(
     "fig4", "BN x skip: CNN/WRN-beta-2 on CIFAR-10 (loss, min cosine, test accuracy vs depth)",
     Fig4Config, fig4_plot, fam.VARIANTS + (fam.ACC_KEPT,),
-    smoke=fam.SMOKE_VARIANTS, paper={"depths": fam.ALL_DEPTHS}, runtime=fam.GPU))
+    smoke=fam.SMOKE_VARIANTS, paper={"depths": fam.ALL_DEPTHS}))

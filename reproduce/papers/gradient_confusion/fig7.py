@@ -15,7 +15,7 @@ class Fig7Config(CifarConfig):
 
     dataset: str = like(CifarConfig, "dataset", "cifar10")
     variants: tuple[str, ...] = like(CifarConfig, "variants", ("cnn",))
-    depths: tuple[int, ...] = like(CifarConfig, "depths", (16, 22, 28, 34, 40))
+    depths: tuple[int, ...] = like(CifarConfig, "depths", fam.DEPTHS)
     widths: tuple[int, ...] = like(CifarConfig, "widths", (2,))
 
 
@@ -26,4 +26,4 @@ def fig7_plot(df, cfg: Fig7Config):
 register(fam.cifar_figure(
     "fig7", "Depth, extra panels: CNN-beta-2 on CIFAR-10 (loss, test accuracy, min cosine per epoch)",
     Fig7Config, fig7_plot, fam.DEPTH_EXTRA,
-    smoke=fam.SMOKE_DEPTH, paper={}, runtime=fam.CPU_LOOK))
+    smoke=fam.SMOKE_DEPTH, paper=fam.DEPTHS_PAPER))

@@ -16,7 +16,7 @@ class Fig8Config(CifarConfig):
     dataset: str = like(CifarConfig, "dataset", "cifar10")
     variants: tuple[str, ...] = like(CifarConfig, "variants", ("cnn",))
     depths: tuple[int, ...] = like(CifarConfig, "depths", (16,))
-    widths: tuple[int, ...] = like(CifarConfig, "widths", (2, 4, 6))
+    widths: tuple[int, ...] = like(CifarConfig, "widths", fam.WIDTHS)
 
 
 def fig8_plot(df, cfg: Fig8Config):
@@ -26,4 +26,4 @@ def fig8_plot(df, cfg: Fig8Config):
 register(fam.cifar_figure(
     "fig8", "Width, extra panels: CNN-16-l on CIFAR-10 (loss, test accuracy, min cosine per epoch)",
     Fig8Config, fig8_plot, fam.WIDTH_EXTRA,
-    smoke=fam.SMOKE_WIDTH, paper=fam.WIDTHS_PAPER, runtime=fam.GPU))
+    smoke=fam.SMOKE_WIDTH, paper=fam.WIDTHS_PAPER))

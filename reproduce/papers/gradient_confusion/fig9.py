@@ -13,7 +13,7 @@ from .cifar import CifarConfig
 class Fig9Config(CifarConfig):
     dataset: str = like(CifarConfig, "dataset", "cifar100")
     variants: tuple[str, ...] = like(CifarConfig, "variants", ("cnn",))
-    depths: tuple[int, ...] = like(CifarConfig, "depths", (16, 22, 28, 34, 40))
+    depths: tuple[int, ...] = like(CifarConfig, "depths", fam.DEPTHS)
     widths: tuple[int, ...] = like(CifarConfig, "widths", (2,))
 
 
@@ -24,4 +24,4 @@ def fig9_plot(df, cfg: Fig9Config):
 register(fam.cifar_figure(
     "fig9", "Depth: CNN-beta-2 on CIFAR-100 (final loss, min cosine, KDE)",
     Fig9Config, fig9_plot, fam.DEPTH,
-    smoke=fam.SMOKE_DEPTH, paper={}, runtime=fam.GPU))
+    smoke=fam.SMOKE_DEPTH, paper=fam.DEPTHS_PAPER))
