@@ -191,17 +191,17 @@ def test_diverging_run_dies_without_touching_the_others():
     torch.testing.assert_close(hist[:len(h1), 1:], h1)
 
 
-def _toy_runs(final):
-    """A long-format CSV of 2 points x 2 lrs x 5 runs with given final losses (init loss 2)."""
+def _toy_runs(final, init=2.0):
+    """A long-format CSV of 2 points x 2 lrs x 5 runs with given final losses (init loss `init`), CIFAR-10."""
     rows = []
     for (depth, lr), losses in final.items():
         for r, v in enumerate(losses):
             base = {"variant": "cnn", "depth": depth, "width": 2, "lr": lr, "run": r, "epoch": 3}
             alive = float(np.isfinite(v))
             rows += [{**base, "quantity": q, "value": val} for q, val in
-                     (("init_loss", 2.0), ("final_loss", v), ("alive", alive), ("test_acc", 0.5),
+                     (("init_loss", init), ("final_loss", v), ("alive", alive), ("test_acc", 0.5),
                       ("train_loss_full", v), ("min_cos", -0.1 * depth), ("std_cos", 0.1))]
-    return pd.DataFrame(rows).assign(valid_frac=0.8, rho_slack=0.2)
+    return pd.DataFrame(rows).assign(valid_frac=0.8, rho_slack=0.2, dataset="cifar10")
 
 
 def test_lr_selection_rule_and_untrainable_points():
@@ -229,6 +229,19 @@ def test_an_untrained_run_is_untrainable():
     check = next(c for c in registry.figure("confusion", "fig2").claims if c.id == "d-trainable")
     assert claims.evaluate(check, df).verdict == claims.FAIL
     assert claims.evaluate(check, trained).verdict == claims.PASS
+
+
+def test_a_run_collapsed_to_chance_is_reported():
+    """A no-BN residual net starts at loss ~280; ending at ln 10 (predicting the class frequencies) is far below
+    its initial loss but at chance: d-trainable fails on every CIFAR figure and names the point."""
+    chance = float(np.log(10))
+    collapsed = _toy_runs({(16, 0.1): [1.2, 1.3, 1.2, 1.25, 1.3], (52, 0.1): [chance] * 5}, init=280.0)
+    learned = _toy_runs({(16, 0.1): [1.2, 1.3, 1.2, 1.25, 1.3], (52, 0.1): [0.98 * chance] * 5}, init=280.0)
+    for fig in ("fig2", "fig4", "fig11", "fig13"):
+        check = next(c for c in registry.figure("confusion", fig).claims if c.id == "d-trainable")
+        bad = claims.evaluate(check, collapsed)
+        assert bad.verdict == claims.FAIL and "cnn-52-2" in bad.threshold
+        assert claims.evaluate(check, learned).verdict == claims.PASS
 
 
 def test_gap_claim_needs_several_runs():

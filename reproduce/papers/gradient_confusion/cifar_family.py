@@ -11,7 +11,7 @@ from ...claims import Claim, above, below, between, need
 from ...plotting import band, fill, int_ticks, log_y
 from ...registry import Figure
 from . import cifar
-from .common import PAPER, chosen, kde_mass, kde_panel, lean, point_stats, rho_bound, rho_measure, sweep_axis
+from .common import PAPER, TRAINED_BELOW, chosen, kde_mass, kde_panel, lean, point_stats, rho_bound, rho_measure, sweep_axis
 
 KEYS = cifar.KEYS
 
@@ -102,19 +102,19 @@ def plot_variants(df: pd.DataFrame):
     return fig
 
 
-RUN = dict(unit=("run",), reduce=lambda df: lean(df, KEYS))
-POOLED = dict(unit=("run",), reduce=lambda df: lean(df, KEYS, final_cosines=True))
+_RUN = dict(unit=("run",), reduce=lambda df: lean(df, KEYS))
+_POOLED = dict(unit=("run",), reduce=lambda df: lean(df, KEYS, final_cosines=True))
 
 
-S = "SPEC-003-004.md §A.5"
-SLACK = "; at the default preset every rho bound moves 0.2 towards 0 (SPEC-003-004.md §A.8 predicate scales)"
+_S = "SPEC-003-004.md §A.5"
+_SLACK = "; at the default preset every rho bound moves 0.2 towards 0 (SPEC-003-004.md §A.8 predicate scales)"
 
 
-def rho(cid: str, text: str, col: str, bound: float, source: str, x: str | None = None,
+def _rho(cid: str, text: str, col: str, bound: float, source: str, x: str | None = None,
         where: dict | None = None) -> Claim:
     """A rank-correlation claim of `col` along the sweep axis (or `x`), rows matching `where`, units = runs."""
-    return Claim(cid, text, rho_measure(KEYS, x, col, where), rho_bound(bound), source=source + SLACK,
-                 **(POOLED if col == "pooled_std" else RUN))
+    return Claim(cid, text, rho_measure(KEYS, x, col, where), rho_bound(bound), source=source + _SLACK,
+                 **(_POOLED if col == "pooled_std" else _RUN))
 
 
 def _gap(df):
@@ -124,16 +124,25 @@ def _gap(df):
     return float(p.iloc[0].min_cos - p.iloc[-1].min_cos)
 
 
-def _untrainable(df):
+def _stalled(df) -> pd.DataFrame:
+    """point_stats with `stalled`: no valid lr, or a mean final loss not below 99% of both its initial loss and
+    chance (ln C: the loss of predicting a balanced set's class frequencies, where a collapsed network sits)."""
     p = point_stats(df, KEYS)
-    return float((~p.trainable | ~(p.loss < p.loss0)).sum())
+    chance = math.log(100 if "100" in str(df["dataset"].iloc[0]) else 10)
+    p["stalled"] = ~p.trainable | ~(p.loss < TRAINED_BELOW * np.minimum(p.loss0, chance))
+    return p
+
+
+def _untrainable(df):
+    return float(_stalled(df).stalled.sum())
 
 
 def _untrainable_info(df):
-    p = point_stats(df, KEYS)
-    bad = p[~p.trainable]
-    return f"of {len(p)} points; untrainable: " + (", ".join(
-        f"{r.variant}-{r.depth}-{r.width} (loss {r.loss_shown:.4g})" for r in bad.itertuples()) or "none")
+    p = _stalled(df)
+    bad = p[p.stalled]
+    return f"of {len(p)} points; at chance or untrainable: " + (", ".join(
+        f"{r.variant}-{r.depth}-{r.width} (loss {r.loss_shown:.4g}, test acc {r.acc:.3f}, lr {r.lr:g})"
+        for r in bad.itertuples()) or "none")
 
 
 def _cos_sane(df):
@@ -190,41 +199,47 @@ def _acc_range(df):
     return float(point_stats(df, KEYS)["acc"].min())
 
 
-DEPTH = (rho("a-loss", "Deeper -> higher final training loss", "loss", 0.8,
-             f"{S} Fig. 2 `a` (Fig. 9: as Fig. 2): rho(depth, final train loss) >= 0.8"),
-         rho("b-mincos", "Deeper -> more negative min gradient cosine", "min_cos", -0.8,
-             f"{S} Fig. 2 `b` (Fig. 9: as Fig. 2): rho(depth, mean min-cos) <= -0.8"),
+DEPTH_CLAIMS = (_rho("a-loss", "Deeper -> higher final training loss", "loss", 0.8,
+             f"{_S} Fig. 2 `a` (Fig. 9: as Fig. 2): rho(depth, final train loss) >= 0.8"),
+         _rho("b-mincos", "Deeper -> more negative min gradient cosine", "min_cos", -0.8,
+             f"{_S} Fig. 2 `b` (Fig. 9: as Fig. 2): rho(depth, mean min-cos) <= -0.8"),
          Claim("b-gap", "Min cosine at the deepest is below the shallowest", _gap,
                above(0, "(mean min-cos at the shallowest minus at the deepest)"),
-               source=f"{S} Fig. 2 `b`: min-cos(40) < min-cos(16) - max(std_16, std_40); the std margin is replaced "
-                      "by the bootstrap interval over runs", **RUN),
-         rho("c-spread", "Deeper -> cosines concentrate less around 0 (larger pooled std)", "pooled_std", 0.8,
-             f"{S} Fig. 2 `c`: rho(depth, std of pooled cosines) >= 0.8"))
-SANE = (Claim("d-trainable", "Every point trains clearly below its initial loss (our runs)", _untrainable,
-              below(0, "(points without a valid lr: no run ended below 99% of its initial loss)"),
-              info=_untrainable_info, exact=True, kind="check",
-              source=f"{S} Fig. 2 `d`: every depth trains below its initial loss; a point that did not train makes "
-                     "the sweep's trends undecidable (99%: chosen, a loss that moved)"),
+               source=f"{_S} Fig. 2 `b`: min-cos(40) < min-cos(16) - max(std_16, std_40); the std margin is replaced "
+                      "by the bootstrap interval over runs", **_RUN),
+         _rho("c-spread", "Deeper -> cosines concentrate less around 0 (larger pooled std)", "pooled_std", 0.8,
+             f"{_S} Fig. 2 `c`: rho(depth, std of pooled cosines) >= 0.8"))
+SANE_CLAIMS = (Claim("d-trainable", "Every point trains past chance, clearly below its initial loss (our runs)",
+                     _untrainable,
+                     below(0, "(points whose selected runs did not end below 99% of both their initial loss and "
+                              "chance, ln C)"),
+                     info=_untrainable_info, exact=True, kind="check",
+                     source=f"{_S} Fig. 2 `d`: every depth trains below its initial loss; issue 35: every network "
+                            "trained past chance, or reported; a point that did not train makes the sweep's trends "
+                            "undecidable (99%: chosen, a loss that moved)"),
         Claim("e-cosines", "Cosines in [-1, 1]; KDE integrates to 1", _cos_sane,
               below(0.02, "(|KDE integral - 1|; infinite if a cosine lies outside [-1, 1])"), exact=True,
-              kind="check", source=f"{S} Fig. 2 `e`: all cosines in [-1, 1], KDE integrates to 1 +- 0.02"))
-WIDTH = (rho("a-loss", "Wider -> lower final training loss", "loss", -0.8,
-             f"{S} Fig. 3 `a`: rho(width, final loss) <= -0.8"),
-         rho("b-mincos", "Wider -> less negative min gradient cosine", "min_cos", 0.8,
-             f"{S} Fig. 3 `b`: rho(width, min-cos) >= 0.8"),
-         rho("c-spread", "Wider -> cosines concentrate more around 0", "pooled_std", -0.8,
-             f"{S} Fig. 3 `c`: rho(width, pooled std) <= -0.8"))
-VARIANTS = (Claim("a-bn-skip-best", "With BN & skip: highest min-cos and lowest loss at depth >= 52", _variants_deep,
+              kind="check", source=f"{_S} Fig. 2 `e`: all cosines in [-1, 1], KDE integrates to 1 +- 0.02"))
+WIDTH_CLAIMS = (_rho("a-loss", "Wider -> lower final training loss", "loss", -0.8,
+             f"{_S} Fig. 3 `a`: rho(width, final loss) <= -0.8"),
+         _rho("b-mincos", "Wider -> less negative min gradient cosine", "min_cos", 0.8,
+             f"{_S} Fig. 3 `b`: rho(width, min-cos) >= 0.8"),
+         _rho("c-spread", "Wider -> cosines concentrate more around 0", "pooled_std", -0.8,
+             f"{_S} Fig. 3 `c`: rho(width, pooled std) <= -0.8"))
+CIFAR100_WIDTH_CLAIMS = (_rho("a-loss", "Wider -> lower final training loss", "loss", -0.6,
+                               f"{_S} Fig. 10 `a`: rho(width, final loss) <= -0.6"),
+                         WIDTH_CLAIMS[2])
+VARIANT_CLAIMS = (Claim("a-bn-skip-best", "With BN & skip: highest min-cos and lowest loss at depth >= 52", _variants_deep,
                   above(1, "(fraction of depths >= 52 where BN & skip is best on both)"),
-                  source=f"{S} Fig. 4 `a` (Fig. 15: as Fig. 4): for every depth >= 52, BN & skip has the highest mean "
-                         "min-cos and the lowest loss of the four", **RUN),
-            *(rho(f"b-mincos-{v}", f"{cifar.LABELS[v]}: deeper -> more negative min cosine", "min_cos", -0.6,
-                  f"{S} Fig. 4 `b`: rho(depth, min-cos) <= -0.6 for the three other variants", "depth",
+                  source=f"{_S} Fig. 4 `a` (Fig. 15: as Fig. 4): for every depth >= 52, BN & skip has the highest mean "
+                         "min-cos and the lowest loss of the four", **_RUN),
+            *(_rho(f"b-mincos-{v}", f"{cifar.LABELS[v]}: deeper -> more negative min cosine", "min_cos", -0.6,
+                  f"{_S} Fig. 4 `b`: rho(depth, min-cos) <= -0.6 for the three other variants", "depth",
                   {"variant": v}) for v in ("cnn", "cnn-bn", "wrn")),
             Claim("c-bn-skip-flat", "With BN & skip the min cosine barely moves with depth", _range,
                   below(0.5, "(min-cos range over depth of BN & skip / smallest range of the other variants)"),
-                  source=f"{S} Fig. 4 `c`: range of min-cos for BN & skip < 0.5 x the smallest range of the others",
-                  **RUN))
+                  source=f"{_S} Fig. 4 `c`: range of min-cos for BN & skip < 0.5 x the smallest range of the others",
+                  **_RUN))
 
 SMOKE_DEPTH = {"depths": (10, 16)}
 SMOKE_VARIANTS = {"depths": (10, 16), "runs": 1}
@@ -247,40 +262,41 @@ CPU = {"smoke": "20 s", "default": "about 2 h CPU (see --dry-run)", "paper": "GP
 
 def cifar_figure(key: str, title: str, cls: type, plot, claims: tuple[Claim, ...], smoke: dict, paper: dict,
                  runtime: dict = CPU) -> Figure:
-    """A CIFAR figure: the family's grid, compute and cost; smoke on the stand-in of the config's dataset."""
+    """A CIFAR figure: the family's grid, compute and cost; smoke on the stand-in of the config's dataset; its claims
+    and the sanity checks every CIFAR sweep gets (trained past chance, cosines in range)."""
     ds = cls().dataset
-    return Figure(PAPER, key, title, cls, cifar.grid, cifar.compute, plot, claims,
+    return Figure(PAPER, key, title, cls, cifar.grid, cifar.compute, plot, claims + SANE_CLAIMS,
                   presets={"smoke": {**SMOKE, **smoke, "dataset": f"synthetic-{ds}"},
                            "paper": {**PAPER_SIZES, **paper}},
                   runtime=runtime, cost=cifar.cost, gpu_presets=("paper",))
 
-DEPTH_EXTRA = (rho("a-acc", "Deeper -> lower test accuracy", "acc", -0.6,
-                   f"{S} Fig. 7 `a`: rho(depth, test acc) <= -0.6"), DEPTH[1],
+DEPTH_EXTRA_CLAIMS = (_rho("a-acc", "Deeper -> lower test accuracy", "acc", -0.6,
+                   f"{_S} Fig. 7 `a`: rho(depth, test acc) <= -0.6"), DEPTH_CLAIMS[1],
                Claim("c-curves", "Min-cos curves recorded without NaN", _no_nan_curves,
                      below(0, "(NaN min-cos values in the selected runs' curves)"), exact=True, kind="check",
-                     source=f"{S} Fig. 7 `c` (info): min-cos curves recorded for all epochs, no NaN"))
-WIDTH_EXTRA = (rho("a-acc", "Wider -> higher test accuracy", "acc", 0.6,
-                   f"{S} Fig. 8 `a`: rho(width, test acc) >= 0.6"),
+                     source=f"{_S} Fig. 7 `c` (info): min-cos curves recorded for all epochs, no NaN"))
+WIDTH_EXTRA_CLAIMS = (_rho("a-acc", "Wider -> higher test accuracy", "acc", 0.6,
+                   f"{_S} Fig. 8 `a`: rho(width, test acc) >= 0.6"),
                Claim("b-acc-range", "Test accuracy of a correct pipeline (paper scale)", _acc_range,
                      between(0.78, 0.95, "(test accuracy of the worst width)"), kind="check",
-                     source=f"{S} Fig. 8 `b`: paper scale only, test acc of every width in [0.78, 0.95] (a sanity "
-                            "check of the pipeline; range read off the paper's axis)", **RUN))
-WRN_DEPTH = (rho("a-mincos", "Deeper -> more negative min gradient cosine", "min_cos", -0.8,
-                 f"{S} Fig. 11 / 12 `a`: rho(depth, min-cos) <= -0.8"),
-             rho("b-loss", "Deeper -> higher final training loss", "loss", 0.6,
-                 f"{S} Fig. 11 / 12 `b`: rho(depth, final loss) >= 0.6"),
-             rho("c-spread", "Deeper -> larger pooled cosine std", "pooled_std", 0.6,
-                 f"{S} Fig. 11 / 12 `c`: rho(depth, pooled std) >= 0.6"))
-_F13 = f"{S} Fig. 13 / 14"
-WRN_WIDTH = (Claim("a-mincos", "Widest has a higher min cosine than narrowest", _extreme("min_cos"),
-                   above(0, "(widest minus narrowest)"), source=f"{_F13} `a`: min-cos(6) > min-cos(2)", **RUN),
+                     source=f"{_S} Fig. 8 `b`: paper scale only, test acc of every width in [0.78, 0.95] (a sanity "
+                            "check of the pipeline; range read off the paper's axis)", **_RUN))
+WRN_DEPTH_CLAIMS = (_rho("a-mincos", "Deeper -> more negative min gradient cosine", "min_cos", -0.8,
+                 f"{_S} Fig. 11 / 12 `a`: rho(depth, min-cos) <= -0.8"),
+             _rho("b-loss", "Deeper -> higher final training loss", "loss", 0.6,
+                 f"{_S} Fig. 11 / 12 `b`: rho(depth, final loss) >= 0.6"),
+             _rho("c-spread", "Deeper -> larger pooled cosine std", "pooled_std", 0.6,
+                 f"{_S} Fig. 11 / 12 `c`: rho(depth, pooled std) >= 0.6"))
+_F13 = f"{_S} Fig. 13 / 14"
+WRN_WIDTH_CLAIMS = (Claim("a-mincos", "Widest has a higher min cosine than narrowest", _extreme("min_cos"),
+                   above(0, "(widest minus narrowest)"), source=f"{_F13} `a`: min-cos(6) > min-cos(2)", **_RUN),
              Claim("b-loss", "Widest has a lower final loss than narrowest", _extreme("loss"),
-                   below(0, "(widest minus narrowest)"), source=f"{_F13} `b`: final loss(6) < final loss(2)", **RUN),
+                   below(0, "(widest minus narrowest)"), source=f"{_F13} `b`: final loss(6) < final loss(2)", **_RUN),
              Claim("c-spread", "Widest has a smaller pooled cosine std", _extreme("pooled_std"),
                    below(0, "(widest minus narrowest)"), source=f"{_F13} `c`: pooled std(6) < pooled std(2)",
-                   **POOLED))
-ACC_KEPT = Claim("d-acc-kept", "BN & skip keeps test accuracy at depth", _acc_kept,
+                   **_POOLED))
+ACC_KEPT_CLAIMS = Claim("d-acc-kept", "BN & skip keeps test accuracy at depth", _acc_kept,
                  above(-0.02, "(test accuracy, BN & skip, deepest minus shallowest)"),
-                 source=f"{S} Fig. 4 `d`: test acc of BN & skip at depth 100 >= its value at depth 16 - 0.02", **RUN)
+                 source=f"{_S} Fig. 4 `d`: test acc of BN & skip at depth 100 >= its value at depth 16 - 0.02", **_RUN)
 WIDTHS_PAPER = {"widths": (2, 3, 4, 5, 6)}
 DEPTHS_PAPER = {"depths": PAPER_DEPTHS}

@@ -23,7 +23,5 @@ def fig10_plot(df, cfg: Fig10Config):
 
 register(fam.cifar_figure(
     "fig10", "Width: CNN-16-l on CIFAR-100 (final loss, min cosine, KDE)",
-    Fig10Config, fig10_plot, (fam.rho("a-loss", "Wider -> lower final training loss", "loss", -0.6,
-                                       f"{fam.S} Fig. 10 `a`: rho(width, final loss) <= -0.6"),
-                              fam.WIDTH[2]),
+    Fig10Config, fig10_plot, fam.CIFAR100_WIDTH_CLAIMS,
     smoke=fam.SMOKE_WIDTH, paper=fam.WIDTHS_PAPER))

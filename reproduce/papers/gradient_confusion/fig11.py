@@ -23,5 +23,5 @@ def fig11_plot(df, cfg: Fig11Config):
 
 register(fam.cifar_figure(
     "fig11", "Depth: WRN-beta-2 (no BN) on CIFAR-10 (final loss, min cosine, KDE)",
-    Fig11Config, fig11_plot, fam.WRN_DEPTH,
+    Fig11Config, fig11_plot, fam.WRN_DEPTH_CLAIMS,
     smoke=fam.SMOKE_DEPTH, paper={"depths": fam.ALL_DEPTHS}))

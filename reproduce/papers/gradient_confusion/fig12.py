@@ -23,5 +23,5 @@ def fig12_plot(df, cfg: Fig12Config):
 
 register(fam.cifar_figure(
     "fig12", "Depth: WRN-beta-2 (no BN) on CIFAR-100 (final loss, min cosine, KDE)",
-    Fig12Config, fig12_plot, fam.WRN_DEPTH,
+    Fig12Config, fig12_plot, fam.WRN_DEPTH_CLAIMS,
     smoke=fam.SMOKE_DEPTH, paper={"depths": fam.ALL_DEPTHS}))

@@ -23,5 +23,5 @@ def fig13_plot(df, cfg: Fig13Config):
 
 register(fam.cifar_figure(
     "fig13", "Width: WRN-16-l (no BN) on CIFAR-10 (final loss, min cosine, KDE)",
-    Fig13Config, fig13_plot, fam.WRN_WIDTH,
+    Fig13Config, fig13_plot, fam.WRN_WIDTH_CLAIMS,
     smoke=fam.SMOKE_WIDTH, paper=fam.WIDTHS_PAPER))

@@ -23,5 +23,5 @@ def fig14_plot(df, cfg: Fig14Config):
 
 register(fam.cifar_figure(
     "fig14", "Width: WRN-16-l (no BN) on CIFAR-100 (final loss, min cosine, KDE)",
-    Fig14Config, fig14_plot, fam.WRN_WIDTH,
+    Fig14Config, fig14_plot, fam.WRN_WIDTH_CLAIMS,
     smoke=fam.SMOKE_WIDTH, paper=fam.WIDTHS_PAPER))

@@ -23,5 +23,5 @@ def fig15_plot(df, cfg: Fig15Config):
 
 register(fam.cifar_figure(
     "fig15", "BN x skip on CIFAR-100 (loss, min cosine, test accuracy vs depth)",
-    Fig15Config, fig15_plot, fam.VARIANTS,
+    Fig15Config, fig15_plot, fam.VARIANT_CLAIMS,
     smoke=fam.SMOKE_VARIANTS, paper={"depths": fam.ALL_DEPTHS}))

@@ -23,5 +23,5 @@ def fig2_plot(df, cfg: Fig2Config):
 
 register(fam.cifar_figure(
     "fig2", "Depth: CNN-beta-2 on CIFAR-10 (loss curves, min cosine, KDE)",
-    Fig2Config, fig2_plot, fam.DEPTH + fam.SANE,
+    Fig2Config, fig2_plot, fam.DEPTH_CLAIMS,
     smoke=fam.SMOKE_DEPTH, paper=fam.DEPTHS_PAPER))

@@ -23,5 +23,5 @@ def fig3_plot(df, cfg: Fig3Config):
 
 register(fam.cifar_figure(
     "fig3", "Width: CNN-16-l on CIFAR-10 (loss curves, min cosine, KDE)",
-    Fig3Config, fig3_plot, fam.WIDTH,
+    Fig3Config, fig3_plot, fam.WIDTH_CLAIMS,
     smoke=fam.SMOKE_WIDTH, paper=fam.WIDTHS_PAPER))

@@ -23,5 +23,5 @@ def fig4_plot(df, cfg: Fig4Config):
 
 register(fam.cifar_figure(
     "fig4", "BN x skip: CNN/WRN-beta-2 on CIFAR-10 (loss, min cosine, test accuracy vs depth)",
-    Fig4Config, fig4_plot, fam.VARIANTS + (fam.ACC_KEPT,),
+    Fig4Config, fig4_plot, fam.VARIANT_CLAIMS + (fam.ACC_KEPT_CLAIMS,),
     smoke=fam.SMOKE_VARIANTS, paper={"depths": fam.ALL_DEPTHS}))

@@ -25,5 +25,5 @@ def fig7_plot(df, cfg: Fig7Config):
 
 register(fam.cifar_figure(
     "fig7", "Depth, extra panels: CNN-beta-2 on CIFAR-10 (loss, test accuracy, min cosine per epoch)",
-    Fig7Config, fig7_plot, fam.DEPTH_EXTRA,
+    Fig7Config, fig7_plot, fam.DEPTH_EXTRA_CLAIMS,
     smoke=fam.SMOKE_DEPTH, paper=fam.DEPTHS_PAPER))

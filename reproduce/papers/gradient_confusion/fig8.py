@@ -25,5 +25,5 @@ def fig8_plot(df, cfg: Fig8Config):
 
 register(fam.cifar_figure(
     "fig8", "Width, extra panels: CNN-16-l on CIFAR-10 (loss, test accuracy, min cosine per epoch)",
-    Fig8Config, fig8_plot, fam.WIDTH_EXTRA,
+    Fig8Config, fig8_plot, fam.WIDTH_EXTRA_CLAIMS,
     smoke=fam.SMOKE_WIDTH, paper=fam.WIDTHS_PAPER))

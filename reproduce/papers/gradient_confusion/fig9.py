@@ -23,5 +23,5 @@ def fig9_plot(df, cfg: Fig9Config):
 
 register(fam.cifar_figure(
     "fig9", "Depth: CNN-beta-2 on CIFAR-100 (final loss, min cosine, KDE)",
-    Fig9Config, fig9_plot, fam.DEPTH,
+    Fig9Config, fig9_plot, fam.DEPTH_CLAIMS,
     smoke=fam.SMOKE_DEPTH, paper=fam.DEPTHS_PAPER))
