@@ -11,7 +11,18 @@ from ...claims import Claim, above, below, between, need
 from ...plotting import band, fill, int_ticks, log_y
 from ...registry import Figure
 from . import cifar
-from .common import PAPER, TRAINED_BELOW, chosen, kde_mass, kde_panel, lean, point_stats, rho_bound, rho_measure, sweep_axis
+from .common import (
+    PAPER,
+    TRAINED_BELOW,
+    chosen,
+    kde_mass,
+    kde_panel,
+    lean,
+    point_stats,
+    rho_bound,
+    rho_measure,
+    sweep_axis,
+)
 
 KEYS = cifar.KEYS
 
