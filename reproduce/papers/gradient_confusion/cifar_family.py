@@ -1,4 +1,5 @@
 """Plots, claims and presets shared by the CIFAR figures (Figs 2-4, 7-15; runs in cifar.py, one file per figure)."""
+
 from __future__ import annotations
 
 import math
@@ -68,8 +69,11 @@ def plot_sweep(df: pd.DataFrame, curves: bool, span: float):
     kde_panel(axes[2], c[c.quantity == "cos_end"], x, span, lambda v: f"{sym} = {v}")
     model = "WRN" if (df["variant"].str.startswith("wrn")).all() else "CNN"
     fixed = {"depth": "width", "width": "depth"}[x]
-    fig.suptitle(f"{model} on {_title(df)}: {x} sweep at {fixed} {sorted(int(v) for v in df[fixed].unique())}; "
-                 "mean ± std over valid runs of the selected lr; open marker = untrainable", fontsize=9)
+    fig.suptitle(
+        f"{model} on {_title(df)}: {x} sweep at {fixed} {sorted(int(v) for v in df[fixed].unique())}; "
+        "mean ± std over valid runs of the selected lr; open marker = untrainable",
+        fontsize=9,
+    )
     fig.tight_layout()
     return fig
 
@@ -107,8 +111,10 @@ def plot_variants(df: pd.DataFrame):
         int_ticks(ax, p["depth"])
         ax.legend(fontsize=7)
     log_y(axes[0])
-    fig.suptitle(f"BN x skip on {_title(df)}, width {sorted(int(v) for v in df.width.unique())}; open marker = "
-                 "untrainable", fontsize=9)
+    fig.suptitle(
+        f"BN x skip on {_title(df)}, width {sorted(int(v) for v in df.width.unique())}; open marker = untrainable",
+        fontsize=9,
+    )
     fig.tight_layout()
     return fig
 
@@ -121,11 +127,18 @@ _S = "SPEC-003-004.md §A.5"
 _SLACK = "; at the default preset every rho bound moves 0.2 towards 0 (SPEC-003-004.md §A.8 predicate scales)"
 
 
-def _rho(cid: str, text: str, col: str, bound: float, source: str, x: str | None = None,
-        where: dict | None = None) -> Claim:
+def _rho(
+    cid: str, text: str, col: str, bound: float, source: str, x: str | None = None, where: dict | None = None
+) -> Claim:
     """A rank-correlation claim of `col` along the sweep axis (or `x`), rows matching `where`, units = runs."""
-    return Claim(cid, text, rho_measure(KEYS, x, col, where), rho_bound(bound), source=source + _SLACK,
-                 **(_POOLED if col == "pooled_std" else _RUN))
+    return Claim(
+        cid,
+        text,
+        rho_measure(KEYS, x, col, where),
+        rho_bound(bound),
+        source=source + _SLACK,
+        **(_POOLED if col == "pooled_std" else _RUN),
+    )
 
 
 def _gap(df):
@@ -151,9 +164,13 @@ def _untrainable(df):
 def _untrainable_info(df):
     p = _stalled(df)
     bad = p[p.stalled]
-    return f"of {len(p)} points; at chance or untrainable: " + (", ".join(
-        f"{r.variant}-{r.depth}-{r.width} (loss {r.loss_shown:.4g}, test acc {r.acc:.3f}, lr {r.lr:g})"
-        for r in bad.itertuples()) or "none")
+    return f"of {len(p)} points; at chance or untrainable: " + (
+        ", ".join(
+            f"{r.variant}-{r.depth}-{r.width} (loss {r.loss_shown:.4g}, test acc {r.acc:.3f}, lr {r.lr:g})"
+            for r in bad.itertuples()
+        )
+        or "none"
+    )
 
 
 def _cos_sane(df):
@@ -167,10 +184,12 @@ def _cos_sane(df):
 
 def _extreme(col: str):
     """Figs 13/14: widest minus narrowest point of `col`."""
+
     def measure(df):
         p = point_stats(df, KEYS).sort_values("width")
         need(p["width"].nunique() >= 2, "needs two widths")
         return float(p.iloc[-1][col] - p.iloc[0][col])
+
     return measure
 
 
@@ -210,104 +229,264 @@ def _acc_range(df):
     return float(point_stats(df, KEYS)["acc"].min())
 
 
-DEPTH_CLAIMS = (_rho("a-loss", "Deeper -> higher final training loss", "loss", 0.8,
-             f"{_S} Fig. 2 `a` (Fig. 9: as Fig. 2): rho(depth, final train loss) >= 0.8"),
-         _rho("b-mincos", "Deeper -> more negative min gradient cosine", "min_cos", -0.8,
-             f"{_S} Fig. 2 `b` (Fig. 9: as Fig. 2): rho(depth, mean min-cos) <= -0.8"),
-         Claim("b-gap", "Min cosine at the deepest is below the shallowest", _gap,
-               above(0, "(mean min-cos at the shallowest minus at the deepest)"),
-               source=f"{_S} Fig. 2 `b`: min-cos(40) < min-cos(16) - max(std_16, std_40); the std margin is replaced "
-                      "by the bootstrap interval over runs", **_RUN),
-         _rho("c-spread", "Deeper -> cosines concentrate less around 0 (larger pooled std)", "pooled_std", 0.8,
-             f"{_S} Fig. 2 `c`: rho(depth, std of pooled cosines) >= 0.8"))
-SANE_CLAIMS = (Claim("d-trainable", "Every point trains past chance, clearly below its initial loss (our runs)",
-                     _untrainable,
-                     below(0, "(points whose selected runs did not end below 99% of both their initial loss and "
-                              "chance, ln C)"),
-                     info=_untrainable_info, exact=True, kind="check",
-                     source=f"{_S} Fig. 2 `d`: every depth trains below its initial loss; issue 35: every network "
-                            "trained past chance, or reported; a point that did not train makes the sweep's trends "
-                            "undecidable (99%: chosen, a loss that moved)"),
-        Claim("e-cosines", "Cosines in [-1, 1]; KDE integrates to 1", _cos_sane,
-              below(0.02, "(|KDE integral - 1|; infinite if a cosine lies outside [-1, 1])"), exact=True,
-              kind="check", source=f"{_S} Fig. 2 `e`: all cosines in [-1, 1], KDE integrates to 1 +- 0.02"))
-WIDTH_CLAIMS = (_rho("a-loss", "Wider -> lower final training loss", "loss", -0.8,
-             f"{_S} Fig. 3 `a`: rho(width, final loss) <= -0.8"),
-         _rho("b-mincos", "Wider -> less negative min gradient cosine", "min_cos", 0.8,
-             f"{_S} Fig. 3 `b`: rho(width, min-cos) >= 0.8"),
-         _rho("c-spread", "Wider -> cosines concentrate more around 0", "pooled_std", -0.8,
-             f"{_S} Fig. 3 `c`: rho(width, pooled std) <= -0.8"))
-CIFAR100_WIDTH_CLAIMS = (_rho("a-loss", "Wider -> lower final training loss", "loss", -0.6,
-                               f"{_S} Fig. 10 `a`: rho(width, final loss) <= -0.6"),
-                         WIDTH_CLAIMS[2])
-VARIANT_CLAIMS = (Claim("a-bn-skip-best", "With BN & skip: highest min-cos and lowest loss at depth >= 52", _variants_deep,
-                  above(1, "(fraction of depths >= 52 where BN & skip is best on both)"),
-                  source=f"{_S} Fig. 4 `a` (Fig. 15: as Fig. 4): for every depth >= 52, BN & skip has the highest mean "
-                         "min-cos and the lowest loss of the four", **_RUN),
-            *(_rho(f"b-mincos-{v}", f"{cifar.LABELS[v]}: deeper -> more negative min cosine", "min_cos", -0.6,
-                  f"{_S} Fig. 4 `b`: rho(depth, min-cos) <= -0.6 for the three other variants", "depth",
-                  {"variant": v}) for v in ("cnn", "cnn-bn", "wrn")),
-            Claim("c-bn-skip-flat", "With BN & skip the min cosine barely moves with depth", _range,
-                  below(0.5, "(min-cos range over depth of BN & skip / smallest range of the other variants)"),
-                  source=f"{_S} Fig. 4 `c`: range of min-cos for BN & skip < 0.5 x the smallest range of the others",
-                  **_RUN))
+DEPTH_CLAIMS = (
+    _rho(
+        "a-loss",
+        "Deeper -> higher final training loss",
+        "loss",
+        0.8,
+        f"{_S} Fig. 2 `a` (Fig. 9: as Fig. 2): rho(depth, final train loss) >= 0.8",
+    ),
+    _rho(
+        "b-mincos",
+        "Deeper -> more negative min gradient cosine",
+        "min_cos",
+        -0.8,
+        f"{_S} Fig. 2 `b` (Fig. 9: as Fig. 2): rho(depth, mean min-cos) <= -0.8",
+    ),
+    Claim(
+        "b-gap",
+        "Min cosine at the deepest is below the shallowest",
+        _gap,
+        above(0, "(mean min-cos at the shallowest minus at the deepest)"),
+        source=f"{_S} Fig. 2 `b`: min-cos(40) < min-cos(16) - max(std_16, std_40); the std margin is replaced "
+        "by the bootstrap interval over runs",
+        **_RUN,
+    ),
+    _rho(
+        "c-spread",
+        "Deeper -> cosines concentrate less around 0 (larger pooled std)",
+        "pooled_std",
+        0.8,
+        f"{_S} Fig. 2 `c`: rho(depth, std of pooled cosines) >= 0.8",
+    ),
+)
+SANE_CLAIMS = (
+    Claim(
+        "d-trainable",
+        "Every point trains past chance, clearly below its initial loss (our runs)",
+        _untrainable,
+        below(0, "(points whose selected runs did not end below 99% of both their initial loss and chance, ln C)"),
+        info=_untrainable_info,
+        exact=True,
+        kind="check",
+        source=f"{_S} Fig. 2 `d`: every depth trains below its initial loss; issue 35: every network "
+        "trained past chance, or reported; a point that did not train makes the sweep's trends "
+        "undecidable (99%: chosen, a loss that moved)",
+    ),
+    Claim(
+        "e-cosines",
+        "Cosines in [-1, 1]; KDE integrates to 1",
+        _cos_sane,
+        below(0.02, "(|KDE integral - 1|; infinite if a cosine lies outside [-1, 1])"),
+        exact=True,
+        kind="check",
+        source=f"{_S} Fig. 2 `e`: all cosines in [-1, 1], KDE integrates to 1 +- 0.02",
+    ),
+)
+WIDTH_CLAIMS = (
+    _rho(
+        "a-loss", "Wider -> lower final training loss", "loss", -0.8, f"{_S} Fig. 3 `a`: rho(width, final loss) <= -0.8"
+    ),
+    _rho(
+        "b-mincos",
+        "Wider -> less negative min gradient cosine",
+        "min_cos",
+        0.8,
+        f"{_S} Fig. 3 `b`: rho(width, min-cos) >= 0.8",
+    ),
+    _rho(
+        "c-spread",
+        "Wider -> cosines concentrate more around 0",
+        "pooled_std",
+        -0.8,
+        f"{_S} Fig. 3 `c`: rho(width, pooled std) <= -0.8",
+    ),
+)
+CIFAR100_WIDTH_CLAIMS = (
+    _rho(
+        "a-loss",
+        "Wider -> lower final training loss",
+        "loss",
+        -0.6,
+        f"{_S} Fig. 10 `a`: rho(width, final loss) <= -0.6",
+    ),
+    WIDTH_CLAIMS[2],
+)
+VARIANT_CLAIMS = (
+    Claim(
+        "a-bn-skip-best",
+        "With BN & skip: highest min-cos and lowest loss at depth >= 52",
+        _variants_deep,
+        above(1, "(fraction of depths >= 52 where BN & skip is best on both)"),
+        source=f"{_S} Fig. 4 `a` (Fig. 15: as Fig. 4): for every depth >= 52, BN & skip has the highest mean "
+        "min-cos and the lowest loss of the four",
+        **_RUN,
+    ),
+    *(
+        _rho(
+            f"b-mincos-{v}",
+            f"{cifar.LABELS[v]}: deeper -> more negative min cosine",
+            "min_cos",
+            -0.6,
+            f"{_S} Fig. 4 `b`: rho(depth, min-cos) <= -0.6 for the three other variants",
+            "depth",
+            {"variant": v},
+        )
+        for v in ("cnn", "cnn-bn", "wrn")
+    ),
+    Claim(
+        "c-bn-skip-flat",
+        "With BN & skip the min cosine barely moves with depth",
+        _range,
+        below(0.5, "(min-cos range over depth of BN & skip / smallest range of the other variants)"),
+        source=f"{_S} Fig. 4 `c`: range of min-cos for BN & skip < 0.5 x the smallest range of the others",
+        **_RUN,
+    ),
+)
 
 SMOKE_DEPTH = {"depths": (10, 16)}
 SMOKE_VARIANTS = {"depths": (10, 16), "runs": 1}
 SMOKE_WIDTH = {"depths": (10,), "widths": (1, 2)}
-SMOKE = {"image_size": 16, "base": 4, "epochs": 2, "lrs": (0.03,), "wrn_lrs": (0.003,), "runs": 2, "pairs": 5,
-         "batch": 32, "train_size": 256, "measure_every": 1}
-PAPER_SIZES = {"lrs": cifar.PAPER_LRS, "wrn_lrs": cifar.PAPER_LRS, "runs": 5, "epochs": 200, "train_size": 40000,
-               "pairs": 100, "measure_every": 1, "rho_slack": 0.0}
+SMOKE = {
+    "image_size": 16,
+    "base": 4,
+    "epochs": 2,
+    "lrs": (0.03,),
+    "wrn_lrs": (0.003,),
+    "runs": 2,
+    "pairs": 5,
+    "batch": 32,
+    "train_size": 256,
+    "measure_every": 1,
+}
+PAPER_SIZES = {
+    "lrs": cifar.PAPER_LRS,
+    "wrn_lrs": cifar.PAPER_LRS,
+    "runs": 5,
+    "epochs": 200,
+    "train_size": 40000,
+    "pairs": 100,
+    "measure_every": 1,
+    "rho_slack": 0.0,
+}
 # The default preset is sized for the 2-core CPU (about 2 h per figure by --dry-run; figures sharing runs count them
 # once): the sweeps below keep each figure's trend at fewer values; `paper` restores the paper's.
-DEPTHS = (16, 28, 40)                     # CNN depth sweep (Figs 2, 7, 9); paper 16, 22, 28, 34, 40
+DEPTHS = (16, 28, 40)  # CNN depth sweep (Figs 2, 7, 9); paper 16, 22, 28, 34, 40
 PAPER_DEPTHS = (16, 22, 28, 34, 40)
-WRN_DEPTHS = (16, 28, 52)                 # WRN depth sweep (Figs 11, 12); paper the 8 depths below
-VARIANT_DEPTHS = (16, 28)                 # BN x skip (Figs 4, 15): the two new variants at the shared depths
+WRN_DEPTHS = (16, 28, 52)  # WRN depth sweep (Figs 11, 12); paper the 8 depths below
+VARIANT_DEPTHS = (16, 28)  # BN x skip (Figs 4, 15): the two new variants at the shared depths
 ALL_DEPTHS = (16, 22, 28, 34, 40, 52, 76, 100)
-WIDTHS = (2, 3, 4)                        # width sweeps (Figs 3, 8, 10, 13, 14); paper 2, 3, 4, 5, 6
+WIDTHS = (2, 3, 4)  # width sweeps (Figs 3, 8, 10, 13, 14); paper 2, 3, 4, 5, 6
 
 CPU = {"smoke": "20 s", "default": "about 2 h CPU (see --dry-run)", "paper": "GPU; see --dry-run"}
 
 
-def cifar_figure(key: str, title: str, cls: type, plot, claims: tuple[Claim, ...], smoke: dict, paper: dict,
-                 runtime: dict = CPU) -> Figure:
+def cifar_figure(
+    key: str, title: str, cls: type, plot, claims: tuple[Claim, ...], smoke: dict, paper: dict, runtime: dict = CPU
+) -> Figure:
     """A CIFAR figure: the family's grid, compute and cost; smoke on the stand-in of the config's dataset; its claims
     and the sanity checks every CIFAR sweep gets (trained past chance, cosines in range)."""
     ds = cls().dataset
-    return Figure(PAPER, key, title, cls, cifar.grid, cifar.compute, plot, claims + SANE_CLAIMS,
-                  presets={"smoke": {**SMOKE, **smoke, "dataset": f"synthetic-{ds}"},
-                           "paper": {**PAPER_SIZES, **paper}},
-                  runtime=runtime, cost=cifar.cost, gpu_presets=("paper",))
+    return Figure(
+        PAPER,
+        key,
+        title,
+        cls,
+        cifar.grid,
+        cifar.compute,
+        plot,
+        claims + SANE_CLAIMS,
+        presets={"smoke": {**SMOKE, **smoke, "dataset": f"synthetic-{ds}"}, "paper": {**PAPER_SIZES, **paper}},
+        runtime=runtime,
+        cost=cifar.cost,
+        gpu_presets=("paper",),
+    )
 
-DEPTH_EXTRA_CLAIMS = (_rho("a-acc", "Deeper -> lower test accuracy", "acc", -0.6,
-                   f"{_S} Fig. 7 `a`: rho(depth, test acc) <= -0.6"), DEPTH_CLAIMS[1],
-               Claim("c-curves", "Min-cos curves recorded without NaN", _no_nan_curves,
-                     below(0, "(NaN min-cos values in the selected runs' curves)"), exact=True, kind="check",
-                     source=f"{_S} Fig. 7 `c` (info): min-cos curves recorded for all epochs, no NaN"))
-WIDTH_EXTRA_CLAIMS = (_rho("a-acc", "Wider -> higher test accuracy", "acc", 0.6,
-                   f"{_S} Fig. 8 `a`: rho(width, test acc) >= 0.6"),
-               Claim("b-acc-range", "Test accuracy of a correct pipeline (paper scale)", _acc_range,
-                     between(0.78, 0.95, "(test accuracy of the worst width)"), kind="check",
-                     source=f"{_S} Fig. 8 `b`: paper scale only, test acc of every width in [0.78, 0.95] (a sanity "
-                            "check of the pipeline; range read off the paper's axis)", **_RUN))
-WRN_DEPTH_CLAIMS = (_rho("a-mincos", "Deeper -> more negative min gradient cosine", "min_cos", -0.8,
-                 f"{_S} Fig. 11 / 12 `a`: rho(depth, min-cos) <= -0.8"),
-             _rho("b-loss", "Deeper -> higher final training loss", "loss", 0.6,
-                 f"{_S} Fig. 11 / 12 `b`: rho(depth, final loss) >= 0.6"),
-             _rho("c-spread", "Deeper -> larger pooled cosine std", "pooled_std", 0.6,
-                 f"{_S} Fig. 11 / 12 `c`: rho(depth, pooled std) >= 0.6"))
+
+DEPTH_EXTRA_CLAIMS = (
+    _rho("a-acc", "Deeper -> lower test accuracy", "acc", -0.6, f"{_S} Fig. 7 `a`: rho(depth, test acc) <= -0.6"),
+    DEPTH_CLAIMS[1],
+    Claim(
+        "c-curves",
+        "Min-cos curves recorded without NaN",
+        _no_nan_curves,
+        below(0, "(NaN min-cos values in the selected runs' curves)"),
+        exact=True,
+        kind="check",
+        source=f"{_S} Fig. 7 `c` (info): min-cos curves recorded for all epochs, no NaN",
+    ),
+)
+WIDTH_EXTRA_CLAIMS = (
+    _rho("a-acc", "Wider -> higher test accuracy", "acc", 0.6, f"{_S} Fig. 8 `a`: rho(width, test acc) >= 0.6"),
+    Claim(
+        "b-acc-range",
+        "Test accuracy of a correct pipeline (paper scale)",
+        _acc_range,
+        between(0.78, 0.95, "(test accuracy of the worst width)"),
+        kind="check",
+        source=f"{_S} Fig. 8 `b`: paper scale only, test acc of every width in [0.78, 0.95] (a sanity "
+        "check of the pipeline; range read off the paper's axis)",
+        **_RUN,
+    ),
+)
+WRN_DEPTH_CLAIMS = (
+    _rho(
+        "a-mincos",
+        "Deeper -> more negative min gradient cosine",
+        "min_cos",
+        -0.8,
+        f"{_S} Fig. 11 / 12 `a`: rho(depth, min-cos) <= -0.8",
+    ),
+    _rho(
+        "b-loss",
+        "Deeper -> higher final training loss",
+        "loss",
+        0.6,
+        f"{_S} Fig. 11 / 12 `b`: rho(depth, final loss) >= 0.6",
+    ),
+    _rho(
+        "c-spread",
+        "Deeper -> larger pooled cosine std",
+        "pooled_std",
+        0.6,
+        f"{_S} Fig. 11 / 12 `c`: rho(depth, pooled std) >= 0.6",
+    ),
+)
 _F13 = f"{_S} Fig. 13 / 14"
-WRN_WIDTH_CLAIMS = (Claim("a-mincos", "Widest has a higher min cosine than narrowest", _extreme("min_cos"),
-                   above(0, "(widest minus narrowest)"), source=f"{_F13} `a`: min-cos(6) > min-cos(2)", **_RUN),
-             Claim("b-loss", "Widest has a lower final loss than narrowest", _extreme("loss"),
-                   below(0, "(widest minus narrowest)"), source=f"{_F13} `b`: final loss(6) < final loss(2)", **_RUN),
-             Claim("c-spread", "Widest has a smaller pooled cosine std", _extreme("pooled_std"),
-                   below(0, "(widest minus narrowest)"), source=f"{_F13} `c`: pooled std(6) < pooled std(2)",
-                   **_POOLED))
-ACC_KEPT_CLAIMS = Claim("d-acc-kept", "BN & skip keeps test accuracy at depth", _acc_kept,
-                 above(-0.02, "(test accuracy, BN & skip, deepest minus shallowest)"),
-                 source=f"{_S} Fig. 4 `d`: test acc of BN & skip at depth 100 >= its value at depth 16 - 0.02", **_RUN)
+WRN_WIDTH_CLAIMS = (
+    Claim(
+        "a-mincos",
+        "Widest has a higher min cosine than narrowest",
+        _extreme("min_cos"),
+        above(0, "(widest minus narrowest)"),
+        source=f"{_F13} `a`: min-cos(6) > min-cos(2)",
+        **_RUN,
+    ),
+    Claim(
+        "b-loss",
+        "Widest has a lower final loss than narrowest",
+        _extreme("loss"),
+        below(0, "(widest minus narrowest)"),
+        source=f"{_F13} `b`: final loss(6) < final loss(2)",
+        **_RUN,
+    ),
+    Claim(
+        "c-spread",
+        "Widest has a smaller pooled cosine std",
+        _extreme("pooled_std"),
+        below(0, "(widest minus narrowest)"),
+        source=f"{_F13} `c`: pooled std(6) < pooled std(2)",
+        **_POOLED,
+    ),
+)
+ACC_KEPT_CLAIMS = Claim(
+    "d-acc-kept",
+    "BN & skip keeps test accuracy at depth",
+    _acc_kept,
+    above(-0.02, "(test accuracy, BN & skip, deepest minus shallowest)"),
+    source=f"{_S} Fig. 4 `d`: test acc of BN & skip at depth 100 >= its value at depth 16 - 0.02",
+    **_RUN,
+)
 WIDTHS_PAPER = {"widths": (2, 3, 4, 5, 6)}
 DEPTHS_PAPER = {"depths": PAPER_DEPTHS}
