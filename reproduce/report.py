@@ -17,7 +17,7 @@ from typing import Callable
 
 import pandas as pd
 
-from . import layout, registry, runner, runtimes
+from . import datasets, layout, registry, runner, runtimes
 from . import provenance as prov
 from .claims import FAIL, INCONCLUSIVE, PASS
 from .registry import Figure, Preset, parse_preset
@@ -119,7 +119,8 @@ def collect(out: Path, preset: str, table: pd.DataFrame, cost: Callable[[Figure]
         if not paths.csv.exists():
             cfg = runner.prepare(fig, preset, [])
             e.state = "missing"
-            e.needs = [*fig.needs(cfg), *(["a GPU"] if preset in fig.gpu_presets else [])]
+            e.needs = [*(datasets.provide(n) if "not available offline" in datasets.info(n).note else n for n in fig.needs(cfg)),
+                       *(["a GPU"] if preset in fig.gpu_presets else [])]
             e.cost = cost(fig) if cost else runtimes.cell(fig, preset)
             e.why = "not made yet"
         else:

@@ -9,7 +9,7 @@ import pytest
 from browser import find_browser, open_page
 from typer.testing import CliRunner
 
-from reproduce import layout, provenance, registry
+from reproduce import layout, provenance, registry, report
 from reproduce.cli import app
 
 pytestmark = pytest.mark.xdist_group("report")   # the module's report is made once, on one pytest-xdist worker
@@ -170,3 +170,13 @@ def test_the_browser_check_sees_a_broken_image(tmp_path):
     seen = open_page(page, tmp_path / "shot.png")
     assert seen["images"] == [("nowhere.png", 0)]
     assert seen["errors"], "a missing image is a console error"
+
+
+def test_a_missing_figure_says_how_to_provide_a_dataset_not_offline(tmp_path):
+    """CIFAR-100 is not in the offline copies: its missing figures carry the one-line way to provide it; the CIFAR-10
+    figures run on the CPU at the default preset and need only their data."""
+    entries = report.collect(tmp_path, "default", pd.DataFrame(columns=["paper", "figure"]), cost=lambda fig: "")
+    by = {(e.fig.paper, e.fig.key): e for e in entries}
+    fig9, fig3 = by[("gradient-confusion", "fig9")], by[("gradient-confusion", "fig3")]
+    assert fig9.state == "missing" and len(fig9.needs) == 1 and "`repro data fetch cifar100`" in fig9.needs[0]
+    assert fig3.needs == ["cifar10"]
