@@ -119,7 +119,8 @@ def collect(out: Path, preset: str, table: pd.DataFrame, cost: Callable[[Figure]
         if not paths.csv.exists():
             cfg = runner.prepare(fig, preset, [])
             e.state = "missing"
-            e.needs = [*(datasets.provide(n) if "not available offline" in datasets.info(n).note else n for n in fig.needs(cfg)),
+            offline = {n: "not available offline" not in datasets.info(n).note for n in fig.needs(cfg)}
+            e.needs = [*(n if ok else datasets.provide(n) for n, ok in offline.items()),
                        *(["a GPU"] if preset in fig.gpu_presets else [])]
             e.cost = cost(fig) if cost else runtimes.cell(fig, preset)
             e.why = "not made yet"
