@@ -41,13 +41,6 @@ DATASETS = {
 }
 
 
-def provide(name: str) -> str:
-    """One line: how a user makes dataset `name` available (a report's missing figure says it)."""
-    d = info(name)
-    return (f"{d.name} ({d.note + ': ' if d.note else ''}`repro data fetch {d.name}` where online, or its "
-            f"{d.tv_marker.split('/')[0]} folder under the data root, --data-root / REPRO_DATA)")
-
-
 def data_root(explicit: Path | None = None, out: Path = Path(".")) -> Path:
     """--data-root, else $REPRO_DATA, else <out>/data/datasets."""
     if explicit is not None:

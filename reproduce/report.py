@@ -120,7 +120,7 @@ def collect(out: Path, preset: str, table: pd.DataFrame, cost: Callable[[Figure]
             cfg = runner.prepare(fig, preset, [])
             e.state = "missing"
             offline = {n: "not available offline" not in datasets.info(n).note for n in fig.needs(cfg)}
-            e.needs = [*(n if ok else datasets.provide(n) for n, ok in offline.items()),
+            e.needs = [*(n if ok else _provide(n) for n, ok in offline.items()),
                        *(["a GPU"] if preset in fig.gpu_presets else [])]
             e.cost = cost(fig) if cost else runtimes.cell(fig, preset)
             e.why = "not made yet"
@@ -243,6 +243,13 @@ def _last_run(e: Entry) -> str:
 
 SMOKE_NOTE = ("Smoke preset: tiny sizes on stand-in data, run to test the code. Its verdicts test the code, not the "
               "papers; the papers' answers are in the default-preset report (figures/README.md).")
+
+
+def _provide(name: str) -> str:
+    """One line: how a user makes dataset `name` available."""
+    d = datasets.info(name)
+    return (f"{d.name} ({d.note + ': ' if d.note else ''}`repro data fetch {d.name}` where online, or its "
+            f"{d.tv_marker.split('/')[0]} folder under the data root, --data-root / REPRO_DATA)")
 
 
 def _to_make(e: Entry) -> str:
