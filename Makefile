@@ -51,7 +51,7 @@ smoke-diff: $(REPRO)
 	$(VENV)/bin/python tools/compare_smoke.py $(BASE)
 
 gpu-check: $(REPRO)
-	$(VENV)/bin/python -m pytest -q -rs tests/test_cuda.py
+	$(VENV)/bin/python tests/gpu_check.py
 
 bench: $(REPRO)
 	$(REPRO) bench

@@ -38,8 +38,8 @@ from .cli_options import (
 )
 from .cli_run import RunOptions, _claims_table, _dry_run, _plan_only, _run_many, _short
 from .config import ReproError
-from .core.device import measurement_mode
 from .io import write_csv, write_text
+from .point import reproducible_mode
 from .readme import markdown_table
 
 warnings.filterwarnings("ignore", message=".*torch.jit.script.*is deprecated", category=FutureWarning)
@@ -150,7 +150,7 @@ def report_cmd(preset: Preset = "default", out: Out = Path("."), device: Device 
             if fig.cost is None:
                 return runtimes_mod.cell(fig, preset)
             with console.status(f"--dry-run cost of {_short(fig.paper, fig.key)} on {dev}"):
-                est = fig.cost(runner.prepare(fig, preset, []), dev)
+                est = runner.timed_cost(fig, runner.prepare(fig, preset, []), dev)
             return (f"--dry-run: {est['runs']} {est.get('unit', 'training runs')}, about "
                     f"{report_mod.duration(est['hours'] * 3600)} on {dev} (measured: {runtimes_mod.cell(fig, preset)})")
         entries, page, md = report_mod.build(out, preset, table, cost if costs else None, unreadable)
@@ -192,7 +192,7 @@ def bench_cmd(paper: Annotated[Optional[str], typer.Argument(help="paper name or
             raise ReproError(f"--sizes must be positive, got {sizes!r}")
         check_out(out)
         dev = runner.pick_device(device)
-        measurement_mode()
+        reproducible_mode(dev)
         for name in names:
             with console.status(f"benchmarking {name} on {dev}"):
                 df = benches[name](dev, size_list, repeats)

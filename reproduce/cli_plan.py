@@ -70,7 +70,7 @@ def estimate(plan: runner.FigurePlan, timing: bool) -> tuple[float | None, str]:
         return float(row["per_point_s"]) * missing, f"data/runtimes.csv ({runtimes.describe(row)}, " \
                                                    f"{row['device_name']})"
     if fig.cost is not None and timing:
-        est = fig.cost(plan.cfg, dev)
+        est = runner.timed_cost(fig, plan.cfg, dev)
         hours = est.get("hours", math.nan)
         if math.isfinite(hours):
             return hours * 3600 * missing / len(plan.points), f"its cost model ({est['basis']})"

@@ -328,7 +328,7 @@ def _dry_run(figs: list[registry.Figure], preset: str, device: str, sets: list[s
             console.print(f"{_short(fig.paper, fig.key)} ({preset}): {points} grid points; no cost model")
             continue
         with console.status(f"timing a few steps on {dev}"):
-            est = fig.cost(cfg, dev)
+            est = runner.timed_cost(fig, cfg, dev)
         console.print(f"{_short(fig.paper, fig.key)} ({preset}): {est['runs']} {est.get('unit', 'training runs')}; "
                       f"from {est['basis']} on {dev} -> estimated {est['hours']:.3g} {dev.type.upper()}-hours on "
                       "this device (sequential, no early abort)")

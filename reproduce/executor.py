@@ -8,6 +8,7 @@ here: the CLI reports what comes back.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import socket
 from dataclasses import dataclass
@@ -29,10 +30,24 @@ def check_name(name: str) -> None:
         raise ReproError(f"unknown executor {name!r}; choose from {', '.join(EXECUTORS)}")
 
 
+def worker_device(name: str) -> str:
+    """The device a Ray worker computes on: Ray shows a GPU task only its own GPU(s), renumbered from 0, so a
+    driver's `cuda:N` names another GPU there; the task's GPU is `cuda` (cuda:0)."""
+    return "cuda" if name.startswith("cuda") else name
+
+
 def _remote_point(task: PointTask, cpus: int):
-    """The Ray task: torch threads follow the task's CPUs."""
+    """The Ray task: torch threads follow the task's CPUs; computes on the GPU Ray gave it."""
     torch.set_num_threads(max(1, int(cpus)))
-    return compute_point(task)
+    return compute_point(dataclasses.replace(task, device=worker_device(task.device)))
+
+
+def task_options(res: dict) -> tuple[bool, dict]:
+    """(GPU task?, Ray options) for a point's resources {"cpus", "gpus", "memory"}."""
+    opts = {"num_cpus": res.get("cpus", 1), "num_gpus": res.get("gpus", 0), "max_retries": 3}
+    if res.get("memory"):
+        opts["memory"] = res["memory"]
+    return opts["num_gpus"] > 0, opts
 
 
 def _check_reachable(address: str) -> None:
@@ -108,6 +123,9 @@ class RayExecutor:
                 raise ReproError(f"cannot connect to the Ray cluster at {address}: "
                                  f"{str(exc).splitlines()[0]}") from None
         self.remote = ray.remote(_remote_point)
+        # a GPU task gets a fresh worker (max_calls=1): Ray reuses a worker between GPU tasks only when num_gpus is
+        # not in the decorator, and a reused worker keeps the GPU and CUDA memory of the task before
+        self.remote_gpu = ray.remote(max_calls=1)(_remote_point)
 
     def resources(self) -> dict:
         """The cluster's total resources (CPU, GPU, memory, node:...)."""
@@ -130,10 +148,9 @@ class RayExecutor:
         for tag, task, res in tasks:
             if not claim(tag):
                 continue
-            opts = {"num_cpus": res.get("cpus", 1), "num_gpus": res.get("gpus", 0), "max_retries": 3}
-            if res.get("memory"):
-                opts["memory"] = res["memory"]
-            pending[self.remote.options(**opts).remote(task, opts["num_cpus"])] = (tag, task)
+            gpu, opts = task_options(res)
+            remote = self.remote_gpu if gpu else self.remote
+            pending[remote.options(**opts).remote(task, opts["num_cpus"])] = (tag, task)
             started(tag)
         while pending:
             done, _ = self.ray.wait(list(pending), num_returns=1)

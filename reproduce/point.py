@@ -3,6 +3,7 @@ computed (`compute_point`), the same in this process (local executor) and in a R
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -13,6 +14,28 @@ import torch
 from .config import ReproError
 from .core.device import DTYPES, generator, measurement_mode, point_seed
 from .registry import Figure
+
+CUBLAS_WORKSPACE = ":4096:8"   # what deterministic cuBLAS needs (read when CUDA starts; set before any CUDA work)
+
+
+def reproducible_mode(device: torch.device) -> None:
+    """Measurement mode (TF32 off) and, on CUDA, deterministic kernels: cuDNN deterministic without autotuning,
+    torch's deterministic algorithms (a warning where an op has none), deterministic cuBLAS. A CPU is left as it is
+    (its kernels are deterministic already; CPU results stay byte for byte what they were)."""
+    measurement_mode()
+    if device.type == "cuda":
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", CUBLAS_WORKSPACE)
+        torch.backends.cudnn.deterministic = True
+        torch.backends.cudnn.benchmark = False
+        torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+def determinism_flags() -> dict:
+    """The determinism switches as torch reports them now (recorded in meta.json beside the TF32 flags)."""
+    return {"deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
+            "cudnn_deterministic": bool(torch.backends.cudnn.deterministic),
+            "cudnn_benchmark": bool(torch.backends.cudnn.benchmark),
+            "cublas_workspace_config": os.environ.get("CUBLAS_WORKSPACE_CONFIG")}
 
 
 @dataclass
@@ -64,7 +87,7 @@ def compute_point(task: PointTask, warn: Callable[[str], None] = lambda msg: Non
     """Compute one sweep point: (frame with a seed column, info for its cache entry). Runs in the driver (local
     executor) or in a worker (ray); ReproError for running out of memory."""
     fig, dev = task.fig, torch.device(task.device)
-    measurement_mode()
+    reproducible_mode(dev)
     ctx = Context(dev, task.seed, task.data_root,
                   cache_dir=task.cache, version=task.version, shared_version=task.shared_version, warn=warn,
                   point=task.point)

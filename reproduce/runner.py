@@ -18,12 +18,14 @@ from . import claims as claims_mod
 from . import datasets as data_mod
 from . import plotting
 from .config import ReproError, describe, from_values, resolve, stable_hash
-from .core.device import free_memory, measurement_mode, resolve_device, tf32_flags
+from .core.device import free_memory, resolve_device, tf32_flags
 from .core.timing import host_peak_kb, reset_host_peak
 from .executor import Failure, LocalExecutor
 from .io import write_csv, write_json
 from .layout import Outputs, cache_dir, outputs, variant_tag
-from .point import Context, PointTask, compute_point  # noqa: F401  (Context: the compute functions' argument)
+from .point import Context, PointTask, compute_point, determinism_flags, reproducible_mode  # noqa: F401  (Context: the
+
+# compute functions' argument)
 from .provenance import _git, code_version, provenance, reductions, shared_version
 from .registry import Figure, Preset, parse_preset
 from .verification import evaluate_claims, read_result
@@ -41,11 +43,30 @@ class RunResult:
 
 
 def pick_device(name: str) -> torch.device:
-    """The one place a --device name becomes a torch.device (a bad name or missing CUDA is a ReproError)."""
+    """The one place a --device name becomes a torch.device (a bad name, missing CUDA or a GPU index this machine
+    does not have is a ReproError)."""
     try:
-        return resolve_device(name)
-    except ValueError as exc:
-        raise ReproError(str(exc)) from None
+        dev = resolve_device(name)
+    except (ValueError, RuntimeError) as exc:    # torch.device("cuda:x") raises RuntimeError
+        raise ReproError(str(exc).splitlines()[0]) from None
+    count = torch.cuda.device_count() if dev.type == "cuda" else 0
+    if dev.type == "cuda" and dev.index is not None and not 0 <= dev.index < count:
+        raise ReproError(f"--device {name}: this machine has {count} CUDA device{'s' * (count != 1)} "
+                         f"(cuda:0{f' ... cuda:{count - 1}' if count > 1 else ''})")
+    return dev
+
+
+def timed_cost(fig: Figure, cfg, dev: torch.device) -> dict:
+    """The figure's cost model (`--dry-run`, `report --costs`), timed in the mode its points run in (TF32 off,
+    deterministic kernels on CUDA)."""
+    reproducible_mode(dev)
+    return fig.cost(cfg, dev)
+
+
+def device_key(dev: torch.device) -> str:
+    """What of the device keys a cached point: the type on a CPU (keys as before), the GPU model on CUDA (random
+    streams and kernels differ between GPU models, so their points never mix in one CSV)."""
+    return f"cuda/{torch.cuda.get_device_name(dev)}" if dev.type == "cuda" else dev.type
 
 
 def reset_peak_memory(device: torch.device) -> float:
@@ -146,7 +167,7 @@ def plan_figure(fig: Figure, *, preset: str | Preset = "default", overrides: Seq
     for name in fig.needs(cfg):
         data_mod.require(name, root)
     check_memory(fig, cfg, dev)
-    measurement_mode()
+    reproducible_mode(dev)
     points = fig.grid(cfg)
     version, shared, git = code_version(fig), shared_version(fig), _git()   # before any work: the code that ran
     cache = cache_dir(out)
@@ -154,7 +175,7 @@ def plan_figure(fig: Figure, *, preset: str | Preset = "default", overrides: Seq
     tasks, frames = [], {}
     for i, point in enumerate(points):
         label = ", ".join(f"{k}={v}" for k, v in point.items())
-        key = stable_hash([fig.paper, fig.key, resolved, point, seed, dev.type, version])
+        key = stable_hash([fig.paper, fig.key, resolved, point, seed, device_key(dev), version])
         tasks.append(PointTask(fig, cfg, point, seed, str(dev), root, cache, version, label, cache / key / "point.csv",
                                shared))
         if not force:
@@ -282,7 +303,7 @@ def finish_figure(plan: FigurePlan, computed: int) -> RunResult:
         "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda"
         else platform.processor() or platform.machine(),
         "dtype": getattr(cfg, "dtype", None), "torch": torch.__version__, "cuda": torch.version.cuda,
-        "tf32": tf32_flags(),
+        "tf32": tf32_flags(), "determinism": determinism_flags(),
         "python": platform.python_version(), "git": plan.git, "code_version": plan.version,
         "wall_time_s": round(wall, 2), "peak_memory": _peak_memory(dev, plan.start_mb),
         "point_notes": notes, "datasets": needed, "data_root": str(plan.root) if needed else None,

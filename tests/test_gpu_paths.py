@@ -1,0 +1,60 @@
+"""The CUDA paths, checked on a CPU where their behaviour shows without a GPU: device names, cache keys, Ray GPU
+tasks and the determinism switches (tests/test_cuda.py runs them on a GPU)."""
+import os
+
+import pytest
+import torch
+
+from reproduce import executor, runner
+from reproduce.config import ReproError
+from reproduce.point import determinism_flags, reproducible_mode
+
+
+@pytest.fixture
+def one_gpu(monkeypatch):
+    """This machine as a 1-GPU CUDA machine, as far as device names go."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda dev=None: "NVIDIA Test GPU")
+
+
+def test_a_gpu_index_the_machine_lacks_is_a_one_line_error(one_gpu):
+    assert runner.pick_device("cuda:0") == torch.device("cuda:0")
+    assert runner.pick_device("cuda") == torch.device("cuda")
+    for bad in ("cuda:5", "cuda:1", "cuda:x"):
+        with pytest.raises(ReproError) as err:
+            runner.pick_device(bad)
+        assert "\n" not in str(err.value)
+    with pytest.raises(ReproError, match="1 CUDA device "):
+        runner.pick_device("cuda:1")
+
+
+def test_cpu_cache_keys_stay_the_device_type_and_cuda_keys_name_the_gpu(one_gpu):
+    assert runner.device_key(torch.device("cpu")) == "cpu"       # every cached CPU point keeps its key
+    assert runner.device_key(torch.device("cuda")) == "cuda/NVIDIA Test GPU"
+
+
+def test_a_ray_gpu_task_gets_its_own_worker_and_computes_on_its_gpu():
+    assert executor.worker_device("cuda:1") == executor.worker_device("cuda") == "cuda"
+    assert executor.worker_device("cpu") == "cpu"
+    gpu, opts = executor.task_options({"cpus": 1, "gpus": 0.5, "memory": 2**30})
+    assert gpu and opts == {"num_cpus": 1, "num_gpus": 0.5, "max_retries": 3, "memory": 2**30}
+    assert executor.task_options({"cpus": 2, "gpus": 0})[0] is False
+
+
+def test_determinism_is_switched_on_for_cuda_only_and_recorded(monkeypatch):
+    monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
+    before = (torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.deterministic,
+              torch.backends.cudnn.benchmark)
+    try:
+        reproducible_mode(torch.device("cpu"))
+        assert determinism_flags() == {"deterministic_algorithms": False, "cudnn_deterministic": False,
+                                       "cudnn_benchmark": False, "cublas_workspace_config": None}
+        assert not torch.backends.cuda.matmul.allow_tf32 and not torch.backends.cudnn.allow_tf32
+        reproducible_mode(torch.device("cuda"))      # only switches: no CUDA call
+        assert determinism_flags() == {"deterministic_algorithms": True, "cudnn_deterministic": True,
+                                       "cudnn_benchmark": False, "cublas_workspace_config": ":4096:8"}
+        assert os.environ["CUBLAS_WORKSPACE_CONFIG"] == ":4096:8"
+    finally:
+        torch.use_deterministic_algorithms(before[0])
+        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = before[1], before[2]
