@@ -111,12 +111,20 @@ def plot_from_csv(fig: Figure, csv: Path, df: pd.DataFrame, png: Path, cfg=None,
     return plotting.save(mpl_fig, png, footer=provenance(meta) if meta else None)
 
 
+def reusable_cuda_bytes(dev: torch.device) -> int:
+    """CUDA memory this process's caching allocator holds but no tensor uses: free to the next run (the driver
+    reports it as used); 0 on a CPU."""
+    if dev.type != "cuda":
+        return 0
+    return max(0, torch.cuda.memory_reserved(dev) - torch.cuda.memory_allocated(dev))
+
+
 def check_memory(fig: Figure, cfg, dev: torch.device) -> None:
     """Refuse, before any work, a config whose estimated peak allocation exceeds the device's free memory."""
     if fig.memory is None:
         return
     need, what = fig.memory(cfg)
-    free = free_memory(dev)
+    free = free_memory(dev) + reusable_cuda_bytes(dev)
     if need > free:
         raise ReproError(f"{fig.paper} {fig.key}: this config needs about {need / 2**30:.3g} GiB ({what}) but "
                          f"{dev.type} has {free / 2**30:.3g} GiB free; choose smaller sizes with --set")

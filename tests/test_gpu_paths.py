@@ -58,3 +58,19 @@ def test_determinism_is_switched_on_for_cuda_only_and_recorded(monkeypatch):
     finally:
         torch.use_deterministic_algorithms(before[0])
         torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = before[1], before[2]
+
+
+def test_memory_the_allocator_caches_counts_as_free(monkeypatch):
+    """A figure refused for memory is refused against free memory plus this process's cached, unused CUDA blocks."""
+    from reproduce import registry
+    monkeypatch.setattr(torch.cuda, "memory_reserved", lambda dev=None: 6 * 2**30)
+    monkeypatch.setattr(torch.cuda, "memory_allocated", lambda dev=None: 2**30)
+    assert runner.reusable_cuda_bytes(torch.device("cuda")) == 5 * 2**30
+    assert runner.reusable_cuda_bytes(torch.device("cpu")) == 0
+    fig = registry.figure("norm", "fig1")
+    need = fig.memory(runner.prepare(fig, "default", []))[0]
+    monkeypatch.setattr(runner, "free_memory", lambda dev: need - 2**30)      # short by 1 GiB, 5 GiB cached
+    runner.check_memory(fig, runner.prepare(fig, "default", []), torch.device("cuda"))
+    monkeypatch.setattr(torch.cuda, "memory_reserved", lambda dev=None: 2**30)
+    with pytest.raises(ReproError, match="GiB free"):
+        runner.check_memory(fig, runner.prepare(fig, "default", []), torch.device("cuda"))
