@@ -14,6 +14,7 @@ from rich.table import Table
 
 from . import __version__, layout, registry, runner, verification
 from . import executor as executor_mod
+from . import ladder as ladder_mod
 from . import report as report_mod
 from . import runtimes as runtimes_mod
 from .cli_data import data_app
@@ -207,6 +208,36 @@ def bench_cmd(paper: Annotated[Optional[str], typer.Argument(help="paper name or
             path = layout.bench_path(out, name)
             write_csv(df, path)
             console.print(f"-> {path}")
+
+
+@app.command("ladder")
+def ladder_cmd(paper: Annotated[str, typer.Argument(help="paper name or alias")],
+               fig: Annotated[str, typer.Argument(help="fig1, fig2, ... or table1")],
+               set_: Sets = None, preset: Preset = "default", device: Device = "auto", out: Out = Path("."),
+               data_root: DataRoot = None, dry_run: DryRun = False) -> None:
+    """Run a figure at several values of one scale setting (--set steps=2000,8000,40000; other --set values stay
+    fixed), each rung a variant through the point cache, and say per claim whether it holds at every rung, fails at
+    every rung, moves toward its bound (with the extrapolated crossing) or away: data/<paper>/figN-ladder-<key>.csv
+    and its plot."""
+    with user_errors():
+        f = registry.figure(paper, fig)
+        key, rungs, fixed = ladder_mod.split_sets(f, set_ or [])
+        check_out(out)
+        if dry_run:
+            for v in rungs:
+                console.print(f"rung {key}={v}:")
+                _dry_run([f], preset, device, [*fixed, f"{key}={v}"], "local", None)
+            return
+        path, t = ladder_mod.run(f, set_ or [], preset=preset, device=device, out=out, data_root=data_root,
+                                 rung_done=lambda v, res: console.print(
+                                     f"rung {key}={v}: {res.computed} computed, {res.cached} cached -> "
+                                     f"{res.outputs.csv}"))
+        tab = Table("claim", *(f"{key}={v:g}" for v in sorted(t.rung.unique())), "ladder")
+        for cid, g in t.groupby("claim", sort=False):
+            g = g.sort_values("rung")
+            tab.add_row(cid, *(f"{r.value:.4g} {r.verdict}" for r in g.itertuples()), g.ladder.iloc[0])
+        console.print(tab)
+        console.print(f"-> {path} (+ png, pdf)")
 
 
 @app.command("runtimes")

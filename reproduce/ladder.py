@@ -1,0 +1,175 @@
+"""Scale ladders (`repro ladder`): one figure at several values ("rungs") of one scale setting, to tell whether a
+claim that fails at our reduced scale is closing its gap as the run grows toward the paper's settings.
+
+Each rung is the figure run with `--set key=value` as a variant (never the canonical result), through the point
+cache, so a killed ladder resumes where it stopped. The ladder writes `data/<paper>/figN-ladder-<key>.csv` (every
+claim's value, interval and verdict at every rung, and the ladder's verdict per claim) and a plot of each claim
+against the rung with its bound and the paper's value of the setting marked.
+
+Ladder verdicts per claim, from the rungs' values and their distance to the bound ("margin": how far inside the
+bound, negative outside):
+- holds at every rung: PASS at each;
+- moves toward the bound: the margin grows from the first to the last rung by more than the last rung's interval
+  half-width and the last rung is not a PASS; with a log-linear fit of the margin against the rung that crosses 0
+  beyond the last rung, that rung is given, marked as an extrapolation;
+- moves away: the margin shrinks by more than that;
+- fails at every rung: FAIL at each, without a trend beyond the noise;
+- otherwise undecided.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from . import claims as claims_mod
+from . import layout, plotting, runner
+from .config import ReproError, parse_value
+from .io import write_csv
+from .registry import Figure
+from .verification import read_result
+
+HOLDS, TOWARD, AWAY, FAILS, UNDECIDED = ("holds at every rung", "moves toward the bound", "moves away",
+                                         "fails at every rung", "undecided")
+
+
+def split_sets(fig: Figure, sets: Sequence[str]) -> tuple[str, list[str], list[str]]:
+    """(ladder key, its rung values as given, the other --set overrides): the ladder key is the one scalar
+    setting given several comma-separated values."""
+    fields = {f.name: f for f in dataclasses.fields(fig.config)}
+    key, rungs, fixed = None, [], []
+    for s in sets:
+        k, _, v = s.partition("=")
+        k, parts = k.strip(), [p.strip() for p in v.split(",") if p.strip()]
+        if k not in fields:
+            raise ReproError(f"--set {k}: {fig.paper} {fig.key} has no setting {k!r}")
+        scalar = not str(fields[k].type).startswith("tuple")
+        if scalar and len(parts) > 1:
+            if key is not None:
+                raise ReproError(f"a ladder climbs one setting; got {key} and {k}")
+            key, rungs = k, parts
+        else:
+            fixed.append(s)
+    if key is None:
+        raise ReproError("name the rungs: --set key=v1,v2,... (one scalar setting, two or more values)")
+    for v in rungs:
+        parse_value(fig.config, key, v)     # a bad value is a one-line error before anything runs
+    return key, rungs, fixed
+
+
+def ladder_path(out: Path, fig: Figure, key: str, preset: str) -> Path:
+    """data/<paper>/figN-ladder-<key>.csv (under data/<preset>/ for a preset other than default)."""
+    return layout.outputs(fig, out, preset).csv.with_name(f"{fig.key}-ladder-{key}.csv")
+
+
+def margin(value: float, lo: float, hi: float) -> float:
+    """How far `value` lies inside [lo, hi] (negative: outside), on the measure's own scale."""
+    return min(value - lo, hi - value)
+
+
+def verdict(rungs: Sequence[float], values: Sequence[float], lows: Sequence[float], highs: Sequence[float],
+            bound: tuple[float, float], verdicts: Sequence[str]) -> tuple[str, float]:
+    """(ladder verdict, extrapolated rung where the bound would be crossed or NaN) for one claim."""
+    lo, hi = bound
+    m = np.array([margin(v, lo, hi) for v in values], float)
+    ok = np.isfinite(m)
+    if all(v == claims_mod.PASS for v in verdicts):
+        return HOLDS, math.nan
+    if ok.sum() < 2:
+        return UNDECIDED, math.nan
+    x = np.log(np.asarray(rungs, float)[ok])
+    m = m[ok]
+    last = int(np.flatnonzero(ok)[-1])
+    noise = (highs[last] - lows[last]) / 2 if np.isfinite(highs[last] - lows[last]) else 0.0
+    change = m[-1] - m[0]
+    if change > noise and verdicts[last] != claims_mod.PASS:
+        b, a = np.polyfit(x, m, 1) if len(x) >= 2 else (0.0, m[0])
+        cross = math.exp(-a / b) if b > 0 else math.nan
+        return TOWARD, cross if cross > math.exp(x[-1]) else math.nan
+    if change < -noise:
+        return AWAY, math.nan
+    if all(v == claims_mod.FAIL for v in verdicts):
+        return FAILS, math.nan
+    return UNDECIDED, math.nan
+
+
+def _bound(claim: claims_mod.Claim, df: pd.DataFrame) -> tuple[float, float]:
+    b = claim.bound(df) if callable(claim.bound) else claim.bound
+    return b.lo, b.hi
+
+
+def table(fig: Figure, key: str, results: list[tuple[str, Path, list[claims_mod.ClaimResult]]]) -> pd.DataFrame:
+    """One row per (rung, claim): value, interval, bound, verdict; then each claim's ladder verdict."""
+    rows = []
+    by_id = {c.id: c for c in fig.claims}
+    for rung, csv, res in results:
+        df = read_result(csv)
+        for r in res:
+            lo, hi = _bound(by_id[r.id], df) if r.id in by_id else (math.nan, math.nan)
+            rows.append({"setting": key, "rung": float(rung), "claim": r.id, "text": r.text, "kind": r.kind,
+                         "value": r.value, "ci_low": r.ci_low, "ci_high": r.ci_high, "units": r.units,
+                         "bound_lo": lo, "bound_hi": hi, "verdict": r.verdict,
+                         "margin": margin(r.value, lo, hi), "csv": str(csv)})
+    t = pd.DataFrame(rows)
+    out = []
+    for cid, g in t.groupby("claim", sort=False):
+        g = g.sort_values("rung")
+        v, cross = verdict(g.rung.tolist(), g.value.tolist(), g.ci_low.tolist(), g.ci_high.tolist(),
+                           (g.bound_lo.iloc[-1], g.bound_hi.iloc[-1]), g.verdict.tolist())
+        out.append(g.assign(ladder=v, crossing_extrapolated=cross))
+    return pd.concat(out, ignore_index=True)
+
+
+def plot(t: pd.DataFrame, fig: Figure, key: str, paper_value) -> object:
+    """Each claim's value (interval) against the rung, its bound dashed, the paper's value of the setting dotted."""
+    ids = list(dict.fromkeys(t.claim))
+    cols = min(4, len(ids))
+    rows = -(-len(ids) // cols)
+    mpl, axes = plotting.subplots(rows, cols, figsize=(4.2 * cols, 3.2 * rows), squeeze=False)
+    for ax, cid in zip(axes.flat, ids):
+        g = t[t.claim == cid].sort_values("rung")
+        err = np.vstack([g.value - g.ci_low, g.ci_high - g.value]).clip(min=0)
+        ax.errorbar(g.rung, g.value, yerr=np.nan_to_num(err), fmt="o-", ms=4, capsize=3)
+        for b in (g.bound_lo.iloc[-1], g.bound_hi.iloc[-1]):
+            if np.isfinite(b):
+                ax.axhline(b, color="C3", ls="--", lw=1)
+        if paper_value is not None:
+            ax.axvline(float(paper_value), color="grey", ls=":", lw=1)
+        if (g.rung > 0).all():
+            ax.set_xscale("log")
+        ax.set_xticks(g.rung, [f"{r:g}" for r in g.rung])
+        ax.minorticks_off()
+        ax.set_title(f"{cid}: {g.ladder.iloc[0]}", fontsize=8)
+        ax.set_xlabel(key)
+    for ax in list(axes.flat)[len(ids):]:
+        ax.set_visible(False)
+    note = f"; paper {key} = {paper_value} (dotted)" if paper_value is not None else ""
+    mpl.suptitle(f"{fig.paper} {fig.key}: claims against {key} (dashed: bound{note})", fontsize=9)
+    mpl.tight_layout()
+    return mpl
+
+
+def run(fig: Figure, sets: Sequence[str], *, preset: str = "default", device="auto", out: Path = Path("."),
+        data_root: Path | None = None, rung_done: Callable[[str, runner.RunResult], None] = lambda v, r: None
+        ) -> tuple[Path, pd.DataFrame]:
+    """Run every rung (cached points are reused), write the ladder CSV and its plot; (CSV path, table)."""
+    key, rungs, fixed = split_sets(fig, sets)
+    results = []
+    for v in rungs:
+        res = runner.run_figure(fig, preset=preset, overrides=[*fixed, f"{key}={v}"], device=device, out=out,
+                                data_root=data_root)
+        assert res.variant is not None, "a ladder rung is always a variant"
+        rung_done(v, res)
+        results.append((parse_value(fig.config, key, v), res.outputs.csv, res.claims))
+    t = table(fig, key, results)
+    path = ladder_path(out, fig, key, preset)
+    write_csv(t, path)
+    paper_value = getattr(runner.prepare(fig, "paper", []), key, None)
+    png = layout.outputs(fig, out, preset).png.with_name(f"{fig.key}-ladder-{key}.png")
+    plotting.save(plot(t, fig, key, paper_value), png, footer=f"repro ladder {fig.paper} {fig.key} " +
+                  " ".join(f"--set {s}" for s in sets) + (f" --preset {preset}" if preset != "default" else ""))
+    return path, t

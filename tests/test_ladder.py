@@ -1,0 +1,49 @@
+"""Scale ladders: the four verdicts on planted rungs, and a ladder over a smoke figure (variants only, resumable)."""
+import math
+
+import pandas as pd
+import pytest
+
+from reproduce import claims, ladder, registry
+from reproduce.config import ReproError
+
+P, F, I = claims.PASS, claims.FAIL, claims.INCONCLUSIVE
+RUNGS = [1000, 4000, 16000]
+
+
+def test_each_ladder_verdict_from_planted_rungs():
+    below_one = (-math.inf, 1.0)                     # the claim: measure <= 1
+    same = dict(lows=[0.0] * 3, highs=[0.0] * 3)
+    assert ladder.verdict(RUNGS, [0.2, 0.5, 0.9], bound=below_one, verdicts=[P, P, P], **same)[0] == ladder.HOLDS
+    v, cross = ladder.verdict(RUNGS, [4.0, 3.0, 2.0], [3.8, 2.8, 1.9], [4.2, 3.2, 2.1], below_one, [F, F, F])
+    assert v == ladder.TOWARD and cross == pytest.approx(64000, rel=1e-6)   # margin -3, -2, -1: +1 per x4
+    assert ladder.verdict(RUNGS, [2.0, 3.0, 4.0], [1.9, 2.9, 3.9], [2.1, 3.1, 4.1], below_one,
+                          [F, F, F])[0] == ladder.AWAY
+    assert ladder.verdict(RUNGS, [2.0, 2.05, 1.98], [1.8, 1.8, 1.8], [2.2, 2.2, 2.2], below_one,
+                          [F, F, F])[0] == ladder.FAILS
+    assert ladder.verdict(RUNGS, [1.0, 1.0, 1.0], [0.5] * 3, [1.5] * 3, below_one, [I, I, I])[0] == ladder.UNDECIDED
+
+
+def test_a_ladder_names_one_scalar_setting_with_several_values():
+    fig = registry.figure("confusion", "fig1")
+    assert ladder.split_sets(fig, ["epochs=10,20", "lr=0.1"]) == ("epochs", ["10", "20"], ["lr=0.1"])
+    for bad in (["epochs=10"], ["nope=1,2"], ["epochs=10,x"], ["epochs=1,2", "lr=0.1,0.2"]):
+        with pytest.raises(ReproError):
+            ladder.split_sets(fig, bad)
+
+
+@pytest.mark.slow
+def test_a_ladder_writes_variants_only_and_resumes_from_the_cache(tmp_path):
+    fig = registry.figure("confusion", "fig1")
+    seen = []
+    path, t = ladder.run(fig, ["epochs=10,20"], preset="smoke", device="cpu", out=tmp_path,
+                         rung_done=lambda v, res: seen.append((v, res.computed)))
+    assert [c for _, c in seen] == [2, 2] and path.exists() and path.with_suffix(".csv").name.endswith("epochs.csv")
+    assert not (tmp_path / "data" / "smoke" / "gradient-confusion" / "fig1.csv").exists()   # never the canonical
+    assert set(t.claim) == {c.id for c in fig.claims} and set(t.rung) == {10.0, 20.0}
+    assert t.groupby("claim").ladder.nunique().eq(1).all()
+    seen.clear()
+    ladder.run(fig, ["epochs=10,20,30"], preset="smoke", device="cpu", out=tmp_path,
+               rung_done=lambda v, res: seen.append((v, res.computed)))
+    assert seen == [("10", 0), ("20", 0), ("30", 2)]      # finished rungs come from the cache
+    assert pd.read_csv(path).rung.nunique() == 3
