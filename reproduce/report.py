@@ -116,6 +116,8 @@ def collect(out: Path, preset: str, table: pd.DataFrame, cost: Callable[[Figure]
         rows = table[(table["paper"] == fig.paper) & (table["figure"] == fig.key)].to_dict("records")
         e = Entry(fig, "current", claims=rows, command=command(fig, preset))
         e.links = {k: Path(os.path.relpath(p, here)).as_posix() for k, p in paths.files().items() if p.exists()}
+        e.links.update({f"ladder {p.stem.split('-ladder-')[1]}": Path(os.path.relpath(p, here)).as_posix()
+                        for p in sorted(paths.png.parent.glob(f"{fig.key}-ladder-*.png"))})
         if not paths.csv.exists():
             cfg = runner.prepare(fig, preset, [])
             e.state = "missing"
@@ -365,7 +367,11 @@ def _markdown_entry(e: Entry) -> list[str]:
         out += [f"**{e.state.upper()}**: {e.why}.", ""]
     if "png" in e.links:
         out += [f"![{e.name}]({e.links['png']})", ""]
-    out += [" · ".join(f"[{k}]({v})" for k, v in e.links.items() if k != "png"), ""]
+    out += [" · ".join(f"[{k}]({v})" for k, v in e.links.items() if k != "png" and not k.startswith("ladder")), ""]
+    for k, v in e.links.items():   # scale ladders (`repro ladder`): each claim against one setting
+        if k.startswith("ladder"):
+            out += [f"Scale {k} (`repro ladder`): each claim's value at every rung, its bound dashed.", "",
+                    f"![{e.name} {k}]({v})", ""]
     for title, rows in _claim_groups(e):
         out += [f"{title}:", "",
                 "| id | statement | value | interval | units | bound | bound's source | verdict | cause |",

@@ -1,10 +1,11 @@
 """Scale ladders: the four verdicts on planted rungs, and a ladder over a smoke figure (variants only, resumable)."""
+import dataclasses
 import math
 
 import pandas as pd
 import pytest
 
-from reproduce import claims, ladder, registry
+from reproduce import claims, ladder, layout, registry, verification
 from reproduce.config import ReproError
 
 P, F, I = claims.PASS, claims.FAIL, claims.INCONCLUSIVE
@@ -47,3 +48,8 @@ def test_a_ladder_writes_variants_only_and_resumes_from_the_cache(tmp_path):
                rung_done=lambda v, res: seen.append((v, res.computed)))
     assert seen == [("10", 0), ("20", 0), ("30", 2)]      # finished rungs come from the cache
     assert pd.read_csv(path).rung.nunique() == 3
+    said = verification.ladder_causes(layout.outputs(fig, tmp_path, "smoke").csv)   # the cause column reads it
+    assert set(said) == {c.id for c in fig.claims} and all("epochs" in s[0] and "(10: " in s[0] for s in said.values())
+    planted = claims.ClaimResult("F1-a-over-fits", "t", 1.0, 0.5, 1.5, 3, "<= 0.01", claims.FAIL, "outside")
+    assert verification.with_ladder(planted, said).cause.startswith("outside; ")
+    assert verification.with_ladder(dataclasses.replace(planted, verdict=claims.PASS), said).cause == "outside"
