@@ -4,10 +4,10 @@ PYTHON ?= python3
 REPRO  := $(VENV)/bin/repro
 PAPERS := random-walk-bridge norm-preservation skip-resnet-gd gradient-confusion transition-to-linearity
 
-.PHONY: help setup all smoke paper test test-fast lint smoke-diff gpu-check verify report bench data readme clean $(PAPERS)
+.PHONY: help setup all smoke paper test test-fast lint smoke-diff gpu-check verify report bench ladder data readme clean $(PAPERS)
 
 help:
-	@echo "make all | smoke | paper | test | test-fast | lint | smoke-diff BASE=rev | gpu-check | verify | report | bench | data | readme | clean | <paper name>"
+	@echo "make all | smoke | paper | test | test-fast | lint | smoke-diff BASE=rev | gpu-check | verify | report | bench | ladder | data | readme | clean | <paper name>"
 
 $(REPRO): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -55,6 +55,16 @@ gpu-check: $(REPRO)
 
 bench: $(REPRO)
 	$(REPRO) bench
+
+# scale ladders (`repro ladder`): does a claim that fails at the default scale close its gap toward the paper's
+# settings? Sizes chosen by --dry-run to about 2 CPU-hours each (confusion Figs 5/6: the tanh/LeCun panel and 10 runs
+# where the sign of the depth trend was noise; linearity Fig 1: the stop loss toward the paper's 1e-4)
+ladder: $(REPRO)
+	$(REPRO) ladder confusion fig5 --set acts=tanh --set inits=lecun --set depths=10,30,100 --set runs=10 \
+		--set lrs=0.01,0.1 --set steps=1000,3000,9000
+	$(REPRO) ladder confusion fig6 --set lrs=0.01,0.1 --set steps=1000,3000,9000
+	$(REPRO) ladder confusion fig6 --set lrs=0.01,0.1 --set depths=50/100/200
+	$(REPRO) ladder linearity fig1 --set widths=30,100,1000 --set max_steps=100000 --set stop_loss=0.01,0.001,0.0001
 
 data: $(REPRO)
 	$(REPRO) data unpack --from ../shared/datasets

@@ -38,27 +38,34 @@ HOLDS, TOWARD, AWAY, FAILS, UNDECIDED = ("holds at every rung", "moves toward th
 
 
 def split_sets(fig: Figure, sets: Sequence[str]) -> tuple[str, list[str], list[str]]:
-    """(ladder key, its rung values as given, the other --set overrides): the ladder key is the one scalar
-    setting given several comma-separated values."""
+    """(ladder key, its rung values as given, the other --set overrides): the ladder key is the one setting given
+    several values separated by "/" (depths=50/100/300; a list setting's rung may hold commas), or a scalar
+    setting given several comma-separated values (steps=2000,8000)."""
     fields = {f.name: f for f in dataclasses.fields(fig.config)}
     key, rungs, fixed = None, [], []
     for s in sets:
         k, _, v = s.partition("=")
-        k, parts = k.strip(), [p.strip() for p in v.split(",") if p.strip()]
+        k = k.strip()
         if k not in fields:
             raise ReproError(f"--set {k}: {fig.paper} {fig.key} has no setting {k!r}")
         scalar = not str(fields[k].type).startswith("tuple")
-        if scalar and len(parts) > 1:
+        parts = [p.strip() for p in v.split("/" if "/" in v or not scalar else ",") if p.strip()]
+        if len(parts) > 1:
             if key is not None:
                 raise ReproError(f"a ladder climbs one setting; got {key} and {k}")
             key, rungs = k, parts
         else:
             fixed.append(s)
     if key is None:
-        raise ReproError("name the rungs: --set key=v1,v2,... (one scalar setting, two or more values)")
+        raise ReproError("name the rungs: --set key=v1,v2,... or key=v1/v2/... (one setting, two or more values)")
     for v in rungs:
         parse_value(fig.config, key, v)     # a bad value is a one-line error before anything runs
     return key, rungs, fixed
+
+
+def rung_number(value) -> float:
+    """A rung's position on the plot's axis: the value, or the largest of a list setting's values."""
+    return float(max(value) if isinstance(value, tuple) else value)
 
 
 def ladder_path(out: Path, fig: Figure, key: str, preset: str) -> Path:
@@ -164,7 +171,7 @@ def run(fig: Figure, sets: Sequence[str], *, preset: str = "default", device="au
                                 data_root=data_root)
         assert res.variant is not None, "a ladder rung is always a variant"
         rung_done(v, res)
-        results.append((parse_value(fig.config, key, v), res.outputs.csv, res.claims))
+        results.append((rung_number(parse_value(fig.config, key, v)), res.outputs.csv, res.claims))
     t = table(fig, key, results)
     path = ladder_path(out, fig, key, preset)
     write_csv(t, path)

@@ -28,7 +28,9 @@ def test_each_ladder_verdict_from_planted_rungs():
 def test_a_ladder_names_one_scalar_setting_with_several_values():
     fig = registry.figure("confusion", "fig1")
     assert ladder.split_sets(fig, ["epochs=10,20", "lr=0.1"]) == ("epochs", ["10", "20"], ["lr=0.1"])
-    for bad in (["epochs=10"], ["nope=1,2"], ["epochs=10,x"], ["epochs=1,2", "lr=0.1,0.2"]):
+    assert ladder.split_sets(fig, ["dims=80,120/40,60", "epochs=5"]) == ("dims", ["80,120", "40,60"], ["epochs=5"])
+    assert ladder.rung_number((40, 60)) == 60 and ladder.rung_number(0.5) == 0.5
+    for bad in (["epochs=10"], ["nope=1,2"], ["epochs=10,x"], ["epochs=1,2", "lr=0.1,0.2"], ["dims=80,120"]):
         with pytest.raises(ReproError):
             ladder.split_sets(fig, bad)
 
