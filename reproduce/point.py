@@ -12,7 +12,7 @@ import pandas as pd
 import torch
 
 from .config import ReproError
-from .core.device import DTYPES, generator, measurement_mode, point_seed
+from .core.device import DTYPES, generator, measurement_mode, point_seed, tf32_flags
 from .registry import Figure
 
 CUBLAS_WORKSPACE = ":4096:8"   # what deterministic cuBLAS needs (read when CUDA starts; set before any CUDA work)
@@ -88,6 +88,8 @@ def compute_point(task: PointTask, warn: Callable[[str], None] = lambda msg: Non
     executor) or in a worker (ray); ReproError for running out of memory."""
     fig, dev = task.fig, torch.device(task.device)
     reproducible_mode(dev)
+    if dev.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(dev)
     ctx = Context(dev, task.seed, task.data_root,
                   cache_dir=task.cache, version=task.version, shared_version=task.shared_version, warn=warn,
                   point=task.point)
@@ -105,6 +107,10 @@ def compute_point(task: PointTask, warn: Callable[[str], None] = lambda msg: Non
                          f"({str(exc).splitlines()[0][:160]}); choose smaller sizes with --set") from None
     if "seed" not in frame:
         frame.insert(0, "seed", task.seed)
-    return frame, {"figure": f"{fig.paper}/{fig.key}", "point": task.point, "seed": task.seed, "notes": ctx.notes}
+    where = {"tf32": tf32_flags(), "determinism": determinism_flags()}   # read where the point ran (a Ray worker)
+    if dev.type == "cuda":
+        where["cuda_max_allocated_mb"] = round(torch.cuda.max_memory_allocated(dev) / 2**20, 1)
+    return frame, {"figure": f"{fig.paper}/{fig.key}", "point": task.point, "seed": task.seed, "notes": ctx.notes,
+                   "ran_with": where}
 
 

@@ -292,6 +292,21 @@ def drive(ex, plans: list[FigurePlan], *, force: bool = False, progress: Callabl
     return done, failures
 
 
+def _ran_with(plan: FigurePlan) -> dict:
+    """TF32 and determinism flags as the points that computed saw them (read in the worker: under Ray not this
+    process), else this process's; with the largest CUDA peak a worker reported."""
+    seen = [info["ran_with"] for _, info in plan.frames.values() if info.get("ran_with")]
+    out = {"tf32": tf32_flags(), "determinism": determinism_flags()}
+    for k in out:
+        values = [w[k] for w in seen]
+        if values:
+            out[k] = values[0] if all(v == values[0] for v in values) else {"differs between points": values}
+    peaks = [w["cuda_max_allocated_mb"] for w in seen if "cuda_max_allocated_mb" in w]
+    if peaks:
+        out["points_cuda_max_allocated_mb"] = max(peaks)
+    return out
+
+
 def finish_figure(plan: FigurePlan, computed: int) -> RunResult:
     """Every point is in: write the CSV and meta.json, then plot and evaluate the claims from the CSV."""
     fig, cfg, paths = plan.fig, plan.cfg, plan.paths
@@ -311,7 +326,7 @@ def finish_figure(plan: FigurePlan, computed: int) -> RunResult:
         "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda"
         else platform.processor() or platform.machine(),
         "dtype": getattr(cfg, "dtype", None), "torch": torch.__version__, "cuda": torch.version.cuda,
-        "tf32": tf32_flags(), "determinism": determinism_flags(),
+        **_ran_with(plan),
         "python": platform.python_version(), "git": plan.git, "code_version": plan.version,
         "wall_time_s": round(wall, 2), "peak_memory": _peak_memory(dev, plan.start_mb),
         "point_notes": notes, "datasets": needed, "data_root": str(plan.root) if needed else None,

@@ -74,3 +74,18 @@ def test_memory_the_allocator_caches_counts_as_free(monkeypatch):
     monkeypatch.setattr(torch.cuda, "memory_reserved", lambda dev=None: 2**30)
     with pytest.raises(ReproError, match="GiB free"):
         runner.check_memory(fig, runner.prepare(fig, "default", []), torch.device("cuda"))
+
+
+def test_meta_records_the_flags_the_points_ran_with():
+    """Under Ray the points run in workers: meta.json takes their TF32 / determinism flags and CUDA peak."""
+    from types import SimpleNamespace
+    on = {"tf32": {"cuda_matmul": False}, "determinism": {"cudnn_deterministic": True}, "cuda_max_allocated_mb": 7.0}
+    other = {**on, "cuda_max_allocated_mb": 9.5}
+    plan = SimpleNamespace(frames={0: (None, {"ran_with": on}), 1: (None, {"ran_with": other}), 2: (None, {})})
+    got = runner._ran_with(plan)
+    assert got["tf32"] == on["tf32"] and got["determinism"] == on["determinism"]
+    assert got["points_cuda_max_allocated_mb"] == 9.5
+    mixed = SimpleNamespace(frames={0: (None, {"ran_with": on}),
+                                    1: (None, {"ran_with": {**on, "tf32": {"cuda_matmul": True}}})})
+    assert "differs between points" in runner._ran_with(mixed)["tf32"]
+    assert runner._ran_with(SimpleNamespace(frames={}))["determinism"] == determinism_flags()   # cached: driver's
