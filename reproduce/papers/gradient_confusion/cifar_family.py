@@ -229,6 +229,11 @@ def _acc_range(df):
     return float(point_stats(df, KEYS)["acc"].min())
 
 
+def _exact_check(cid: str, text: str, measure, bound, **kw) -> Claim:
+    """A deterministic check of our run (no resampling: its interval is its value)."""
+    return Claim(cid, text, measure, bound, exact=True, kind="check", **kw)
+
+
 DEPTH_CLAIMS = (
     _rho(
         "a-loss",
@@ -262,25 +267,21 @@ DEPTH_CLAIMS = (
     ),
 )
 SANE_CLAIMS = (
-    Claim(
+    _exact_check(
         "d-trainable",
         "Every point trains past chance, clearly below its initial loss (our runs)",
         _untrainable,
         below(0, "(points whose selected runs did not end below 99% of both their initial loss and chance, ln C)"),
         info=_untrainable_info,
-        exact=True,
-        kind="check",
         source=f"{_S} Fig. 2 `d`: every depth trains below its initial loss; issue 35: every network "
         "trained past chance, or reported; a point that did not train makes the sweep's trends "
         "undecidable (99%: chosen, a loss that moved)",
     ),
-    Claim(
+    _exact_check(
         "e-cosines",
         "Cosines in [-1, 1]; KDE integrates to 1",
         _cos_sane,
         below(0.02, "(|KDE integral - 1|; infinite if a cosine lies outside [-1, 1])"),
-        exact=True,
-        kind="check",
         source=f"{_S} Fig. 2 `e`: all cosines in [-1, 1], KDE integrates to 1 +- 0.02",
     ),
 )
@@ -407,13 +408,11 @@ def cifar_figure(
 DEPTH_EXTRA_CLAIMS = (
     _rho("a-acc", "Deeper -> lower test accuracy", "acc", -0.6, f"{_S} Fig. 7 `a`: rho(depth, test acc) <= -0.6"),
     DEPTH_CLAIMS[1],
-    Claim(
+    _exact_check(
         "c-curves",
         "Min-cos curves recorded without NaN",
         _no_nan_curves,
         below(0, "(NaN min-cos values in the selected runs' curves)"),
-        exact=True,
-        kind="check",
         source=f"{_S} Fig. 7 `c` (info): min-cos curves recorded for all epochs, no NaN",
     ),
 )
