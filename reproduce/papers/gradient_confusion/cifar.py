@@ -49,15 +49,17 @@ class CifarConfig:
                                               "(paper: one 12-value grid for all)")
     runs: int = setting(3, stated=True, size=True,
                         help="independent runs per (model, lr), the units of the claims (paper 5; >= 3 to judge)")
-    epochs: int = setting(6, stated=True, size=True, help="epochs; lr x0.1 at 40% and 80% of the steps (paper 200)")
+    epochs: int = setting(32, stated=True, size=True, help="epochs; lr x0.1 at 40% and 80% of the steps (paper 200)")
     train_size: int = setting(4000, stated=True, size=True,
                               help="training images (paper 40000 = first 40000 of a fixed seed-0 permutation)")
     pairs: int = setting(10, stated=True, size=True, help="minibatch pairs per measurement (paper 100)")
-    measure_every: int = setting(3, stated=False, size=True,
+    measure_every: int = setting(8, stated=False, size=True,
                                  help="measure confusion every k epochs and at the last (paper 1)")
     batch: int = setting(128, stated=True, size=True, help="SGD and measurement batch size")
     base: int = setting(16, stated=True, size=True, help="stem channels (paper 16; smoke 4)")
-    image_size: int = setting(32, stated=True, size=True, help="image side of synthetic stand-ins (CIFAR is 32)")
+    image_size: int = setting(16, stated=True, size=True, choices=(8, 16, 32),
+                              help="image side: CIFAR (32) averaged down over 2x2 blocks below 32, synthetic stand-ins "
+                                   "drawn at it; the crop pads by a side / 8 (4 pixels at 32)")
     augment: bool = setting(True, stated=True, help="4-pixel reflect pad + random crop + horizontal flip")
     confusion_mode: str = setting("pairs", stated=False, choices=("pairs", "allpairs"),
                                   help="pairs: `pairs` independent pairs of disjoint minibatches; allpairs: `pairs` "
@@ -73,7 +75,8 @@ class CifarConfig:
 
 @functools.lru_cache(maxsize=1)
 def _data(dataset: str, train_size: int, image_size: int, root: str, device: str, subset_seed: int):
-    """(padded uint8 train (N, 3, S+8, S+8), y_train, normalised test (M, 3, S, S), y_test, classes) on device."""
+    """(padded uint8 train (N, 3, 5S/4, 5S/4), y_train, normalised test (M, 3, S, S), y_test, classes) on device,
+    S = image_size."""
     classes = 100 if "100" in dataset else 10
     if dataset.startswith("synthetic-"):
         (x, y), (xt, yt) = (data_mod.synthetic((3, image_size, image_size), classes, n, s)
@@ -81,9 +84,17 @@ def _data(dataset: str, train_size: int, image_size: int, root: str, device: str
         x, xt = (x * 255).round().to(torch.uint8), (xt * 255).round().to(torch.uint8)
     else:
         (x, y), (xt, yt) = data_mod.load(dataset, Path(root), True), data_mod.load(dataset, Path(root), False)
+        x, xt = downsample(x, image_size), downsample(xt, image_size)
     perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(subset_seed))[:train_size]
     dev = torch.device(device)
-    return (sgd_mod.pad_reflect(x[perm]).to(dev), y[perm].to(dev), normalize(xt.to(dev)), yt.to(dev), classes)
+    return (sgd_mod.pad_reflect(x[perm], image_size // 8).to(dev), y[perm].to(dev), normalize(xt.to(dev)),
+            yt.to(dev), classes)
+
+
+def downsample(x: torch.Tensor, size: int) -> torch.Tensor:
+    """uint8 (N, 3, S, S) -> (N, 3, size, size) by averaging S/size x S/size blocks (rounded); unchanged at S."""
+    k = x.shape[-1] // size
+    return x if k == 1 else F.avg_pool2d(x.float(), k).round().to(torch.uint8)
 
 
 def normalize(x: torch.Tensor) -> torch.Tensor:
@@ -95,10 +106,11 @@ def normalize(x: torch.Tensor) -> torch.Tensor:
 
 def _images(xp: torch.Tensor, idx: torch.Tensor, gen: torch.Generator, augment: bool) -> torch.Tensor:
     """Normalised training images: random crop + flip, or the centre crop."""
-    size = xp.shape[-1] - 8
+    size = xp.shape[-1] * 4 // 5          # padded side = side + 2 * side / 8
+    pad = (xp.shape[-1] - size) // 2
     if augment:
         return normalize(sgd_mod.crop_flip(xp, idx, size, gen))
-    return normalize(xp[idx][..., 4:4 + size, 4:4 + size])
+    return normalize(xp[idx][..., pad:pad + size, pad:pad + size])
 
 
 def _eval(net, x, y, train_mode: bool = False) -> tuple[float, float]:
@@ -203,10 +215,11 @@ def compute(cfg, point: dict, ctx) -> pd.DataFrame:
 
 
 def epoch_seconds(device: torch.device, train_size: int = 40000, steps: int = 10, depth: int = 16, width: int = 2,
-                  base: int = 16, batch: int = 128) -> float:
+                  base: int = 16, batch: int = 128, image_size: int = 32) -> float:
     """Measured seconds per training epoch of CNN-depth-width on `device` (our loop: augmentation + SGD step)."""
     net = convnets.make(depth, width, bn=False, skip=False, base=base).to(device)
-    xp = torch.randint(0, 256, (4 * batch, 3, 40, 40), dtype=torch.uint8, device=device)
+    side = image_size * 5 // 4
+    xp = torch.randint(0, 256, (4 * batch, 3, side, side), dtype=torch.uint8, device=device)
     y = torch.randint(0, 10, (4 * batch,), device=device)
     g = generator(device, 0)
     params = list(net.parameters())
@@ -225,11 +238,20 @@ def cost(cfg, device: torch.device) -> dict:
     (3x3 convs dominate, SPEC-003-004.md §A.8),
     epochs, and the measurement's 2 * pairs extra backward passes per measured epoch."""
     runs = grid(cfg)
-    sec = epoch_seconds(device, steps=3 if device.type == "cpu" else 20, base=cfg.base, batch=cfg.batch)
+    threads = torch.get_num_threads()
+    if device.type == "cpu":   # timed as a CPU runs points best: one thread each, one point per core (--executor ray)
+        torch.set_num_threads(1)
+    try:
+        sec = epoch_seconds(device, steps=3 if device.type == "cpu" else 20, base=cfg.base, batch=cfg.batch,
+                            image_size=cfg.image_size)
+    finally:
+        torch.set_num_threads(threads)
     per_epoch_steps = cfg.train_size // cfg.batch
     measured = cfg.epochs // cfg.measure_every + 1
     units = sum(convnets.blocks_per_group(r["depth"]) * r["width"] ** 2 / 8 for r in runs)   # CNN-16-2 = 8
     scale = cfg.train_size / 40000 * (1 + 2 * cfg.pairs * measured / (per_epoch_steps * cfg.epochs))
     hours = units * sec * cfg.epochs * scale / 3600
     return {"runs": len(runs), "hours": hours,
-            "basis": f"a measured CNN-16-2 epoch (base {cfg.base}) on 40k images: {sec:.3g} s, scaled by beta_r l^2"}
+            "basis": f"a measured CNN-16-2 epoch (base {cfg.base}, {cfg.image_size}x{cfg.image_size} images"
+                     f"{', one thread' if device.type == 'cpu' else ''}) on 40k images: {sec:.3g} s, scaled by "
+                     "beta_r l^2"}

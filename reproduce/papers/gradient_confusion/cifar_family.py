@@ -368,14 +368,15 @@ PAPER_SIZES = {
     "epochs": 200,
     "train_size": 40000,
     "pairs": 100,
+    "image_size": 32,
     "measure_every": 1,
     "rho_slack": 0.0,
 }
 # The default preset is sized for the 2-core CPU (about 2 h per figure by --dry-run; figures sharing runs count them
 # once): the sweeps below keep each figure's trend at fewer values; `paper` restores the paper's.
-DEPTHS = (16, 28, 40)  # CNN depth sweep (Figs 2, 7, 9); paper 16, 22, 28, 34, 40
+DEPTHS = (16, 22, 28)  # CNN depth sweep (Figs 2, 7, 9); paper 16, 22, 28, 34, 40
 PAPER_DEPTHS = (16, 22, 28, 34, 40)
-WRN_DEPTHS = (16, 28, 52)  # WRN depth sweep (Figs 11, 12); paper the 8 depths below
+WRN_DEPTHS = (16, 28, 40)  # WRN depth sweep (Figs 11, 12); paper the 8 depths below
 VARIANT_DEPTHS = (16, 28)  # BN x skip (Figs 4, 15): the two new variants at the shared depths
 ALL_DEPTHS = (16, 22, 28, 34, 40, 52, 76, 100)
 WIDTHS = (2, 3, 4)  # width sweeps (Figs 3, 8, 10, 13, 14); paper 2, 3, 4, 5, 6
