@@ -88,8 +88,6 @@ def compute_point(task: PointTask, warn: Callable[[str], None] = lambda msg: Non
     executor) or in a worker (ray); ReproError for running out of memory."""
     fig, dev = task.fig, torch.device(task.device)
     reproducible_mode(dev)
-    if dev.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(dev)
     ctx = Context(dev, task.seed, task.data_root,
                   cache_dir=task.cache, version=task.version, shared_version=task.shared_version, warn=warn,
                   point=task.point)
@@ -107,7 +105,8 @@ def compute_point(task: PointTask, warn: Callable[[str], None] = lambda msg: Non
                          f"({str(exc).splitlines()[0][:160]}); choose smaller sizes with --set") from None
     if "seed" not in frame:
         frame.insert(0, "seed", task.seed)
-    where = {"tf32": tf32_flags(), "determinism": determinism_flags()}   # read where the point ran (a Ray worker)
+    # read where the point ran (a Ray GPU task has a fresh worker: its CUDA peak is the task's; locally, the figure's)
+    where = {"tf32": tf32_flags(), "determinism": determinism_flags()}
     if dev.type == "cuda":
         where["cuda_max_allocated_mb"] = round(torch.cuda.max_memory_allocated(dev) / 2**20, 1)
     return frame, {"figure": f"{fig.paper}/{fig.key}", "point": task.point, "seed": task.seed, "notes": ctx.notes,
