@@ -278,9 +278,11 @@ def test_all_skips_figures_whose_datasets_are_missing(tmp_path, monkeypatch):
 
 
 def test_all_skips_gpu_presets_on_a_cpu(tmp_path, monkeypatch):
-    figs = [registry.figure("confusion", k) for k in ("fig2", "fig3")]
+    figs = [registry.figure("bridge", k) for k in ("fig4", "fig5")]       # full-width conv paths: GPU-sized
+    assert all("default" in f.gpu_presets for f in figs)
     monkeypatch.setattr(registry, "figures", lambda paper=None: figs)
-    res = repro("all", "--set", "dataset=synthetic-cifar10", "--device", "cpu", "--out", tmp_path)
+    res = repro("all", "--set", "datasets=synthetic-mnist", "--set", "train_dataset=synthetic-cifar10",
+                "--device", "cpu", "--out", tmp_path)
     assert res.exit_code == 0, res.output
     assert res.output.count("needs a GPU") == 2
     assert files_under(tmp_path) == []
