@@ -145,7 +145,7 @@ def plot(t: pd.DataFrame, fig: Figure, key: str, paper_value) -> object:
             if np.isfinite(b):
                 ax.axhline(b, color="C3", ls="--", lw=1)
         if paper_value is not None:
-            ax.axvline(float(paper_value), color="grey", ls=":", lw=1)
+            ax.axvline(rung_number(paper_value), color="grey", ls=":", lw=1)
         if (g.rung > 0).all():
             ax.set_xscale("log")
         ax.set_xticks(g.rung, [f"{r:g}" for r in g.rung])
@@ -154,7 +154,8 @@ def plot(t: pd.DataFrame, fig: Figure, key: str, paper_value) -> object:
         ax.set_xlabel(key)
     for ax in list(axes.flat)[len(ids):]:
         ax.set_visible(False)
-    note = f"; paper {key} = {paper_value} (dotted)" if paper_value is not None else ""
+    shown = ",".join(map(str, paper_value)) if isinstance(paper_value, tuple) else paper_value
+    note = f"; paper {key} = {shown} (dotted)" if paper_value is not None else ""
     mpl.suptitle(f"{fig.paper} {fig.key}: claims against {key} (dashed: bound{note})", fontsize=9)
     mpl.tight_layout()
     return mpl

@@ -55,3 +55,14 @@ def test_a_ladder_writes_variants_only_and_resumes_from_the_cache(tmp_path):
     planted = claims.ClaimResult("F1-a-over-fits", "t", 1.0, 0.5, 1.5, 3, "<= 0.01", claims.FAIL, "outside")
     assert verification.with_ladder(planted, said).cause.startswith("outside; ")
     assert verification.with_ladder(dataclasses.replace(planted, verdict=claims.PASS), said).cause == "outside"
+
+
+def test_a_list_setting_ladder_plots_against_its_largest_value():
+    """depths=50/100/300: each rung sits at its largest value; the paper's list is marked at its largest too."""
+    fig = registry.figure("confusion", "fig6")
+    t = pd.DataFrame({"claim": ["a"] * 2, "rung": [50.0, 100.0], "value": [0.1, 0.2], "ci_low": [0.0, 0.1],
+                      "ci_high": [0.2, 0.3], "bound_lo": [0.0] * 2, "bound_hi": [math.inf] * 2,
+                      "ladder": [ladder.HOLDS] * 2})
+    figure = ladder.plot(t, fig, "depths", (300,))
+    assert figure.axes[0].lines[-1].get_xdata()[0] == 300
+    assert "depths = 300" in figure._suptitle.get_text()
