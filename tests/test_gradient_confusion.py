@@ -278,3 +278,19 @@ def test_allpairs_mode_gives_every_pair_of_the_minibatches(tmp_path):
     idx = torch.randperm(len(y), generator=torch.Generator().manual_seed(0))[:80].split(16)
     g = conf.minibatch_grads(net, nn.functional.cross_entropy, [(cifar._images(xp, i, None, False), y[i]) for i in idx])
     torch.testing.assert_close(cos, conf.all_pair_cosines(g).cpu())
+
+
+def test_cifar_downsampled_by_block_averages_with_the_crop_scaled():
+    """16x16 CIFAR (the CPU default): each pixel is the rounded mean of a 2x2 block; training crops pad by side / 8
+    (2 pixels at 16, 4 at 32) and come back at the image side; the centre crop is the image itself."""
+    x = torch.randint(0, 256, (3, 3, 32, 32), generator=torch.Generator().manual_seed(0), dtype=torch.uint8)
+    small = cifar.downsample(x, 16)
+    assert small.shape == (3, 3, 16, 16) and small.dtype == torch.uint8
+    assert int(small[1, 2, 3, 4]) == round(float(x[1, 2, 6:8, 8:10].float().mean()))
+    assert torch.equal(cifar.downsample(x, 32), x)
+    for img in (small, x):
+        xp = sgd_mod.pad_reflect(img, img.shape[-1] // 8)
+        g = torch.Generator().manual_seed(1)
+        idx = torch.arange(3)
+        assert cifar._images(xp, idx, g, True).shape == (3, 3, img.shape[-1], img.shape[-1])
+        torch.testing.assert_close(cifar._images(xp, idx, g, False), cifar.normalize(img))
