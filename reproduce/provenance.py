@@ -40,12 +40,11 @@ def _common_sources() -> list[Path]:
 
 
 def shared_version(fig: Figure) -> str:
-    """Hash of what a paper's figures share: its modules that are no figure's own file, reproduce/core and
-    datasets.py. Keys what figures reuse from each other (paper 003's training runs), so fig2 and fig7 share runs."""
-    module = PACKAGE_DIR / "papers" / registry.paper(fig.paper).module
-    own = {registry.ROOT / f.source for f in registry.figures(fig.paper)}
-    files = sorted(p for p in module.glob("*.py") if p not in own) if module.is_dir() else []
-    return _files_version(files + _common_sources())
+    """Hash of the files that compute the figure other than its own (the paper modules it imports, reproduce/core,
+    datasets.py). Keys what figures reuse from each other (paper 003's training runs: fig2 and fig7 import the same
+    modules, so they share runs); a module no figure imports (a benchmark) never invalidates them."""
+    own = registry.ROOT / fig.source
+    return _files_version([f for f in compute_files(fig) if f != own])
 
 
 

@@ -98,6 +98,9 @@ def test_staleness_follows_the_files_that_compute_a_figure():
     fig2, fig7 = registry.figure("confusion", "fig2"), registry.figure("confusion", "fig7")
     assert provenance.shared_version(fig2) == provenance.shared_version(fig7)
     assert provenance.code_version(fig2) != provenance.code_version(fig7)
+    shared = {f.name for f in provenance.compute_files(fig2)}
+    assert {"cifar.py", "cifar_family.py", "convnets.py"} <= shared and "bench.py" not in shared   # a benchmark
+    assert "mlp.py" not in shared          # nor the MLP figures' modules: editing them keeps the CIFAR runs cached
 
 
 def _planted(fig, state, rows, meta=None):
