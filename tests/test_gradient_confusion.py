@@ -294,3 +294,15 @@ def test_cifar_downsampled_by_block_averages_with_the_crop_scaled():
         idx = torch.arange(3)
         assert cifar._images(xp, idx, g, True).shape == (3, 3, img.shape[-1], img.shape[-1])
         torch.testing.assert_close(cifar._images(xp, idx, g, False), cifar.normalize(img))
+
+
+def test_the_throughput_bench_times_both_image_sizes(monkeypatch, tmp_path):
+    """`repro bench confusion` (one model, eager only, one step here): ours and the bare loop at 32x32 and 16x16."""
+    from reproduce.papers.gradient_confusion import bench
+    monkeypatch.setattr(bench, "MODELS", (("CNN-16-2", "cnn", 16),))
+    monkeypatch.setattr(bench, "FORMATS", ("eager float32",))
+    monkeypatch.setenv("REPRO_DATA", str(tmp_path))            # no CIFAR here: the synthetic stand-in
+    df = bench.bench(torch.device("cpu"), (1,), repeats=1)
+    timed = df[df.format == "eager float32"]
+    assert sorted(timed.image.unique()) == [16, 32] and (timed.ours_images_per_s > 0).all()
+    assert np.isfinite(timed.ours_vs_bare).all() and (df.data == "synthetic-cifar10").all()
