@@ -89,3 +89,18 @@ def test_meta_records_the_flags_the_points_ran_with():
                                     1: (None, {"ran_with": {**on, "tf32": {"cuda_matmul": True}}})})
     assert "differs between points" in runner._ran_with(mixed)["tf32"]
     assert runner._ran_with(SimpleNamespace(frames={}))["determinism"] == determinism_flags()   # cached: driver's
+
+
+def test_an_mlp_point_too_big_for_the_device_is_refused_before_training(monkeypatch):
+    """Gradient confusion Fig 6 at the paper's size (depth 300, width 1000, 16 runs stacked) needs ~170 GiB to measure
+    its cosines: refused in one line on a 141 GB GPU before any step; stacking fewer runs fits."""
+    from reproduce import registry
+    fig = registry.figure("confusion", "fig6")
+    need, what = fig.memory(runner.prepare(fig, "paper", []))
+    assert 150 * 2**30 < need < 200 * 2**30 and "16 stacked MLP-300-1000" in what
+    monkeypatch.setattr(runner, "free_memory", lambda dev: 141 * 10**9)
+    with pytest.raises(ReproError, match="stack"):
+        runner.check_memory(fig, runner.prepare(fig, "paper", []), torch.device("cpu"))
+    runner.check_memory(fig, runner.prepare(fig, "paper", ["stack=4"]), torch.device("cpu"))
+    small = registry.figure("confusion", "fig5")
+    assert small.memory(runner.prepare(small, "default", []))[0] < 8 * 2**30     # the CPU default fits in 24 GiB

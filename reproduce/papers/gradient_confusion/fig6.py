@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from ...config import setting
 from ...registry import Figure, register
 from .common import PAPER
-from .mlp import PAPER_SIZES, SMOKE, MlpConfig, family_claims, mlp_compute, mlp_cost, mlp_grid, mlp_plot
+from .mlp import PAPER_SIZES, SMOKE, MlpConfig, family_claims, mlp_compute, mlp_cost, mlp_grid, mlp_memory, mlp_plot
 
 
 @dataclass(frozen=True)
@@ -24,4 +24,5 @@ register(Figure(PAPER, "fig6", "MLP-beta-l on MNIST: final loss and min gradient
                 presets={"smoke": {**SMOKE, "depths": (6,), "widths": (8, 32)},
                          "paper": {**PAPER_SIZES, "depths": (300,), "widths": (10, 30, 100, 300, 1000)}},
                 runtime={"smoke": "10 s", "default": "about 45 min CPU", "paper": "see --dry-run"}, cost=mlp_cost,
+                memory=mlp_memory,
                 gpu_presets=("paper",)))

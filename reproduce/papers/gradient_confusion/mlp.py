@@ -165,6 +165,20 @@ def mlp_cost(cfg: MlpConfig, device: torch.device) -> dict:
                      f"{b * 1e9:.2g} ns x width^2)"}
 
 
+def mlp_memory(cfg: MlpConfig) -> tuple[int, str]:
+    """Peak bytes of the largest point, reached at the cosine measurement: per stacked run two concatenated float32
+    gradients, their float64 copies and product, with the parameters (36 bytes per parameter); plus the training
+    activations and the data. A point the device cannot hold is refused before it trains."""
+    depth, width = max(cfg.depths), max(cfg.widths)
+    r = min(cfg.stack, len(cfg.acts) * len(cfg.inits) * len(cfg.lrs) * cfg.runs)
+    params = 784 * width + (depth - 1) * width ** 2 + 10 * width + depth * width + 10
+    activations = 3 * 4 * cfg.batch * depth * width * r
+    data = 4 * 784 * (cfg.train_size + 10000)
+    return (36 * r * params + activations + data,
+            f"{r} stacked MLP-{depth}-{width} runs of {params:,} parameters, gradients in float64 for the cosines; "
+            "--set stack=N stacks fewer")
+
+
 def mlp_plot(df: pd.DataFrame, cfg: MlpConfig):
     x = sweep_axis(df)
     p = point_stats(df, KEYS)
