@@ -104,3 +104,15 @@ def test_an_mlp_point_too_big_for_the_device_is_refused_before_training(monkeypa
     runner.check_memory(fig, runner.prepare(fig, "paper", ["stack=4"]), torch.device("cpu"))
     small = registry.figure("confusion", "fig5")
     assert small.memory(runner.prepare(small, "default", []))[0] < 8 * 2**30     # the CPU default fits in 24 GiB
+
+
+def test_linearity_fig1_at_a_million_units_is_sized_before_it_trains(monkeypatch):
+    """Width 1e6 with 10 runs in float64: ~50 GiB, refused where less is free; the default preset fits a CPU."""
+    from reproduce import registry
+    fig = registry.figure("linearity", "fig1")
+    need = fig.memory(runner.prepare(fig, "paper", []))[0]
+    assert 20 * 2**30 < need < 80 * 2**30
+    monkeypatch.setattr(runner, "free_memory", lambda dev: 16 * 2**30)
+    with pytest.raises(ReproError, match="GiB free"):
+        runner.check_memory(fig, runner.prepare(fig, "paper", []), torch.device("cuda"))
+    runner.check_memory(fig, runner.prepare(fig, "default", []), torch.device("cpu"))

@@ -74,6 +74,14 @@ def fig1_compute(cfg: Fig1Config, point: dict, ctx) -> pd.DataFrame:
     return pd.DataFrame(rows).assign(task=task, width=m)[["task", "width", *rows[0]]]
 
 
+def fig1_memory(cfg: Fig1Config) -> tuple[int, str]:
+    """Peak bytes at the widest point: the hidden activations (runs, N, m) with what autograd keeps of them (about
+    ten such arrays) and the kernel scan's per-unit sums (runs, m, C^2 + 3, three copies)."""
+    m, r, item = max(max(cfg.widths), cfg.right_width), cfg.runs, 8 if cfg.dtype == "float64" else 4
+    return (10 * r * cfg.n_data * m * item + 3 * r * m * 12 * item,
+            f"{r} runs at width {m:,}: hidden activations ({r}, {cfg.n_data}, m) in {cfg.dtype} and their gradients")
+
+
 def fig1_plot(df: pd.DataFrame, cfg: Fig1Config):
     fig, (left, right) = plotting.subplots(1, 2, figsize=(11, 4.2))
     colors = {"linear": "C0", "softmax": "C3", "swish": "C2"}
@@ -182,4 +190,5 @@ register(Figure(PAPER, "fig1", "Kernel change vs width: linear vs softmax vs swi
                 presets={"smoke": {"widths": (30, 100), "right_width": 100, "runs": 3, "max_steps": 300},
                          "paper": {"widths": (30, 100, 1000, 10_000, 100_000, 1_000_000), "runs": 10,
                                    "stop_loss": 1e-4, "max_steps": 1_000_000}},
-                runtime={"smoke": "9 s", "default": "4.5 min CPU", "paper": "~1 GPU-h (spec estimate)"}))
+                runtime={"smoke": "9 s", "default": "4.5 min CPU", "paper": "~1 GPU-h (spec estimate)"},
+                memory=fig1_memory))
