@@ -94,7 +94,7 @@ def verdict(rungs: Sequence[float], values: Sequence[float], lows: Sequence[floa
     noise = (highs[last] - lows[last]) / 2 if np.isfinite(highs[last] - lows[last]) else 0.0
     change = m[-1] - m[0]
     if change > noise and verdicts[last] != claims_mod.PASS:
-        b, a = np.polyfit(x, m, 1) if len(x) >= 2 else (0.0, m[0])
+        b, a = np.polyfit(x, m, 1)
         cross = math.exp(-a / b) if b > 0 else math.nan
         return TOWARD, cross if cross > math.exp(x[-1]) else math.nan
     if change < -noise:
@@ -102,6 +102,40 @@ def verdict(rungs: Sequence[float], values: Sequence[float], lows: Sequence[floa
     if all(v == claims_mod.FAIL for v in verdicts):
         return FAILS, math.nan
     return UNDECIDED, math.nan
+
+
+def causes(csv: Path) -> dict[str, list[str]]:
+    """Per claim id, what its scale ladders (figN-ladder-<key>.csv beside the figure's CSV, `repro ladder`) say, one
+    clause each: the rungs' values and the ladder's verdict."""
+    said: dict[str, list[str]] = {}
+    for path in sorted(csv.parent.glob(f"{csv.stem}-ladder-*.csv")):
+        try:
+            t = pd.read_csv(path)
+        except (OSError, ValueError):
+            continue
+        for cid, g in t.sort_values("rung").groupby("claim", sort=False):
+            key, verdict = g["setting"].iloc[0], g["ladder"].iloc[0]
+            steps = ", ".join(f"{r.rung:g}: {r.value:.3g} {r.verdict}" for r in g.itertuples())
+            cross = g["crossing_extrapolated"].iloc[0]
+            where = f"; extrapolated to cross the bound at {key} ~ {cross:.3g}" if pd.notna(cross) else ""
+            if verdict == TOWARD:
+                text = f"reduced scale: moves toward the bound along {key} ({steps}){where}"
+            elif verdict == HOLDS:
+                text = f"reduced scale: holds at every rung of {key} ({steps})"
+            elif verdict in (AWAY, FAILS):
+                text = (f"not our scale: {verdict} along {key} ({steps}); the paper does not hold here up to "
+                        f"{key} = {g.rung.max():g}")
+            else:
+                text = f"the {key} ladder is undecided ({steps})"
+            said.setdefault(cid, []).append(text)
+    return said
+
+
+def with_ladder(r: claims_mod.ClaimResult, ladders: dict[str, list[str]]) -> claims_mod.ClaimResult:
+    """A FAIL or INCONCLUSIVE with its ladders' findings appended to its cause."""
+    if r.verdict == claims_mod.PASS or r.id not in ladders:
+        return r
+    return dataclasses.replace(r, cause="; ".join([c for c in [r.cause] if c] + ladders[r.id]))
 
 
 def _bound(claim: claims_mod.Claim, df: pd.DataFrame) -> tuple[float, float]:
@@ -116,7 +150,7 @@ def table(fig: Figure, key: str, results: list[tuple[str, Path, list[claims_mod.
     for rung, csv, res in results:
         df = read_result(csv)
         for r in res:
-            lo, hi = _bound(by_id[r.id], df) if r.id in by_id else (math.nan, math.nan)
+            lo, hi = _bound(by_id[r.id], df)
             rows.append({"setting": key, "rung": float(rung), "claim": r.id, "text": r.text, "kind": r.kind,
                          "value": r.value, "ci_low": r.ci_low, "ci_high": r.ci_high, "units": r.units,
                          "bound_lo": lo, "bound_hi": hi, "verdict": r.verdict,

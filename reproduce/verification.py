@@ -54,40 +54,6 @@ def _claim_result(i: int, j: int, preset: str) -> claims_mod.ClaimResult:
     return claims_mod.evaluate(_FIGS[i].claims[j], _FRAMES[i], draws=bootstrap_draws(preset))
 
 
-def ladder_causes(csv: Path) -> dict[str, list[str]]:
-    """Per claim id, what its scale ladders (figN-ladder-<key>.csv beside the figure's CSV, `repro ladder`) say, one
-    clause each: the rungs' values and the ladder's verdict."""
-    said: dict[str, list[str]] = {}
-    for path in sorted(csv.parent.glob(f"{csv.stem}-ladder-*.csv")):
-        try:
-            t = pd.read_csv(path)
-        except (OSError, ValueError):
-            continue
-        for cid, g in t.sort_values("rung").groupby("claim", sort=False):
-            key, verdict = g["setting"].iloc[0], g["ladder"].iloc[0]
-            steps = ", ".join(f"{r.rung:g}: {r.value:.3g} {r.verdict}" for r in g.itertuples())
-            cross = g["crossing_extrapolated"].iloc[0]
-            where = f"; extrapolated to cross the bound at {key} ~ {cross:.3g}" if pd.notna(cross) else ""
-            if verdict == "moves toward the bound":
-                text = f"reduced scale: moves toward the bound along {key} ({steps}){where}"
-            elif verdict == "holds at every rung":
-                text = f"reduced scale: holds at every rung of {key} ({steps})"
-            elif verdict in ("moves away", "fails at every rung"):
-                text = (f"not our scale: {verdict} along {key} ({steps}); the paper does not hold here up to "
-                        f"{key} = {g.rung.max():g}")
-            else:
-                text = f"the {key} ladder is undecided ({steps})"
-            said.setdefault(cid, []).append(text)
-    return said
-
-
-def with_ladder(r: claims_mod.ClaimResult, ladders: dict[str, list[str]]) -> claims_mod.ClaimResult:
-    """A FAIL or INCONCLUSIVE with its ladders' findings appended to its cause."""
-    if r.verdict == claims_mod.PASS or r.id not in ladders:
-        return r
-    return dataclasses.replace(r, cause="; ".join([c for c in [r.cause] if c] + ladders[r.id]))
-
-
 def verify(figs: Sequence[Figure], out: Path, preset: str, workers: int | None = None
            ) -> tuple[pd.DataFrame, dict[tuple[str, str], str]]:
     """Evaluate the claims of every figure whose CSV exists; write data/claims.csv. A CSV that cannot be read does
@@ -96,6 +62,7 @@ def verify(figs: Sequence[Figure], out: Path, preset: str, workers: int | None =
     The CSVs are read first; the claims are then evaluated one by one in `workers` processes (default: one per CPU;
     forked, so they see the frames as read), which keeps both CPUs busy to the end; every claim's bootstrap is seeded
     by its id, so the rows are the same whatever the number of processes."""
+    from . import ladder as ladder_mod  # here: the ladder runs figures, which imports this module
     global _FIGS, _FRAMES
     _FIGS, _FRAMES, unreadable = list(figs), {}, {}
     for i, fig in enumerate(_FIGS):
@@ -117,8 +84,8 @@ def verify(figs: Sequence[Figure], out: Path, preset: str, workers: int | None =
     for i in _FRAMES:
         fig = _FIGS[i]
         mine = [r for (k, _), r in zip(jobs, results) if k == i]
-        ladders = ladder_causes(outputs(fig, out, preset).csv)
-        rows += [{"paper": fig.paper, "figure": fig.key, **dataclasses.asdict(with_ladder(r, ladders))}
+        ladders = ladder_mod.causes(outputs(fig, out, preset).csv)
+        rows += [{"paper": fig.paper, "figure": fig.key, **dataclasses.asdict(ladder_mod.with_ladder(r, ladders))}
                  for r in claims_mod.set_aside(fig.claims, mine)]
     cols = ["paper", "figure"] + [f.name for f in dataclasses.fields(claims_mod.ClaimResult)]
     table = pd.DataFrame(rows, columns=cols)

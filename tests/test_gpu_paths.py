@@ -5,7 +5,7 @@ import os
 import pytest
 import torch
 
-from reproduce import executor, runner
+from reproduce import executor, registry, runner
 from reproduce.config import ReproError
 from reproduce.point import determinism_flags, reproducible_mode
 
@@ -62,7 +62,6 @@ def test_determinism_is_switched_on_for_cuda_only_and_recorded(monkeypatch):
 
 def test_memory_the_allocator_caches_counts_as_free(monkeypatch):
     """A figure refused for memory is refused against free memory plus this process's cached, unused CUDA blocks."""
-    from reproduce import registry
     monkeypatch.setattr(torch.cuda, "memory_reserved", lambda dev=None: 6 * 2**30)
     monkeypatch.setattr(torch.cuda, "memory_allocated", lambda dev=None: 2**30)
     assert runner.reusable_cuda_bytes(torch.device("cuda")) == 5 * 2**30
@@ -94,7 +93,6 @@ def test_meta_records_the_flags_the_points_ran_with():
 def test_an_mlp_point_too_big_for_the_device_is_refused_before_training(monkeypatch):
     """Gradient confusion Fig 6 at the paper's size (depth 300, width 1000, 16 runs stacked) needs ~170 GiB to measure
     its cosines: refused in one line on a 141 GB GPU before any step; stacking fewer runs fits."""
-    from reproduce import registry
     fig = registry.figure("confusion", "fig6")
     need, what = fig.memory(runner.prepare(fig, "paper", []))
     assert 150 * 2**30 < need < 200 * 2**30 and "16 stacked MLP-300-1000" in what
@@ -108,7 +106,6 @@ def test_an_mlp_point_too_big_for_the_device_is_refused_before_training(monkeypa
 
 def test_linearity_fig1_at_a_million_units_is_sized_before_it_trains(monkeypatch):
     """Width 1e6 with 10 runs in float64: ~50 GiB, refused where less is free; the default preset fits a CPU."""
-    from reproduce import registry
     fig = registry.figure("linearity", "fig1")
     need = fig.memory(runner.prepare(fig, "paper", []))[0]
     assert 20 * 2**30 < need < 80 * 2**30

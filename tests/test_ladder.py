@@ -5,7 +5,7 @@ import math
 import pandas as pd
 import pytest
 
-from reproduce import claims, ladder, layout, registry, verification
+from reproduce import claims, ladder, layout, registry
 from reproduce.config import ReproError
 
 P, F, I = claims.PASS, claims.FAIL, claims.INCONCLUSIVE
@@ -50,11 +50,11 @@ def test_a_ladder_writes_variants_only_and_resumes_from_the_cache(tmp_path):
                rung_done=lambda v, res: seen.append((v, res.computed)))
     assert seen == [("10", 0), ("20", 0), ("30", 2)]      # finished rungs come from the cache
     assert pd.read_csv(path).rung.nunique() == 3
-    said = verification.ladder_causes(layout.outputs(fig, tmp_path, "smoke").csv)   # the cause column reads it
+    said = ladder.causes(layout.outputs(fig, tmp_path, "smoke").csv)   # the cause column reads it
     assert set(said) == {c.id for c in fig.claims} and all("epochs" in s[0] and "(10: " in s[0] for s in said.values())
     planted = claims.ClaimResult("F1-a-over-fits", "t", 1.0, 0.5, 1.5, 3, "<= 0.01", claims.FAIL, "outside")
-    assert verification.with_ladder(planted, said).cause.startswith("outside; ")
-    assert verification.with_ladder(dataclasses.replace(planted, verdict=claims.PASS), said).cause == "outside"
+    assert ladder.with_ladder(planted, said).cause.startswith("outside; ")
+    assert ladder.with_ladder(dataclasses.replace(planted, verdict=claims.PASS), said).cause == "outside"
 
 
 def test_a_list_setting_ladder_plots_against_its_largest_value():
