@@ -38,6 +38,12 @@ def determinism_flags() -> dict:
             "cublas_workspace_config": os.environ.get("CUBLAS_WORKSPACE_CONFIG")}
 
 
+def device_key(dev: torch.device) -> str:
+    """What of the device keys a cached point or run: the type on a CPU (keys as before), the GPU model on CUDA
+    (random streams and kernels differ between GPU models, so their results never mix in one CSV)."""
+    return f"cuda/{torch.cuda.get_device_name(dev)}" if dev.type == "cuda" else dev.type
+
+
 @dataclass
 class Context:
     """What a compute function gets besides its config and grid point."""
@@ -51,6 +57,11 @@ class Context:
     version: str = ""              # code version (part of every cache key)
     shared_version: str = ""       # version of what the paper's figures share (keys runs cached under cache_dir)
     point: dict = dataclasses.field(default_factory=dict)  # the grid point being computed
+
+    @property
+    def device_key(self) -> str:
+        """The device as cache keys name it (device_key)."""
+        return device_key(self.device)
 
     def seed_for(self, purpose: str, *, per_point: bool = True, **keys) -> int:
         """The one door for randomness: a seed from the base seed, the point (unless per_point=False: draws

@@ -23,7 +23,7 @@ from .core.timing import host_peak_kb, reset_host_peak
 from .executor import Failure, LocalExecutor
 from .io import write_csv, write_json
 from .layout import Outputs, cache_dir, outputs, variant_tag
-from .point import Context, PointTask, compute_point, determinism_flags, reproducible_mode  # noqa: F401  (Context: the
+from .point import Context, PointTask, compute_point, determinism_flags, device_key, reproducible_mode  # noqa: F401  (Context: the
 
 # compute functions' argument)
 from .provenance import _git, code_version, provenance, reductions, shared_version
@@ -61,12 +61,6 @@ def timed_cost(fig: Figure, cfg, dev: torch.device) -> dict:
     deterministic kernels on CUDA)."""
     reproducible_mode(dev)
     return fig.cost(cfg, dev)
-
-
-def device_key(dev: torch.device) -> str:
-    """What of the device keys a cached point: the type on a CPU (keys as before), the GPU model on CUDA (random
-    streams and kernels differ between GPU models, so their points never mix in one CSV)."""
-    return f"cuda/{torch.cuda.get_device_name(dev)}" if dev.type == "cuda" else dev.type
 
 
 def reset_peak_memory(device: torch.device) -> float:

@@ -32,8 +32,8 @@ def test_minibatch_grads_equal_a_plain_autograd_loop_and_leave_bn_stats_alone(ge
     for b, (x, y) in enumerate(batches):
         net.zero_grad()
         nn.functional.cross_entropy(net(x), y).backward()
-        ref = torch.cat([p.grad.reshape(-1) for p in net.parameters()])
-        torch.testing.assert_close(g[b], ref, rtol=1e-12, atol=1e-14)
+        for t, p in zip(g, net.parameters(), strict=True):
+            torch.testing.assert_close(t[b], p.grad, rtol=1e-12, atol=1e-14)
         for k, v in net.named_buffers():   # restore what this reference pass changed
             v.copy_(before[k])
 
@@ -50,6 +50,22 @@ def test_cosines_symmetric_unit_diagonal_and_pairwise_match(gen):
     torch.testing.assert_close(pairs, naive)
     torch.testing.assert_close(conf.cosines(g[:3], g[3:]), torch.stack([m[0, 3], m[1, 4], m[2, 5]]))
     assert torch.isnan(conf.cosines(torch.zeros(1, 20), g[:1]))[0]
+
+
+def test_per_tensor_float64_cosines_equal_the_flat_float64_ones():
+    """The measurement reduces each parameter tensor in float64 (no concatenated or float64 copy of every gradient):
+    equal to cosines of the concatenated gradients in float64 to 1e-12, for float32 gradients as the runs give."""
+    gen = torch.Generator().manual_seed(3)
+    shapes = [(7, 5), (5,), (3, 2, 4), (1,)]
+    parts = [torch.randn(6, *s, generator=gen) for s in shapes]            # float32, 6 gradients
+    flat = torch.cat([t.reshape(6, -1) for t in parts], 1).double()
+    u = flat / flat.norm(dim=1, keepdim=True)
+    full = u @ u.T
+    i, j = torch.triu_indices(6, 6, 1)
+    torch.testing.assert_close(conf.all_pair_cosines(parts), full[i, j], rtol=0, atol=1e-12)
+    torch.testing.assert_close(conf.cosines([t[:3] for t in parts], [t[3:] for t in parts]),
+                               torch.stack([full[0, 3], full[1, 4], full[2, 5]]), rtol=0, atol=1e-12)
+    assert conf.cosines(parts, parts).dtype == torch.float64
 
 
 def test_linear_regression_cosines_are_exact(gen):

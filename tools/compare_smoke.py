@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import csv
 import io
+import math
 import os
 import subprocess
 import sys
@@ -54,8 +55,28 @@ def compare(base: Path, new: Path) -> list[str]:
         elif rel in MOVED and _rows_without(a.decode(), MOVED[rel]) == _rows_without(b.decode(), ()):
             lines.append(f"same       {rel} (columns left out on purpose: {', '.join(MOVED[rel])})")
         else:
-            lines.append(f"DIFFERENT  {rel}")
+            lines.append(f"DIFFERENT  {rel} ({_how(a.decode(), b.decode())})")
     return lines
+
+
+def _how(a: str, b: str) -> str:
+    """How two CSVs differ: the largest difference of their numbers when only numbers differ, else what does."""
+    ra, rb = list(csv.reader(io.StringIO(a))), list(csv.reader(io.StringIO(b)))
+    if len(ra) != len(rb) or ra[:1] != rb[:1]:
+        return f"rows {len(ra)} vs {len(rb)}" if ra[:1] == rb[:1] else "header differs"
+    worst = 0.0
+    for x, y in zip(ra[1:], rb[1:]):
+        for u, v in zip(x, y, strict=True):
+            if u == v:
+                continue
+            try:
+                fu, fv = float(u), float(v)
+            except ValueError:
+                return f"text differs: {u!r} vs {v!r}"
+            if math.isnan(fu) != math.isnan(fv):
+                return f"NaN vs {v}" if math.isnan(fu) else f"{u} vs NaN"
+            worst = max(worst, abs(fu - fv))
+    return f"numbers only: max |difference| {worst:.2g}"
 
 
 def main() -> int:

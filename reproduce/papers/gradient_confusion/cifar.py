@@ -99,9 +99,14 @@ def downsample(x: torch.Tensor, size: int) -> torch.Tensor:
 
 def normalize(x: torch.Tensor) -> torch.Tensor:
     """uint8 (B, 3, H, W) -> float32, per-channel ZK mean/std."""
-    m = torch.tensor(MEAN, device=x.device).view(1, 3, 1, 1)
-    s = torch.tensor(STD, device=x.device).view(1, 3, 1, 1)
+    m, s = _mean_std(x.device)
     return (x.float() - m) / s
+
+
+@functools.lru_cache(maxsize=8)
+def _mean_std(device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """The per-channel mean and std as (1, 3, 1, 1) tensors, made once per device (no host copy per step)."""
+    return tuple(torch.tensor(v, device=device).view(1, 3, 1, 1) for v in (MEAN, STD))
 
 
 def _images(xp: torch.Tensor, idx: torch.Tensor, gen: torch.Generator, augment: bool) -> torch.Tensor:
@@ -147,8 +152,8 @@ def pair_cosines(net, xp: torch.Tensor, y: torch.Tensor, pairs: int, batch: int,
     for _ in range(pairs):
         idx = torch.randperm(len(y), generator=gen, device=y.device)[:2 * batch]
         batches = [(_images(xp, i, gen, augment), y[i]) for i in idx.split(batch)]
-        gr = conf.minibatch_grads(net, F.cross_entropy, batches)
-        cos.append(conf.cosines(gr[:1], gr[1:])[0])
+        ga, gb = zip(*(t.split(1) for t in conf.minibatch_grads(net, F.cross_entropy, batches)))
+        cos.append(conf.cosines(ga, gb)[0])
     return torch.stack(cos).cpu()
 
 

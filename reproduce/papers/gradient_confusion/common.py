@@ -30,7 +30,7 @@ def cached_run(ctx, spec: dict, compute: Callable[[], pd.DataFrame]) -> pd.DataF
     if ctx.cache_dir is None:
         return compute()
     version = ctx.shared_version   # the code the figures share, not one figure's own file
-    folder = ctx.cache_dir / "runs" / stable_hash([spec, ctx.seed, ctx.device.type, version])
+    folder = ctx.cache_dir / "runs" / stable_hash([spec, ctx.seed, ctx.device_key, version])   # GPU model on CUDA
     frame, _, _ = cache.cached(folder / "run.csv", version, lambda: (compute(), {"spec": spec}), warn=ctx.warn)
     return frame
 

@@ -12,10 +12,9 @@ import torch
 from torch import nn
 
 
-def flat_grad(model: nn.Module, loss: torch.Tensor) -> torch.Tensor:
-    """d loss / d every trainable parameter, flattened: (P,)."""
-    params = [p for p in model.parameters() if p.requires_grad]
-    return torch.cat([g.reshape(-1) for g in torch.autograd.grad(loss, params)])
+def param_grads(model: nn.Module, loss: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """d loss / d each trainable parameter, in its own shape."""
+    return torch.autograd.grad(loss, [p for p in model.parameters() if p.requires_grad])
 
 
 @contextmanager
@@ -34,24 +33,41 @@ def frozen_stats(model: nn.Module, train: bool = True) -> Iterator[nn.Module]:
         model.train(was)
 
 
-def minibatch_grads(model: nn.Module, loss_fn: Callable, batches) -> torch.Tensor:
-    """One flattened gradient per minibatch (x, y): (n_batches, P), BN in train mode with its statistics restored."""
+def minibatch_grads(model: nn.Module, loss_fn: Callable, batches) -> list[torch.Tensor]:
+    """One gradient per minibatch (x, y), kept per parameter tensor: [(n_batches, *shape)], BN in train mode with
+    its statistics restored. Nothing is concatenated, so the measurement never holds a second copy of every
+    gradient (nor a float64 one)."""
     with frozen_stats(model):
-        return torch.stack([flat_grad(model, loss_fn(model(x), y)) for x, y in batches])
+        per_batch = [param_grads(model, loss_fn(model(x), y)) for x, y in batches]
+    return [torch.stack(g) for g in zip(*per_batch)]
 
 
-def cosines(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Row-wise cos(a_k, b_k) in float64: (K,) for a, b (K, P); NaN where a gradient is 0."""
-    a, b = a.double(), b.double()
-    den = a.norm(dim=1) * b.norm(dim=1)
-    return torch.where(den > 0, (a * b).sum(1) / den, torch.nan)
+def _rows(g) -> list[torch.Tensor]:
+    """A gradient batch as per-tensor row blocks [(K, p_t)]: a (K, P) tensor is one block."""
+    return [t.reshape(len(t), -1) for t in ([g] if torch.is_tensor(g) else g)]
 
 
-def all_pair_cosines(g: torch.Tensor) -> torch.Tensor:
-    """cos(g_i, g_j) for all i < j: (n(n-1)/2,) for g (n, P)."""
-    u = g.double() / g.double().norm(dim=1, keepdim=True)
-    i, j = torch.triu_indices(len(g), len(g), 1)
-    return (u @ u.T)[i, j]
+def _dot(a: list[torch.Tensor], b: list[torch.Tensor]) -> torch.Tensor:
+    """sum_t <a_t[k], b_t[k]> accumulated in float64, one tensor at a time: (K,)."""
+    return sum((x.double() * y.double()).sum(1) for x, y in zip(a, b))
+
+
+def cosines(a, b) -> torch.Tensor:
+    """Row-wise cos(a_k, b_k) in float64 for a, b (K, P) or per-tensor lists [(K, ...)]: (K,); NaN where a gradient
+    is 0. Dot products and norms are reduced per tensor in float64 (the float64 copy is one tensor at a time)."""
+    a, b = _rows(a), _rows(b)
+    den = _dot(a, a).sqrt() * _dot(b, b).sqrt()
+    return torch.where(den > 0, _dot(a, b) / den, torch.nan)
+
+
+def all_pair_cosines(g) -> torch.Tensor:
+    """cos(g_i, g_j) for all i < j: (n(n-1)/2,) for g (n, P) or a per-tensor list [(n, ...)]; the Gram matrix is
+    accumulated per tensor in float64."""
+    rows = _rows(g)
+    gram = sum(t.double() @ t.double().T for t in rows)
+    norm = gram.diagonal().sqrt()
+    i, j = torch.triu_indices(len(gram), len(gram), 1)
+    return (gram / (norm[:, None] * norm[None, :]))[i, j]
 
 
 def linreg_cosines(x: torch.Tensor, resid: torch.Tensor) -> torch.Tensor:

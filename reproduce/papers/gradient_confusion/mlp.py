@@ -69,10 +69,9 @@ def mnist(cfg: MlpConfig, root, device, subset_seed: int) -> tuple[torch.Tensor,
     return tuple(t.to(device) for t in ((x - mean) / std, y, (xt.reshape(len(xt), -1) - mean) / std, yt))
 
 
-def _grads(params, x, y, tanh) -> torch.Tensor:
-    """Per-run flattened gradients (R, P) of per-run losses on per-run batches x (R, B, 784)."""
-    g = torch.autograd.grad(stacked_mlp.losses(params, x, y, tanh).sum(), params)
-    return torch.cat([t.reshape(len(tanh), -1) for t in g], 1)
+def _grads(params, x, y, tanh) -> tuple[torch.Tensor, ...]:
+    """Per-run gradients of per-run losses on per-run batches x (R, B, 784), one per stacked parameter: (R, ...)."""
+    return torch.autograd.grad(stacked_mlp.losses(params, x, y, tanh).sum(), params)
 
 
 def _train_stack(cfg: MlpConfig, runs: list[dict], depth: int, width: int, data, ctx) -> list[dict]:
@@ -166,17 +165,19 @@ def mlp_cost(cfg: MlpConfig, device: torch.device) -> dict:
 
 
 def mlp_memory(cfg: MlpConfig) -> tuple[int, str]:
-    """Peak bytes of the largest point, reached at the cosine measurement: per stacked run two concatenated float32
-    gradients, their float64 copies and product, with the parameters (36 bytes per parameter); plus the training
-    activations and the data. A point the device cannot hold is refused before it trains."""
+    """Peak bytes of the largest point, reached at the cosine measurement: per stacked run the parameters and two
+    float32 gradients (12 bytes per parameter), plus float64 copies of the largest tensor's two gradients and their
+    product (the reduction goes one tensor at a time); plus the training activations and the data. A point the
+    device cannot hold is refused before it trains."""
     depth, width = max(cfg.depths), max(cfg.widths)
     r = min(cfg.stack, len(cfg.acts) * len(cfg.inits) * len(cfg.lrs) * cfg.runs)
     params = 784 * width + (depth - 1) * width ** 2 + 10 * width + depth * width + 10
+    largest = max(784, width) * width
     activations = 3 * 4 * cfg.batch * depth * width * r
     data = 4 * 784 * (cfg.train_size + 10000)
-    return (36 * r * params + activations + data,
-            f"{r} stacked MLP-{depth}-{width} runs of {params:,} parameters, gradients in float64 for the cosines; "
-            "--set stack=N stacks fewer")
+    return (12 * r * params + 24 * r * largest + activations + data,
+            f"{r} stacked MLP-{depth}-{width} runs of {params:,} parameters and their gradients; --set stack=N "
+            "stacks fewer")
 
 
 def mlp_plot(df: pd.DataFrame, cfg: MlpConfig):
