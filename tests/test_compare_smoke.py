@@ -25,7 +25,14 @@ def test_compare_finds_every_difference(tmp_path, monkeypatch):
     write(b, "q/fig1.csv", "seed,x\n0,1\n0,2\n")
     monkeypatch.setattr(cs, "MOVED", {"q/fig1.csv": ("title",)})
     lines = dict(reversed(line.split(maxsplit=1)) for line in cs.compare(a, b))
-    assert lines == {"p/fig1.csv": "same", "p/fig2.csv": "DIFFERENT", "p/fig3.csv": "MISSING",
-                     "q/fig1.csv (columns left out on purpose: title)": "same"}
+    assert lines == {"p/fig1.csv": "same", "p/fig2.csv (numbers only: max |difference| 0.1)": "DIFFERENT",
+                     "p/fig3.csv": "MISSING", "q/fig1.csv (columns left out on purpose: title)": "same"}
     write(b, "q/fig1.csv", "seed,x\n0,1\n0,3\n")
-    assert "DIFFERENT  q/fig1.csv" in cs.compare(a, b)
+    assert "DIFFERENT  q/fig1.csv (header differs)" in cs.compare(a, b)
+
+
+def test_a_difference_says_whether_only_numbers_moved():
+    assert cs._how("a,x\n0,1.0\n", "a,x\n0,1.0000000000000002\n") == "numbers only: max |difference| 2.2e-16"
+    assert cs._how("a,x\n0,u\n", "a,x\n0,v\n") == "text differs: 'u' vs 'v'"
+    assert cs._how("a,x\n0,1\n", "a,x\n0,1\n1,2\n") == "rows 2 vs 3"
+    assert cs._how("a,x\n0,nan\n", "a,x\n0,1\n") == "NaN vs 1"

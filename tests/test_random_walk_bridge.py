@@ -143,3 +143,16 @@ def test_the_claims_pooling_on_sums_equals_pooled_on_the_pair_rows():
                                                                               "defl_index_sq", "defl_half_sq")})
             for name, value in ps.pooled(part.loc[:, ~part.columns.duplicated(keep="last")]).items():
                 assert stacked[name][0, j] == pytest.approx(value, rel=1e-12), (prefix, m, name)
+
+
+def test_sgd_that_diverges_is_a_one_line_error_at_the_next_checkpoint():
+    """The finiteness of the loss is read back at checkpoints, not every step; a diverged run still stops with an
+    error, before any checkpoint sees its non-finite weights."""
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 3))
+    x, y = torch.randn(32, 4) * 1e3, torch.randint(0, 3, (32,))
+    seen = []
+    with pytest.raises(rwb.common.ReproError, match="diverged before step 5"):
+        rwb.common.sgd_checkpoints(net, x, y, steps=20, lr=1e30, momentum=0.9, batch=8, at=[0, 5, 20],
+                                   g=torch.Generator().manual_seed(0), on_checkpoint=lambda s, n: seen.append(s))
+    assert seen == [0]

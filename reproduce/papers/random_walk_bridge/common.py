@@ -132,7 +132,10 @@ def sgd_checkpoints(net: nn.Module, x: torch.Tensor, y: torch.Tensor, *, steps: 
                     batch: int, at: list[int], g: torch.Generator, on_checkpoint, tick=None) -> None:
     """Plain minibatch SGD (+ momentum) on softmax cross-entropy; calls on_checkpoint(step, net) at the steps `at`."""
     opt = torch.optim.SGD(net.parameters(), lr=lr, momentum=momentum)
+    bad = None   # any non-finite loss so far, on the device: read back at checkpoints only (no sync per step)
     for step in range(steps + 1):
+        if (step in at or step == steps) and bad is not None and bool(bad):
+            raise ReproError(f"training diverged before step {step} (lr {lr}); lower the learning rate")
         if step in at:
             net.eval()
             with torch.no_grad():
@@ -142,8 +145,7 @@ def sgd_checkpoints(net: nn.Module, x: torch.Tensor, y: torch.Tensor, *, steps: 
         net.train()
         idx = torch.randint(len(y), (batch,), generator=g)
         loss = nn.functional.cross_entropy(net(x[idx]), y[idx])
-        if not torch.isfinite(loss):
-            raise ReproError(f"training diverged at step {step} (lr {lr}); lower the learning rate")
+        bad = ~torch.isfinite(loss.detach()) if bad is None else bad | ~torch.isfinite(loss.detach())
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

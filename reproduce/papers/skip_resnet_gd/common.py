@@ -83,7 +83,7 @@ def train(U, V, xtr, ytr, xte, yte, *, steps, evals, lr, train_v, adam=None, lam
     use_adam, use_gd = col(adam), col(~adam)
     pen = None if lam is None or not bool((lam != 0).any()) else col(lam / math.sqrt(n))
     moments = [torch.zeros_like(U), torch.zeros_like(U), torch.zeros_like(V), torch.zeros_like(V)]
-    out, want = [], set(evals)
+    out, want, any_adam = [], set(evals), bool(adam.any())   # read once, not per step
     for t in range(steps + 1):
         f, saved = sr.forward(U, V, xtr)
         loss = ((f - ytr) ** 2).sum(-1) / (2 * n)
@@ -96,7 +96,7 @@ def train(U, V, xtr, ytr, xte, yte, *, steps, evals, lr, train_v, adam=None, lam
         if pen is not None:
             _, pu, pv = sr.path_norm(U, V, grad=True)
             du, dv = du + pen * pu, dv + pen * pv
-        if adam.any():
+        if any_adam:
             du = use_gd * du + use_adam * adam_direction(du, *moments[:2], t + 1)
             dv = use_gd * dv + use_adam * adam_direction(dv, *moments[2:], t + 1)
         U -= lr_u * du
