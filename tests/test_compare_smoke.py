@@ -36,3 +36,4 @@ def test_a_difference_says_whether_only_numbers_moved():
     assert cs._how("a,x\n0,u\n", "a,x\n0,v\n") == "text differs: 'u' vs 'v'"
     assert cs._how("a,x\n0,1\n", "a,x\n0,1\n1,2\n") == "rows 2 vs 3"
     assert cs._how("a,x\n0,nan\n", "a,x\n0,1\n") == "NaN vs 1"
+    assert cs._how("a,x\n0,1\n", "a,x\n0,1,2\n") == "line 2: 2 vs 3 cells"   # a ragged row is told, not a crash

@@ -62,11 +62,15 @@ def compare(base: Path, new: Path) -> list[str]:
 def _how(a: str, b: str) -> str:
     """How two CSVs differ: the largest difference of their numbers when only numbers differ, else what does."""
     ra, rb = list(csv.reader(io.StringIO(a))), list(csv.reader(io.StringIO(b)))
-    if len(ra) != len(rb) or ra[:1] != rb[:1]:
-        return f"rows {len(ra)} vs {len(rb)}" if ra[:1] == rb[:1] else "header differs"
+    if ra[:1] != rb[:1]:
+        return "header differs"
+    if len(ra) != len(rb):
+        return f"rows {len(ra)} vs {len(rb)}"
     worst = 0.0
-    for x, y in zip(ra[1:], rb[1:]):
-        for u, v in zip(x, y, strict=True):
+    for k, (x, y) in enumerate(zip(ra[1:], rb[1:]), 2):
+        if len(x) != len(y):
+            return f"line {k}: {len(x)} vs {len(y)} cells"
+        for u, v in zip(x, y):
             if u == v:
                 continue
             try:
