@@ -261,7 +261,8 @@ def test_make_all_on_a_fresh_clone_runs_every_figure(tmp_path, smoke):
     smoke.run_all()
     clone = tmp_path / "work" / "repo"
     subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
-    shutil.copytree(smoke.out / "data" / ".cache", clone / "data" / ".cache", dirs_exist_ok=True)  # a clone may carry a committed resume cache
+    # a clone may carry a committed resume cache (data/.cache, force-added): merge into it
+    shutil.copytree(smoke.out / "data" / ".cache", clone / "data" / ".cache", dirs_exist_ok=True)
     (tmp_path / "work" / "shared").symlink_to(ROOT.parent / "shared")
     venv = Path(sys.executable).parents[1]       # this venv, running the clone's code (PYTHONPATH), not rebuilt
     env = {**os.environ, "PYTHONPATH": str(clone), "CI": "true"}
