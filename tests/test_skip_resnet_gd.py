@@ -11,6 +11,7 @@ import torch
 from reproduce import claims, registry
 from reproduce.papers import skip_resnet_gd as skip
 from reproduce.papers.skip_resnet_gd import model as sr
+from reproduce.papers.skip_resnet_gd.common import pick_lr
 from reproduce.runner import Context
 
 D = torch.float64
@@ -159,3 +160,18 @@ def test_adam_step_matches_torch_adam(gen):
         q.grad = g.clone()
         opt.step()
     torch.testing.assert_close(p, q.detach(), rtol=1e-12, atol=1e-14)
+
+
+def test_pick_lr_ties_at_the_floor_and_within_one_se():
+    """Round-off-level errors tie (most finite runs, then the largest lr wins); a clear winner is kept."""
+    rows = lambda c, vals: [{"lr_c": c, "value": v} for v in vals]  # noqa: E731
+    floor = pd.DataFrame(rows(1.25, [1e-17, 2e-17]) + rows(2.5, [3e-31, 1e-32, 2e-31])
+                         + rows(5.0, [4e-34, 1e-34, 3e-34]) + rows(10.0, [1e-34, 2e-34]))
+    assert pick_lr(floor, 1e-24) == 5.0          # 10.0 is best but lost a run; 1.25 is above the floor
+    assert pick_lr(floor, 1e-40) == 10.0         # no floor: 10.0 is best and nothing lies within its SE
+    clear = pd.DataFrame(rows(1.0, [1.0, 1.1, 0.9]) + rows(2.0, [0.5, 0.52, 0.48]))
+    assert pick_lr(clear, 1e-24) == 2.0
+    close = pd.DataFrame(rows(1.0, [0.50, 0.60, 0.40]) + rows(2.0, [0.49, 0.59, 0.39]))
+    assert pick_lr(close, 1e-24) == 2.0          # within one SE of the best: largest lr
+    close2 = pd.DataFrame(rows(1.0, [0.49, 0.59, 0.39]) + rows(2.0, [0.50, 0.60, 0.40]))
+    assert pick_lr(close2, 1e-24) == 2.0         # same tie, the other one best: still the largest lr

@@ -26,6 +26,10 @@ class Settings:
     lr_grid: tuple[float, ...] = setting((1.25, 2.5, 5.0, 10.0), stated=False, size=True,
                                          help="step sizes c / L; the one with the lowest mean final test error "
                                               "of nn is kept for both models (the paper tunes on test)")
+    tie_floor: float = setting(1e-24, stated=False,
+                               help="final test errors below this count as equal when the step size is picked: "
+                                    "float64 round-off of (1/2)(f - y)^2 is ~(eps |y|)^2 ~ 1e-33, so values below "
+                                    "1e-24 (predictions exact to ~1e-12) are at the floor")
     n_evals: int = setting(40, stated=False, size=True, help="log-spaced evaluation steps")
     dtype: str = setting("float64", stated=False, choices=("float64",), help="compute precision (float64 throughout)")
 
@@ -117,11 +121,27 @@ def depth_buckets(depths) -> list[list[int]]:
     return [sorted(b) for b in out]
 
 
+def pick_lr(final: pd.DataFrame, floor: float) -> float:
+    """The step size (lr_c) kept for one depth, from its finite runs' final test errors (columns lr_c, value).
+
+    The paper tunes on test error; a choice decided by round-off is not a choice, so every lr_c whose mean lies
+    within one standard error of the best mean (Breiman's one-SE rule, with the best one's SE), or below `floor`
+    when the best does too, ties with it; among ties the one with the most finite runs wins, then the largest lr_c.
+    """
+    g = final.groupby("lr_c")["value"]
+    stats = pd.DataFrame({"mean": g.mean(), "se": g.sem().fillna(0.0), "n": g.size()})
+    best = stats["mean"].idxmin()
+    top = stats.loc[best, "mean"] + stats.loc[best, "se"]
+    tied = stats[(stats["mean"] <= top) | ((stats["mean"] < floor) & (stats.loc[best, "mean"] < floor))]
+    return float(max(tied.index, key=lambda c: (tied.loc[c, "n"], c)))
+
+
 def sweep(cfg: Settings, depths, runs: list[dict], evals: list[int], ctx) -> pd.DataFrame:
     """Train every run {depth, kind, model, lr_c, seed} in one batch (padded to the deepest); tidy rows.
 
     kind "unregularized" is GD at lr = lr_c / L; "regularized" is Adam on the path-norm objective. The lr_c
-    with the lowest mean final nn test error is marked `chosen` per depth (the paper tunes on test error).
+    with the lowest mean final nn test error, ties broken by `pick_lr`, is marked `chosen` per depth (the paper
+    tunes on test error).
     """
     dev = ctx.device
     cpu = torch.device("cpu")   # data and inits are drawn on the host, then moved
@@ -151,8 +171,7 @@ def sweep(cfg: Settings, depths, runs: list[dict], evals: list[int], ctx) -> pd.
     df = df.rename(columns={"seed": "run"}).assign(d=cfg.d)
     final = df[(df.step == cfg.steps) & (df.quantity == "test_error") & (df.model == "nn") & ~df.diverged
                & (df.kind == "unregularized")]
-    means = final.groupby(["depth", "lr_c"])["value"].mean()
-    pick = {L: lrc for L, (_, lrc) in means.groupby(level=0).idxmin().items()}
+    pick = {L: pick_lr(g, cfg.tie_floor) for L, g in final.groupby("depth")}
     return df.assign(chosen=[kind == "regularized" or pick.get(L) == c for L, kind,
                              c in zip(df.depth, df.kind, df.lr_c)])
 
