@@ -243,6 +243,18 @@ def test_readme_table_is_generated():
     assert markdown_table() in (ROOT / "README.md").read_text()
 
 
+def test_committed_runtimes_are_the_committed_results_wall_times():
+    """The README's default-preset times (read from data/runtimes.csv) are those the committed meta.json files record."""
+    from reproduce import runtimes
+    committed = runtimes.collect(ROOT)
+    table = pd.read_csv(runtimes.path(ROOT), dtype={"git": str})
+    default = committed[committed.preset == "default"]
+    assert len(default) > 0
+    merged = default.merge(table, on=["paper", "figure", "preset"], how="left", suffixes=("", "_csv"))
+    stale = merged[(merged.wall_s != merged.wall_s_csv) | (merged.git != merged.git_csv)]
+    assert stale.empty, f"run `repro runtimes` (data/runtimes.csv differs from meta.json): {stale[['paper', 'figure']]}"
+
+
 def test_bench_runs_small_and_rejects_bad_input(tmp_path):
     res = repro("bench", "linearity", "--sizes", "50", "--repeats", "1", "--device", "cpu", "--out", tmp_path)
     assert res.exit_code == 0, res.output
