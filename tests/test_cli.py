@@ -9,7 +9,7 @@ import torch
 from typer.testing import CliRunner
 
 from reproduce import datasets as data_mod
-from reproduce import layout, provenance, registry, runner, verification
+from reproduce import layout, provenance, registry, runner, runtimes, verification
 from reproduce.cli import app
 from reproduce.config import ReproError
 from reproduce.readme import markdown_table
@@ -244,8 +244,7 @@ def test_readme_table_is_generated():
 
 
 def test_committed_runtimes_are_the_committed_results_wall_times():
-    """The README's default-preset times (read from data/runtimes.csv) are those the committed meta.json files record."""
-    from reproduce import runtimes
+    """The README's default-preset times (from data/runtimes.csv) are those the committed meta.json files record."""
     committed = runtimes.collect(ROOT)
     table = pd.read_csv(runtimes.path(ROOT), dtype={"git": str})
     default = committed[committed.preset == "default"]
@@ -392,7 +391,6 @@ def test_the_plan_of_a_smoke_run_lists_every_figure_with_an_estimate(tmp_path):
 
 
 def test_runtimes_are_collected_from_meta_json(tmp_path, smoke):
-    from reproduce import runtimes
     smoke.copy_figures([("norm", "fig2")], tmp_path)
     res = repro("runtimes", "--out", tmp_path)
     assert res.exit_code == 0, res.output
