@@ -22,6 +22,7 @@ from .common import (
     point_stats,
     rho_bound,
     rho_measure,
+    select,
     sweep_axis,
 )
 
@@ -218,6 +219,26 @@ def _acc_kept(df):
     return float(s.acc.iloc[-1] - s.acc.iloc[0])
 
 
+def _lr_edges(df) -> pd.DataFrame:
+    """The selected lr of every point that lies at the smallest or largest lr of its variant's grid (3 or more)."""
+    sel = select(df, KEYS)
+    grids = df.groupby("variant")["lr"].agg(lambda s: sorted(s.unique()))
+    at_edge = [len(grids[r.variant]) > 2 and r.lr in (grids[r.variant][0], grids[r.variant][-1])
+               for r in sel.itertuples()]
+    return sel[at_edge]
+
+
+def _lr_edge(df):
+    need(df["lr"].nunique() > 2, "needs an lr grid of 3 or more")
+    return float(len(_lr_edges(df)))
+
+
+def _lr_edge_info(df):
+    bad = _lr_edges(df)
+    return f"of {len(select(df, KEYS))} points; at an edge: " + (
+        ", ".join(f"{r.variant}-{r.depth}-{r.width} (lr {r.lr:g})" for r in bad.itertuples()) or "none")
+
+
 def _no_nan_curves(df):
     m = df[df.quantity == "min_cos"]
     need(len(m) > 0, "no min-cos rows")
@@ -283,6 +304,15 @@ SANE_CLAIMS = (
         _cos_sane,
         below(0.02, "(|KDE integral - 1|; infinite if a cosine lies outside [-1, 1])"),
         source=f"{_S} Fig. 2 `e`: all cosines in [-1, 1], KDE integrates to 1 +- 0.02",
+    ),
+    _exact_check(
+        "f-lr-inside",
+        "Every point's selected lr lies inside its grid, not at an edge (our lr search)",
+        _lr_edge,
+        below(0, "(points whose selected lr is the smallest or largest of their variant's grid)"),
+        info=_lr_edge_info,
+        source="derivation: a best lr at the grid's edge may lie outside it, so the point's 'optimal' loss is not "
+        "the optimum (SPEC-003-004.md §A.4: best lr per point; issue 35: a grid around the best value)",
     ),
 )
 WIDTH_CLAIMS = (

@@ -15,6 +15,9 @@ class Fig4Config(CifarConfig):
     variants: tuple[str, ...] = like(CifarConfig, "variants", tuple(VARIANTS))
     depths: tuple[int, ...] = like(CifarConfig, "depths", fam.VARIANT_DEPTHS)
     widths: tuple[int, ...] = like(CifarConfig, "widths", (2,))
+    # 0.01 added below the family grid: at 0.03-0.3 the deep CNNs (22, 28) chose 0.03, the grid's edge (check
+    # f-lr-inside); Figs 2, 4 and 7 share their CNN runs, so they search the same grid
+    lrs: tuple[float, ...] = like(CifarConfig, "lrs", (0.01, 0.03, 0.1, 0.3))
 
 
 def fig4_plot(df, cfg: Fig4Config):
