@@ -37,7 +37,7 @@ from .cli_options import (
     err_console,
     user_errors,
 )
-from .cli_run import RunOptions, _claims_table, _dry_run, _plan_only, _run_many, _short
+from .cli_run import RunOptions, _claims_table, _dry_run, _plan_only, _run_many, _short, run_rungs
 from .config import ReproError
 from .io import write_csv, write_text
 from .point import reproducible_mode
@@ -214,24 +214,21 @@ def bench_cmd(paper: Annotated[Optional[str], typer.Argument(help="paper name or
 def ladder_cmd(paper: Annotated[str, typer.Argument(help="paper name or alias")],
                fig: Annotated[str, typer.Argument(help="fig1, fig2, ... or table1")],
                set_: Sets = None, preset: Preset = "default", device: Device = "auto", out: Out = Path("."),
-               data_root: DataRoot = None, dry_run: DryRun = False) -> None:
+               data_root: DataRoot = None, dry_run: DryRun = False, executor: Executor = "local",
+               address: Address = None) -> None:
     """Run a figure at several values of one scale setting (--set steps=2000,8000,40000; other --set values stay
     fixed), each rung a variant through the point cache, and say per claim whether it holds at every rung, fails at
     every rung, moves toward its bound (with the extrapolated crossing) or away: data/<paper>/figN-ladder-<key>.csv
-    and its plot."""
+    and its plot. First the plan (each rung's points to compute / cached, estimated time); --dry-run stops there."""
     with user_errors():
         f = registry.figure(paper, fig)
-        key, rungs, fixed = ladder_mod.split_sets(f, set_ or [])
-        check_out(out)
+        key, rungs = ladder_mod.rungs(f, set_ or [])
+        o = RunOptions(preset, device, 0, [], out, data_root, executor=executor, address=address)
+        done = run_rungs(f, rungs, o, dry_run=dry_run)
         if dry_run:
-            for v in rungs:
-                console.print(f"rung {key}={v}:")
-                _dry_run([f], preset, device, [*fixed, f"{key}={v}"], "local", None)
             return
-        path, t = ladder_mod.run(f, set_ or [], preset=preset, device=device, out=out, data_root=data_root,
-                                 rung_done=lambda v, res: console.print(
-                                     f"rung {key}={v}: {res.computed} computed, {res.cached} cached -> "
-                                     f"{res.outputs.csv}"))
+        path, t = ladder_mod.write(f, set_ or [], [res for _, res in done], preset=registry.parse_preset(preset).value,
+                                 out=out)
         tab = Table("claim", *(f"{key}={v:g}" for v in sorted(t.rung.unique())), "ladder")
         for cid, g in t.groupby("claim", sort=False):
             g = g.sort_values("rung")

@@ -26,6 +26,12 @@ class Step:
     plan: runner.FigurePlan
     seconds: float | None       # estimated time for the points to compute (None: no estimate)
     basis: str                  # where the estimate comes from, in words
+    label: str = ""             # what tells this run from others of the figure (a ladder's rung), shown after it
+
+    @property
+    def title(self) -> str:
+        """How the plan and the progress display name it: paper, figure key, label."""
+        return f"{self.fig.paper} {self.fig.key}" + (f" [{self.label}]" if self.label else "")
 
     @property
     def fig(self) -> registry.Figure:
@@ -95,7 +101,7 @@ def show(steps: list[Step], skipped: list[str], dev: torch.device) -> None:
     """Print the plan: one line per figure, one per skipped figure, and the total."""
     console.print(f"plan ({len(steps)} figure(s) to make, {len(skipped)} skipped):", highlight=False)
     for s in steps:
-        name = f"{registry.paper(s.fig.paper).alias} {s.fig.key}"
+        name = f"{registry.paper(s.fig.paper).alias} {s.fig.key}" + (f" [{s.label}]" if s.label else "")
         what = f"{s.missing} of {s.total} points to compute" if s.missing else f"all {s.total} points cached"
         when = f", about {duration(s.seconds)} from {s.basis}" if s.missing and s.seconds is not None else \
             (f", {s.basis}" if s.missing else "")

@@ -33,9 +33,9 @@ class _Display:
 
     def __init__(self, progress: Progress, steps: list):
         self.progress, self.active, self.stop, self.t0 = progress, {}, threading.Event(), time.perf_counter()
-        self.per = {f"{s.fig.paper} {s.fig.key}": (s.seconds / s.missing if s.missing and s.seconds is not None
-                                                    else None) for s in steps}
-        self.left = {f"{s.fig.paper} {s.fig.key}": s.missing for s in steps}
+        self.titles = {id(s.plan): s.title for s in steps}
+        self.per = {s.title: (s.seconds / s.missing if s.missing and s.seconds is not None else None) for s in steps}
+        self.left = {s.title: s.missing for s in steps}
         self.figures, self.points = len(steps), sum(s.missing for s in steps)
         self.running: dict[str, float] = {}
         self.overall = progress.add_task("", total=self.points or None) if steps else None
@@ -87,7 +87,8 @@ class _Display:
 
     def bar(self, plan: runner.FigurePlan):
         """advance(description, n_done) for the plan's figure (`runner.drive`'s progress)."""
-        title, total, t0 = f"{plan.fig.paper} {plan.fig.key}", len(plan.points), time.perf_counter()
+        title = self.titles.get(id(plan), f"{plan.fig.paper} {plan.fig.key}")
+        total, t0 = len(plan.points), time.perf_counter()
         task, state = self.progress.add_task(title, total=total), {"done": 0}
 
         def advance(desc: str, n: int = 1) -> None:
@@ -301,6 +302,36 @@ def _execute(steps: list, o: RunOptions, warn) -> list[runner.RunResult]:
         raise typer.Exit(1)
     return done
 
+
+
+def run_rungs(fig: registry.Figure, rungs: list[tuple[str, list[str]]], o: RunOptions, dry_run: bool = False
+              ) -> list[tuple[str, runner.RunResult]]:
+    """`repro ladder`: every rung (its label, its --set overrides) planned first (a bad one writes nothing), the plan
+    printed (points to compute / cached, estimates), then run as one job on the chosen executor with the figure
+    runs' display (on Ray every rung's points at once). (label, result) per rung; nothing run with `dry_run`."""
+    preset = registry.parse_preset(o.preset).value
+    executor_mod.check_name(o.executor)
+    dev = runner.pick_device(o.device)
+    check_out(o.out)
+    cfgs = [runner.prepare(fig, preset, sets) for _, sets in rungs]
+    for cfg in cfgs:
+        runner.check_memory(fig, cfg, dev)
+
+    def warn(msg: str) -> None:
+        console.print(f"[yellow]warning: {msg}[/]", highlight=False)
+
+    steps = []
+    for (label, sets), cfg in zip(rungs, cfgs):
+        step, = cli_plan.make([(fig, cfg)], dataclasses.replace(o, sets=sets), preset, dev,
+                              timing=dry_run or preset != "smoke", warn=warn)
+        step.label = label
+        assert step.plan.variant is not None, "a ladder rung is always a variant"
+        steps.append(step)
+    cli_plan.show(steps, [], dev)
+    if dry_run:
+        return []
+    done = {res.variant: res for res in _execute(steps, o, warn)}
+    return [(label, done[s.plan.variant]) for (label, _), s in zip(rungs, steps)]
 
 
 def _dry_run(figs: list[registry.Figure], preset: str, device: str, sets: list[str] | None,

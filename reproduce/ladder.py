@@ -195,19 +195,18 @@ def plot(t: pd.DataFrame, fig: Figure, key: str, paper_value) -> object:
     return mpl
 
 
-def run(fig: Figure, sets: Sequence[str], *, preset: str = "default", device="auto", out: Path = Path("."),
-        data_root: Path | None = None, rung_done: Callable[[str, runner.RunResult], None] = lambda v, r: None
-        ) -> tuple[Path, pd.DataFrame]:
-    """Run every rung (cached points are reused), write the ladder CSV and its plot; (CSV path, table)."""
-    key, rungs, fixed = split_sets(fig, sets)
-    results = []
-    for v in rungs:
-        res = runner.run_figure(fig, preset=preset, overrides=[*fixed, f"{key}={v}"], device=device, out=out,
-                                data_root=data_root)
-        assert res.variant is not None, "a ladder rung is always a variant"
-        rung_done(v, res)
-        results.append((rung_number(parse_value(fig.config, key, v)), res.outputs.csv, res.claims))
-    t = table(fig, key, results)
+def rungs(fig: Figure, sets: Sequence[str]) -> tuple[str, list[tuple[str, list[str]]]]:
+    """(ladder key, [(rung label "key=value", that rung's --set overrides)]): the fixed overrides and the rung's."""
+    key, values, fixed = split_sets(fig, sets)
+    return key, [(f"{key}={v}", [*fixed, f"{key}={v}"]) for v in values]
+
+
+def write(fig: Figure, sets: Sequence[str], results: Sequence[runner.RunResult], *, preset: str = "default",
+          out: Path = Path(".")) -> tuple[Path, pd.DataFrame]:
+    """From every rung's result (in rung order): the ladder CSV and its plot; (CSV path, table)."""
+    key, values, _ = split_sets(fig, sets)
+    t = table(fig, key, [(rung_number(parse_value(fig.config, key, v)), res.outputs.csv, res.claims)
+                         for v, res in zip(values, results)])
     path = ladder_path(out, fig, key, preset)
     write_csv(t, path)
     paper_value = getattr(runner.prepare(fig, "paper", []), key, None)
@@ -215,3 +214,18 @@ def run(fig: Figure, sets: Sequence[str], *, preset: str = "default", device="au
     plotting.save(plot(t, fig, key, paper_value), png, footer=f"repro ladder {fig.paper} {fig.key} " +
                   " ".join(f"--set {s}" for s in sets) + (f" --preset {preset}" if preset != "default" else ""))
     return path, t
+
+
+def run(fig: Figure, sets: Sequence[str], *, preset: str = "default", device="auto", out: Path = Path("."),
+        data_root: Path | None = None, rung_done: Callable[[str, runner.RunResult], None] = lambda v, r: None
+        ) -> tuple[Path, pd.DataFrame]:
+    """Run every rung here, one after another (cached points are reused), then `write`; (CSV path, table). The
+    command line runs the rungs through its display and executor (cli_run.run_rungs) instead."""
+    _, plan = rungs(fig, sets)
+    results = []
+    for label, overrides in plan:
+        res = runner.run_figure(fig, preset=preset, overrides=overrides, device=device, out=out, data_root=data_root)
+        assert res.variant is not None, "a ladder rung is always a variant"
+        rung_done(label.partition("=")[2], res)
+        results.append(res)
+    return write(fig, sets, results, preset=preset, out=out)

@@ -4,8 +4,10 @@ import math
 
 import pandas as pd
 import pytest
+from typer.testing import CliRunner
 
 from reproduce import claims, ladder, layout, registry
+from reproduce.cli import app
 from reproduce.config import ReproError
 
 P, F, I = claims.PASS, claims.FAIL, claims.INCONCLUSIVE
@@ -45,10 +47,16 @@ def test_a_ladder_writes_variants_only_and_resumes_from_the_cache(tmp_path):
     assert not (tmp_path / "data" / "smoke" / "gradient-confusion" / "fig1.csv").exists()   # never the canonical
     assert set(t.claim) == {c.id for c in fig.claims} and set(t.rung) == {10.0, 20.0}
     assert t.groupby("claim").ladder.nunique().eq(1).all()
-    seen.clear()
-    ladder.run(fig, ["epochs=10,20,30"], preset="smoke", device="cpu", out=tmp_path,
-               rung_done=lambda v, res: seen.append((v, res.computed)))
-    assert seen == [("10", 0), ("20", 0), ("30", 2)]      # finished rungs come from the cache
+    # the command line: the plan names each rung and what its cache holds; in a log one line per finished point
+    args = ["ladder", "confusion", "fig1", "--preset", "smoke", "--set", "epochs=10,20,30", "--out", str(tmp_path)]
+    plan = CliRunner().invoke(app, [*args, "--dry-run"])
+    assert plan.exit_code == 0, plan.output
+    assert "fig1 [epochs=10]: all 2 points cached" in plan.output and "fig1 [epochs=20]: all 2 points cached" in \
+        plan.output and "fig1 [epochs=30]: 2 of 2 points to compute" in plan.output
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, res.output
+    assert "gradient-confusion fig1 [epochs=30] 2/2" in res.output and "[epochs=10] 2/2 cached" in res.output
+    assert "fig1-ladder-epochs.csv" in res.output
     assert pd.read_csv(path).rung.nunique() == 3
     said = ladder.causes(layout.outputs(fig, tmp_path, "smoke").csv)   # the cause column reads it
     assert set(said) == {c.id for c in fig.claims} and all("epochs" in s[0] and "(10: " in s[0] for s in said.values())
