@@ -57,14 +57,18 @@ bench: $(REPRO)
 	$(REPRO) bench
 
 # scale ladders (`repro ladder`): does a claim that fails at the default scale close its gap toward the paper's
-# settings? Sizes chosen by --dry-run to about 2 CPU-hours each (confusion Figs 5/6: the tanh/LeCun panel and 10 runs
-# where the sign of the depth trend was noise; linearity Fig 1: the stop loss toward the paper's 1e-4)
+# settings? (confusion Figs 5/6: the tanh/LeCun panel and 10 runs where the sign of the depth trend was noise;
+# linearity Fig 1: the stop loss toward the paper's 1e-4). Each takes many CPU-hours on the 2-core machine (a rung's
+# cost grows with its steps; `repro ladder ... --dry-run` prints the plan): run them with --executor ray, across
+# sessions if need be (finished points stay in the cache). Ray is installed by `make setup`; EXEC=local runs here.
+EXEC ?= ray
 ladder: $(REPRO)
 	$(REPRO) ladder confusion fig5 --set acts=tanh --set inits=lecun --set depths=10,30,100 --set runs=10 \
-		--set lrs=0.01,0.1 --set steps=1000,3000,9000
-	$(REPRO) ladder confusion fig6 --set lrs=0.01,0.1 --set steps=1000,3000,9000
-	$(REPRO) ladder confusion fig6 --set lrs=0.01,0.1 --set depths=50/100/200
-	$(REPRO) ladder linearity fig1 --set widths=30,100,1000 --set max_steps=100000 --set stop_loss=0.01,0.001,0.0001
+		--set lrs=0.01,0.1 --set steps=1000,3000,9000 --executor $(EXEC)
+	$(REPRO) ladder confusion fig6 --set lrs=0.01,0.1 --set steps=1000,3000,9000 --executor $(EXEC)
+	$(REPRO) ladder confusion fig6 --set lrs=0.01,0.1 --set depths=50/100/200 --executor $(EXEC)
+	$(REPRO) ladder linearity fig1 --set widths=30,100,1000 --set max_steps=100000 --set stop_loss=0.01,0.001,0.0001 \
+		--executor $(EXEC)
 
 data: $(REPRO)
 	$(REPRO) data unpack --from ../shared/datasets
