@@ -230,22 +230,23 @@ def _plan_only(figs: list[registry.Figure], o: RunOptions) -> None:
     cli_plan.show(cli_plan.make(jobs, o, preset, dev, timing=True), skipped, dev)
 
 
+def _warn(msg: str) -> None:
+    """A one-line warning (yellow on a terminal)."""
+    console.print(f"[yellow]warning: {msg}[/]", highlight=False)
+
+
 def _run_many(figs: list[registry.Figure], o: RunOptions, skip_missing: bool = False) -> None:
     preset, dev, jobs, skipped = _select(figs, o, skip_missing)
-
-    def warn(msg: str) -> None:
-        console.print(f"[yellow]warning: {msg}[/]", highlight=False)
-
     if o.plot_only:
         for line in skipped:
             console.print(f"[yellow]{line}[/]", highlight=False)
         done = [runner.replot(fig, preset=preset, overrides=o.sets, cfg=cfg, seed=o.seed, out=o.out, promote=o.promote)
                 for fig, cfg in jobs]
     else:   # each figure planned once: the estimates behind the ETA (`repro all` prints them first), then driven
-        steps = cli_plan.make(jobs, o, preset, dev, timing=skip_missing and preset != "smoke", warn=warn)
+        steps = cli_plan.make(jobs, o, preset, dev, timing=skip_missing and preset != "smoke", warn=_warn)
         if skip_missing:
             cli_plan.show(steps, skipped, dev)
-        done = _execute(steps, o, warn)
+        done = _execute(steps, o, _warn)
     rows = [{"figure": _short(r.figure.paper, r.figure.key), **vars(c)} for r in done for c in r.claims]
     if rows:
         _print_claims(rows, f"claims ({preset} preset)")
@@ -317,20 +318,17 @@ def run_rungs(fig: registry.Figure, rungs: list[tuple[str, list[str]]], o: RunOp
     for cfg in cfgs:
         runner.check_memory(fig, cfg, dev)
 
-    def warn(msg: str) -> None:
-        console.print(f"[yellow]warning: {msg}[/]", highlight=False)
-
     steps = []
     for (label, sets), cfg in zip(rungs, cfgs):
         step, = cli_plan.make([(fig, cfg)], dataclasses.replace(o, sets=sets), preset, dev,
-                              timing=dry_run or preset != "smoke", warn=warn)
+                              timing=dry_run or preset != "smoke", warn=_warn)
         step.label = label
         assert step.plan.variant is not None, "a ladder rung is always a variant"
         steps.append(step)
     cli_plan.show(steps, [], dev)
     if dry_run:
         return []
-    done = {res.variant: res for res in _execute(steps, o, warn)}
+    done = {res.variant: res for res in _execute(steps, o, _warn)}
     return [(label, done[s.plan.variant]) for (label, _), s in zip(rungs, steps)]
 
 
