@@ -67,8 +67,8 @@ ladder: $(REPRO)
 		--set lrs=0.01,0.1 --set steps=1000,3000,9000 --executor $(EXEC)
 	$(REPRO) ladder confusion fig6 --set lrs=0.01,0.1 --set steps=1000,3000,9000 --executor $(EXEC)
 	$(REPRO) ladder confusion fig6 --set lrs=0.01,0.1 --set depths=50/100/200 --executor $(EXEC)
-	$(REPRO) ladder linearity fig1 --set widths=30,100,1000 --set max_steps=100000 --set stop_loss=0.01,0.001,0.0001 \
-		--executor $(EXEC)
+	$(REPRO) ladder linearity fig1 --set widths=30,100,1000 --set right_width=1000 --set max_steps=100000 \
+		--set stop_loss=0.01,0.001,0.0001 --executor $(EXEC)
 
 data: $(REPRO)
 	$(REPRO) data unpack --from ../shared/datasets

@@ -80,10 +80,11 @@ class _Display:
     def _heartbeat(self) -> None:
         while not self.stop.wait(HEARTBEAT_S):
             if self.overall is not None:
-                self.progress.console.print(self.line(), highlight=False, soft_wrap=True)
+                self.progress.console.print(self.line(), highlight=False, soft_wrap=True, markup=False)
             for title, (done, total, current, t0) in list(self.active.items()):
                 self.progress.console.print(f"{title} {done}/{total} still running {current} "
-                                            f"({time.perf_counter() - t0:.0f} s)", highlight=False, soft_wrap=True)
+                                            f"({time.perf_counter() - t0:.0f} s)", highlight=False, soft_wrap=True,
+                                            markup=False)   # a ladder's "[key=value]" label is not markup
 
     def bar(self, plan: runner.FigurePlan):
         """advance(description, n_done) for the plan's figure (`runner.drive`'s progress)."""

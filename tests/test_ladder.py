@@ -74,3 +74,22 @@ def test_a_list_setting_ladder_plots_against_its_largest_value():
     figure = ladder.plot(t, fig, "depths", (300,))
     assert figure.axes[0].lines[-1].get_xdata()[0] == 300
     assert "depths = 300" in figure._suptitle.get_text()
+
+
+def test_a_ladder_log_names_the_rung_in_its_heartbeat(tmp_path, monkeypatch):
+    """A rung's label "[key=value]" is text, not rich markup: the heartbeat of a rung in flight keeps it."""
+    import time
+
+    from reproduce import cli_run
+    fig = registry.figure("norm", "fig3")
+
+    def slow(cfg, point, ctx):
+        time.sleep(0.3)
+        return fig.compute(cfg, point, ctx)
+
+    monkeypatch.setattr(cli_run, "HEARTBEAT_S", 0.1)
+    monkeypatch.setattr(registry, "figure", lambda paper, key: dataclasses.replace(fig, compute=slow))
+    res = CliRunner().invoke(app, ["ladder", "norm", "fig3", "--preset", "smoke", "--set", "depth=3,4",
+                                   "--out", str(tmp_path)])
+    assert res.exit_code == 0, res.output
+    assert any("fig3 [depth=3]" in x and "still running" in x for x in res.output.splitlines()), res.output
