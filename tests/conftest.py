@@ -83,3 +83,20 @@ def smoke(tmp_path_factory):
     records.mkdir(exist_ok=True)
     return SmokeRuns(out, records)
 
+
+
+@pytest.fixture
+def slow_heartbeat(monkeypatch):
+    """Log heartbeats every 0.1 s, and slow(fig): the figure with each point taking >= 0.3 s (one beat in flight)."""
+    import dataclasses
+    import time
+
+    from reproduce import cli_run
+    monkeypatch.setattr(cli_run, "HEARTBEAT_S", 0.1)
+
+    def slow(fig):
+        def compute(cfg, point, ctx):
+            time.sleep(0.3)
+            return fig.compute(cfg, point, ctx)
+        return dataclasses.replace(fig, compute=compute)
+    return slow

@@ -284,16 +284,9 @@ def test_make_all_on_a_fresh_clone_runs_every_figure(tmp_path, smoke):
     assert usage.ru_maxrss < 1.5 * 2**20, f"a smoke run peaked at {usage.ru_maxrss / 1024:.0f} MB"
 
 
-def test_logs_get_a_heartbeat_and_ctrl_c_says_how_to_resume(tmp_path, monkeypatch):
-    from reproduce import cli_run
-    fig = registry.figure("norm", "fig3")
-
-    def slow(cfg, point, ctx):
-        time.sleep(0.3)
-        return fig.compute(cfg, point, ctx)
-
-    monkeypatch.setattr(cli_run, "HEARTBEAT_S", 0.1)
-    monkeypatch.setattr(registry, "figures", lambda paper=None: [dataclasses.replace(fig, compute=slow)])
+def test_logs_get_a_heartbeat_and_ctrl_c_says_how_to_resume(tmp_path, monkeypatch, slow_heartbeat):
+    fig = slow_heartbeat(registry.figure("norm", "fig3"))
+    monkeypatch.setattr(registry, "figures", lambda paper=None: [fig])
     res = repro("all", "--preset", "smoke", "--out", tmp_path)
     assert res.exit_code == 0 and "still running v=" in res.output, res.output
     lines = res.output.splitlines()       # a log: the plan, one line per event, no bars, nothing wrapped

@@ -76,19 +76,10 @@ def test_a_list_setting_ladder_plots_against_its_largest_value():
     assert "depths = 300" in figure._suptitle.get_text()
 
 
-def test_a_ladder_log_names_the_rung_in_its_heartbeat(tmp_path, monkeypatch):
+def test_a_ladder_log_names_the_rung_in_its_heartbeat(tmp_path, monkeypatch, slow_heartbeat):
     """A rung's label "[key=value]" is text, not rich markup: the heartbeat of a rung in flight keeps it."""
-    import time
-
-    from reproduce import cli_run
-    fig = registry.figure("norm", "fig3")
-
-    def slow(cfg, point, ctx):
-        time.sleep(0.3)
-        return fig.compute(cfg, point, ctx)
-
-    monkeypatch.setattr(cli_run, "HEARTBEAT_S", 0.1)
-    monkeypatch.setattr(registry, "figure", lambda paper, key: dataclasses.replace(fig, compute=slow))
+    fig = slow_heartbeat(registry.figure("norm", "fig3"))
+    monkeypatch.setattr(registry, "figure", lambda paper, key: fig)
     res = CliRunner().invoke(app, ["ladder", "norm", "fig3", "--preset", "smoke", "--set", "depth=3,4",
                                    "--out", str(tmp_path)])
     assert res.exit_code == 0, res.output
