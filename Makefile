@@ -57,17 +57,17 @@ bench: $(REPRO)
 	$(REPRO) bench
 
 # scale ladders (`repro ladder`): does a claim that fails at the default scale close its gap toward the paper's
-# settings? Confusion Figs 5/6: the tanh/LeCun panel at lr 0.01 (the lr the deepest point selects) with the paper's
-# 10 runs, where 3 runs left the sign of the depth trend to noise; linearity Fig 1: the stop loss toward the paper's
-# 1e-4. Each is sized to about 1-2 CPU-hours on the 2-core machine (`repro ladder ... --dry-run` prints the plan);
-# finished points stay in the cache, so a ladder resumes across sessions. Ray is installed by `make setup`;
-# EXEC=local runs the points here, one after another.
+# settings? Confusion Figs 5/6: one tanh panel at lr 0.01 (the lr the deepest / narrowest points select) with the
+# paper's 10 runs, where 3 runs left the sign of the trend to noise (Fig 5 tanh/LeCun, the issue's example; Fig 6
+# tanh/Glorot, a reversed panel); linearity Fig 1: the stop loss toward the paper's 1e-4. Each is sized to about
+# 1-2 CPU-hours on the 2-core machine (`repro ladder ... --dry-run` prints the plan); finished points stay in the
+# cache, so a ladder resumes across sessions. Ray is installed by `make setup`; EXEC=local runs the points here.
 EXEC ?= ray
-LADDER_C = --set acts=tanh --set inits=lecun --set runs=10 --set lrs=0.01 --executor $(EXEC)
+LADDER_C = --set acts=tanh --set runs=10 --set lrs=0.01 --executor $(EXEC)
 ladder: $(REPRO)
-	$(REPRO) ladder confusion fig5 $(LADDER_C) --set depths=10,30,100 --set steps=2000,4000,8000
-	$(REPRO) ladder confusion fig6 $(LADDER_C) --set steps=2000,4000,8000
-	$(REPRO) ladder confusion fig6 $(LADDER_C) --set depths=50/100/200
+	$(REPRO) ladder confusion fig5 $(LADDER_C) --set inits=lecun --set depths=10,30,100 --set steps=2000,4000,8000
+	$(REPRO) ladder confusion fig6 $(LADDER_C) --set inits=glorot --set steps=2000,4000,8000
+	$(REPRO) ladder confusion fig6 $(LADDER_C) --set inits=glorot --set depths=50/100/200
 	$(REPRO) ladder linearity fig1 --set widths=30,100,1000 --set right_width=1000 --set max_steps=100000 \
 		--set stop_loss=0.01,0.001,0.0001 --executor $(EXEC)
 
