@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -143,8 +144,10 @@ def _bound(claim: claims_mod.Claim, df: pd.DataFrame) -> tuple[float, float]:
     return b.lo, b.hi
 
 
-def table(fig: Figure, key: str, results: list[tuple[str, Path, list[claims_mod.ClaimResult]]]) -> pd.DataFrame:
-    """One row per (rung, claim): value, interval, bound, verdict; then each claim's ladder verdict."""
+def table(fig: Figure, key: str, results: list[tuple[str, Path, list[claims_mod.ClaimResult]]],
+          out: Path = Path(".")) -> pd.DataFrame:
+    """One row per (rung, claim): value, interval, bound, verdict, the rung's CSV (relative to `out`, so a committed
+    ladder names files of the checkout); then each claim's ladder verdict."""
     rows = []
     by_id = {c.id: c for c in fig.claims}
     for rung, csv, res in results:
@@ -154,15 +157,16 @@ def table(fig: Figure, key: str, results: list[tuple[str, Path, list[claims_mod.
             rows.append({"setting": key, "rung": float(rung), "claim": r.id, "text": r.text, "kind": r.kind,
                          "value": r.value, "ci_low": r.ci_low, "ci_high": r.ci_high, "units": r.units,
                          "bound_lo": lo, "bound_hi": hi, "verdict": r.verdict,
-                         "margin": margin(r.value, lo, hi), "csv": str(csv)})
+                         "margin": margin(r.value, lo, hi),
+                         "csv": Path(os.path.relpath(csv, out)).as_posix()})
     t = pd.DataFrame(rows)
-    out = []
+    per_claim = []
     for cid, g in t.groupby("claim", sort=False):
         g = g.sort_values("rung")
         v, cross = verdict(g.rung.tolist(), g.value.tolist(), g.ci_low.tolist(), g.ci_high.tolist(),
                            (g.bound_lo.iloc[-1], g.bound_hi.iloc[-1]), g.verdict.tolist())
-        out.append(g.assign(ladder=v, crossing_extrapolated=cross))
-    return pd.concat(out, ignore_index=True)
+        per_claim.append(g.assign(ladder=v, crossing_extrapolated=cross))
+    return pd.concat(per_claim, ignore_index=True)
 
 
 def plot(t: pd.DataFrame, fig: Figure, key: str, paper_value) -> object:
@@ -206,7 +210,7 @@ def write(fig: Figure, sets: Sequence[str], results: Sequence[runner.RunResult],
     """From every rung's result (in rung order): the ladder CSV and its plot; (CSV path, table)."""
     key, values, _ = split_sets(fig, sets)
     t = table(fig, key, [(rung_number(parse_value(fig.config, key, v)), res.outputs.csv, res.claims)
-                         for v, res in zip(values, results)])
+                         for v, res in zip(values, results)], out)
     path = ladder_path(out, fig, key, preset)
     write_csv(t, path)
     paper_value = getattr(runner.prepare(fig, "paper", []), key, None)

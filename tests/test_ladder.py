@@ -47,6 +47,7 @@ def test_a_ladder_writes_variants_only_and_resumes_from_the_cache(tmp_path):
     assert not (tmp_path / "data" / "smoke" / "gradient-confusion" / "fig1.csv").exists()   # never the canonical
     assert set(t.claim) == {c.id for c in fig.claims} and set(t.rung) == {10.0, 20.0}
     assert t.groupby("claim").ladder.nunique().eq(1).all()
+    assert t.csv.str.startswith("data/smoke/gradient-confusion/variants/fig1-").all()   # relative to --out
     # the command line: the plan names each rung and what its cache holds; in a log one line per finished point
     args = ["ladder", "confusion", "fig1", "--preset", "smoke", "--set", "epochs=10,20,30", "--out", str(tmp_path)]
     plan = CliRunner().invoke(app, [*args, "--dry-run"])
