@@ -235,9 +235,9 @@ def ladder_cmd(paper: Annotated[str, typer.Argument(help="paper name or alias")]
             return
         path, t = ladder_mod.write(f, set_ or [], [res for _, res in done], preset=registry.parse_preset(preset).value,
                                  out=out)
-        tab = Table("claim", *(f"{key}={v:g}" for v in sorted(t.rung.unique())), "ladder")
+        tab = Table("claim", *(f"{key}={v:g}" for v in t.sort_values("climb").rung.unique()), "ladder")
         for cid, g in t.groupby("claim", sort=False):
-            g = g.sort_values("rung")
+            g = g.sort_values("climb")
             tab.add_row(cid, *(f"{r.value:.4g} {r.verdict}" for r in g.itertuples()), g.ladder.iloc[0])
         console.print(tab)
         console.print(f"-> {path} (+ png, pdf)")

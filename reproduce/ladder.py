@@ -6,6 +6,9 @@ cache, so a killed ladder resumes where it stopped. The ladder writes `data/<pap
 claim's value, interval and verdict at every rung, and the ladder's verdict per claim) and a plot of each claim
 against the rung with its bound and the paper's value of the setting marked.
 
+The rungs climb in the order they are given (steps=2000,4000,8000; stop_loss=0.01,0.001,0.0001 climbs down toward
+the paper's 1e-4): "first" and "last" below follow that order, not the size of the value.
+
 Ladder verdicts per claim, from the rungs' values and their distance to the bound ("margin": how far inside the
 bound, negative outside):
 - holds at every rung: PASS at each;
@@ -81,7 +84,8 @@ def margin(value: float, lo: float, hi: float) -> float:
 
 def verdict(rungs: Sequence[float], values: Sequence[float], lows: Sequence[float], highs: Sequence[float],
             bound: tuple[float, float], verdicts: Sequence[str]) -> tuple[str, float]:
-    """(ladder verdict, extrapolated rung where the bound would be crossed or NaN) for one claim."""
+    """(ladder verdict, extrapolated rung where the bound would be crossed or NaN) for one claim; rungs in climb
+    order (increasing or decreasing)."""
     lo, hi = bound
     m = np.array([margin(v, lo, hi) for v in values], float)
     ok = np.isfinite(m)
@@ -96,8 +100,9 @@ def verdict(rungs: Sequence[float], values: Sequence[float], lows: Sequence[floa
     change = m[-1] - m[0]
     if change > noise and verdicts[last] != claims_mod.PASS:
         b, a = np.polyfit(x, m, 1)
-        cross = math.exp(-a / b) if b > 0 else math.nan
-        return TOWARD, cross if cross > math.exp(x[-1]) else math.nan
+        cross = math.exp(-a / b) if b != 0 else math.nan
+        beyond = cross > math.exp(x[-1]) if x[-1] > x[0] else cross < math.exp(x[-1])   # past the last, climbing on
+        return TOWARD, cross if beyond else math.nan
     if change < -noise:
         return AWAY, math.nan
     if all(v == claims_mod.FAIL for v in verdicts):
@@ -114,7 +119,7 @@ def causes(csv: Path) -> dict[str, list[str]]:
             t = pd.read_csv(path)
         except (OSError, ValueError):
             continue
-        for cid, g in t.sort_values("rung").groupby("claim", sort=False):
+        for cid, g in t.sort_values("climb").groupby("claim", sort=False):
             key, verdict = g["setting"].iloc[0], g["ladder"].iloc[0]
             steps = ", ".join(f"{r.rung:g}: {r.value:.3g} {r.verdict}" for r in g.itertuples())
             cross = g["crossing_extrapolated"].iloc[0]
@@ -125,7 +130,7 @@ def causes(csv: Path) -> dict[str, list[str]]:
                 text = f"reduced scale: holds at every rung of {key} ({steps})"
             elif verdict in (AWAY, FAILS):
                 text = (f"not our scale: {verdict} along {key} ({steps}); the paper does not hold here up to "
-                        f"{key} = {g.rung.max():g}")
+                        f"{key} = {g.rung.iloc[-1]:g}")
             else:
                 text = f"the {key} ladder is undecided ({steps})"
             said.setdefault(cid, []).append(text)
@@ -150,11 +155,12 @@ def table(fig: Figure, key: str, results: list[tuple[str, Path, list[claims_mod.
     ladder names files of the checkout); then each claim's ladder verdict."""
     rows = []
     by_id = {c.id: c for c in fig.claims}
-    for rung, csv, res in results:
+    for climb, (rung, csv, res) in enumerate(results):
         df = read_result(csv)
         for r in res:
             lo, hi = _bound(by_id[r.id], df)
-            rows.append({"setting": key, "rung": float(rung), "claim": r.id, "text": r.text, "kind": r.kind,
+            rows.append({"setting": key, "rung": float(rung), "climb": climb, "claim": r.id, "text": r.text,
+                         "kind": r.kind,
                          "value": r.value, "ci_low": r.ci_low, "ci_high": r.ci_high, "units": r.units,
                          "bound_lo": lo, "bound_hi": hi, "verdict": r.verdict,
                          "margin": margin(r.value, lo, hi),
@@ -162,7 +168,7 @@ def table(fig: Figure, key: str, results: list[tuple[str, Path, list[claims_mod.
     t = pd.DataFrame(rows)
     per_claim = []
     for cid, g in t.groupby("claim", sort=False):
-        g = g.sort_values("rung")
+        g = g.sort_values("climb")
         v, cross = verdict(g.rung.tolist(), g.value.tolist(), g.ci_low.tolist(), g.ci_high.tolist(),
                            (g.bound_lo.iloc[-1], g.bound_hi.iloc[-1]), g.verdict.tolist())
         per_claim.append(g.assign(ladder=v, crossing_extrapolated=cross))
@@ -176,7 +182,7 @@ def plot(t: pd.DataFrame, fig: Figure, key: str, paper_value) -> object:
     rows = -(-len(ids) // cols)
     mpl, axes = plotting.subplots(rows, cols, figsize=(4.2 * cols, 3.2 * rows), squeeze=False)
     for ax, cid in zip(axes.flat, ids):
-        g = t[t.claim == cid].sort_values("rung")
+        g = t[t.claim == cid].sort_values("climb")
         err = np.vstack([g.value - g.ci_low, g.ci_high - g.value]).clip(min=0)
         ax.errorbar(g.rung, g.value, yerr=np.nan_to_num(err), fmt="o-", ms=4, capsize=3)
         for b in (g.bound_lo.iloc[-1], g.bound_hi.iloc[-1]):

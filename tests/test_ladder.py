@@ -25,6 +25,12 @@ def test_each_ladder_verdict_from_planted_rungs():
     assert ladder.verdict(RUNGS, [2.0, 2.05, 1.98], [1.8, 1.8, 1.8], [2.2, 2.2, 2.2], below_one,
                           [F, F, F])[0] == ladder.FAILS
     assert ladder.verdict(RUNGS, [1.0, 1.0, 1.0], [0.5] * 3, [1.5] * 3, below_one, [I, I, I])[0] == ladder.UNDECIDED
+    # a ladder may climb down toward the paper's value (stop loss 1e-2 -> 1e-4): first and last follow the climb
+    down = [1e-2, 1e-3, 1e-4]
+    v, cross = ladder.verdict(down, [4.0, 3.0, 2.0], [3.8, 2.8, 1.9], [4.2, 3.2, 2.1], below_one, [F, F, F])
+    assert v == ladder.TOWARD and cross == pytest.approx(1e-5, rel=1e-6)   # margin -3, -2, -1: +1 per /10
+    assert ladder.verdict(down, [2.0, 3.0, 4.0], [1.9, 2.9, 3.9], [2.1, 3.1, 4.1], below_one,
+                          [F, F, F])[0] == ladder.AWAY
 
 
 def test_a_ladder_names_one_scalar_setting_with_several_values():
@@ -69,7 +75,8 @@ def test_a_ladder_writes_variants_only_and_resumes_from_the_cache(tmp_path):
 def test_a_list_setting_ladder_plots_against_its_largest_value():
     """depths=50/100/300: each rung sits at its largest value; the paper's list is marked at its largest too."""
     fig = registry.figure("confusion", "fig6")
-    t = pd.DataFrame({"claim": ["a"] * 2, "rung": [50.0, 100.0], "value": [0.1, 0.2], "ci_low": [0.0, 0.1],
+    t = pd.DataFrame({"claim": ["a"] * 2, "rung": [50.0, 100.0], "climb": [0, 1], "value": [0.1, 0.2],
+                      "ci_low": [0.0, 0.1],
                       "ci_high": [0.2, 0.3], "bound_lo": [0.0] * 2, "bound_hi": [math.inf] * 2,
                       "ladder": [ladder.HOLDS] * 2})
     figure = ladder.plot(t, fig, "depths", (300,))
