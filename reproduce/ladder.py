@@ -100,9 +100,9 @@ def verdict(rungs: Sequence[float], values: Sequence[float], lows: Sequence[floa
     change = m[-1] - m[0]
     if change > noise and verdicts[last] != claims_mod.PASS:
         b, a = np.polyfit(x, m, 1)
-        cross = math.exp(-a / b) if b != 0 else math.nan
-        beyond = cross > math.exp(x[-1]) if x[-1] > x[0] else cross < math.exp(x[-1])   # past the last, climbing on
-        return TOWARD, cross if beyond else math.nan
+        z = -a / b if b != 0 else math.nan          # log of the rung where the fitted margin reaches 0
+        beyond = z > x[-1] if x[-1] > x[0] else z < x[-1]   # past the last rung, climbing on
+        return TOWARD, math.exp(z) if beyond and abs(z) < 700 else math.nan   # a crossing past e^700: none to say
     if change < -noise:
         return AWAY, math.nan
     if all(v == claims_mod.FAIL for v in verdicts):

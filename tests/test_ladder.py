@@ -25,6 +25,8 @@ def test_each_ladder_verdict_from_planted_rungs():
     assert ladder.verdict(RUNGS, [2.0, 2.05, 1.98], [1.8, 1.8, 1.8], [2.2, 2.2, 2.2], below_one,
                           [F, F, F])[0] == ladder.FAILS
     assert ladder.verdict(RUNGS, [1.0, 1.0, 1.0], [0.5] * 3, [1.5] * 3, below_one, [I, I, I])[0] == ladder.UNDECIDED
+    v, cross = ladder.verdict(RUNGS, [4.0, 3.9995, 3.999], [3.9989] * 3, [3.9991] * 3, below_one, [F, F, F])
+    assert v == ladder.TOWARD and math.isnan(cross)      # creeping toward it: the fit crosses past any number
     # a ladder may climb down toward the paper's value (stop loss 1e-2 -> 1e-4): first and last follow the climb
     down = [1e-2, 1e-3, 1e-4]
     v, cross = ladder.verdict(down, [4.0, 3.0, 2.0], [3.8, 2.8, 1.9], [4.2, 3.2, 2.1], below_one, [F, F, F])
