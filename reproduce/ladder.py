@@ -12,6 +12,8 @@ the paper's 1e-4): "first" and "last" below follow that order, not the size of t
 Ladder verdicts per claim, from the rungs' values and their distance to the bound ("margin": how far inside the
 bound, negative outside):
 - holds at every rung: PASS at each;
+- inside the bound at every rung: the value meets the bound at each, but some rung is not a PASS (its interval
+  reaches outside, or a check of the run failed);
 - moves toward the bound: the margin grows from the first to the last rung by more than the last rung's interval
   half-width and the last rung is not a PASS; with a log-linear fit of the margin against the rung that crosses 0
   beyond the last rung, that rung is given, marked as an extrapolation;
@@ -37,8 +39,9 @@ from .io import write_csv
 from .registry import Figure
 from .verification import read_result
 
-HOLDS, TOWARD, AWAY, FAILS, UNDECIDED = ("holds at every rung", "moves toward the bound", "moves away",
-                                         "fails at every rung", "undecided")
+HOLDS, INSIDE, TOWARD, AWAY, FAILS, UNDECIDED = ("holds at every rung", "inside the bound at every rung",
+                                                 "moves toward the bound", "moves away", "fails at every rung",
+                                                 "undecided")
 
 
 def split_sets(fig: Figure, sets: Sequence[str]) -> tuple[str, list[str], list[str]]:
@@ -93,6 +96,8 @@ def verdict(rungs: Sequence[float], values: Sequence[float], lows: Sequence[floa
         return HOLDS, math.nan
     if ok.sum() < 2:
         return UNDECIDED, math.nan
+    if ok.all() and (m >= 0).all():
+        return INSIDE, math.nan
     x = np.log(np.asarray(rungs, float)[ok])
     m = m[ok]
     last = int(np.flatnonzero(ok)[-1])
@@ -128,6 +133,8 @@ def causes(csv: Path) -> dict[str, list[str]]:
                 text = f"reduced scale: moves toward the bound along {key} ({steps}){where}"
             elif verdict == HOLDS:
                 text = f"reduced scale: holds at every rung of {key} ({steps})"
+            elif verdict == INSIDE:
+                text = f"inside the bound at every rung of {key}, not decided at some ({steps})"
             elif verdict in (AWAY, FAILS):
                 text = (f"not our scale: {verdict} along {key} ({steps}); the paper does not hold here up to "
                         f"{key} = {g.rung.iloc[-1]:g}")

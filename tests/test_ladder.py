@@ -24,7 +24,8 @@ def test_each_ladder_verdict_from_planted_rungs():
                           [F, F, F])[0] == ladder.AWAY
     assert ladder.verdict(RUNGS, [2.0, 2.05, 1.98], [1.8, 1.8, 1.8], [2.2, 2.2, 2.2], below_one,
                           [F, F, F])[0] == ladder.FAILS
-    assert ladder.verdict(RUNGS, [1.0, 1.0, 1.0], [0.5] * 3, [1.5] * 3, below_one, [I, I, I])[0] == ladder.UNDECIDED
+    assert ladder.verdict(RUNGS, [1.0, 1.0, 1.0], [0.5] * 3, [1.5] * 3, below_one, [I, I, I])[0] == ladder.INSIDE
+    assert ladder.verdict(RUNGS, [1.2, 0.8, 1.1], [0.5] * 3, [1.5] * 3, below_one, [I, I, I])[0] == ladder.UNDECIDED
     v, cross = ladder.verdict(RUNGS, [4.0, 3.9995, 3.999], [3.9989] * 3, [3.9991] * 3, below_one, [F, F, F])
     assert v == ladder.TOWARD and math.isnan(cross)      # creeping toward it: the fit crosses past any number
     # a ladder may climb down toward the paper's value (stop loss 1e-2 -> 1e-4): first and last follow the climb
