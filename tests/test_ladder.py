@@ -95,3 +95,13 @@ def test_a_ladder_log_names_the_rung_in_its_heartbeat(tmp_path, monkeypatch, slo
                                    "--out", str(tmp_path)])
     assert res.exit_code == 0, res.output
     assert any("fig3 [depth=3]" in x and "still running" in x for x in res.output.splitlines()), res.output
+
+
+def test_a_failing_check_along_a_ladder_speaks_of_our_runs_not_the_paper(tmp_path):
+    rows = [{"setting": "steps", "rung": r, "climb": i, "claim": cid, "kind": kind, "value": v, "verdict": F,
+             "ladder": ladder.AWAY, "crossing_extrapolated": math.nan}
+            for cid, kind in (("c", "claim"), ("k", "check")) for i, (r, v) in enumerate(((10, 0.4), (20, 0.0)))]
+    pd.DataFrame(rows).to_csv(tmp_path / "fig1-ladder-steps.csv", index=False)
+    said = ladder.causes(tmp_path / "fig1.csv")
+    assert said["c"][0].startswith("not our scale: moves away along steps (10: 0.4 FAIL, 20: 0 FAIL)")
+    assert said["k"] == ["our runs: moves away along steps (10: 0.4 FAIL, 20: 0 FAIL)"]
