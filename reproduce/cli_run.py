@@ -77,14 +77,16 @@ class _Display:
             self.progress.update(self.overall, completed=self.points - sum(self.left.values()),
                                  description=self.line())
 
+    def _log(self, text: str) -> None:
+        """One plain log line: never wrapped, never read as markup (a ladder's "[key=value]" label is text)."""
+        self.progress.console.print(text, highlight=False, soft_wrap=True, markup=False)
+
     def _heartbeat(self) -> None:
         while not self.stop.wait(HEARTBEAT_S):
             if self.overall is not None:
-                self.progress.console.print(self.line(), highlight=False, soft_wrap=True, markup=False)
+                self._log(self.line())
             for title, (done, total, current, t0) in list(self.active.items()):
-                self.progress.console.print(f"{title} {done}/{total} still running {current} "
-                                            f"({time.perf_counter() - t0:.0f} s)", highlight=False, soft_wrap=True,
-                                            markup=False)   # a ladder's "[key=value]" label is not markup
+                self._log(f"{title} {done}/{total} still running {current} ({time.perf_counter() - t0:.0f} s)")
 
     def bar(self, plan: runner.FigurePlan):
         """advance(description, n_done) for the plan's figure (`runner.drive`'s progress)."""
@@ -102,8 +104,7 @@ class _Display:
                 if title in self.left:
                     self.left[title] = max(0, self.left[title] - n)
             if n and not self.progress.console.is_terminal:
-                line = f"{title} {state['done']}/{total} {desc} ({time.perf_counter() - t0:.0f} s)"
-                self.progress.console.print(line, highlight=False, soft_wrap=True, markup=False)
+                self._log(f"{title} {state['done']}/{total} {desc} ({time.perf_counter() - t0:.0f} s)")
             if state["done"] >= total:
                 self.active.pop(title, None)
                 self.left[title] = 0
