@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -104,6 +105,7 @@ def compute_point(task: PointTask, warn: Callable[[str], None] = lambda msg: Non
                   point=task.point)
     if tick:
         ctx.tick = tick
+    start = time.perf_counter()
     try:
         frame = fig.compute(task.cfg, task.point, ctx)
     except (MemoryError, torch.OutOfMemoryError) as exc:
@@ -121,6 +123,6 @@ def compute_point(task: PointTask, warn: Callable[[str], None] = lambda msg: Non
     if dev.type == "cuda":
         where["cuda_max_allocated_mb"] = round(torch.cuda.max_memory_allocated(dev) / 2**20, 1)
     return frame, {"figure": f"{fig.paper}/{fig.key}", "point": task.point, "seed": task.seed, "notes": ctx.notes,
-                   "ran_with": where}
+                   "ran_with": where, "seconds": round(time.perf_counter() - start, 2)}
 
 

@@ -36,16 +36,16 @@ def totals(figs: list[registry.Figure], table) -> str:
         if not got:
             parts.append(f"{preset}: not measured")
             continue
-        cost = {f"{registry.paper(f.paper).alias} {f.key}": float(r["per_point_s"]) * float(r["points"])
-                for f, r in zip(figs, rows) if r is not None}  # from scratch: nothing cached
+        cost = {f"{registry.paper(f.paper).alias} {f.key}": runtimes.scratch(r)
+                for f, r in zip(figs, rows) if r is not None}
         longest = [f"{k} {runtimes.duration(cost[k])}" for k in sorted(cost, key=cost.get, reverse=True)[:3]]
         absent = [f"{registry.paper(f.paper).alias} {f.key}" for f, r in zip(figs, rows) if r is None]
         parts.append(f"{preset}: {runtimes.duration(sum(cost.values()))} of CPU for {len(got)} of {len(figs)} figures,"
                      " one after another"
                      + (f", longest {', '.join(longest)}" if preset == "default" else "")
                      + (f" (not measured: {', '.join(absent)})" if absent else ""))
-    return "Measured totals from scratch (data/runtimes.csv: each figure's last wall time per computed point times " \
-        "its points, on the 2-core CPU): " + \
+    return "Measured totals from scratch (data/runtimes.csv: each figure's points' own compute times where its last " \
+        "run recorded them all, else its wall time per computed point times its points, on the 2-core CPU): " + \
         "; ".join(parts) + "."
 
 

@@ -307,6 +307,7 @@ def finish_figure(plan: FigurePlan, computed: int) -> RunResult:
     frames = [plan.frames[i][0] for i in range(len(plan.points))]
     notes = [{"point": plan.points[i], **plan.frames[i][1]["notes"]} for i in range(len(plan.points))
              if plan.frames[i][1].get("notes")]
+    timed = [info["seconds"] for _, info in plan.frames.values() if isinstance(info.get("seconds"), (int, float))]
     df = pd.concat(frames, ignore_index=True)
     write_csv(df, paths.csv)
     wall = time.perf_counter() - plan.start
@@ -322,7 +323,9 @@ def finish_figure(plan: FigurePlan, computed: int) -> RunResult:
         "dtype": getattr(cfg, "dtype", None), "torch": torch.__version__, "cuda": torch.version.cuda,
         **_ran_with(plan),
         "python": platform.python_version(), "git": plan.git, "code_version": plan.version,
-        "wall_time_s": round(wall, 2), "peak_memory": _peak_memory(dev, plan.start_mb),
+        "wall_time_s": round(wall, 2),
+        "points_seconds": {"sum": round(sum(timed), 1), "points_timed": len(timed)},  # cached points: as recorded
+        "peak_memory": _peak_memory(dev, plan.start_mb),
         "point_notes": notes, "datasets": needed, "data_root": str(plan.root) if needed else None,
         "source": fig.source, "reduced": reductions(fig, cfg),
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

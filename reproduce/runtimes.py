@@ -15,7 +15,7 @@ from .io import write_csv
 from .layout import outputs
 
 COLUMNS = ["paper", "figure", "preset", "device", "device_name", "points", "points_computed", "wall_s", "per_point_s",
-           "date", "git"]
+           "scratch_s", "date", "git"]
 
 
 def duration(s) -> str:
@@ -32,6 +32,14 @@ def per_point(meta: dict) -> float | None:
     except (KeyError, TypeError, ValueError):
         return None
     return wall / computed if computed > 0 else None
+
+
+def scratch(row: dict) -> float:
+    """A figure's CPU seconds from scratch: the sum of its points' own compute times where every point recorded one
+    (a run shared with another figure counts where it was computed), else wall time per computed point x points."""
+    s = row.get("scratch_s")
+    return float(s) if isinstance(s, (int, float)) and math.isfinite(s) else \
+        float(row["per_point_s"]) * float(row["points"])
 
 
 def path(root: Path = registry.ROOT) -> Path:
@@ -52,10 +60,14 @@ def collect(out: Path) -> pd.DataFrame:
             per = per_point(meta)
             if per is None:
                 continue
+            timed = meta.get("points_seconds") or {}
+            scratch = timed["sum"] if timed.get("points_timed") == meta.get("grid_points") else \
+                per * float(meta.get("grid_points") or 0)
             rows.append({"paper": fig.paper, "figure": fig.key, "preset": preset, "device": meta.get("device"),
                          "device_name": meta.get("device_name"), "points": meta.get("grid_points"),
                          "points_computed": meta["points_computed"], "wall_s": round(float(meta["wall_time_s"]), 1),
-                         "per_point_s": round(per, 2), "date": str(meta.get("date", ""))[:10],
+                         "per_point_s": round(per, 2), "scratch_s": round(scratch, 1),
+                         "date": str(meta.get("date", ""))[:10],
                          "git": (meta.get("git") or {}).get("sha", "")[:7]})
     return pd.DataFrame(rows, columns=COLUMNS)
 
