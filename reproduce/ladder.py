@@ -161,7 +161,8 @@ def _bound(claim: claims_mod.Claim, df: pd.DataFrame) -> tuple[float, float]:
 def table(fig: Figure, key: str, results: list[tuple[str, Path, list[claims_mod.ClaimResult]]],
           out: Path = Path(".")) -> pd.DataFrame:
     """One row per (rung, claim): value, interval, bound, verdict, the rung's CSV (relative to `out`, so a committed
-    ladder names files of the checkout); then each claim's ladder verdict."""
+    ladder names files of the checkout); then each claim's ladder verdict. A claim with no value at any rung (what the
+    ladder's settings leave out, e.g. the panels other than the one climbed) is left out."""
     rows = []
     by_id = {c.id: c for c in fig.claims}
     for climb, (rung, csv, res) in enumerate(results):
@@ -177,6 +178,8 @@ def table(fig: Figure, key: str, results: list[tuple[str, Path, list[claims_mod.
     t = pd.DataFrame(rows)
     per_claim = []
     for cid, g in t.groupby("claim", sort=False):
+        if not g.value.notna().any():   # not measured at these settings (a panel the ladder's --set leaves out)
+            continue
         g = g.sort_values("climb")
         v, cross = verdict(g.rung.tolist(), g.value.tolist(), g.ci_low.tolist(), g.ci_high.tolist(),
                            (g.bound_lo.iloc[-1], g.bound_hi.iloc[-1]), g.verdict.tolist())

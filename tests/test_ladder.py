@@ -105,3 +105,16 @@ def test_a_failing_check_along_a_ladder_speaks_of_our_runs_not_the_paper(tmp_pat
     said = ladder.causes(tmp_path / "fig1.csv")
     assert said["c"][0].startswith("not our scale: moves away along steps (10: 0.4 FAIL, 20: 0 FAIL)")
     assert said["k"] == ["our runs: moves away along steps (10: 0.4 FAIL, 20: 0 FAIL)"]
+
+
+def test_a_claim_the_ladder_does_not_measure_is_left_out(tmp_path):
+    """A ladder climbed in one panel (confusion fig5 at tanh/LeCun): the other panels' claims have no value at any
+    rung; they get no ladder verdict (and so no 'undecided' in their cause)."""
+    fig, gone = registry.figure("confusion", "fig1"), "F1-a-over-fits"
+    _, t = ladder.run(fig, ["epochs=10,20"], preset="smoke", device="cpu", out=tmp_path)
+    rungs = []
+    for rung, csv in t.groupby("rung").csv.first().items():
+        res = claims.evaluate_all(fig.claims, pd.read_csv(tmp_path / csv))
+        rungs.append((rung, tmp_path / csv, [dataclasses.replace(r, value=math.nan) if r.id == gone else r
+                                             for r in res]))
+    assert gone in set(t.claim) and set(ladder.table(fig, "epochs", rungs, tmp_path).claim) == set(t.claim) - {gone}
