@@ -60,13 +60,12 @@ def collect(out: Path) -> pd.DataFrame:
             per = per_point(meta)
             if per is None:
                 continue
-            timed = meta.get("points_seconds") or {}
-            scratch = timed["sum"] if timed.get("points_timed") == meta.get("grid_points") else \
-                per * float(meta.get("grid_points") or 0)
+            timed = meta.get("points_seconds") or {}   # from scratch: known only where every point was timed
+            whole = timed["sum"] if timed.get("points_timed") == meta.get("grid_points") else math.nan
             rows.append({"paper": fig.paper, "figure": fig.key, "preset": preset, "device": meta.get("device"),
                          "device_name": meta.get("device_name"), "points": meta.get("grid_points"),
                          "points_computed": meta["points_computed"], "wall_s": round(float(meta["wall_time_s"]), 1),
-                         "per_point_s": round(per, 2), "scratch_s": round(scratch, 1),
+                         "per_point_s": round(per, 2), "scratch_s": round(whole, 1),
                          "date": str(meta.get("date", ""))[:10],
                          "git": (meta.get("git") or {}).get("sha", "")[:7]})
     return pd.DataFrame(rows, columns=COLUMNS)
