@@ -240,7 +240,8 @@ def ladder_cmd(paper: Annotated[str, typer.Argument(help="paper name or alias")]
             g = g.sort_values("climb")
             tab.add_row(cid, *(f"{r.value:.4g} {r.verdict}" for r in g.itertuples()), g.ladder.iloc[0])
         console.print(tab)
-        unmeasured = [c.id for c in f.claims if c.id not in set(t.claim)]
+        measured = set(t.claim)
+        unmeasured = [c.id for c in f.claims if c.id not in measured]
         if unmeasured:
             console.print(f"not measured at these settings (no value at any rung): {', '.join(unmeasured)}")
         console.print(f"-> {path} (+ png, pdf)")

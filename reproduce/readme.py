@@ -36,10 +36,10 @@ def totals(figs: list[registry.Figure], table) -> str:
         if not got:
             parts.append(f"{preset}: not measured")
             continue
-        cost = {f"{registry.paper(f.paper).alias} {f.key}": runtimes.scratch(r)
-                for f, r in zip(figs, rows) if r is not None}
+        names = [f"{registry.paper(f.paper).alias} {f.key}" for f in figs]
+        cost = {n: runtimes.scratch(r) for n, r in zip(names, rows) if r is not None}
         longest = [f"{k} {runtimes.duration(cost[k])}" for k in sorted(cost, key=cost.get, reverse=True)[:3]]
-        absent = [f"{registry.paper(f.paper).alias} {f.key}" for f, r in zip(figs, rows) if r is None]
+        absent = [n for n, r in zip(names, rows) if r is None]
         parts.append(f"{preset}: {runtimes.duration(sum(cost.values()))} of CPU for {len(got)} of {len(figs)} figures,"
                      " one after another"
                      + (f", longest {', '.join(longest)}" if preset == "default" else "")

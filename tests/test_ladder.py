@@ -57,6 +57,13 @@ def test_a_ladder_writes_variants_only_and_resumes_from_the_cache(tmp_path):
     assert set(t.claim) == {c.id for c in fig.claims} and set(t.rung) == {10.0, 20.0}
     assert t.groupby("claim").ladder.nunique().eq(1).all()
     assert t.csv.str.startswith("data/smoke/gradient-confusion/variants/fig1-").all()   # relative to --out
+    # a claim with no value at any rung (a panel the ladder's --set leaves out) gets no ladder verdict
+    gone, rungs = "F1-a-over-fits", []
+    for rung, csv in t.groupby("rung").csv.first().items():
+        res = claims.evaluate_all(fig.claims, pd.read_csv(tmp_path / csv))
+        rungs.append((rung, tmp_path / csv, [dataclasses.replace(r, value=math.nan) if r.id == gone else r
+                                             for r in res]))
+    assert set(ladder.table(fig, "epochs", rungs, tmp_path).claim) == set(t.claim) - {gone}
     # the command line: the plan names each rung and what its cache holds; in a log one line per finished point
     args = ["ladder", "confusion", "fig1", "--preset", "smoke", "--set", "epochs=10,20,30", "--out", str(tmp_path)]
     plan = CliRunner().invoke(app, [*args, "--dry-run"])
@@ -106,15 +113,3 @@ def test_a_failing_check_along_a_ladder_speaks_of_our_runs_not_the_paper(tmp_pat
     assert said["c"][0].startswith("not our scale: moves away along steps (10: 0.4 FAIL, 20: 0 FAIL)")
     assert said["k"] == ["our runs: moves away along steps (10: 0.4 FAIL, 20: 0 FAIL)"]
 
-
-def test_a_claim_the_ladder_does_not_measure_is_left_out(tmp_path):
-    """A ladder climbed in one panel (confusion fig5 at tanh/LeCun): the other panels' claims have no value at any
-    rung; they get no ladder verdict (and so no 'undecided' in their cause)."""
-    fig, gone = registry.figure("confusion", "fig1"), "F1-a-over-fits"
-    _, t = ladder.run(fig, ["epochs=10,20"], preset="smoke", device="cpu", out=tmp_path)
-    rungs = []
-    for rung, csv in t.groupby("rung").csv.first().items():
-        res = claims.evaluate_all(fig.claims, pd.read_csv(tmp_path / csv))
-        rungs.append((rung, tmp_path / csv, [dataclasses.replace(r, value=math.nan) if r.id == gone else r
-                                             for r in res]))
-    assert gone in set(t.claim) and set(ladder.table(fig, "epochs", rungs, tmp_path).claim) == set(t.claim) - {gone}

@@ -17,9 +17,7 @@ class Fig13Config(CifarConfig):
     # 1, 2, 3 rather than the family's WIDTHS (2, 3, 4): the same 3x span as the paper's 2 ... 6 at half the CPU cost
     # (a run costs ~ width^2), width 2 shared with the depth sweep; Figs 3, 8 and 13 search it alike
     widths: tuple[int, ...] = like(CifarConfig, "widths", (1, 2, 3))
-    # 3e-4 ... 3e-2 rather than the family's (1e-3, 3e-3, 1e-2): at those three every WRN depth chose an edge
-    # (Fig 11 at 32 epochs: WRN-16-2 and WRN-28-2 the largest, WRN-40-2 the smallest; check f-lr-inside); Figs 4, 11
-    # and 13 share their WRN runs, so they search the same grid
+    # the WRN grid of Figs 4, 11 and 13, which share their WRN runs (why this grid: fig11.py)
     wrn_lrs: tuple[float, ...] = like(CifarConfig, "wrn_lrs", (0.0003, 0.001, 0.003, 0.01, 0.03))
 
 

@@ -18,9 +18,7 @@ class Fig4Config(CifarConfig):
     # 0.01 added below the family grid: at 0.03-0.3 the deep CNNs (22, 28) chose 0.03, the grid's edge (check
     # f-lr-inside); Figs 2, 4 and 7 share their CNN runs, so they search the same grid
     lrs: tuple[float, ...] = like(CifarConfig, "lrs", (0.01, 0.03, 0.1, 0.3))
-    # 3e-4 ... 3e-2 rather than the family's (1e-3, 3e-3, 1e-2): at those three every WRN depth chose an edge
-    # (Fig 11 at 32 epochs: WRN-16-2 and WRN-28-2 the largest, WRN-40-2 the smallest; check f-lr-inside); Figs 4, 11
-    # and 13 share their WRN runs, so they search the same grid
+    # the WRN grid of Figs 4, 11 and 13, which share their WRN runs (why this grid: fig11.py)
     wrn_lrs: tuple[float, ...] = like(CifarConfig, "wrn_lrs", (0.0003, 0.001, 0.003, 0.01, 0.03))
 
 
