@@ -234,13 +234,15 @@ def answer_lines(a: Answer) -> list[tuple[str, str]]:
 
 
 def _last_run(e: Entry) -> str:
-    """'; its last run took 12 min' (or that it reused cached points) from meta.json."""
+    """'; its last run took 12 min' (for k of n points where it reused the rest; or that it reused cached work)."""
     if not e.meta:
         return ""
-    wall = e.meta.get("wall_time_s")
-    if e.meta.get("points_computed") == 0 or (isinstance(wall, (int, float)) and wall < 1):
+    wall, done, total = (e.meta.get(k) for k in ("wall_time_s", "points_computed", "grid_points"))
+    if done == 0 or (isinstance(wall, (int, float)) and wall < 1):
         return "; its last run reused cached work (see its source figure's cost)"
-    return f"; its last run took {duration(wall)}"
+    part = f" for {done} of its {total} points (the rest cached)" if isinstance(done, int) and \
+        isinstance(total, int) and done < total else ""
+    return f"; its last run took {duration(wall)}{part}"
 
 
 SMOKE_NOTE = ("Smoke preset: tiny sizes on stand-in data, run to test the code. Its verdicts test the code, not the "

@@ -124,7 +124,8 @@ def test_the_answer_per_paper_from_planted_results():
                                         _row("k", "FAIL", kind="check")]),
                _planted(f2, "stale", [_row("x", "PASS")], meta={"paper": "norm-preservation", "figure": "fig2",
                                                                "preset": "default", "overrides": ["widths=500"],
-                                                               "wall_time_s": 10.0}),
+                                                               "wall_time_s": 10.0, "points_computed": 1,
+                                                               "grid_points": 13}),
                _planted(f3, "missing", [])]
     a = report.answer(entries)
     assert a.holds == ["fig1 a"] and a.fails == ["fig1 b"]
@@ -134,6 +135,7 @@ def test_the_answer_per_paper_from_planted_results():
     assert "**holds**: 1: fig1 (a)" in line and "**does not hold here**: 1: fig1 (b)" in line
     assert "too few units (1): fig1 (c)" in line and "a check of our run failed (1): fig1 (d)" in line
     assert "fig2 (rerun `repro norm-preservation fig2 --preset default --set widths=500 --promote`" in line
+    assert "its last run took 10 s for 1 of its 13 points (the rest cached)" in line   # not the figure's cost
     assert "**not made**: fig3" in line
     assert "claims, current figures (1 of 3): 1 PASS, 1 FAIL, 2 INCONCLUSIVE" in md   # the stale x and check k apart
     assert "Our checks: 0 PASS, 1 FAIL" in md
