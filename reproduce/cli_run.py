@@ -244,9 +244,10 @@ def _run_many(figs: list[registry.Figure], o: RunOptions, skip_missing: bool = F
             console.print(f"[yellow]{line}[/]", highlight=False)
         done = [runner.replot(fig, preset=preset, overrides=o.sets, cfg=cfg, seed=o.seed, out=o.out, promote=o.promote)
                 for fig, cfg in jobs]
-    else:   # each figure planned once: the estimates behind the ETA (`repro all` prints them first), then driven
-        steps = cli_plan.make(jobs, o, preset, dev, timing=skip_missing and preset != "smoke", warn=_warn)
-        if skip_missing:
+    else:   # each figure planned once: the estimates behind the ETA (printed first beyond smoke), then driven
+        timing = preset != "smoke"      # hours-long runs: a cost model's few timed steps buy the ETA
+        steps = cli_plan.make(jobs, o, preset, dev, timing=timing, warn=_warn)
+        if skip_missing or timing:
             cli_plan.show(steps, skipped, dev)
         done = _execute(steps, o, _warn)
     rows = [{"figure": _short(r.figure.paper, r.figure.key), **vars(c)} for r in done for c in r.claims]

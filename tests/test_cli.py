@@ -393,6 +393,20 @@ def test_the_plan_of_a_smoke_run_lists_every_figure_with_an_estimate(tmp_path):
     assert files_under(tmp_path) == []
 
 
+def test_a_figure_beyond_smoke_prints_its_plan_with_an_estimate_first(tmp_path):
+    """`repro confusion fig6` at the default preset (tiny sizes here), never run in this folder and absent from
+    data/runtimes.csv for these settings: the plan line comes first with an estimate from its cost model, so the run's
+    ETA is known from the start."""
+    res = repro("confusion", "fig6", "--device", "cpu", "--out", tmp_path, "--set", "dataset=synthetic-mnist",
+                "--set", "acts=tanh", "--set", "inits=glorot", "--set", "depths=3", "--set", "widths=4,8",
+                "--set", "lrs=0.1", "--set", "runs=1", "--set", "steps=3", "--set", "pairs=4", "--set",
+                "train_size=256")
+    assert res.exit_code == 0, res.output
+    plan = next(x for x in res.output.splitlines() if "points to compute" in x)
+    assert "2 of 2 points to compute, about " in plan and "from its cost model" in plan, res.output
+    assert res.output.index("points to compute") < res.output.index("claims (default preset)")
+
+
 def test_runtimes_are_collected_from_meta_json(tmp_path, smoke):
     smoke.copy_figures([("norm", "fig2")], tmp_path)
     res = repro("runtimes", "--out", tmp_path)
