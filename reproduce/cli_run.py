@@ -38,6 +38,7 @@ class _Display:
         self.left = {s.title: s.missing for s in steps}
         self.figures, self.points = len(steps), sum(s.missing for s in steps)
         self.running: dict[str, float] = {}
+        self.slots = 1                  # points run at once (a Ray cluster's CPUs or GPUs); the ETA divides by it
         self.overall = progress.add_task("", total=self.points or None) if steps else None
         if not progress.console.is_terminal:
             threading.Thread(target=self._heartbeat, daemon=True).start()
@@ -58,6 +59,7 @@ class _Display:
                 if ran > per:
                     late.append(f"{title}'s running point is past its estimate ({duration(ran)} vs "
                                 f"{duration(per)})")
+        secs /= max(1, min(self.slots, sum(self.left.values())))
         if unknown and not any(self.per.values()):
             text = "ETA unknown (no estimate for these figures yet)"
         else:
@@ -285,6 +287,7 @@ def _execute(steps: list, o: RunOptions, warn) -> list[runner.RunResult]:
                 for group in groups:
                     if ex is None and any(p.missing for p in group):
                         ex = executor_mod.make(o.executor, o.address, warn)
+                        display.slots = ex.slots(plans[0].device)
                     written, failed = runner.drive(ex, group, force=o.force, progress=display.bar,
                                                    on_figure=lambda res: _figure_done(progress, res))
                     done, failures = done + written, failures + failed

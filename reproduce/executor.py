@@ -83,6 +83,10 @@ class LocalExecutor:
     def __init__(self, warn: Callable[[str], None] = lambda msg: None):
         self.warn = warn
 
+    def slots(self, device: torch.device) -> int:
+        """One point at a time."""
+        return 1
+
     def check(self, needs_gpu: bool) -> None:
         """Nothing to check: `--device` was resolved on this machine."""
 
@@ -130,6 +134,14 @@ class RayExecutor:
     def resources(self) -> dict:
         """The cluster's total resources (CPU, GPU, memory, node:...)."""
         return self.ray.cluster_resources()
+
+    def slots(self, device: torch.device) -> int:
+        """How many points run at once: the cluster's GPUs for CUDA points, else its CPUs."""
+        return max(1, int(self.resources().get("GPU" if device.type == "cuda" else "CPU", 0)))
+
+    def slots(self, device: torch.device) -> int:
+        """How many points run at once: the cluster's GPUs for CUDA points, else its CPUs."""
+        return max(1, int(self.resources().get("GPU" if device.type == "cuda" else "CPU", 0)))
 
     def check(self, needs_gpu: bool) -> None:
         """A point that asks for a GPU on a cluster without one fails now instead of waiting forever."""

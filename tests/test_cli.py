@@ -444,3 +444,21 @@ def test_the_command_line_makes_idle_openmp_threads_sleep_unless_told_otherwise(
     run = lambda e: subprocess.run([sys.executable, "-c", code], env=e, capture_output=True, text=True,  # noqa: E731
                                    check=True).stdout.strip()
     assert run(env) == "PASSIVE" and run({**env, "OMP_WAIT_POLICY": "ACTIVE"}) == "ACTIVE"
+
+
+def test_the_eta_counts_the_points_that_run_at_once():
+    """The live ETA: points left x estimated seconds each, over the points run at once (one locally, a Ray
+    cluster's CPUs), never over more slots than points left."""
+    from types import SimpleNamespace
+
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from reproduce.cli_run import _Display
+    step = SimpleNamespace(plan=object(), title="confusion fig3", seconds=4 * 600.0, missing=4)
+    display = _Display(Progress(console=Console(file=open(os.devnull, "w"), force_terminal=True)), [step])
+    assert "ETA about 40 min" in display.line()
+    display.slots = 2
+    assert "ETA about 20 min" in display.line()
+    display.slots, display.left["confusion fig3"] = 8, 2        # 8 CPUs, 2 points left: 2 at once
+    assert "ETA about 10 min" in display.line()
