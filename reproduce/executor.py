@@ -139,10 +139,6 @@ class RayExecutor:
         """How many points run at once: the cluster's GPUs for CUDA points, else its CPUs."""
         return max(1, int(self.resources().get("GPU" if device.type == "cuda" else "CPU", 0)))
 
-    def slots(self, device: torch.device) -> int:
-        """How many points run at once: the cluster's GPUs for CUDA points, else its CPUs."""
-        return max(1, int(self.resources().get("GPU" if device.type == "cuda" else "CPU", 0)))
-
     def check(self, needs_gpu: bool) -> None:
         """A point that asks for a GPU on a cluster without one fails now instead of waiting forever."""
         if needs_gpu and not self.resources().get("GPU"):
