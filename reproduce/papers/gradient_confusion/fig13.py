@@ -28,4 +28,6 @@ def fig13_plot(df, cfg: Fig13Config):
 register(fam.cifar_figure(
     "fig13", "Width: WRN-16-l (no BN) on CIFAR-10 (final loss, min cosine, KDE)",
     Fig13Config, fig13_plot, fam.WRN_WIDTH_CLAIMS,
-    smoke=fam.SMOKE_WIDTH, paper=fam.WIDTHS_PAPER))
+    smoke=fam.SMOKE_WIDTH, paper=fam.WIDTHS_PAPER,
+    runtime={**fam.CPU, "default": "hours on 2 CPU cores, more than the family's 2 h (see --dry-run: 45 runs, "
+                                  "30 its own, the rest from Fig 11 (width 2))"}))

@@ -29,4 +29,6 @@ def fig4_plot(df, cfg: Fig4Config):
 register(fam.cifar_figure(
     "fig4", "BN x skip: CNN/WRN-beta-2 on CIFAR-10 (loss, min cosine, test accuracy vs depth)",
     Fig4Config, fig4_plot, fam.VARIANT_CLAIMS + (fam.ACC_KEPT_CLAIMS,),
-    smoke=fam.SMOKE_VARIANTS, paper={"depths": fam.ALL_DEPTHS}))
+    smoke=fam.SMOKE_VARIANTS, paper={"depths": fam.ALL_DEPTHS},
+    runtime={**fam.CPU, "default": "hours on 2 CPU cores, more than the family's 2 h (see --dry-run: 102 runs, "
+                                  "48 its own, the rest from Figs 2 and 11)"}))
