@@ -115,6 +115,14 @@ def verdict(rungs: Sequence[float], values: Sequence[float], lows: Sequence[floa
     return UNDECIDED, math.nan
 
 
+def _step(r) -> str:
+    """'100: 0.5 PASS' for one rung of a ladder CSV; a rung without a value says why ('no value (needs ...)')."""
+    if pd.notna(r.value):
+        return f"{r.rung:g}: {r.value:.3g} {r.verdict}"
+    why = getattr(r, "cause", "")
+    return f"{r.rung:g}: no value" + (f" ({why})" if isinstance(why, str) and why else "")
+
+
 def causes(csv: Path) -> dict[str, list[str]]:
     """Per claim id, what its scale ladders (figN-ladder-<key>.csv beside the figure's CSV, `repro ladder`) say, one
     clause each: the rungs' values and the ladder's verdict."""
@@ -126,7 +134,7 @@ def causes(csv: Path) -> dict[str, list[str]]:
             continue
         for cid, g in t.sort_values("climb").groupby("claim", sort=False):
             key, verdict = g["setting"].iloc[0], g["ladder"].iloc[0]
-            steps = ", ".join(f"{r.rung:g}: {r.value:.3g} {r.verdict}" for r in g.itertuples())
+            steps = ", ".join(_step(r) for r in g.itertuples())
             cross = g["crossing_extrapolated"].iloc[0]
             where = f"; extrapolated to cross the bound at {key} ~ {cross:.3g}" if pd.notna(cross) else ""
             if verdict == TOWARD:
@@ -172,7 +180,7 @@ def table(fig: Figure, key: str, results: list[tuple[str, Path, list[claims_mod.
             rows.append({"setting": key, "rung": float(rung), "climb": climb, "claim": r.id, "text": r.text,
                          "kind": r.kind,
                          "value": r.value, "ci_low": r.ci_low, "ci_high": r.ci_high, "units": r.units,
-                         "bound_lo": lo, "bound_hi": hi, "verdict": r.verdict,
+                         "bound_lo": lo, "bound_hi": hi, "verdict": r.verdict, "cause": r.cause,
                          "margin": margin(r.value, lo, hi),
                          "csv": Path(os.path.relpath(csv, out)).as_posix()})
     t = pd.DataFrame(rows)

@@ -113,3 +113,14 @@ def test_a_failing_check_along_a_ladder_speaks_of_our_runs_not_the_paper(tmp_pat
     assert said["c"][0].startswith("not our scale: moves away along steps (10: 0.4 FAIL, 20: 0 FAIL)")
     assert said["k"] == ["our runs: moves away along steps (10: 0.4 FAIL, 20: 0 FAIL)"]
 
+
+
+def test_a_rung_without_a_value_says_why(tmp_path):
+    """A rung where the claim has no value (its points did not train) names the claim's reason, not 'nan'."""
+    rows = [{"setting": "depths", "rung": r, "climb": i, "claim": "a", "kind": "claim", "value": v, "verdict": verdict,
+             "cause": cause, "ladder": ladder.UNDECIDED, "crossing_extrapolated": math.nan}
+            for i, (r, v, verdict, cause) in enumerate(((50, 0.5, "INCONCLUSIVE", "straddles"),
+                                                         (100, math.nan, "INCONCLUSIVE", "needs 3 trainable, has 1")))]
+    pd.DataFrame(rows).to_csv(tmp_path / "fig6-ladder-depths.csv", index=False)
+    assert ladder.causes(tmp_path / "fig6.csv")["a"] == [
+        "the depths ladder is undecided (50: 0.5 INCONCLUSIVE, 100: no value (needs 3 trainable, has 1))"]
