@@ -196,7 +196,8 @@ def table(fig: Figure, key: str, results: list[tuple[str, Path, list[claims_mod.
 
 
 def plot(t: pd.DataFrame, fig: Figure, key: str, paper_value) -> object:
-    """Each claim's value (interval) against the rung, its bound dashed, the paper's value of the setting dotted."""
+    """Each claim's value (interval) against the rung, its bound dashed, the paper's value of the setting dotted; a
+    rung without a value is marked "no value" (its reason is in the ladder CSV's cause column)."""
     ids = list(dict.fromkeys(t.claim))
     cols = min(4, len(ids))
     rows = -(-len(ids) // cols)
@@ -205,6 +206,9 @@ def plot(t: pd.DataFrame, fig: Figure, key: str, paper_value) -> object:
         g = t[t.claim == cid].sort_values("climb")
         err = np.vstack([g.value - g.ci_low, g.ci_high - g.value]).clip(min=0)
         ax.errorbar(g.rung, g.value, yerr=np.nan_to_num(err), fmt="o-", ms=4, capsize=3)
+        for r in g.rung[g.value.isna()]:      # a rung where the claim has no value: said there, not left blank
+            ax.annotate("no value", (r, 0.5), xycoords=("data", "axes fraction"), ha="center", fontsize=7,
+                        color="grey", rotation=90)
         for b in (g.bound_lo.iloc[-1], g.bound_hi.iloc[-1]):
             if np.isfinite(b):
                 ax.axhline(b, color="C3", ls="--", lw=1)

@@ -124,3 +124,12 @@ def test_a_rung_without_a_value_says_why(tmp_path):
     pd.DataFrame(rows).to_csv(tmp_path / "fig6-ladder-depths.csv", index=False)
     assert ladder.causes(tmp_path / "fig6.csv")["a"] == [
         "the depths ladder is undecided (50: 0.5 INCONCLUSIVE, 100: no value (needs 3 trainable, has 1))"]
+
+
+def test_a_rung_without_a_value_is_marked_on_the_plot():
+    fig = registry.figure("confusion", "fig6")
+    t = pd.DataFrame({"claim": ["a"] * 2, "rung": [50.0, 100.0], "climb": [0, 1], "value": [0.5, math.nan],
+                      "ci_low": [0.4, math.nan], "ci_high": [0.6, math.nan], "bound_lo": [0.6] * 2,
+                      "bound_hi": [math.inf] * 2, "ladder": [ladder.UNDECIDED] * 2})
+    texts = [x.get_text() for x in ladder.plot(t, fig, "depths", (300,)).axes[0].texts]
+    assert texts == ["no value"]
