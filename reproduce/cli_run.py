@@ -28,7 +28,8 @@ class _Display:
     """One progress display for a run, whatever the executor. On a terminal: an overall line (figures and points
     done, elapsed, the ETA from the plan's estimates) and a bar per figure (the running point's label, elapsed). In a
     log (no terminal): no bars; one plain line per finished point, and every HEARTBEAT_S seconds the overall line and
-    one line per figure with a point in flight. The ETA counts the running point's expected time; a point past its
+    one line per figure with a point in flight. The ETA counts the running point's expected time and divides by the
+    points run at once (`slots`: 1 locally, a Ray cluster's CPUs or GPUs); a point past its
     estimate is said so."""
 
     def __init__(self, progress: Progress, steps: list):
