@@ -97,8 +97,9 @@ def make(jobs: list, o, preset: str, dev: torch.device, timing: bool,
     return steps
 
 
-def show(steps: list[Step], skipped: list[str], dev: torch.device) -> None:
-    """Print the plan: one line per figure, one per skipped figure, and the total."""
+def show(steps: list[Step], skipped: list[str], dev: torch.device, executor: str = "local") -> None:
+    """Print the plan: one line per figure, one per skipped figure, and the total (compute time one point after
+    another; on Ray the live ETA divides it by the points that run at once)."""
     console.print(f"plan ({len(steps)} figure(s) to make, {len(skipped)} skipped):", highlight=False)
     for s in steps:
         name = f"{registry.paper(s.fig.paper).alias} {s.fig.key}" + (f" [{s.label}]" if s.label else "")
@@ -111,7 +112,8 @@ def show(steps: list[Step], skipped: list[str], dev: torch.device) -> None:
     known = [s.seconds for s in steps if s.seconds is not None]
     unknown = [s for s in steps if s.seconds is None]
     points = sum(s.missing for s in steps)
-    timed = f"about {duration(sum(known))} on {dev.type}, one point after another" if known else "no estimate"
+    at_once = "; on Ray, divided by the points run at once (the live ETA)" if executor == "ray" else ""
+    timed = f"about {duration(sum(known))} on {dev.type}, one point after another{at_once}" if known else "no estimate"
     console.print(f"total: {points} points to compute, {sum(s.cached for s in steps)} cached; {timed}"
                   + (f", plus {len(unknown)} figure(s) without an estimate" if unknown and known else ""),
                   highlight=False, soft_wrap=True)

@@ -232,7 +232,7 @@ def _select(figs: list[registry.Figure], o: RunOptions, skip_missing: bool, unpa
 def _plan_only(figs: list[registry.Figure], o: RunOptions) -> None:
     """`repro all --dry-run`: the plan (points, cached, estimates, skipped, total); nothing computed or written."""
     preset, dev, jobs, skipped = _select(figs, o, skip_missing=True, unpack=False)
-    cli_plan.show(cli_plan.make(jobs, o, preset, dev, timing=True), skipped, dev)
+    cli_plan.show(cli_plan.make(jobs, o, preset, dev, timing=True), skipped, dev, o.executor)
 
 
 def _warn(msg: str) -> None:
@@ -251,7 +251,7 @@ def _run_many(figs: list[registry.Figure], o: RunOptions, skip_missing: bool = F
         timing = preset != "smoke"      # hours-long runs: a cost model's few timed steps buy the ETA
         steps = cli_plan.make(jobs, o, preset, dev, timing=timing, warn=_warn)
         if skip_missing or timing:
-            cli_plan.show(steps, skipped, dev)
+            cli_plan.show(steps, skipped, dev, o.executor)
         done = _execute(steps, o, _warn)
     rows = [{"figure": _short(r.figure.paper, r.figure.key), **vars(c)} for r in done for c in r.claims]
     if rows:
@@ -332,7 +332,7 @@ def run_rungs(fig: registry.Figure, rungs: list[tuple[str, list[str]]], o: RunOp
         step.label = label
         assert step.plan.variant is not None, "a ladder rung is always a variant"
         steps.append(step)
-    cli_plan.show(steps, [], dev)
+    cli_plan.show(steps, [], dev, o.executor)
     if dry_run:
         return []
     done = {res.variant: res for res in _execute(steps, o, _warn)}

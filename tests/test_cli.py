@@ -390,6 +390,17 @@ def test_the_plan_of_a_smoke_run_lists_every_figure_with_an_estimate(tmp_path):
     listed = [x for x in lines if x.startswith("  ") and " points to compute" in x]
     assert len(listed) == len(figs) and all(", about " in x for x in listed), res.output
     assert lines[-1].startswith("total: ") and "no estimate" not in lines[-1] and " about " in lines[-1]
+    assert "on Ray" not in res.output and files_under(tmp_path) == []
+
+
+def test_the_plan_on_ray_says_its_total_is_shared_among_the_points_run_at_once(tmp_path):
+    """On Ray the plan's total is still compute time one point after another (the cluster is not reached before the
+    plan), so it says the live ETA divides it by the points run at once."""
+    res = repro("all", "--paper", "norm", "--preset", "smoke", "--dry-run", "--device", "cpu", "--out", tmp_path,
+                "--executor", "ray")
+    assert res.exit_code == 0, res.output
+    total = res.output.splitlines()[-1]
+    assert total.startswith("total: ") and "one point after another; on Ray, divided by the points run at once" in total
     assert files_under(tmp_path) == []
 
 
