@@ -27,10 +27,13 @@ HEARTBEAT_S = 60.0
 class _Display:
     """One progress display for a run, whatever the executor. On a terminal: an overall line (figures and points
     done, elapsed, the ETA from the plan's estimates) and a bar per figure (the running point's label, elapsed). In a
-    log (no terminal): no bars; one plain line per finished point, and every HEARTBEAT_S seconds the overall line and
-    one line per figure with a point in flight. The ETA counts the running point's expected time and divides by the
-    points run at once (`slots`: 1 locally, a Ray cluster's CPUs or GPUs); a point past its
-    estimate is said so."""
+    log (no terminal): no bars; one plain line per finished point, and every HEARTBEAT_S seconds the overall line, one
+    line per running point (its own elapsed time) and one per figure with points queued. The ETA counts the running
+    points' expected time and divides by the points run at once (`slots`: 1 locally, a Ray cluster's CPUs or GPUs); a
+    point past its estimate is said so.
+
+    Ray is handed every point at submission (`started` for each), so a point counts as running from when one of the
+    `slots` frees for it, in submission order (Ray's own order for equal resources), and as queued before."""
 
     def __init__(self, progress: Progress, steps: list):
         self.progress, self.active, self.stop, self.t0 = progress, {}, threading.Event(), time.perf_counter()
@@ -38,14 +41,30 @@ class _Display:
         self.per = {s.title: (s.seconds / s.missing if s.missing and s.seconds is not None else None) for s in steps}
         self.left = {s.title: s.missing for s in steps}
         self.figures, self.points = len(steps), sum(s.missing for s in steps)
-        self.running: dict[str, float] = {}
+        self.inflight: dict[tuple[str, str], float | None] = {}   # (title, label) -> when it began running, or None
+        self.said: dict[str, str] = {}     # a figure's last description (a running point's progress message)
         self.slots = 1                  # points run at once (a Ray cluster's CPUs or GPUs); the ETA divides by it
         self.overall = progress.add_task("", total=self.points or None) if steps else None
         if not progress.console.is_terminal:
             threading.Thread(target=self._heartbeat, daemon=True).start()
 
+    def _fill(self) -> None:
+        """Start the oldest queued points while a slot is free."""
+        free = self.slots - sum(1 for began in self.inflight.values() if began is not None)
+        for key, began in self.inflight.items():
+            if free <= 0:
+                break
+            if began is None:
+                self.inflight[key], free = time.perf_counter(), free - 1
+
+    def _running(self, title: str) -> list[tuple[str, float]]:
+        """The figure's running points: (label, seconds since it began)."""
+        now = time.perf_counter()
+        return [(label, now - began) for (t, label), began in list(self.inflight.items())
+                if t == title and began is not None]
+
     def _eta(self) -> str:
-        now, secs, unknown, late = time.perf_counter(), 0.0, 0, []
+        secs, unknown, late = 0.0, 0, []
         for title, left in self.left.items():
             per = self.per.get(title)
             if not left:
@@ -54,12 +73,15 @@ class _Display:
                 unknown += 1
                 continue
             secs += left * per
-            if title in self.running:
-                ran = now - self.running[title]
-                secs -= min(ran, per)
-                if ran > per:
-                    late.append(f"{title}'s running point is past its estimate ({duration(ran)} vs "
-                                f"{duration(per)})")
+            ran = [r for _, r in self._running(title)]
+            secs -= sum(min(r, per) for r in ran)
+            over = [r for r in ran if r > per]
+            if len(over) == 1:
+                late.append(f"{title}'s running point is past its estimate ({duration(over[0])} vs "
+                            f"{duration(per)})")
+            elif over:
+                late.append(f"{title}: {len(over)} running points are past their estimate (longest "
+                            f"{duration(max(over))} vs {duration(per)})")
         secs /= max(1, min(self.slots, sum(self.left.values())))
         if unknown and not any(self.per.values()):
             text = "ETA unknown (no estimate for these figures yet)"
@@ -84,35 +106,48 @@ class _Display:
         """One plain log line: never wrapped, never read as markup (a ladder's "[key=value]" label is text)."""
         self.progress.console.print(text, highlight=False, soft_wrap=True, markup=False)
 
+    def beat(self) -> list[str]:
+        """The heartbeat's lines: the overall line, each running point, each figure's queued points."""
+        lines = [self.line()] if self.overall is not None else []
+        for title, (done, total) in list(self.active.items()):
+            said = self.said.get(title, "")
+            for label, ran in self._running(title):
+                extra = said[len(label):] if said.startswith(label) and not said.endswith("(running)") else ""
+                lines.append(f"{title} {done}/{total} still running {label}{extra} ({ran:.0f} s)")
+            queued = sum(1 for (t, _), began in list(self.inflight.items()) if t == title and began is None)
+            if queued:
+                lines.append(f"{title} {done}/{total}: {queued} more point(s) queued for a free slot")
+        return lines
+
     def _heartbeat(self) -> None:
         while not self.stop.wait(HEARTBEAT_S):
-            if self.overall is not None:
-                self._log(self.line())
-            for title, (done, total, current, t0) in list(self.active.items()):
-                self._log(f"{title} {done}/{total} still running {current} ({time.perf_counter() - t0:.0f} s)")
+            for text in self.beat():
+                self._log(text)
 
     def bar(self, plan: runner.FigurePlan):
         """advance(description, n_done) for the plan's figure (`runner.drive`'s progress)."""
-        title = self.titles.get(id(plan), f"{plan.fig.paper} {plan.fig.key}")
+        title = self.titles.get(id(plan)) or f"{plan.fig.paper} {plan.fig.key}"
         total, t0 = len(plan.points), time.perf_counter()
         task, state = self.progress.add_task(title, total=total), {"done": 0}
 
         def advance(desc: str, n: int = 1) -> None:
             state["done"] += n
             self.progress.update(task, advance=n, description=f"{title} [dim]{escape(desc)}[/]")
-            if desc.endswith("(running)"):
-                self.running[title] = time.perf_counter()
+            if desc.endswith(" (running)"):
+                self.inflight[(title, desc.removesuffix(" (running)"))] = None
             elif n and desc != "cached":
-                self.running.pop(title, None)
+                self.inflight.pop((title, desc.removesuffix(" (another run's)")), None)
                 if title in self.left:
                     self.left[title] = max(0, self.left[title] - n)
+            self.said[title] = desc
+            self._fill()
             if n and not self.progress.console.is_terminal:
                 self._log(f"{title} {state['done']}/{total} {desc} ({time.perf_counter() - t0:.0f} s)")
             if state["done"] >= total:
                 self.active.pop(title, None)
                 self.left[title] = 0
             else:
-                self.active[title] = (state["done"], total, desc, t0)
+                self.active[title] = (state["done"], total)
             self._refresh()
         return advance
 

@@ -473,3 +473,31 @@ def test_the_eta_counts_the_points_that_run_at_once():
     assert "ETA about 20 min" in display.line()
     display.slots, display.left["confusion fig3"] = 8, 2        # 8 CPUs, 2 points left: 2 at once
     assert "ETA about 10 min" in display.line()
+
+
+def test_the_heartbeat_names_the_points_running_now_and_counts_the_queued():
+    """Ray gets every point at submission: with 2 slots, the first two submitted run and the rest queue; a point that
+    finished is never named as running, and the next queued one starts in its place (its own elapsed time)."""
+    from types import SimpleNamespace
+
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from reproduce.cli_run import _Display
+    step = SimpleNamespace(plan=SimpleNamespace(points=range(4)), title="confusion fig11", seconds=4 * 600.0,
+                           missing=4)
+    display = _Display(Progress(console=Console(file=open(os.devnull, "w"), force_terminal=True)), [step])
+    display.slots = 2
+    advance = display.bar(step.plan)
+    for k in range(4):
+        advance(f"p={k} (running)", 0)
+    beat = display.beat()
+    assert [x for x in beat if "still running" in x] == ["confusion fig11 0/4 still running p=0 (0 s)",
+                                                         "confusion fig11 0/4 still running p=1 (0 s)"], beat
+    assert "confusion fig11 0/4: 2 more point(s) queued for a free slot" in beat
+    advance("p=0", 1)
+    running = [x for x in display.beat() if "still running" in x]
+    assert len(running) == 2 and not any("p=0" in x for x in running) and any("p=2" in x for x in running)
+    assert "ETA about 15 min" in display.line()     # 3 points of 10 min left, 2 at once (none ran long yet)
+    display.inflight[("confusion fig11", "p=1")] -= 900     # p=1 began 15 min ago: past its 10 min estimate
+    assert "confusion fig11's running point is past its estimate (15 min vs 10 min)" in display.line()
