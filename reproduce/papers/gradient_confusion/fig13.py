@@ -18,7 +18,7 @@ class Fig13Config(CifarConfig):
     # (a run costs ~ width^2), width 2 shared with the depth sweep; Figs 3, 8 and 13 search it alike
     widths: tuple[int, ...] = like(CifarConfig, "widths", (1, 2, 3))
     # the WRN grid of Figs 4, 11 and 13, which share their WRN runs (why this grid: fig11.py)
-    wrn_lrs: tuple[float, ...] = like(CifarConfig, "wrn_lrs", (0.0003, 0.001, 0.003, 0.01, 0.03, 0.1))
+    wrn_lrs: tuple[float, ...] = like(CifarConfig, "wrn_lrs", (0.0003, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3))
 
 
 def fig13_plot(df, cfg: Fig13Config):
@@ -29,5 +29,5 @@ register(fam.cifar_figure(
     "fig13", "Width: WRN-16-l (no BN) on CIFAR-10 (final loss, min cosine, KDE)",
     Fig13Config, fig13_plot, fam.WRN_WIDTH_CLAIMS,
     smoke=fam.SMOKE_WIDTH, paper=fam.WIDTHS_PAPER,
-    runtime={**fam.CPU, "default": "hours on 2 CPU cores, more than the family's 2 h (see --dry-run: 54 runs, "
-                                  "36 its own, the rest from Fig 11 (width 2))"}))
+    runtime={**fam.CPU, "default": "hours on 2 CPU cores, more than the family's 2 h (see --dry-run: 63 runs, "
+                                  "42 its own, the rest from Fig 11 (width 2))"}))

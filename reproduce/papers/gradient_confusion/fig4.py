@@ -19,7 +19,7 @@ class Fig4Config(CifarConfig):
     # f-lr-inside); Figs 2, 4 and 7 share their CNN runs, so they search the same grid
     lrs: tuple[float, ...] = like(CifarConfig, "lrs", (0.01, 0.03, 0.1, 0.3))
     # the WRN grid of Figs 4, 11 and 13, which share their WRN runs (why this grid: fig11.py)
-    wrn_lrs: tuple[float, ...] = like(CifarConfig, "wrn_lrs", (0.0003, 0.001, 0.003, 0.01, 0.03, 0.1))
+    wrn_lrs: tuple[float, ...] = like(CifarConfig, "wrn_lrs", (0.0003, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3))
 
 
 def fig4_plot(df, cfg: Fig4Config):
@@ -30,5 +30,5 @@ register(fam.cifar_figure(
     "fig4", "BN x skip: CNN/WRN-beta-2 on CIFAR-10 (loss, min cosine, test accuracy vs depth)",
     Fig4Config, fig4_plot, fam.VARIANT_CLAIMS + (fam.ACC_KEPT_CLAIMS,),
     smoke=fam.SMOKE_VARIANTS, paper={"depths": fam.ALL_DEPTHS},
-    runtime={**fam.CPU, "default": "hours on 2 CPU cores, more than the family's 2 h (see --dry-run: 108 runs, "
+    runtime={**fam.CPU, "default": "hours on 2 CPU cores, more than the family's 2 h (see --dry-run: 114 runs, "
                                   "48 its own, the rest from Figs 2 and 11)"}))
