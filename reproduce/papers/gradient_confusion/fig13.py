@@ -29,5 +29,5 @@ register(fam.cifar_figure(
     "fig13", "Width: WRN-16-l (no BN) on CIFAR-10 (final loss, min cosine, KDE)",
     Fig13Config, fig13_plot, fam.WRN_WIDTH_CLAIMS,
     smoke=fam.SMOKE_WIDTH, paper=fam.WIDTHS_PAPER,
-    runtime={**fam.CPU, "default": "hours on 2 CPU cores, more than the family's 2 h (see --dry-run: 63 runs, "
-                                  "42 its own, the rest from Fig 11 (width 2))"}))
+    runtime={**fam.CPU, "default": "hours on 2 CPU cores, more than the family's 2 h (see --dry-run; its "
+                                  "width-2 runs come from Fig 11)"}))

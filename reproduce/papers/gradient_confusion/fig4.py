@@ -30,5 +30,5 @@ register(fam.cifar_figure(
     "fig4", "BN x skip: CNN/WRN-beta-2 on CIFAR-10 (loss, min cosine, test accuracy vs depth)",
     Fig4Config, fig4_plot, fam.VARIANT_CLAIMS + (fam.ACC_KEPT_CLAIMS,),
     smoke=fam.SMOKE_VARIANTS, paper={"depths": fam.ALL_DEPTHS},
-    runtime={**fam.CPU, "default": "hours on 2 CPU cores, more than the family's 2 h (see --dry-run: 114 runs, "
-                                  "48 its own, the rest from Figs 2 and 11)"}))
+    runtime={**fam.CPU, "default": "hours on 2 CPU cores, more than the family's 2 h (see --dry-run; its "
+                                  "WRN and CNN runs come from Figs 11 and 2)"}))
