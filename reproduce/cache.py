@@ -1,9 +1,9 @@
 """The on-disk cache of finished work: one CSV per entry, verified on read, computed once across processes.
 
 An entry is a folder holding `<name>.csv` and, written last, `<name>.json` with the CSV's sha256 and row
-count, the code version, and what the caller records. An entry whose JSON is missing, unreadable, or does
-not match its CSV (truncated, edited, other code) is recomputed. A lock file per entry (flock, released by
-the kernel when a process dies) makes a second process wait for the first instead of computing it again.
+count, the code version, the seconds `compute` took, and what the caller records. An entry whose JSON is missing,
+unreadable, or does not match its CSV (truncated, edited, other code) is recomputed. A lock file per entry (flock,
+released by the kernel when a process dies) makes a second process wait for the first instead of computing it again.
 """
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import fcntl
 import hashlib
 import io
 import json
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator
@@ -18,6 +19,16 @@ from typing import Callable, Iterator
 import pandas as pd
 
 from .io import atomic_path, write_json
+
+_LEDGER: list[tuple[str, float | None, bool]] = []   # (entry folder name, its compute seconds, computed here)
+
+
+def take_ledger() -> list[tuple[str, float | None, bool]]:
+    """The entries `cached` read or computed in this process since the last call: (folder name, seconds the entry's
+    compute took, None where it predates the record; True where computed by this call, False where reused)."""
+    out = list(_LEDGER)
+    _LEDGER.clear()
+    return out
 
 
 class Lock:
@@ -94,13 +105,19 @@ def write(frame: pd.DataFrame, csv: Path, info: dict, version: str) -> pd.DataFr
 
 def cached(csv: Path, version: str, compute: Callable[[], tuple[pd.DataFrame, dict]], *, force: bool = False,
            warn: Callable[[str], None] = lambda msg: None) -> tuple[pd.DataFrame, dict, bool]:
-    """The verified entry at `csv`, else compute() -> (frame, info) stored there. Returns (frame, info, computed)."""
+    """The verified entry at `csv`, else compute() -> (frame, info) stored there with the seconds it took (both noted
+    in the ledger, `take_ledger`). Returns (frame, info, computed)."""
     with locked(csv.parent):
         if not force:
             frame, info, problem = read(csv, version)
             if frame is not None:
+                seconds = info.get("seconds")
+                _LEDGER.append((csv.parent.name, seconds if isinstance(seconds, (int, float)) else None, False))
                 return frame, info, False
             if problem:
                 warn(f"cache entry {csv.parent.name} recomputed: {problem}")
+        start = time.perf_counter()
         frame, info = compute()
+        info = {**info, "seconds": round(time.perf_counter() - start, 2)}
+        _LEDGER.append((csv.parent.name, info["seconds"], True))
         return write(frame, csv, info, version), info, True

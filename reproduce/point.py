@@ -12,6 +12,7 @@ from typing import Callable
 import pandas as pd
 import torch
 
+from . import cache
 from .config import ReproError
 from .core.device import DTYPES, generator, measurement_mode, point_seed, tf32_flags
 from .registry import Figure
@@ -106,6 +107,7 @@ def compute_point(task: PointTask, warn: Callable[[str], None] = lambda msg: Non
     if tick:
         ctx.tick = tick
     start = time.perf_counter()
+    cache.take_ledger()   # what the point itself reads or computes (shared runs) is noted from here on
     try:
         frame = fig.compute(task.cfg, task.point, ctx)
     except (MemoryError, torch.OutOfMemoryError) as exc:
@@ -122,7 +124,12 @@ def compute_point(task: PointTask, warn: Callable[[str], None] = lambda msg: Non
     where = {"tf32": tf32_flags(), "determinism": determinism_flags()}
     if dev.type == "cuda":
         where["cuda_max_allocated_mb"] = round(torch.cuda.max_memory_allocated(dev) / 2**20, 1)
-    return frame, {"figure": f"{fig.paper}/{fig.key}", "point": task.point, "seed": task.seed, "notes": ctx.notes,
-                   "ran_with": where, "seconds": round(time.perf_counter() - start, 2)}
+    info = {"figure": f"{fig.paper}/{fig.key}", "point": task.point, "seed": task.seed, "notes": ctx.notes,
+            "ran_with": where, "seconds": round(time.perf_counter() - start, 2)}
+    ledger = cache.take_ledger()
+    if ledger:   # shared entries (runs): those computed are inside "seconds"; those reused were paid for elsewhere
+        info["runs"] = {"computed": {n: s for n, s, made in ledger if made},
+                        "reused": {n: s for n, s, made in ledger if not made}}
+    return frame, info
 
 

@@ -40,10 +40,13 @@ def totals(figs: list[registry.Figure], table) -> str:
         cost = {n: runtimes.scratch(r) for n, r in zip(names, rows) if r is not None}
         longest = [f"{k} {runtimes.duration(cost[k])}" for k in sorted(cost, key=cost.get, reverse=True)[:3]]
         absent = [n for n, r in zip(names, rows) if r is None]
-        parts.append(f"{preset}: {runtimes.duration(sum(cost.values()))} of CPU for {len(got)} of {len(figs)} figures,"
-                     " one after another"
+        short = [f"{n} ({runtimes.untimed(r)} runs)" for n, r in zip(names, rows) if r and runtimes.untimed(r)]
+        parts.append(f"{preset}: {'at least ' if short else ''}{runtimes.duration(sum(cost.values()))} of CPU for "
+                     f"{len(got)} of {len(figs)} figures, one after another"
                      + (f", longest {', '.join(longest)}" if preset == "default" else "")
-                     + (f" (not measured: {', '.join(absent)})" if absent else ""))
+                     + (f" (not measured: {', '.join(absent)})" if absent else "")
+                     + (f" (without the reused runs made before run times were recorded: {', '.join(short)})"
+                        if short else ""))
     return "Measured totals from scratch (data/runtimes.csv: each figure's points' own compute times where its last " \
         "run recorded them all, else its wall time per computed point times its points, on the 2-core CPU): " + \
         "; ".join(parts) + "."

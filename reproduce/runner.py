@@ -301,6 +301,20 @@ def _ran_with(plan: FigurePlan) -> dict:
     return out
 
 
+def _runs(plan: FigurePlan) -> dict:
+    """The shared entries (training runs) the points used, by cache folder: {"runs_computed": {name: seconds},
+    "runs_reused": {name: seconds or None}}; a run computed by one of this figure's points counts as computed.
+    Cached points report what they recorded when they were computed; empty for figures that share nothing."""
+    made, used = {}, {}
+    for _, info in plan.frames.values():
+        runs = info.get("runs") or {}
+        made.update(runs.get("computed") or {})
+        used.update(runs.get("reused") or {})
+    used = {n: s for n, s in used.items() if n not in made}
+    return {"runs_computed": dict(sorted(made.items())), "runs_reused": dict(sorted(used.items()))} \
+        if made or used else {}
+
+
 def finish_figure(plan: FigurePlan, computed: int) -> RunResult:
     """Every point is in: write the CSV and meta.json, then plot and evaluate the claims from the CSV."""
     fig, cfg, paths = plan.fig, plan.cfg, plan.paths
@@ -324,7 +338,7 @@ def finish_figure(plan: FigurePlan, computed: int) -> RunResult:
         **_ran_with(plan),
         "python": platform.python_version(), "git": plan.git, "code_version": plan.version,
         "wall_time_s": round(wall, 2),
-        "points_seconds": {"sum": round(sum(timed), 1), "points_timed": len(timed)},  # cached points: as recorded
+        "points_seconds": {"sum": round(sum(timed), 1), "points_timed": len(timed), **_runs(plan)},
         "peak_memory": _peak_memory(dev, plan.start_mb),
         "point_notes": notes, "datasets": needed, "data_root": str(plan.root) if needed else None,
         "source": fig.source, "reduced": reductions(fig, cfg),

@@ -15,7 +15,7 @@ from .io import write_csv
 from .layout import outputs
 
 COLUMNS = ["paper", "figure", "preset", "device", "device_name", "points", "points_computed", "wall_s", "per_point_s",
-           "scratch_s", "date", "git"]
+           "scratch_s", "untimed_runs", "date", "git"]
 
 
 def duration(s) -> str:
@@ -42,30 +42,54 @@ def scratch(row: dict) -> float:
         float(row["per_point_s"]) * float(row["points"])
 
 
+def untimed(row: dict) -> int:
+    """How many reused runs a row's from-scratch time leaves out (made before run times were recorded)."""
+    n = row.get("untimed_runs")
+    return int(n) if isinstance(n, (int, float)) and math.isfinite(n) else 0
+
+
+def _orphans(metas: dict[str, dict]) -> dict[str, dict[str, float | None]]:
+    """Per figure (registry order), the reused runs that no figure's points computed (their cost is in no point's
+    time: made by points since re-keyed): each attributed once, to the first figure that reuses it."""
+    made = {n for m in metas.values() for n in ((m.get("points_seconds") or {}).get("runs_computed") or {})}
+    out, seen = {}, set()
+    for key, meta in metas.items():
+        reused = (meta.get("points_seconds") or {}).get("runs_reused") or {}
+        out[key] = {n: s for n, s in reused.items() if n not in made and n not in seen}
+        seen |= set(out[key])
+    return out
+
+
 def path(root: Path = registry.ROOT) -> Path:
     """data/runtimes.csv under `root` (the checkout by default)."""
     return root / "data" / "runtimes.csv"
 
 
 def collect(out: Path) -> pd.DataFrame:
-    """One row per canonical result under `out` (every preset) whose run computed points: its measured wall time."""
+    """One row per canonical result under `out` (every preset) whose run computed points: its measured wall time,
+    and its from-scratch seconds (its points' own times plus the runs it reused that no figure's points made)."""
     rows = []
-    for fig in registry.figures():
-        for preset in registry.PRESETS:
-            meta_path = outputs(fig, out, preset).meta
+    for preset in registry.PRESETS:
+        metas = {}
+        for fig in registry.figures():
             try:
-                meta = json.loads(meta_path.read_text())
+                metas[fig.key, fig.paper] = (fig, json.loads(outputs(fig, out, preset).meta.read_text()))
             except (OSError, ValueError):
                 continue
+        orphans = _orphans({k: m for k, (_, m) in metas.items()})
+        for key, (fig, meta) in metas.items():
             per = per_point(meta)
             if per is None:
                 continue
             timed = meta.get("points_seconds") or {}   # from scratch: known only where every point was timed
-            whole = timed["sum"] if timed.get("points_timed") == meta.get("grid_points") else math.nan
+            extra = orphans[key]
+            whole = timed["sum"] + sum(s for s in extra.values() if s is not None) \
+                if timed.get("points_timed") == meta.get("grid_points") else math.nan
             rows.append({"paper": fig.paper, "figure": fig.key, "preset": preset, "device": meta.get("device"),
                          "device_name": meta.get("device_name"), "points": meta.get("grid_points"),
                          "points_computed": meta["points_computed"], "wall_s": round(float(meta["wall_time_s"]), 1),
                          "per_point_s": round(per, 2), "scratch_s": round(whole, 1),
+                         "untimed_runs": sum(s is None for s in extra.values()),
                          "date": str(meta.get("date", ""))[:10],
                          "git": (meta.get("git") or {}).get("sha", "")[:7]})
     return pd.DataFrame(rows, columns=COLUMNS)
@@ -75,7 +99,7 @@ def merge(old: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
     """`new` rows replace `old` rows of the same (paper, figure, preset, device)."""
     key = ["paper", "figure", "preset", "device"]
     both = pd.concat([old, new], ignore_index=True) if len(old) else new
-    return both.drop_duplicates(key, keep="last").sort_values(key, ignore_index=True)[COLUMNS]
+    return both.drop_duplicates(key, keep="last").sort_values(key, ignore_index=True).reindex(columns=COLUMNS)
 
 
 def load(root: Path = registry.ROOT) -> pd.DataFrame:
@@ -94,6 +118,7 @@ def _read(file: str, mtime_ns: int) -> pd.DataFrame:
 def write(out: Path, root: Path) -> tuple[pd.DataFrame, Path]:
     """Collect `out`'s measurements into `root`/data/runtimes.csv (merged with what is there); returns both."""
     table = merge(load(root), collect(out))
+    table["untimed_runs"] = table["untimed_runs"].astype("Int64")   # a count (blank in rows made before it existed)
     write_csv(table, path(root))
     return table, path(root)
 

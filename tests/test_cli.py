@@ -436,6 +436,37 @@ def test_runtimes_are_collected_from_meta_json(tmp_path, smoke):
                                                               table)
 
 
+def test_reused_training_runs_count_once_in_the_from_scratch_time(tmp_path):
+    """A shared run records the seconds it took; a figure whose points reuse runs that no figure's points computed
+    (points since re-keyed) adds their seconds to its from-scratch time, and counts those without a record."""
+    fig = registry.figure("confusion", "fig3")
+    args = ("confusion", "fig3", "--preset", "smoke", "--device", "cpu", "--out", tmp_path)
+    assert repro(*args).exit_code == 0
+    meta_path = layout.outputs(fig, tmp_path, "smoke").meta
+    first = json.loads(meta_path.read_text())["points_seconds"]
+    runs = {p.parent.name: json.loads(p.read_text())["seconds"]
+            for p in (tmp_path / "data/.cache/runs").glob("*/run.json")}
+    assert runs and first["runs_computed"] == runs and first["runs_reused"] == {}
+    assert all(s > 0 for s in runs.values())
+    row = runtimes.collect(tmp_path).iloc[0]
+    assert row["scratch_s"] == round(first["sum"], 1) and row["untimed_runs"] == 0   # computed runs: in the points
+    for p in (tmp_path / "data/.cache").glob("*/point.csv"):   # re-keyed points: rebuilt from the cached runs
+        p.unlink()
+    untimed = sorted(runs)[0]
+    rec = tmp_path / "data/.cache/runs" / untimed / "run.json"
+    rec.write_text(json.dumps({k: v for k, v in json.loads(rec.read_text()).items() if k != "seconds"}))
+    assert repro(*args).exit_code == 0
+    second = json.loads(meta_path.read_text())["points_seconds"]
+    assert second["runs_computed"] == {} and second["runs_reused"] == {**runs, untimed: None}
+    row = runtimes.collect(tmp_path).iloc[0]
+    assert row["scratch_s"] == round(second["sum"] + sum(s for n, s in runs.items() if n != untimed), 1)
+    assert row["untimed_runs"] == 1
+    metas = {"a": {"points_seconds": {"runs_computed": {"r1": 5.0}}},   # r1 is paid for in a's points
+             "b": {"points_seconds": {"runs_reused": {"r1": 5.0, "r2": 7.0}}},
+             "c": {"points_seconds": {"runs_reused": {"r2": 7.0, "r3": None}}}}
+    assert runtimes._orphans(metas) == {"a": {}, "b": {"r2": 7.0}, "c": {"r3": None}}
+
+
 def test_ctrl_c_in_report_says_so_and_exits_130(tmp_path, monkeypatch):
     from reproduce import report
 
