@@ -47,8 +47,9 @@ def totals(figs: list[registry.Figure], table) -> str:
                      + (f" (not measured: {', '.join(absent)})" if absent else "")
                      + (f" (without the reused runs made before run times were recorded: {', '.join(short)})"
                         if short else ""))
-    return "Measured totals from scratch (data/runtimes.csv: each figure's points' own compute times where its last " \
-        "run recorded them all, else its wall time per computed point times its points, on the 2-core CPU): " + \
+    return "Measured totals from scratch (data/runtimes.csv: each figure's points' own compute times, plus the " \
+        "cached training runs it reused that no figure's points made, where its last run recorded them all, else its " \
+        "wall time per computed point times its points, on the 2-core CPU): " + \
         "; ".join(parts) + "."
 
 
