@@ -253,7 +253,9 @@ def test_committed_runtimes_are_the_committed_results_wall_times():
     default = committed[committed.preset == "default"]
     assert len(default) > 0
     merged = default.merge(table, on=["paper", "figure", "preset"], how="left", suffixes=("", "_csv"))
-    stale = merged[(merged.wall_s != merged.wall_s_csv) | (merged.git != merged.git_csv)]
+    scratch = (merged.scratch_s != merged.scratch_s_csv) & ~(merged.scratch_s.isna() & merged.scratch_s_csv.isna())
+    stale = merged[(merged.wall_s != merged.wall_s_csv) | (merged.git != merged.git_csv) | scratch
+                   | (merged.untimed_runs != merged.untimed_runs_csv)]
     assert stale.empty, f"run `repro runtimes` (data/runtimes.csv differs from meta.json): {stale[['paper', 'figure']]}"
 
 
