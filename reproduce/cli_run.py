@@ -26,11 +26,12 @@ HEARTBEAT_S = 60.0
 
 class _Display:
     """One progress display for a run, whatever the executor. On a terminal: an overall line (figures and points
-    done, elapsed, the ETA from the plan's estimates) and a bar per figure (the running point's label, elapsed). In a
+    done, elapsed, the ETA) and a bar per figure (the running point's label, elapsed). In a
     log (no terminal): no bars; one plain line per finished point, and every HEARTBEAT_S seconds the overall line, one
     line per running point (its own elapsed time) and one per figure with points queued. The ETA counts the running
     points' expected time and divides by the points run at once (`slots`: 1 locally, a Ray cluster's CPUs or GPUs); a
-    point past its estimate is said so.
+    point costs the plan's estimate, or the mean of the figure's last points computed here where that is longer (a
+    sweep's later points, wider or deeper, cost more; cached work makes early points cheap); a point past it is said so.
 
     Ray is handed every point at submission (`started` for each), so a point counts as running from when one of the
     `slots` frees for it, in submission order (Ray's own order for equal resources), and as queued before."""
@@ -42,6 +43,7 @@ class _Display:
         self.left = {s.title: s.missing for s in steps}
         self.figures, self.points = len(steps), sum(s.missing for s in steps)
         self.inflight: dict[tuple[str, str], float | None] = {}   # (title, label) -> when it began running, or None
+        self.took: dict[str, list[float]] = {}   # a figure's points computed here: seconds each, in finishing order
         self.said: dict[str, str] = {}     # a figure's last description (a running point's progress message)
         self.slots = 1                  # points run at once (a Ray cluster's CPUs or GPUs); the ETA divides by it
         self.overall = progress.add_task("", total=self.points or None) if steps else None
@@ -69,6 +71,9 @@ class _Display:
             per = self.per.get(title)
             if not left:
                 continue
+            recent = self.took.get(title, [])[-max(2, self.slots):]   # a sweep's next points cost like its last ones
+            if recent:
+                per = max(per or 0.0, sum(recent) / len(recent))
             if per is None:
                 unknown += 1
                 continue
@@ -136,7 +141,9 @@ class _Display:
             if desc.endswith(" (running)"):
                 self.inflight[(title, desc.removesuffix(" (running)"))] = None
             elif n and desc != "cached":
-                self.inflight.pop((title, desc.removesuffix(" (another run's)")), None)
+                began = self.inflight.pop((title, desc.removesuffix(" (another run's)")), None)
+                if began is not None and not desc.endswith(" (another run's)"):
+                    self.took.setdefault(title, []).append(time.perf_counter() - began)
                 if title in self.left:
                     self.left[title] = max(0, self.left[title] - n)
             self.said[title] = desc

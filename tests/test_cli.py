@@ -508,6 +508,32 @@ def test_the_eta_counts_the_points_that_run_at_once():
     assert "ETA about 10 min" in display.line()
 
 
+def test_the_eta_learns_from_the_points_just_computed():
+    """Points that ran longer than the plan's estimate set the ETA's cost per point (mean of the last ones); points
+    another run computed do not count; without any estimate, finished points give one."""
+    from types import SimpleNamespace
+
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from reproduce.cli_run import _Display
+    for seconds in (4 * 600.0, None):
+        step = SimpleNamespace(plan=SimpleNamespace(points=range(5)), title="confusion fig13", seconds=seconds,
+                               missing=5)
+        display = _Display(Progress(console=Console(file=open(os.devnull, "w"), force_terminal=True)), [step])
+        display.slots = 2
+        advance = display.bar(step.plan)
+        for k in range(5):
+            advance(f"p={k} (running)", 0)
+        for k in (0, 1):
+            display.inflight[("confusion fig13", f"p={k}")] -= 1800   # both ran 30 min
+            advance(f"p={k}", 1)
+        display.inflight[("confusion fig13", "p=2")] -= 60            # p=2 was another run's: its time says nothing
+        advance("p=2 (another run's)", 1)
+        assert display.took["confusion fig13"] == pytest.approx([1800, 1800], abs=5)
+        assert "ETA about 30 min" in display.line(), display.line()   # 2 left of 30 min each, 2 at once
+
+
 def test_the_heartbeat_names_the_points_running_now_and_counts_the_queued():
     """Ray gets every point at submission: with 2 slots, the first two submitted run and the rest queue; a point that
     finished is never named as running, and the next queued one starts in its place (its own elapsed time)."""
