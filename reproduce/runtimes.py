@@ -44,8 +44,11 @@ def scratch(row: dict) -> float:
 
 def untimed(row: dict) -> int:
     """How many reused runs a row's from-scratch time leaves out (made before run times were recorded)."""
-    n = row.get("untimed_runs")
-    return int(n) if isinstance(n, (int, float)) and math.isfinite(n) else 0
+    try:
+        n = float(row.get("untimed_runs"))   # numpy ints and floats alike; blank (NaN, NA) in older rows
+    except (TypeError, ValueError):
+        return 0
+    return int(n) if math.isfinite(n) else 0
 
 
 def _orphans(metas: dict[str, dict]) -> dict[str, dict[str, float | None]]:

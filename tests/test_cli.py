@@ -462,7 +462,7 @@ def test_reused_training_runs_count_once_in_the_from_scratch_time(tmp_path):
     assert second["runs_computed"] == {} and second["runs_reused"] == {**runs, untimed: None}
     row = runtimes.collect(tmp_path).iloc[0]
     assert row["scratch_s"] == round(second["sum"] + sum(s for n, s in runs.items() if n != untimed), 1)
-    assert row["untimed_runs"] == 1
+    assert row["untimed_runs"] == 1 and runtimes.untimed(row) == 1 and runtimes.untimed({"untimed_runs": None}) == 0
     metas = {"a": {"points_seconds": {"runs_computed": {"r1": 5.0}}},   # r1 is paid for in a's points
              "b": {"points_seconds": {"runs_reused": {"r1": 5.0, "r2": 7.0}}},
              "c": {"points_seconds": {"runs_reused": {"r2": 7.0, "r3": None}}}}
