@@ -508,23 +508,28 @@ def test_the_eta_counts_the_points_that_run_at_once():
     assert "ETA about 10 min" in display.line()
 
 
-def test_the_eta_learns_from_the_points_just_computed():
-    """Points that ran longer than the plan's estimate set the ETA's cost per point (mean of the last ones); points
-    another run computed do not count; without any estimate, finished points give one."""
+def _two_slot_display(title: str, n: int, seconds: float | None):
+    """A log display with 2 slots whose figure `title` had its n points submitted at once: (display, advance)."""
     from types import SimpleNamespace
 
     from rich.console import Console
     from rich.progress import Progress
 
     from reproduce.cli_run import _Display
+    step = SimpleNamespace(plan=SimpleNamespace(points=range(n)), title=title, seconds=seconds, missing=n)
+    display = _Display(Progress(console=Console(file=open(os.devnull, "w"), force_terminal=True)), [step])
+    display.slots = 2
+    advance = display.bar(step.plan)
+    for k in range(n):
+        advance(f"p={k} (running)", 0)
+    return display, advance
+
+
+def test_the_eta_learns_from_the_points_just_computed():
+    """Points that ran longer than the plan's estimate set the ETA's cost per point (mean of the last ones); points
+    another run computed do not count; without any estimate, finished points give one."""
     for seconds in (4 * 600.0, None):
-        step = SimpleNamespace(plan=SimpleNamespace(points=range(5)), title="confusion fig13", seconds=seconds,
-                               missing=5)
-        display = _Display(Progress(console=Console(file=open(os.devnull, "w"), force_terminal=True)), [step])
-        display.slots = 2
-        advance = display.bar(step.plan)
-        for k in range(5):
-            advance(f"p={k} (running)", 0)
+        display, advance = _two_slot_display("confusion fig13", 5, seconds)
         for k in (0, 1):
             display.inflight[("confusion fig13", f"p={k}")] -= 1800   # both ran 30 min
             advance(f"p={k}", 1)
@@ -537,19 +542,7 @@ def test_the_eta_learns_from_the_points_just_computed():
 def test_the_heartbeat_names_the_points_running_now_and_counts_the_queued():
     """Ray gets every point at submission: with 2 slots, the first two submitted run and the rest queue; a point that
     finished is never named as running, and the next queued one starts in its place (its own elapsed time)."""
-    from types import SimpleNamespace
-
-    from rich.console import Console
-    from rich.progress import Progress
-
-    from reproduce.cli_run import _Display
-    step = SimpleNamespace(plan=SimpleNamespace(points=range(4)), title="confusion fig11", seconds=4 * 600.0,
-                           missing=4)
-    display = _Display(Progress(console=Console(file=open(os.devnull, "w"), force_terminal=True)), [step])
-    display.slots = 2
-    advance = display.bar(step.plan)
-    for k in range(4):
-        advance(f"p={k} (running)", 0)
+    display, advance = _two_slot_display("confusion fig11", 4, 4 * 600.0)
     beat = display.beat()
     assert [x for x in beat if "still running" in x] == ["confusion fig11 0/4 still running p=0 (0 s)",
                                                          "confusion fig11 0/4 still running p=1 (0 s)"], beat
