@@ -29,14 +29,16 @@ def setting(default: Any, *, stated: bool, size: bool = False,
     return dataclasses.field(default=default, metadata=meta)
 
 
-def like(cls: type, name: str, default: Any) -> Any:
-    """Field `name` of config class `cls` with another default (same provenance, help and choices).
+def like(cls: type, name: str, default: Any, *, stated: bool | None = None) -> Any:
+    """Field `name` of config class `cls` with another default (same provenance, help and choices; `stated` overrides
+    the provenance where the figure's paper states what its family's does not).
 
     A figure's config states only what differs from its family's base class:
     `dataset: str = like(CifarConfig, "dataset", "cifar100")`.
     """
     f = {f.name: f for f in dataclasses.fields(cls)}[name]
-    return dataclasses.field(default=default, metadata=f.metadata)
+    meta = dict(f.metadata) if stated is None else {**f.metadata, "source": "stated" if stated else "not_stated"}
+    return dataclasses.field(default=default, metadata=meta)
 
 
 def from_values(cls: type, values: Mapping[str, Any]) -> Any:

@@ -325,6 +325,16 @@ def test_a_reduced_stated_size_is_recorded_and_shown():
     assert line.endswith("\nreduced: networks: paper 100, here 10")
 
 
+def test_a_figure_can_state_what_its_family_leaves_unstated():
+    """The WRN lr grid is not stated for the CIFAR family, but the paper's one grid covers Fig 13's WRNs: its
+    reduction from that grid is listed, while a CNN figure of the family leaves the (unused) WRN grid unlisted."""
+    fig13, fig2 = registry.figure("confusion", "fig13"), registry.figure("confusion", "fig2")
+    reduced = provenance.reductions(fig13, runner.prepare(fig13, "default", []))
+    assert reduced["wrn_lrs"].startswith("paper 10.0, 3.0, 1.0, ") and reduced["wrn_lrs"].endswith("here "
+        + ", ".join(map(str, runner.prepare(fig13, "default", []).wrn_lrs)))
+    assert "wrn_lrs" not in provenance.reductions(fig2, runner.prepare(fig2, "default", []))
+
+
 def test_a_figure_needs_only_the_datasets_it_reads(tmp_path):
     # fig5's training panels read CIFAR-100; without them (train=false) a missing CIFAR-100 must not stop the init
     # panels
