@@ -135,14 +135,22 @@ def measured(fig: registry.Figure, preset: str, device: str, table: pd.DataFrame
 
 
 def describe(row: dict | None) -> str:
-    """'583 s on cpu (2026-12-02)' for a table cell; 'not measured' without a row."""
+    """'583 s cpu (2026-12-02)' for a table cell, led by the CPU time from scratch where the last run recorded it
+    and it differs from that run's wall time (points or training runs reused from the cache); 'not measured' without
+    a row."""
     if not row or not isinstance(row.get("wall_s"), (int, float)) or math.isnan(row["wall_s"]):
         return "not measured"
-    took = duration(float(row["wall_s"]))
+    wall, device, n = float(row["wall_s"]), row.get("device"), untimed(row)
     whole = "" if row.get("points_computed") == row.get("points") else \
         f" for {row.get('points_computed')} of {row.get('points')} points"
+    text = f"{duration(wall)} {device}{whole}"
+    recorded = isinstance(row.get("scratch_s"), (int, float)) and math.isfinite(row["scratch_s"])
+    if recorded and (n or abs(scratch(row) - wall) > max(60.0, 0.25 * scratch(row))):
+        text = (f"{'at least ' if n else ''}{duration(scratch(row))} {device} from scratch"
+                + (f" (without {n} reused runs made before run times were recorded)" if n else "")
+                + f"; last run {duration(wall)}{whole}")
     date = row.get("date")
-    return f"{took} {row.get('device')}{whole}" + (f" ({date})" if isinstance(date, str) and date else "")
+    return text + (f" ({date})" if isinstance(date, str) and date else "")
 
 
 def slower(fig: registry.Figure, meta: dict, table: pd.DataFrame | None = None) -> str:

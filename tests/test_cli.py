@@ -479,6 +479,19 @@ def test_reused_training_runs_count_once_in_the_from_scratch_time(tmp_path):
     assert runtimes._orphans(metas) == {"a": {}, "b": {"r2": 7.0}, "c": {"r3": None}}
 
 
+def test_a_runtime_cell_leads_with_the_time_from_scratch():
+    """A run that rebuilt its points from cached training runs took seconds; the README's cell says what the figure
+    costs from scratch, and 'at least' with the runs it cannot time."""
+    row = {"wall_s": 0.5, "device": "cpu", "points": 63, "points_computed": 63, "per_point_s": 0.01,
+           "scratch_s": 5400.0, "untimed_runs": 0, "date": "2026-12-03"}
+    assert runtimes.describe(row) == "90 min cpu from scratch; last run 0 s (2026-12-03)"
+    assert runtimes.describe({**row, "untimed_runs": 61}).startswith("at least 90 min cpu from scratch (without 61 ")
+    same = {**row, "wall_s": 5000.0}   # a run that computed everything: its wall time (2 slots: less than the CPU sum)
+    assert runtimes.describe(same) == "83 min cpu (2026-12-03)"
+    older = {**row, "scratch_s": float("nan"), "points_computed": 7}   # no record: this run's wall time, as it was
+    assert runtimes.describe(older) == "0 s cpu for 7 of 63 points (2026-12-03)"
+
+
 def test_ctrl_c_in_report_says_so_and_exits_130(tmp_path, monkeypatch):
     from reproduce import report
 
