@@ -144,9 +144,10 @@ def describe(row: dict | None) -> str:
     whole = "" if row.get("points_computed") == row.get("points") else \
         f" for {row.get('points_computed')} of {row.get('points')} points"
     text = f"{duration(wall)} {device}{whole}"
+    s = scratch(row)
     recorded = isinstance(row.get("scratch_s"), (int, float)) and math.isfinite(row["scratch_s"])
-    if recorded and (n or abs(scratch(row) - wall) > max(60.0, 0.25 * scratch(row))):
-        text = (f"{'at least ' if n else ''}{duration(scratch(row))} {device} from scratch"
+    if recorded and (n or abs(s - wall) > max(60.0, 0.25 * s)):
+        text = (f"{'at least ' if n else ''}{duration(s)} {device} from scratch"
                 + (f" (without {n} reused runs made before run times were recorded)" if n else "")
                 + f"; last run {duration(wall)}{whole}")
     date = row.get("date")
