@@ -74,12 +74,27 @@ def differences(fig: Figure, meta: dict) -> list[str]:
         out.append("stand-in data (synthetic, not the paper's dataset): " + ", ".join(stand_in))
     if meta.get("device") == "cpu" and meta.get("preset") in fig.gpu_presets:
         out.append("run on a CPU: this preset is sized for a GPU")
-    for note in meta.get("point_notes") or []:
-        text = "; ".join(f"{k}: {v}" for k, v in note.items() if k != "point")
-        out.append(f"note at {note.get('point')}: {text}")
+    out += _point_notes(meta.get("point_notes") or [])
     chosen = [f"{k} = {_value(c['value'])}" for k, c in cfg.items() if c.get("source") == "not_stated"]
     if chosen:
         out.append("NOT STATED in the paper, chosen here: " + "; ".join(chosen))
+    return out
+
+
+def _point_notes(notes: list[dict]) -> list[str]:
+    """One line per distinct note text, at the settings its points share ("note at {'depth': 16} (12 points): ..."),
+    so a note every run leaves (a network's parameter count) is listed once per network, not once per run."""
+    groups: dict[str, list] = {}
+    for note in notes:
+        text = "; ".join(f"{k}: {v}" for k, v in note.items() if k != "point")
+        groups.setdefault(text, []).append(note.get("point"))
+    out = []
+    for text, points in groups.items():
+        if len(points) == 1 or not all(isinstance(p, dict) for p in points):
+            out += [f"note at {p}: {text}" for p in points]
+            continue
+        shared = {k: v for k, v in points[0].items() if all(k in p and p[k] == v for p in points[1:])}
+        out.append(f"note at {shared or 'every point'} ({len(points)} points): {text}")
     return out
 
 

@@ -185,3 +185,15 @@ def test_a_missing_figure_says_how_to_provide_a_dataset_not_offline(tmp_path):
     fig9, fig3 = by[("gradient-confusion", "fig9")], by[("gradient-confusion", "fig3")]
     assert fig9.state == "missing" and len(fig9.needs) == 1 and "`repro data fetch cifar100`" in fig9.needs[0]
     assert fig3.needs == ["cifar10"]
+
+
+def test_a_note_every_run_leaves_is_listed_once_per_network():
+    """'Differs from the paper' folds the points' notes by text, at the settings their points share."""
+    fig = registry.figure("confusion", "fig2")
+    notes = [{"point": {"depth": d, "lr": lr, "run": r}, "parameters": 100 * d}
+             for d in (16, 28) for lr in (0.1, 0.3) for r in range(3)]
+    notes.append({"point": {"depth": 40, "lr": 0.1, "run": 0}, "parameters": 4000, "diverged": "yes"})
+    lines = [line for line in report.differences(fig, {"point_notes": notes}) if line.startswith("note")]
+    assert lines == ["note at {'depth': 16} (6 points): parameters: 1600",
+                     "note at {'depth': 28} (6 points): parameters: 2800",
+                     "note at {'depth': 40, 'lr': 0.1, 'run': 0}: parameters: 4000; diverged: yes"]
