@@ -322,3 +322,14 @@ def test_the_throughput_bench_times_both_image_sizes(monkeypatch, tmp_path):
     timed = df[df.format == "eager float32"]
     assert sorted(timed.image.unique()) == [16, 32] and (timed.ours_images_per_s > 0).all()
     assert np.isfinite(timed.ours_vs_bare).all() and (df.data == "synthetic-cifar10").all()
+
+
+def test_fig4_gap_claim_reads_one_variant_at_two_depths():
+    """Fig. 4 `b` at two depths: the gap of the variant named, the other variants' points ignored."""
+    gap = next(c for c in registry.figure("confusion", "fig4").claims if c.id == "b-gap-cnn")
+    cnn = _toy_runs({(16, 0.1): [0.1] * 5, (28, 0.1): [0.2] * 5})   # min-cos -1.6 vs -2.8: deeper more negative
+    other = cnn.assign(variant="wrn", value=np.where(cnn.quantity == "min_cos", -cnn.value, cnn.value))
+    res = claims.evaluate(gap, pd.concat([cnn, other]), draws=30)
+    assert res.verdict == claims.PASS and res.value == pytest.approx(1.2)
+    flipped = cnn.assign(value=np.where(cnn.quantity == "min_cos", -cnn.value, cnn.value))
+    assert claims.evaluate(gap, pd.concat([flipped, other]), draws=30).verdict == claims.FAIL

@@ -149,6 +149,18 @@ def _gap(df):
     return float(p.iloc[0].min_cos - p.iloc[-1].min_cos)
 
 
+def _variant_gap_claims(v: str):
+    """Fig. 4 `b` for variant v as a gap: mean min-cos at its shallowest minus at its deepest trainable depth."""
+
+    def measure(df):
+        p = point_stats(df, KEYS)
+        p = p[(p.variant == v) & p.trainable].sort_values("depth")
+        need(len(p) >= 2, "needs two trainable depths")
+        return float(p.iloc[0].min_cos - p.iloc[-1].min_cos)
+
+    return measure
+
+
 def _stalled(df) -> pd.DataFrame:
     """point_stats with `stalled`: no valid lr, or a mean final loss not below 99% of both its initial loss and
     chance (ln C: the loss of predicting a balanced set's class frequencies, where a collapsed network sits)."""
@@ -363,6 +375,19 @@ VARIANT_CLAIMS = (
             f"{_S} Fig. 4 `b`: rho(depth, min-cos) <= -0.6 for the three other variants",
             "depth",
             {"variant": v},
+        )
+        for v in ("cnn", "cnn-bn", "wrn")
+    ),
+    *(
+        Claim(
+            f"b-gap-{v}",
+            f"{cifar.LABELS[v]}: min cosine at the deepest below the shallowest",
+            _variant_gap_claims(v),
+            above(0, "(mean min-cos at the shallowest minus at the deepest trainable depth)"),
+            source=f"{_S} Fig. 4 `b`: rho(depth, min-cos) <= -0.6 for the three other variants; at two depths (the "
+            "default preset) rho is +-1 in every run, so it reads as the sign of this gap, decided by the bootstrap "
+            "interval over runs (derivation)",
+            **_RUN,
         )
         for v in ("cnn", "cnn-bn", "wrn")
     ),
