@@ -18,7 +18,8 @@ class Fig4Config(CifarConfig):
     # 0.01 added below the family grid: at 0.03-0.3 the deep CNNs (22, 28) chose 0.03, the grid's edge (check
     # f-lr-inside); Figs 2, 4 and 7 share their CNN runs, so they search the same grid. 1.0 and 3.0 (the paper's
     # next grid values) added for Fig 4 alone: at 0.01-0.3 all four BN points chose 0.3, the top edge, their loss
-    # still falling with lr (a60b614); the plain CNNs' runs there diverge within a few steps
+    # still falling with lr (a60b614); the plain CNNs there diverge (CNN-16-2: in ~30 s) or stall at chance
+    # (CNN-28-2 at 1.0: 2 of 3 runs end at loss 2.301 after the full 13 min)
     lrs: tuple[float, ...] = like(CifarConfig, "lrs", (0.01, 0.03, 0.1, 0.3, 1.0, 3.0))
     # the WRN grid of Figs 4 and 11, which share their WRN runs with Fig 13 (why this grid: fig11.py); stated here:
     # the paper's one 12-value grid covers the WRNs too, so meta.json lists it as reduced from that grid
