@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -142,23 +143,15 @@ def _rho(
     )
 
 
-def _gap(df):
-    x = sweep_axis(df)
-    p = point_stats(df, KEYS).sort_values(x)
-    need(len(p) >= 2, "needs two points")
+def _gap(df, variant: str | None = None):
+    """Mean min-cos at the first point of the sweep minus at the last; with `variant` (Fig. 4 `b`), that variant's
+    trainable points by depth."""
+    p = point_stats(df, KEYS)
+    if variant is not None:
+        p = p[(p.variant == variant) & p.trainable]
+    p = p.sort_values("depth" if variant is not None else sweep_axis(df))
+    need(len(p) >= 2, "needs two points" if variant is None else "needs two trainable depths")
     return float(p.iloc[0].min_cos - p.iloc[-1].min_cos)
-
-
-def _variant_gap_claims(v: str):
-    """Fig. 4 `b` for variant v as a gap: mean min-cos at its shallowest minus at its deepest trainable depth."""
-
-    def measure(df):
-        p = point_stats(df, KEYS)
-        p = p[(p.variant == v) & p.trainable].sort_values("depth")
-        need(len(p) >= 2, "needs two trainable depths")
-        return float(p.iloc[0].min_cos - p.iloc[-1].min_cos)
-
-    return measure
 
 
 def _stalled(df) -> pd.DataFrame:
@@ -382,7 +375,7 @@ VARIANT_CLAIMS = (
         Claim(
             f"b-gap-{v}",
             f"{cifar.LABELS[v]}: min cosine at the deepest below the shallowest",
-            _variant_gap_claims(v),
+            functools.partial(_gap, variant=v),
             above(0, "(mean min-cos at the shallowest minus at the deepest trainable depth)"),
             source=f"{_S} Fig. 4 `b`: rho(depth, min-cos) <= -0.6 for the three other variants; at two depths (the "
             "default preset) rho is +-1 in every run, so it reads as the sign of this gap, decided by the bootstrap "
