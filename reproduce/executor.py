@@ -62,6 +62,16 @@ def _check_reachable(address: str) -> None:
                          "or leave out --address for a local one") from None
 
 
+def _auth_hint(address: str | None) -> str:
+    """Why a reachable host:port may still refuse us: since Ray 2.59 `ray start` turns on token authentication, which
+    a driver given an explicit address uses only when told to (found connecting to a `ray start --head` of Ray 2.60)."""
+    if not address or address == "auto" or os.environ.get("RAY_AUTH_MODE") == "token":
+        return ""
+    return (" (a cluster with token authentication, the default of `ray start` since Ray 2.59, needs "
+            "RAY_AUTH_MODE=token here and its token: RAY_AUTH_TOKEN, or ~/.ray/auth_token as `ray get-auth-token` "
+            "prints it)")
+
+
 @dataclass
 class Failure:
     """A point that raised: its figure, its point label, and the error's first line."""
@@ -125,7 +135,7 @@ class RayExecutor:
                          log_to_driver=False, configure_logging=False)
             except (ConnectionError, RuntimeError, ValueError) as exc:
                 raise ReproError(f"cannot connect to the Ray cluster at {address}: "
-                                 f"{str(exc).splitlines()[0]}") from None
+                                 f"{str(exc).splitlines()[0]}{_auth_hint(address)}") from None
         self.remote = ray.remote(_remote_point)
         # a GPU task gets a fresh worker (max_calls=1): Ray reuses a worker between GPU tasks only when num_gpus is
         # not in the decorator, and a reused worker keeps the GPU and CUDA memory of the task before

@@ -70,6 +70,22 @@ def test_a_gpu_point_on_a_cpu_cluster_fails_at_once(cluster):
         executor.RayExecutor().check(needs_gpu=True)
 
 
+def test_a_refused_connection_names_token_authentication(monkeypatch):
+    def refuse(**kwargs):
+        raise ConnectionError("Failed to connect to Ray cluster at 10.0.0.1:6379")
+    monkeypatch.setattr(executor, "_check_reachable", lambda address: None)
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", refuse)
+    monkeypatch.delenv("RAY_AUTH_MODE", raising=False)
+    with pytest.raises(ReproError, match="RAY_AUTH_MODE=token") as err:
+        executor.RayExecutor(address="10.0.0.1:6379")
+    assert "\n" not in str(err.value)
+    monkeypatch.setenv("RAY_AUTH_MODE", "token")       # already told: no hint, Ray's own reason only
+    with pytest.raises(ReproError) as err:
+        executor.RayExecutor(address="10.0.0.1:6379")
+    assert "RAY_AUTH_MODE" not in str(err.value)
+
+
 def test_an_unreachable_address_exits_2_and_writes_nothing(tmp_path):
     res = repro("norm", "fig1", "--preset", "smoke", "--out", tmp_path, "--executor", "ray",
                 "--address", "127.0.0.1:1")
