@@ -50,36 +50,42 @@ class Step:
         return len(self.plan.missing)
 
 
-def _from_meta(meta_path, dev: torch.device) -> tuple[float | None, str]:
-    """Seconds per computed point of the figure's last run on this device type, from its meta.json."""
+def _from_meta(meta_path, dev: torch.device) -> tuple[float | None, str, int]:
+    """Seconds per computed point of the figure's last run on this device type, from its meta.json; its basis; how
+    many points that run computed."""
     try:
         meta = json.loads(meta_path.read_text())
     except (OSError, ValueError):
-        return None, ""
+        return None, "", 0
     per = runtimes.per_point(meta)
     if per is None or meta.get("device") != dev.type:
-        return None, ""
+        return None, "", 0
     return per, f"its last run here ({meta.get('date', '?')[:10]}: {duration(meta['wall_time_s'])} for " \
-                f"{meta['points_computed']} points)"
+                f"{meta['points_computed']} points)", int(meta["points_computed"])
 
 
 def estimate(plan: runner.FigurePlan, timing: bool) -> tuple[float | None, str]:
-    """(seconds, basis) for the plan's missing points: its last run here, data/runtimes.csv, or its cost model."""
+    """(seconds, basis) for the plan's missing points: its last run here, data/runtimes.csv, or its cost model. A past
+    run that computed fewer than half as many points as are missing (e.g. one training point of a sweep whose other
+    points were cached) says little about the rest: the cost model comes first then, where the figure has one."""
     fig, dev, missing = plan.fig, plan.device, len(plan.missing)
     if not missing:
         return 0.0, "every point cached"
-    per, basis = _from_meta(plan.paths.meta, dev)
-    if per is not None:
-        return per * missing, basis
-    row = runtimes.measured(fig, plan.preset, dev.type)
+    per, basis, computed = _from_meta(plan.paths.meta, dev)
+    row = runtimes.measured(fig, plan.preset, dev.type) if per is None else None
     if row is not None and plan.variant is None:
-        return float(row["per_point_s"]) * missing, f"data/runtimes.csv ({runtimes.describe(row)}, " \
-                                                   f"{row['device_name']})"
+        per, computed = float(row["per_point_s"]), int(row["points_computed"])
+        basis = f"data/runtimes.csv ({runtimes.describe(row)}, {row['device_name']})"
+    if per is not None and 2 * computed >= missing:
+        return per * missing, basis
     if fig.cost is not None and timing:
         est = runner.timed_cost(fig, plan.cfg, dev)
         hours = est.get("hours", math.nan)
         if math.isfinite(hours):
-            return hours * 3600 * missing / len(plan.points), f"its cost model ({est['basis']})"
+            few = f"; not {basis}, which computed {computed} of the {missing} points now missing" if per else ""
+            return hours * 3600 * missing / len(plan.points), f"its cost model ({est['basis']}){few}"
+    if per is not None:
+        return per * missing, basis
     return None, "no estimate yet: never run here, no cost model"
 
 

@@ -11,8 +11,8 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
+from reproduce import cli_plan, layout, provenance, registry, runner, runtimes, verification
 from reproduce import datasets as data_mod
-from reproduce import layout, provenance, registry, runner, runtimes, verification
 from reproduce.cli import app
 from reproduce.config import ReproError
 from reproduce.readme import markdown_table
@@ -428,6 +428,28 @@ def test_a_figure_beyond_smoke_prints_its_plan_with_an_estimate_first(tmp_path):
     plan = next(x for x in res.output.splitlines() if "points to compute" in x)
     assert "2 of 2 points to compute, about " in plan and "from its cost model" in plan, res.output
     assert res.output.index("points to compute") < res.output.index("claims (default preset)")
+
+
+def test_a_past_run_of_few_points_yields_to_the_cost_model(tmp_path):
+    """bridge fig4's last run computed only its (long) training point: 99 min per point x 19 would say 31 h. A run
+    that computed fewer than half the missing points gives way to the cost model; one that computed them all does
+    not."""
+    fig = registry.figure("bridge", "fig4")
+    plan = runner.plan_figure(fig, preset="smoke", device="cpu", out=tmp_path)
+    missing = len(plan.missing)
+    assert missing >= 3
+    plan.paths.meta.parent.mkdir(parents=True, exist_ok=True)
+
+    def past_run(computed: int) -> tuple[float | None, str]:
+        plan.paths.meta.write_text(json.dumps({"device": "cpu", "date": "2026-11-30", "wall_time_s": 1e5 * computed,
+                                               "points_computed": computed}))
+        return cli_plan.estimate(plan, timing=True)
+
+    secs, basis = past_run(1)
+    assert basis.startswith("its cost model") and f"computed 1 of the {missing} points" in basis, basis
+    assert secs < 1e5 * missing
+    secs, basis = past_run(missing)
+    assert basis.startswith("its last run here") and secs == 1e5 * missing
 
 
 def test_runtimes_are_collected_from_meta_json(tmp_path, smoke):
