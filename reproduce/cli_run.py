@@ -6,6 +6,7 @@ import dataclasses
 import threading
 import time
 from pathlib import Path
+from typing import Callable
 
 import typer
 from rich.markup import escape
@@ -46,6 +47,7 @@ class _Display:
         self.took: dict[str, list[float]] = {}   # a figure's points computed here: seconds each, in finishing order
         self.said: dict[str, str] = {}     # a figure's last description (a running point's progress message)
         self.slots = 1                  # points run at once (a Ray cluster's CPUs or GPUs); the ETA divides by it
+        self.slots_of: Callable[[], int] | None = None   # asked again at each point's start or end: a cluster grows
         self.overall = progress.add_task("", total=self.points or None) if steps else None
         if not progress.console.is_terminal:
             threading.Thread(target=self._heartbeat, daemon=True).start()
@@ -147,6 +149,8 @@ class _Display:
                 if title in self.left:
                     self.left[title] = max(0, self.left[title] - n)
             self.said[title] = desc
+            if self.slots_of is not None:
+                self.slots = self.slots_of()
             self._fill()
             if n and not self.progress.console.is_terminal:
                 self._log(f"{title} {state['done']}/{total} {desc} ({time.perf_counter() - t0:.0f} s)")
@@ -330,7 +334,8 @@ def _execute(steps: list, o: RunOptions, warn) -> list[runner.RunResult]:
                 for group in groups:
                     if ex is None and any(p.missing for p in group):
                         ex = executor_mod.make(o.executor, o.address, warn)
-                        display.slots = ex.slots(plans[0].device)
+                        display.slots_of = lambda ex=ex: ex.slots(plans[0].device)
+                        display.slots = display.slots_of()
                     written, failed = runner.drive(ex, group, force=o.force, progress=display.bar,
                                                    on_figure=lambda res: _figure_done(progress, res))
                     done, failures = done + written, failures + failed

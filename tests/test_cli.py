@@ -584,6 +584,18 @@ def test_the_eta_learns_from_the_points_just_computed():
         assert "ETA about 30 min" in display.line(), display.line()   # 2 left of 30 min each, 2 at once
 
 
+def test_points_start_when_the_cluster_grows():
+    """A node that joins mid-run (an autoscaling cluster) adds slots: asked again at the next point's end, the
+    display starts as many queued points as the cluster now runs at once."""
+    display, advance = _two_slot_display("bridge fig4", 6, 6 * 600.0)
+    display.slots_of = lambda: 1
+    advance("p=0", 1)                       # one slot: p=1 runs, the rest queue
+    assert [label for label, _ in display._running("bridge fig4")] == ["p=1"]
+    display.slots_of = lambda: 3
+    advance("p=1", 1)                       # three slots now: p=2, p=3, p=4 run
+    assert [label for label, _ in display._running("bridge fig4")] == ["p=2", "p=3", "p=4"]
+
+
 def test_the_heartbeat_names_the_points_running_now_and_counts_the_queued():
     """Ray gets every point at submission: with 2 slots, the first two submitted run and the rest queue; a point that
     finished is never named as running, and the next queued one starts in its place (its own elapsed time)."""
