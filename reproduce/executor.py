@@ -116,7 +116,8 @@ class LocalExecutor:
 
 class RayExecutor:
     """Ray tasks, one per point, all in flight at once. `address`: None starts a local instance (127.0.0.1 only)
-    that `close` stops; an already open Ray session is used as it is."""
+    that `close` stops, even where a `ray start` cluster runs on this machine (Ray alone would join that one); an
+    already open Ray session is used as it is."""
 
     def __init__(self, address: str | None = None, num_cpus: int | None = None):
         os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")   # read at import: a local instance binds to
@@ -131,7 +132,7 @@ class RayExecutor:
         self.owned = not ray.is_initialized()   # a Ray session opened by the caller (a test, a notebook) stays open
         if self.owned:
             try:
-                ray.init(address=address, num_cpus=None if address else num_cpus, include_dashboard=False,
+                ray.init(address=address or "local", num_cpus=None if address else num_cpus, include_dashboard=False,
                          log_to_driver=False, configure_logging=False)
             except (ConnectionError, RuntimeError, ValueError) as exc:
                 raise ReproError(f"cannot connect to the Ray cluster at {address}: "

@@ -23,7 +23,7 @@ SMOKE = [("norm", "fig2"), ("skip", "fig1"), ("linearity", "fig1"), ("bridge", "
 
 @pytest.fixture(scope="module")
 def cluster():
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
     try:
         assert "node:127.0.0.1" in ray.cluster_resources()
         yield ray
