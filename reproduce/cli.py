@@ -165,7 +165,8 @@ def report_cmd(preset: Preset = "default", out: Out = Path("."), device: Device 
         write_text(page, folder / "index.html")
         write_text(md, folder / "README.md")
         c, k = report_mod.counts(entries), report_mod.counts(entries, checks=True)
-        states = pd.Series([e.state for e in entries]).value_counts().to_dict()
+        states = {s: n for s in report_mod.STATES                 # current, stale and missing always named (0 stale)
+                  if (n := sum(e.state == s for e in entries)) or s in ("current", "stale", "missing")}
         console.print(f"{len(entries)} figures ({', '.join(f'{v} {k}' for k, v in states.items())}); the papers' "
                       f"claims on current figures {', '.join(f'{k}: {v}' for k, v in c.items())}; our checks "
                       f"{', '.join(f'{k}: {v}' for k, v in k.items())} -> {folder / 'index.html'}, "

@@ -153,6 +153,8 @@ def test_report_without_results_says_what_to_run(tmp_path):
     md = (tmp_path / "figures" / "smoke" / "README.md").read_text()
     assert _verdict_counts(md) == (0, 0, 0)
     assert md.count("**MISSING**") == len(registry.figures())
+    n = len(registry.figures())      # the printed line names 0 stale rather than leaving it out
+    assert f"{n} figures (0 current, 0 stale, {n} missing)" in " ".join(res.output.split())
 
 
 @pytest.mark.skipif(find_browser() is None, reason="no Chromium on PATH (Debian: apt-get install chromium); "
