@@ -82,7 +82,8 @@ def estimate(plan: runner.FigurePlan, timing: bool) -> tuple[float | None, str]:
         est = runner.timed_cost(fig, plan.cfg, dev)
         hours = est.get("hours", math.nan)
         if math.isfinite(hours):
-            few = f"; not {basis}, which computed {computed} of the {missing} points now missing" if per else ""
+            few = f"; not {basis}, which computed {computed} of the {missing} points now missing" \
+                if per is not None else ""
             return hours * 3600 * missing / len(plan.points), f"its cost model ({est['basis']}){few}"
     if per is not None:
         return per * missing, basis
