@@ -3,6 +3,7 @@ per figure, a heartbeat for logs) or on Ray, print the claims table; `--dry-run`
 from __future__ import annotations
 
 import dataclasses
+import os
 import threading
 import time
 from pathlib import Path
@@ -415,10 +416,21 @@ def _dry_run(figs: list[registry.Figure], preset: str, device: str, sets: list[s
         console.print(f"{_short(fig.paper, fig.key)} ({preset}): {est['runs']} {est.get('unit', 'training runs')}; "
                       f"from {est['basis']} on {dev} -> estimated {est['hours']:.3g} {dev.type.upper()}-hours on "
                       "this device (sequential, no early abort)")
+        shared, new = est.get("shared") or {}, est.get("new_runs", est["runs"])
+        if shared:
+            made = ", ".join(f"{k} ({n})" for k, n in shared.items())
+            console.print(f"  `make all` trains {est['runs'] - new} of these runs first for {made} (shared runs count "
+                          f"once): it adds {new} runs, {est['new_hours']:.3g} {dev.type.upper()}-hours",
+                          highlight=False)
         if slots:
             wall = est["hours"] / min(slots, points)
             console.print(f"  on the Ray cluster: {points} points over {slots} {dev.type.upper()} slots -> about "
                           f"{wall:.3g} h wall if its devices match this one")
+        elif dev.type == "cpu":
+            cores = os.cpu_count() or 1
+            adds = f"; {est['new_hours'] / min(cores, max(new, 1)):.3g} h for the runs it adds" if shared else ""
+            console.print(f"  with --executor ray on this machine's {cores} cores (one point per core): about "
+                          f"{est['hours'] / min(cores, points):.3g} h wall{adds}", highlight=False)
 
 
 

@@ -19,13 +19,14 @@ class ReproError(Exception):
     """A user-facing error: printed as one line, exit code 2."""
 
 
-def setting(default: Any, *, stated: bool, size: bool = False,
-            choices: Sequence[Any] | None = None, help: str = "", low: float | None = None) -> Any:
+def setting(default: Any, *, stated: bool, size: bool = False, choices: Sequence[Any] | None = None,
+            help: str = "", low: float | None = None, empty: str | None = None) -> Any:
     """Declare a config field with its provenance (stated / not stated).
 
-    Numbers may not be negative; a size must be > 0 unless `low` allows less (e.g. low=0)."""
+    Numbers may not be negative; a size must be > 0 unless `low` allows less (e.g. low=0). A list that may be empty
+    names the word that sets it so (`empty="none"`: --set lr_picks=none)."""
     meta = {"source": "stated" if stated else "not_stated", "size": size,
-            "choices": tuple(choices) if choices else None, "help": help, "low": low}
+            "choices": tuple(choices) if choices else None, "help": help, "low": low, "empty": empty}
     return dataclasses.field(default=default, metadata=meta)
 
 
@@ -76,9 +77,13 @@ def parse_value(cls: type, key: str, text: str) -> Any:
     typ = _types(cls)[key]
     if typing.get_origin(typ) is tuple:
         inner = typing.get_args(typ)[0]
+        empty = {f.name: f for f in dataclasses.fields(cls)}[key].metadata.get("empty")
+        if empty is not None and text.strip() == empty:
+            return ()
         parts = [p for p in text.split(",") if p.strip()]
         if not parts:
-            raise ReproError(f"--set {key}: expected a comma-separated list, got {text!r}")
+            raise ReproError(f"--set {key}: expected a comma-separated list{f' or {empty}' if empty else ''}, got "
+                             f"{text!r}")
         return tuple(_parse_scalar(p, inner, key) for p in parts)
     return _parse_scalar(text, typ, key)
 

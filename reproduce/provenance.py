@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import dataclasses
 import functools
+import inspect
 import subprocess
 import textwrap
 from pathlib import Path
@@ -40,11 +41,19 @@ def _common_sources() -> list[Path]:
 
 
 def shared_version(fig: Figure) -> str:
-    """Hash of the files that compute the figure other than its own (the paper modules it imports, reproduce/core,
-    datasets.py). Keys what figures reuse from each other (paper 003's training runs: fig2 and fig7 import the same
-    modules, so they share runs); a module no figure imports (a benchmark) never invalidates them."""
-    own = registry.ROOT / fig.source
-    return _files_version([f for f in compute_files(fig) if f != own])
+    """Hash of `run_files`: keys what figures reuse from each other (paper 003's training runs: fig2 and fig7 compute
+    with the same module, so they share runs); an edit of a figure's file, of a plot or a grid in the module that only
+    the figure files import (cifar_family.py), or of a benchmark never invalidates them."""
+    return _files_version(run_files(fig))
+
+
+def run_files(fig: Figure) -> list[Path]:
+    """The sources that compute one point: the module holding the figure's `compute` and what it imports from its
+    paper package, reproduce/core and datasets.py (not the figure's own file, unless `compute` lives there); a
+    `compute` defined outside the package (a test's) keys by `compute_files`."""
+    module = inspect.getsourcefile(inspect.unwrap(fig.compute))
+    path = Path(module).resolve() if module else None
+    return _reachable(path, fig) if path and path.is_relative_to(PACKAGE_DIR) else compute_files(fig)
 
 
 
@@ -68,8 +77,13 @@ def _git() -> dict:
 def compute_files(fig: Figure) -> list[Path]:
     """The sources that determine a figure's CSV: its own file and what it imports (transitively) from its paper
     package, reproduce/core and datasets.py, found by reading the import statements."""
+    return _reachable(registry.ROOT / fig.source, fig)
+
+
+def _reachable(start: Path, fig: Figure) -> list[Path]:
+    """`start` and the files it imports, transitively, from `fig`'s paper package, reproduce/core and datasets.py."""
     module = PACKAGE_DIR / "papers" / registry.paper(fig.paper).module
-    todo, common = [registry.ROOT / fig.source], set(_common_sources())
+    todo, common = [start], set(_common_sources())
     seen: set[Path] = set()
     while todo:
         path = todo.pop()
@@ -131,7 +145,9 @@ def _same_compute(sha: str, rel: str) -> bool:
 def reductions(fig: Figure, cfg) -> dict[str, str]:
     """Stated settings whose value here differs from the paper preset's: {name: "paper N, here n"}."""
     def show(v) -> str:
-        return ", ".join(map(str, v)) if isinstance(v, (tuple, list)) else str(v)
+        if isinstance(v, (tuple, list)):
+            return ", ".join(map(str, v)) or "none"
+        return str(v)
 
     paper = fig.presets.get("paper", {})
     return {f.name: f"paper {show(paper[f.name])}, here {show(getattr(cfg, f.name))}"

@@ -1,5 +1,6 @@
 """Paper 003 core: minibatch gradients, cosines, measurement that does not perturb training; the Fig 1 toy."""
 import dataclasses
+import json
 import math
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import torch
 from torch import nn
 
 from reproduce import claims, registry
+from reproduce.config import ReproError, parse_value
 from reproduce.papers import gradient_confusion as gc
 from reproduce.papers.gradient_confusion import confusion as conf
 from reproduce.runner import Context
@@ -333,3 +335,38 @@ def test_fig4_gap_claim_reads_one_variant_at_two_depths():
     assert res.verdict == claims.PASS and res.value == pytest.approx(1.2)
     flipped = cnn.assign(value=np.where(cnn.quantity == "min_cos", -cnn.value, cnn.value))
     assert claims.evaluate(gap, pd.concat([flipped, other]), draws=30).verdict == claims.FAIL
+
+
+def test_a_picked_network_searches_its_lr_and_the_neighbours_on_the_paper_grid():
+    """lr_picks: the pick and one paper-grid value either side (fewer at the grid's end); other networks use lrs."""
+    from reproduce.papers.gradient_confusion import cifar_family as fam
+    from reproduce.papers.gradient_confusion.fig4 import Fig4Config
+    cfg = dataclasses.replace(Fig4Config(), variants=("cnn", "cnn-bn"), depths=(16,), lr_picks=("cnn-bn-16-2=0.3",
+                                                                                                 "wrn-16-2=10"))
+    lrs = {(p["variant"], p["lr"]) for p in fam.grid(cfg)}
+    assert sorted(lr for v, lr in lrs if v == "cnn-bn") == [0.1, 0.3, 1.0]
+    assert sorted(lr for v, lr in lrs if v == "cnn") == sorted(cfg.lrs)          # not picked: the figure's grid
+    assert fam.lr_grid(cfg, "wrn", 16, 2) == (3.0, 10.0)                          # the grid's top: one neighbour
+    assert len(fam.grid(Fig4Config())) == 4 * 2 * 3 * 3                           # 4 variants, 2 depths, 3 lrs, 3 runs
+    assert parse_value(Fig4Config, "lr_picks", "none") == ()                      # --set lr_picks=none: full grids
+    for bad in ("cnn-16=0.1", "resnet-16-2=0.1", "cnn-16-2=0.2"):
+        with pytest.raises(ReproError, match="lr_picks"):
+            fam.grid(dataclasses.replace(cfg, lr_picks=(bad,)))
+
+
+def test_figures_share_a_run_whatever_their_sweep_settings_and_count_it_once():
+    """A run's spec leaves out the sweep's settings (lr_picks, lrs, ...), so Figs 2, 4 and 7 share their CNN runs;
+    the cost model charges a shared run to the lowest-numbered figure (`make all` order)."""
+    from reproduce.papers.gradient_confusion import cifar
+    from reproduce.papers.gradient_confusion import cifar_family as fam
+    from reproduce.papers.gradient_confusion.fig2 import Fig2Config
+    from reproduce.papers.gradient_confusion.fig4 import Fig4Config
+    point = {"variant": "cnn", "depth": 16, "width": 2, "lr": 0.1, "run": 0}
+    assert cifar.run_spec(Fig2Config(), point) == cifar.run_spec(Fig4Config(), point)
+    assert "lr_picks" not in cifar.run_spec(Fig4Config(), point)
+    before7 = fam._made_before("fig7", registry.figure("confusion", "fig7").config())
+    assert len(before7["fig2"]) == len(fam.grid(registry.figure("confusion", "fig7").config()))   # all of Fig 7's
+    before4 = fam._made_before("fig4", Fig4Config())
+    assert set(before4) == {"fig2", "fig3"}
+    assert {json.loads(s)["variant"] for s in before4["fig2"]} == {"cnn"}           # BN and WRN runs are Fig 4's
+    assert fam._made_before("fig4", dataclasses.replace(Fig4Config(), epochs=3)) == {}   # overrides: nothing shared

@@ -101,6 +101,8 @@ def test_staleness_follows_the_files_that_compute_a_figure():
     shared = {f.name for f in provenance.compute_files(fig2)}
     assert {"cifar.py", "cifar_family.py", "convnets.py"} <= shared and "bench.py" not in shared   # a benchmark
     assert "mlp.py" not in shared          # nor the MLP figures' modules: editing them keeps the CIFAR runs cached
+    runs = {f.name for f in provenance.run_files(fig2)}   # the runs' key: the module that computes them and below
+    assert {"cifar.py", "convnets.py", "sgd.py"} <= runs and not {"cifar_family.py", "fig2.py", "fig4.py"} & runs
 
 
 def _planted(fig, state, rows, meta=None):

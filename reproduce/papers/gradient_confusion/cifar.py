@@ -1,7 +1,9 @@
 """CIFAR runs for Figs 2-4 and 7-15: CNN/WRN-beta-l (optional BN / skips), plain SGD, per-epoch gradient confusion.
 
-One grid point = one training run (variant, depth, width, lr, run), cached by its spec under data/.cache/runs,
-so figures that share runs (2/4/7/11, 3/8, ...) train them once. Data live on the device as uint8 tensors,
+One grid point = one training run (variant, depth, width, lr, run; the grid and cost model are cifar_family.py's),
+cached by its spec (`run_spec`) under data/.cache/runs and keyed by the code of this module and what it imports
+(provenance.run_files), so figures that share runs (2/4/7/11, 3/8, ...) train them once and an edit of a plot, a
+grid or a figure file retrains none. Data live on the device as uint8 tensors,
 reflect-padded once; crops, flips and normalisation happen per batch on the device.
 """
 from __future__ import annotations
@@ -47,6 +49,12 @@ class CifarConfig:
                                          help="lr grid of the no-BN residual nets ('wrn'): their initial logits are "
                                               "huge (SPEC §A.7.5; loss ~280 at depth 52), lr >= 0.01 diverges there "
                                               "(paper: one 12-value grid for all)")
+    lr_picks: tuple[str, ...] = setting((), stated=True, size=True, empty="none",
+                                        help="variant-depth-width=lr: that network searches only lr and its "
+                                             "neighbour on each side of the paper's 12-value grid (a grid around "
+                                             "the best value of a pilot over the full grid); the others, and all "
+                                             "with 'none', search lrs / wrn_lrs (paper: the full grid for every "
+                                             "network)")
     runs: int = setting(3, stated=True, size=True,
                         help="independent runs per (model, lr), the units of the claims (paper 5; >= 3 to judge)")
     epochs: int = setting(32, stated=True, size=True, help="epochs; lr x0.1 at 40% and 80% of the steps (paper 200)")
@@ -197,21 +205,17 @@ def train_run(cfg, spec: dict, ctx) -> pd.DataFrame:
     return pd.DataFrame(rows).assign(**{k: spec[k] for k in ("variant", "depth", "width", "lr", "run")})
 
 
-def grid(cfg) -> list[dict]:
-    for d in cfg.depths:
-        convnets.blocks_per_group(d)          # a bad depth is a one-line error before anything runs
-    return [{"variant": v, "depth": d, "width": w, "lr": lr, "run": r} for v in cfg.variants for d in cfg.depths
-            for w in cfg.widths for lr in lr_grid(cfg, v) for r in range(cfg.runs)]
+SWEEP = ("variants", "depths", "widths", "lrs", "wrn_lrs", "lr_picks", "runs", "valid_frac", "rho_slack")
 
 
-def lr_grid(cfg, variant: str) -> tuple[float, ...]:
-    """The learning rates swept for `variant`."""
-    return cfg.wrn_lrs if variant == "wrn" else cfg.lrs
+def run_spec(cfg, point: dict) -> dict:
+    """What determines one training run: the config without the sweep's settings (which points exist, how they are
+    judged), and the point; the key under which figures share the run."""
+    return {**{k: v for k, v in dataclasses.asdict(cfg).items() if k not in SWEEP}, **point}
 
 
 def compute(cfg, point: dict, ctx) -> pd.DataFrame:
-    sweep = ("variants", "depths", "widths", "lrs", "wrn_lrs", "runs", "valid_frac", "rho_slack")
-    spec = {**{k: v for k, v in dataclasses.asdict(cfg).items() if k not in sweep}, **point}
+    spec = run_spec(cfg, point)
     bn, skip = VARIANTS[point["variant"]]
     ctx.notes["parameters"] = convnets.param_count(point["depth"], point["width"], bn=bn, skip=skip, base=cfg.base,
                                                    classes=100 if "100" in cfg.dataset else 10)
@@ -236,27 +240,3 @@ def epoch_seconds(device: torch.device, train_size: int = 40000, steps: int = 10
         with torch.no_grad():
             torch._foreach_add_(params, grads, alpha=-1e-3)
     return measure(step, device, steps)[0] * (train_size // batch)
-
-
-def cost(cfg, device: torch.device) -> dict:
-    """Run count and device-hours: a measured CNN-16-2 epoch, scaled by beta_r l^2
-    (3x3 convs dominate, SPEC-003-004.md §A.8),
-    epochs, and the measurement's 2 * pairs extra backward passes per measured epoch."""
-    runs = grid(cfg)
-    threads = torch.get_num_threads()
-    if device.type == "cpu":   # timed as a CPU runs points best: one thread each, one point per core (--executor ray)
-        torch.set_num_threads(1)
-    try:
-        sec = epoch_seconds(device, steps=3 if device.type == "cpu" else 20, base=cfg.base, batch=cfg.batch,
-                            image_size=cfg.image_size)
-    finally:
-        torch.set_num_threads(threads)
-    per_epoch_steps = cfg.train_size // cfg.batch
-    measured = cfg.epochs // cfg.measure_every + 1
-    units = sum(convnets.blocks_per_group(r["depth"]) * r["width"] ** 2 / 8 for r in runs)   # CNN-16-2 = 8
-    scale = cfg.train_size / 40000 * (1 + 2 * cfg.pairs * measured / (per_epoch_steps * cfg.epochs))
-    hours = units * sec * cfg.epochs * scale / 3600
-    return {"runs": len(runs), "hours": hours,
-            "basis": f"a measured CNN-16-2 epoch (base {cfg.base}, {cfg.image_size}x{cfg.image_size} images"
-                     f"{', one thread' if device.type == 'cpu' else ''}) on 40k images: {sec:.3g} s, scaled by "
-                     "beta_r l^2"}

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import json
 import math
 
 import numpy as np
 import pandas as pd
+import torch
 
 from ... import plotting
 from ...claims import Claim, above, below, between, need
+from ...config import ReproError
 from ...plotting import band, fill, int_ticks, log_y
 from ...registry import Figure
-from . import cifar
+from . import cifar, convnets
 from .common import (
     PAPER,
     TRAINED_BELOW,
@@ -403,6 +407,7 @@ SMOKE = {
     "epochs": 2,
     "lrs": (0.03,),
     "wrn_lrs": (0.003,),
+    "lr_picks": (),
     "runs": 2,
     "pairs": 5,
     "batch": 32,
@@ -412,6 +417,7 @@ SMOKE = {
 PAPER_SIZES = {
     "lrs": cifar.PAPER_LRS,
     "wrn_lrs": cifar.PAPER_LRS,
+    "lr_picks": (),
     "runs": 5,
     "epochs": 200,
     "train_size": 40000,
@@ -430,6 +436,114 @@ ALL_DEPTHS = (16, 22, 28, 34, 40, 52, 76, 100)
 WIDTHS = (2, 3, 4)  # width sweeps (Figs 3, 8, 10, 13, 14); paper 2, 3, 4, 5, 6
 
 CPU = {"smoke": "20 s", "default": "about 2 h CPU (see --dry-run)", "paper": "GPU; see --dry-run"}
+# The best lr of each CIFAR-10 network in a pilot over the full grids (the committed default results of 663ea5f:
+# Figs 2 / 4 at 0.01 ... 3, Figs 4 / 11 at 3e-4 ... 0.3, Fig 13 at 3e-4 ... 1; 3 runs each). Figs 4, 11 and 13 search
+# only these and their neighbours on the paper's grid (`lr_picks`; --set lr_picks=none restores the full search), which
+# keeps each within the 2-core machine's ~2 h; the f-lr-inside check says whether a pick is still the best.
+PILOT_LRS = {
+    ("cnn", 16, 2): 0.1, ("cnn", 28, 2): 0.03, ("cnn-bn", 16, 2): 0.3, ("cnn-bn", 28, 2): 0.3,
+    ("wrn", 16, 1): 0.3, ("wrn", 16, 2): 0.1, ("wrn", 16, 3): 0.1, ("wrn", 28, 2): 0.03, ("wrn", 40, 2): 0.001,
+    ("wrn-bn", 16, 2): 1.0, ("wrn-bn", 28, 2): 1.0,
+}
+
+
+def pilot_picks(variants: tuple[str, ...], depths: tuple[int, ...], widths: tuple[int, ...]) -> tuple[str, ...]:
+    """The `lr_picks` of PILOT_LRS for the networks of a sweep."""
+    return tuple(f"{v}-{d}-{w}={PILOT_LRS[v, d, w]:g}" for v in variants for d in depths for w in widths)
+
+
+def parse_picks(picks: tuple[str, ...]) -> dict[tuple[str, int, int], float]:
+    """{(variant, depth, width): lr} from "variant-depth-width=lr" strings; a ReproError names a bad one."""
+    out = {}
+    for text in picks:
+        try:
+            net, lr = text.split("=")
+            variant, depth, width = net.rsplit("-", 2)
+            key, value = (variant, int(depth), int(width)), float(lr)
+        except ValueError:
+            raise ReproError(f"lr_picks: {text!r} is not variant-depth-width=lr (e.g. cnn-16-2=0.1)") from None
+        if variant not in cifar.VARIANTS or value not in cifar.PAPER_LRS:
+            raise ReproError(f"lr_picks: {text!r} needs a variant of {', '.join(cifar.VARIANTS)} and an lr of the "
+                             f"paper's grid {', '.join(f'{v:g}' for v in cifar.PAPER_LRS)}")
+        out[key] = value
+    return out
+
+
+def lr_grid(cfg, variant: str, depth: int, width: int) -> tuple[float, ...]:
+    """The learning rates swept for one network: its pick and the pick's neighbours on the paper's grid (`lr_picks`),
+    else `wrn_lrs` (no-BN residual nets) or `lrs`."""
+    pick = parse_picks(cfg.lr_picks).get((variant, depth, width))
+    if pick is None:
+        return cfg.wrn_lrs if variant == "wrn" else cfg.lrs
+    ladder = sorted(cifar.PAPER_LRS)
+    i = ladder.index(pick)
+    return tuple(ladder[max(i - 1, 0):i + 2])
+
+
+def grid(cfg) -> list[dict]:
+    """One point per training run: (variant, depth, width, lr, run)."""
+    for d in cfg.depths:
+        convnets.blocks_per_group(d)          # a bad depth is a one-line error before anything runs
+    parse_picks(cfg.lr_picks)
+    return [{"variant": v, "depth": d, "width": w, "lr": lr, "run": r} for v in cfg.variants for d in cfg.depths
+            for w in cfg.widths for lr in lr_grid(cfg, v, d, w) for r in range(cfg.runs)]
+
+
+_FAMILY: dict[str, tuple[type, dict]] = {}   # figure key -> (config class, presets), filled by cifar_figure
+
+
+def _preset_cfg(cls: type, presets: dict, name: str):
+    return dataclasses.replace(cls(), **presets.get(name, {}))
+
+
+def _made_before(key: str, cfg) -> dict[str, set[str]]:
+    """{earlier figure: the run specs it shares with `cfg`}: the CIFAR figures numbered below `key`, at the preset
+    whose config `cfg` is (none when `cfg` carries overrides); `make all` runs them first, so they train those."""
+    cls, presets = _FAMILY[key]
+    preset = next((n for n in ("default", "smoke", "paper") if _preset_cfg(cls, presets, n) == cfg), None)
+    if preset is None:
+        return {}
+    mine = {json.dumps(cifar.run_spec(cfg, p), sort_keys=True) for p in grid(cfg)}
+    out = {}
+    for other, (ocls, opresets) in sorted(_FAMILY.items(), key=lambda kv: int(kv[0][3:])):
+        if int(other[3:]) >= int(key[3:]):
+            break
+        ocfg = _preset_cfg(ocls, opresets, preset)
+        shared = mine & {json.dumps(cifar.run_spec(ocfg, p), sort_keys=True) for p in grid(ocfg)}
+        if shared:
+            out[other] = shared
+    return out
+
+
+def cost(key: str, cfg, device: torch.device) -> dict:
+    """Run count and device-hours: a measured CNN-16-2 epoch, scaled by beta_r l^2 (3x3 convs dominate,
+    SPEC-003-004.md §A.8), epochs, and the measurement's 2 * pairs extra backward passes per measured epoch; and the
+    part of it that lower-numbered figures train first (`make all` order; shared runs count once)."""
+    runs = grid(cfg)
+    threads = torch.get_num_threads()
+    if device.type == "cpu":   # timed as a CPU runs points best: one thread each, one point per core (--executor ray)
+        torch.set_num_threads(1)
+    try:
+        sec = cifar.epoch_seconds(device, steps=3 if device.type == "cpu" else 20, base=cfg.base, batch=cfg.batch,
+                                  image_size=cfg.image_size)
+    finally:
+        torch.set_num_threads(threads)
+    per_epoch_steps = cfg.train_size // cfg.batch
+    measured = cfg.epochs // cfg.measure_every + 1
+    scale = cfg.train_size / 40000 * (1 + 2 * cfg.pairs * measured / (per_epoch_steps * cfg.epochs))
+
+    def hours(points: list[dict]) -> float:   # CNN-16-2 = 8 units
+        units = sum(convnets.blocks_per_group(r["depth"]) * r["width"] ** 2 / 8 for r in points)
+        return units * sec * cfg.epochs * scale / 3600
+
+    before = _made_before(key, cfg)
+    made = set().union(*before.values()) if before else set()
+    new = [p for p in runs if json.dumps(cifar.run_spec(cfg, p), sort_keys=True) not in made]
+    return {"runs": len(runs), "hours": hours(runs),
+            "shared": {k: len(v) for k, v in before.items()}, "new_runs": len(new), "new_hours": hours(new),
+            "basis": f"a measured CNN-16-2 epoch (base {cfg.base}, {cfg.image_size}x{cfg.image_size} images"
+                     f"{', one thread' if device.type == 'cpu' else ''}) on 40k images: {sec:.3g} s, scaled by "
+                     "beta_r l^2"}
 
 
 def cifar_figure(
@@ -438,18 +552,20 @@ def cifar_figure(
     """A CIFAR figure: the family's grid, compute and cost; smoke on the stand-in of the config's dataset; its claims
     and the sanity checks every CIFAR sweep gets (trained past chance, cosines in range)."""
     ds = cls().dataset
+    presets = {"smoke": {**SMOKE, **smoke, "dataset": f"synthetic-{ds}"}, "paper": {**PAPER_SIZES, **paper}}
+    _FAMILY[key] = (cls, presets)
     return Figure(
         PAPER,
         key,
         title,
         cls,
-        cifar.grid,
+        grid,
         cifar.compute,
         plot,
         claims + SANE_CLAIMS,
-        presets={"smoke": {**SMOKE, **smoke, "dataset": f"synthetic-{ds}"}, "paper": {**PAPER_SIZES, **paper}},
+        presets=presets,
         runtime=runtime,
-        cost=cifar.cost,
+        cost=functools.partial(cost, key),
         gpu_presets=("paper",),
     )
 

@@ -23,6 +23,8 @@ class Fig11Config(CifarConfig):
     # 1.0). Stated: the paper's one 12-value grid covers the WRNs too, so meta.json lists it as reduced from that grid
     wrn_lrs: tuple[float, ...] = like(CifarConfig, "wrn_lrs", (0.0003, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3),
                                         stated=True)
+    # each depth searches its pilot's best lr and the two neighbours on that grid (cifar_family.PILOT_LRS)
+    lr_picks: tuple[str, ...] = like(CifarConfig, "lr_picks", fam.pilot_picks(("wrn",), fam.WRN_DEPTHS, (2,)))
 
 
 def fig11_plot(df, cfg: Fig11Config):

@@ -22,6 +22,8 @@ class Fig13Config(CifarConfig):
     # Stated: the paper's one 12-value grid covers the WRNs too, so meta.json lists it as reduced from that grid
     wrn_lrs: tuple[float, ...] = like(CifarConfig, "wrn_lrs", (0.0003, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0),
                                         stated=True)
+    # each width searches its pilot's best lr and the two neighbours on that grid (cifar_family.PILOT_LRS)
+    lr_picks: tuple[str, ...] = like(CifarConfig, "lr_picks", fam.pilot_picks(("wrn",), (16,), (1, 2, 3)))
 
 
 def fig13_plot(df, cfg: Fig13Config):
@@ -31,6 +33,4 @@ def fig13_plot(df, cfg: Fig13Config):
 register(fam.cifar_figure(
     "fig13", "Width: WRN-16-l (no BN) on CIFAR-10 (final loss, min cosine, KDE)",
     Fig13Config, fig13_plot, fam.WRN_WIDTH_CLAIMS,
-    smoke=fam.SMOKE_WIDTH, paper=fam.WIDTHS_PAPER,
-    runtime={**fam.CPU, "default": "hours on 2 CPU cores, more than the family's 2 h (see --dry-run; its "
-                                  "width-2 runs come from Fig 11)"}))
+    smoke=fam.SMOKE_WIDTH, paper=fam.WIDTHS_PAPER))

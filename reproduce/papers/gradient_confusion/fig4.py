@@ -25,6 +25,10 @@ class Fig4Config(CifarConfig):
     # the paper's one 12-value grid covers the WRNs too, so meta.json lists it as reduced from that grid
     wrn_lrs: tuple[float, ...] = like(CifarConfig, "wrn_lrs", (0.0003, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3),
                                         stated=True)
+    # each network searches its pilot's best lr and the two neighbours (cifar_family.PILOT_LRS): 72 runs, not the
+    # 150 of the grids above, which the pilot searched; the CNN and WRN runs are those of Figs 2 and 11
+    lr_picks: tuple[str, ...] = like(CifarConfig, "lr_picks",
+                                     fam.pilot_picks(tuple(VARIANTS), fam.VARIANT_DEPTHS, (2,)))
 
 
 def fig4_plot(df, cfg: Fig4Config):
@@ -34,6 +38,4 @@ def fig4_plot(df, cfg: Fig4Config):
 register(fam.cifar_figure(
     "fig4", "BN x skip: CNN/WRN-beta-2 on CIFAR-10 (loss, min cosine, test accuracy vs depth)",
     Fig4Config, fig4_plot, fam.VARIANT_CLAIMS + (fam.ACC_KEPT_CLAIMS,),
-    smoke=fam.SMOKE_VARIANTS, paper={"depths": fam.ALL_DEPTHS},
-    runtime={**fam.CPU, "default": "hours on 2 CPU cores, more than the family's 2 h (see --dry-run; its "
-                                  "WRN and CNN runs come from Figs 11 and 2)"}))
+    smoke=fam.SMOKE_VARIANTS, paper={"depths": fam.ALL_DEPTHS}))
