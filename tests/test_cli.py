@@ -2,6 +2,7 @@
 import dataclasses
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -103,6 +104,11 @@ def test_dry_run_prints_a_cost_and_writes_nothing(tmp_path):
     assert res.exit_code == 0, res.output
     assert "8 training runs" in res.output and "CPU-hours" in res.output   # 4 variants x 2 depths x 1 run
     assert files_under(tmp_path) == []
+    # Fig 7's default runs are Fig 2's: `make all` trains them there, so Fig 7 adds none; a wall time on the cores
+    res = repro("confusion", "fig7", "--dry-run", "--device", "cpu", "--out", tmp_path)
+    out = " ".join(res.output.split())
+    assert res.exit_code == 0 and "trains 36 of these runs first for fig2 (36)" in out and "adds 0 runs" in out, out
+    assert re.search(r"with --executor ray on this machine's \d+ cores .* about [\d.]+ h wall", out)
     # paper 000: 2 datasets x 2 depths x 1 net x 1 pair at init + 1 trained depth x 1 pair x 3 checkpoints (0, 1, 20)
     res = repro("bridge", "fig4", "--preset", "smoke", "--dry-run", "--set", "train=true", "--device", "cpu",
                 "--out", tmp_path)

@@ -19,8 +19,6 @@ from torch.nn import functional as F
 
 from ... import datasets as data_mod
 from ...config import setting
-from ...core.device import generator
-from ...core.timing import measure
 from . import confusion as conf
 from . import convnets
 from . import sgd as sgd_mod
@@ -221,22 +219,3 @@ def compute(cfg, point: dict, ctx) -> pd.DataFrame:
                                                    classes=100 if "100" in cfg.dataset else 10)
     df = cached_run(ctx, spec, lambda: train_run(cfg, spec, ctx))
     return df.assign(valid_frac=cfg.valid_frac, rho_slack=cfg.rho_slack, dataset=cfg.dataset)
-
-
-def epoch_seconds(device: torch.device, train_size: int = 40000, steps: int = 10, depth: int = 16, width: int = 2,
-                  base: int = 16, batch: int = 128, image_size: int = 32) -> float:
-    """Measured seconds per training epoch of CNN-depth-width on `device` (our loop: augmentation + SGD step)."""
-    net = convnets.make(depth, width, bn=False, skip=False, base=base).to(device)
-    side = image_size * 5 // 4
-    xp = torch.randint(0, 256, (4 * batch, 3, side, side), dtype=torch.uint8, device=device)
-    y = torch.randint(0, 10, (4 * batch,), device=device)
-    g = generator(device, 0)
-    params = list(net.parameters())
-
-    def step():
-        idx = torch.randint(0, len(y), (batch,), device=device, generator=g)
-        loss = F.cross_entropy(net(_images(xp, idx, g, True)), y[idx])
-        grads = torch.autograd.grad(loss, params)
-        with torch.no_grad():
-            torch._foreach_add_(params, grads, alpha=-1e-3)
-    return measure(step, device, steps)[0] * (train_size // batch)

@@ -10,10 +10,13 @@ import math
 import numpy as np
 import pandas as pd
 import torch
+from torch.nn import functional as F
 
 from ... import plotting
 from ...claims import Claim, above, below, between, need
 from ...config import ReproError
+from ...core.device import generator
+from ...core.timing import measure
 from ...plotting import band, fill, int_ticks, log_y
 from ...registry import Figure
 from . import cifar, convnets
@@ -515,35 +518,53 @@ def _made_before(key: str, cfg) -> dict[str, set[str]]:
     return out
 
 
+def epoch_seconds(cfg, variant: str, device: torch.device, steps: int) -> float:
+    """Measured seconds per 40k-image training epoch of `variant`-16-2 on `device` (our loop: augmentation + SGD)."""
+    net = cifar.build(cfg, variant, 16, 2, 10, 0, device)
+    side = cfg.image_size * 5 // 4
+    xp = torch.randint(0, 256, (4 * cfg.batch, 3, side, side), dtype=torch.uint8, device=device)
+    y = torch.randint(0, 10, (4 * cfg.batch,), device=device)
+    g = generator(device, 0)
+    params = list(net.parameters())
+
+    def step():
+        idx = torch.randint(0, len(y), (cfg.batch,), device=device, generator=g)
+        loss = F.cross_entropy(net(cifar._images(xp, idx, g, True)), y[idx])
+        grads = torch.autograd.grad(loss, params)
+        with torch.no_grad():
+            torch._foreach_add_(params, grads, alpha=-1e-3)
+    return measure(step, device, steps)[0] * (40000 // cfg.batch)
+
+
 def cost(key: str, cfg, device: torch.device) -> dict:
-    """Run count and device-hours: a measured CNN-16-2 epoch, scaled by beta_r l^2 (3x3 convs dominate,
-    SPEC-003-004.md §A.8), epochs, and the measurement's 2 * pairs extra backward passes per measured epoch; and the
-    part of it that lower-numbered figures train first (`make all` order; shared runs count once)."""
+    """Run count and device-hours: a measured epoch of each variant at depth 16, width 2, scaled by beta_r l^2 (3x3
+    convs dominate, SPEC-003-004.md §A.8), epochs, and the measurement's 2 * pairs extra backward passes per measured
+    epoch; and the part of it that lower-numbered figures train first (`make all` order; shared runs count once)."""
     runs = grid(cfg)
     threads = torch.get_num_threads()
     if device.type == "cpu":   # timed as a CPU runs points best: one thread each, one point per core (--executor ray)
         torch.set_num_threads(1)
     try:
-        sec = cifar.epoch_seconds(device, steps=3 if device.type == "cpu" else 20, base=cfg.base, batch=cfg.batch,
-                                  image_size=cfg.image_size)
+        sec = {v: epoch_seconds(cfg, v, device, 3 if device.type == "cpu" else 20)
+               for v in dict.fromkeys(r["variant"] for r in runs)}
     finally:
         torch.set_num_threads(threads)
     per_epoch_steps = cfg.train_size // cfg.batch
     measured = cfg.epochs // cfg.measure_every + 1
     scale = cfg.train_size / 40000 * (1 + 2 * cfg.pairs * measured / (per_epoch_steps * cfg.epochs))
 
-    def hours(points: list[dict]) -> float:   # CNN-16-2 = 8 units
-        units = sum(convnets.blocks_per_group(r["depth"]) * r["width"] ** 2 / 8 for r in points)
-        return units * sec * cfg.epochs * scale / 3600
+    def hours(points: list[dict]) -> float:   # a 16-2 network = 8 units
+        units = sum(convnets.blocks_per_group(r["depth"]) * r["width"] ** 2 / 8 * sec[r["variant"]] for r in points)
+        return units * cfg.epochs * scale / 3600
 
     before = _made_before(key, cfg)
     made = set().union(*before.values()) if before else set()
     new = [p for p in runs if json.dumps(cifar.run_spec(cfg, p), sort_keys=True) not in made]
     return {"runs": len(runs), "hours": hours(runs),
             "shared": {k: len(v) for k, v in before.items()}, "new_runs": len(new), "new_hours": hours(new),
-            "basis": f"a measured CNN-16-2 epoch (base {cfg.base}, {cfg.image_size}x{cfg.image_size} images"
-                     f"{', one thread' if device.type == 'cpu' else ''}) on 40k images: {sec:.3g} s, scaled by "
-                     "beta_r l^2"}
+            "basis": f"a measured 40k-image epoch of each variant at depth 16, width 2 (base {cfg.base}, "
+                     f"{cfg.image_size}x{cfg.image_size} images{', one thread' if device.type == 'cpu' else ''}: "
+                     + ", ".join(f"{v} {s:.3g} s" for v, s in sec.items()) + "), scaled by beta_r l^2"}
 
 
 def cifar_figure(
