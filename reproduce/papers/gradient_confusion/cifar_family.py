@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import json
 import math
@@ -12,9 +11,9 @@ import pandas as pd
 import torch
 from torch.nn import functional as F
 
-from ... import plotting
+from ... import plotting, registry
 from ...claims import Claim, above, below, between, need
-from ...config import ReproError
+from ...config import ReproError, resolve
 from ...core.device import generator
 from ...core.timing import measure
 from ...plotting import band, fill, int_ticks, log_y
@@ -455,8 +454,10 @@ def pilot_picks(variants: tuple[str, ...], depths: tuple[int, ...], widths: tupl
     return tuple(f"{v}-{d}-{w}={PILOT_LRS[v, d, w]:g}" for v in variants for d in depths for w in widths)
 
 
+@functools.lru_cache(maxsize=64)
 def parse_picks(picks: tuple[str, ...]) -> dict[tuple[str, int, int], float]:
-    """{(variant, depth, width): lr} from "variant-depth-width=lr" strings; a ReproError names a bad one."""
+    """{(variant, depth, width): lr} from "variant-depth-width=lr" strings (memoized: read, never changed); a
+    ReproError names a bad one."""
     out = {}
     for text in picks:
         try:
@@ -492,29 +493,24 @@ def grid(cfg) -> list[dict]:
             for w in cfg.widths for lr in lr_grid(cfg, v, d, w) for r in range(cfg.runs)]
 
 
-_FAMILY: dict[str, tuple[type, dict]] = {}   # figure key -> (config class, presets), filled by cifar_figure
-
-
-def _preset_cfg(cls: type, presets: dict, name: str):
-    return dataclasses.replace(cls(), **presets.get(name, {}))
+def _run_specs(cfg) -> set[str]:
+    """The runs of a config's grid, as the canonical JSON of their specs (what figures share runs by)."""
+    return {json.dumps(cifar.run_spec(cfg, p), sort_keys=True) for p in grid(cfg)}
 
 
 def _made_before(key: str, cfg) -> dict[str, set[str]]:
-    """{earlier figure: the run specs it shares with `cfg`}: the CIFAR figures numbered below `key`, at the preset
+    """{earlier figure: the run specs it shares with `cfg`}: the CIFAR figures ordered before `key`, at the preset
     whose config `cfg` is (none when `cfg` carries overrides); `make all` runs them first, so they train those."""
-    cls, presets = _FAMILY[key]
-    preset = next((n for n in ("default", "smoke", "paper") if _preset_cfg(cls, presets, n) == cfg), None)
+    family = [f for f in registry.figures(PAPER) if f.grid is grid]   # in figure order, as `make all` runs them
+    me = next(f for f in family if f.key == key)
+    preset = next((n for n in ("default", "smoke", "paper") if resolve(me.config, me.preset(n), ()) == cfg), None)
     if preset is None:
         return {}
-    mine = {json.dumps(cifar.run_spec(cfg, p), sort_keys=True) for p in grid(cfg)}
-    out = {}
-    for other, (ocls, opresets) in sorted(_FAMILY.items(), key=lambda kv: int(kv[0][3:])):
-        if int(other[3:]) >= int(key[3:]):
-            break
-        ocfg = _preset_cfg(ocls, opresets, preset)
-        shared = mine & {json.dumps(cifar.run_spec(ocfg, p), sort_keys=True) for p in grid(ocfg)}
+    mine, out = _run_specs(cfg), {}
+    for other in family[:family.index(me)]:
+        shared = mine & _run_specs(resolve(other.config, other.preset(preset), ()))
         if shared:
-            out[other] = shared
+            out[other.key] = shared
     return out
 
 
@@ -558,7 +554,7 @@ def cost(key: str, cfg, device: torch.device) -> dict:
         return units * cfg.epochs * scale / 3600
 
     before = _made_before(key, cfg)
-    made = set().union(*before.values()) if before else set()
+    made = set().union(*before.values())
     new = [p for p in runs if json.dumps(cifar.run_spec(cfg, p), sort_keys=True) not in made]
     return {"runs": len(runs), "hours": hours(runs),
             "shared": {k: len(v) for k, v in before.items()}, "new_runs": len(new), "new_hours": hours(new),
@@ -573,8 +569,6 @@ def cifar_figure(
     """A CIFAR figure: the family's grid, compute and cost; smoke on the stand-in of the config's dataset; its claims
     and the sanity checks every CIFAR sweep gets (trained past chance, cosines in range)."""
     ds = cls().dataset
-    presets = {"smoke": {**SMOKE, **smoke, "dataset": f"synthetic-{ds}"}, "paper": {**PAPER_SIZES, **paper}}
-    _FAMILY[key] = (cls, presets)
     return Figure(
         PAPER,
         key,
@@ -584,7 +578,7 @@ def cifar_figure(
         cifar.compute,
         plot,
         claims + SANE_CLAIMS,
-        presets=presets,
+        presets={"smoke": {**SMOKE, **smoke, "dataset": f"synthetic-{ds}"}, "paper": {**PAPER_SIZES, **paper}},
         runtime=runtime,
         cost=functools.partial(cost, key),
         gpu_presets=("paper",),
